@@ -1,0 +1,275 @@
+"""Step 0: read `reconciler.yaml`, the targets and options of a desired-state repo.
+
+May import: yaml, `errors`, `source`, `problems`, `suggest`. The file is optional: a
+repository with only `policies/` works and targets the embedded local backend.
+Credentials are never read from this file; they come from the environment by name
+(see `credential_env`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from reconciler.errors import ConfigError, CredentialsError
+from reconciler.suggest import did_you_mean, unknown_key
+
+CONFIG_FILE = "reconciler.yaml"
+BACKENDS = ("local", "tailscale", "headscale")
+DEFAULT_LOCAL_DB = ".reconciler/local.db"
+DEFAULT_TAILSCALE_URL = "https://api.tailscale.com"
+
+TOP_KEYS = ("policies", "default_target", "targets", "lint")
+TARGET_KEYS = {
+    "local": ("backend", "path"),
+    "tailscale": ("backend", "tailnet", "base_url", "timeout"),
+    "headscale": ("backend", "base_url", "timeout"),
+}
+
+
+@dataclass(frozen=True)
+class Target:
+    """One control plane the desired state is reconciled against."""
+
+    name: str
+    backend: str
+    path: str = DEFAULT_LOCAL_DB  # local: the SQLite file, relative to the repo root
+    tailnet: str = "-"
+    base_url: str = ""
+    timeout: float = 30.0
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def db_path(self, root: Path) -> Path:
+        return (root / self.path).resolve()
+
+
+@dataclass(frozen=True)
+class Config:
+    root: Path
+    policies: str = "policies"
+    default_target: str = "local"
+    targets: Mapping[str, Target] = field(default_factory=dict)
+    lint: Mapping[str, Any] = field(default_factory=dict)
+    file: Path | None = None  # None when the repo has no reconciler.yaml
+
+    @property
+    def policies_dir(self) -> Path:
+        return self.root / self.policies
+
+    def target(self, name: str | None) -> Target:
+        """The named target, or the default one; a clear error for an unknown name."""
+        chosen = name or self.default_target
+        if chosen in self.targets:
+            return self.targets[chosen]
+        names = ", ".join(sorted(self.targets)) or "(none)"
+        raise ConfigError(
+            f'unknown target "{chosen}"{did_you_mean(chosen, self.targets)}',
+            f"Targets defined in {self.file or CONFIG_FILE}: {names}.",
+        )
+
+
+def _where(path: Path, node: yaml.Node | None) -> str:
+    if node is None:
+        return str(path)
+    return f"{path}:{node.start_mark.line + 1}:{node.start_mark.column + 1}"
+
+
+def _mapping_nodes(node: yaml.Node) -> dict[str, tuple[yaml.Node, yaml.Node]]:
+    return {k.value: (k, v) for k, v in node.value} if isinstance(node, yaml.MappingNode) else {}
+
+
+def load_config(root: Path) -> Config:
+    """Read `root/reconciler.yaml` if present; every problem is one ConfigError."""
+    root = root.resolve()
+    path = root / CONFIG_FILE
+    default = Config(root=root, targets={"local": Target(name="local", backend="local")})
+    if not path.exists():
+        return default
+    shown = path.relative_to(root)
+    try:
+        text = path.read_text(encoding="utf-8")
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"cannot read {shown}: {e}") from e
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark
+        where = f"{shown}:{mark.line + 1}:{mark.column + 1}" if mark else str(shown)
+        raise ConfigError(f"{where}: {e.problem or e}") from e
+    if data is None:
+        return default
+    if not isinstance(data, dict):
+        raise ConfigError(f"{_where(shown, node)}: {CONFIG_FILE} must be a mapping")
+
+    problems: list[str] = []
+    top = _mapping_nodes(node)
+    for key, (knode, _) in top.items():
+        if key not in TOP_KEYS:
+            problems.append(f"{_where(shown, knode)}: {unknown_key(key, TOP_KEYS)}")
+
+    policies = data.get("policies", "policies")
+    if not isinstance(policies, str) or not policies:
+        problems.append(f"{_where(shown, top.get('policies', (None, None))[1])}: "
+                        "policies must be a directory path")
+        policies = "policies"
+
+    targets: dict[str, Target] = {}
+    raw_targets = data.get("targets") or {}
+    targets_node = top.get("targets", (None, None))[1]
+    if not isinstance(raw_targets, dict):
+        problems.append(f"{_where(shown, targets_node)}: targets must be a mapping of names")
+        raw_targets = {}
+    target_nodes = _mapping_nodes(targets_node) if targets_node is not None else {}
+    for name, spec in raw_targets.items():
+        tnode = target_nodes.get(str(name), (None, None))[1]
+        target, found = _parse_target(str(name), spec, shown, tnode)
+        problems.extend(found)
+        if target is not None:
+            targets[str(name)] = target
+    if not targets:
+        targets = dict(default.targets)
+
+    default_target = data.get("default_target")
+    if default_target is None:
+        default_target = "local" if "local" in targets else sorted(targets)[0]
+    elif default_target not in targets:
+        where = _where(shown, top["default_target"][1])
+        problems.append(
+            f'{where}: default_target "{default_target}" is not a defined target'
+            f"{did_you_mean(str(default_target), targets)}"
+        )
+
+    lint = data.get("lint") or {}
+    if not isinstance(lint, dict):
+        problems.append(f"{_where(shown, top['lint'][1])}: lint must be a mapping")
+        lint = {}
+
+    if problems:
+        raise ConfigError(
+            f"{len(problems)} error{'s' if len(problems) != 1 else ''} in {shown}",
+            "\n".join(problems),
+        )
+    return Config(root=root, policies=policies, default_target=str(default_target),
+                  targets=targets, lint=lint, file=path)
+
+
+def _parse_target(
+    name: str, spec: Any, shown: Path, node: yaml.Node | None
+) -> tuple[Target | None, list[str]]:
+    where = _where(shown, node)
+    if not isinstance(spec, dict):
+        return None, [f'{where}: target "{name}" must be a mapping with a "backend" key']
+    backend = spec.get("backend")
+    if backend not in BACKENDS:
+        hint = did_you_mean(str(backend), BACKENDS) if backend else ""
+        return None, [f'{where}: target "{name}": backend must be one of '
+                      f"{', '.join(BACKENDS)}, not {backend!r}{hint}"]
+    problems: list[str] = []
+    fields = _mapping_nodes(node) if node is not None else {}
+    for key in spec:
+        if key not in TARGET_KEYS[backend]:
+            knode = fields.get(str(key), (None, None))[0]
+            problems.append(f"{_where(shown, knode)}: target \"{name}\": "
+                            f"{unknown_key(str(key), TARGET_KEYS[backend])}")
+    for key in ("path", "tailnet", "base_url"):
+        if key in spec and not (isinstance(spec[key], str) and spec[key]):
+            problems.append(f'{where}: target "{name}": {key} must be a non-empty string')
+    timeout = spec.get("timeout", 30.0)
+    if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or timeout <= 0:
+        problems.append(f'{where}: target "{name}": timeout must be a positive number of seconds')
+        timeout = 30.0
+    base_url = str(spec.get("base_url") or "")
+    if backend == "tailscale" and not base_url:
+        base_url = DEFAULT_TAILSCALE_URL
+    if backend == "headscale" and not base_url:
+        problems.append(f'{where}: target "{name}": headscale targets need a base_url')
+    if base_url and not base_url.startswith(("http://", "https://")):
+        problems.append(f'{where}: target "{name}": base_url must start with http:// or https://')
+    target = Target(
+        name=name,
+        backend=backend,
+        path=str(spec.get("path") or DEFAULT_LOCAL_DB),
+        tailnet=str(spec.get("tailnet") or "-"),
+        base_url=base_url.rstrip("/"),
+        timeout=float(timeout),
+    )
+    return target, problems
+
+
+# --- credentials: names only ------------------------------------------------------------
+
+CREDENTIAL_VARS = {
+    "tailscale": ("TS_API_KEY", "TS_OAUTH_CLIENT_ID", "TS_OAUTH_CLIENT_SECRET", "TS_ID_TOKEN"),
+    "headscale": ("HEADSCALE_API_KEY",),
+    "local": (),
+}
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """Which credential to use, resolved from the environment. `repr` never shows values."""
+
+    kind: str  # "api-key" | "oauth" | "workload-identity" | "none"
+    values: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    def __repr__(self) -> str:
+        return f"Credentials(kind={self.kind!r}, from={sorted(self.values)})"
+
+
+def credential_env(backend: str, env: Mapping[str, str] | None = None) -> Credentials:
+    """Pick the credential for `backend` from the environment, with explicit precedence.
+
+    Tailscale: TS_API_KEY alone; or TS_OAUTH_CLIENT_ID with TS_OAUTH_CLIENT_SECRET (OAuth
+    client credentials); or TS_OAUTH_CLIENT_ID with TS_ID_TOKEN (workload identity).
+    Setting more than one of these is a conflict, not a silent choice.
+    """
+    env = os.environ if env is None else env
+    present = {k: env[k] for k in CREDENTIAL_VARS.get(backend, ()) if env.get(k)}
+    if backend == "local":
+        return Credentials("none")
+    if backend == "headscale":
+        if "HEADSCALE_API_KEY" not in present:
+            raise CredentialsError(
+                "no Headscale credentials: HEADSCALE_API_KEY is not set",
+                "Create one with `headscale apikeys create` and export it as HEADSCALE_API_KEY.",
+            )
+        return Credentials("api-key", present)
+    api_key = "TS_API_KEY" in present
+    oauth = "TS_OAUTH_CLIENT_SECRET" in present
+    wif = "TS_ID_TOKEN" in present
+    chosen = [n for n, on in (("TS_API_KEY", api_key), ("TS_OAUTH_CLIENT_SECRET", oauth),
+                              ("TS_ID_TOKEN", wif)) if on]
+    if len(chosen) > 1:
+        raise CredentialsError(
+            "conflicting Tailscale credentials: " + " and ".join(chosen) + " are both set",
+            "Set exactly one of TS_API_KEY, TS_OAUTH_CLIENT_ID + TS_OAUTH_CLIENT_SECRET, "
+            "or TS_OAUTH_CLIENT_ID + TS_ID_TOKEN.",
+        )
+    if api_key:
+        return Credentials("api-key", present)
+    if (oauth or wif) and "TS_OAUTH_CLIENT_ID" not in present:
+        missing_for = "TS_OAUTH_CLIENT_SECRET" if oauth else "TS_ID_TOKEN"
+        raise CredentialsError(
+            f"{missing_for} is set but TS_OAUTH_CLIENT_ID is not",
+            "Export the OAuth client's ID as TS_OAUTH_CLIENT_ID.",
+        )
+    if oauth:
+        return Credentials("oauth", present)
+    if wif:
+        return Credentials("workload-identity", present)
+    if "TS_OAUTH_CLIENT_ID" in present:
+        raise CredentialsError(
+            "TS_OAUTH_CLIENT_ID is set without TS_OAUTH_CLIENT_SECRET or TS_ID_TOKEN",
+            "Export the OAuth client secret as TS_OAUTH_CLIENT_SECRET, or a workload identity "
+            "token as TS_ID_TOKEN.",
+        )
+    raise CredentialsError(
+        "no Tailscale credentials in the environment",
+        "Set TS_API_KEY, or TS_OAUTH_CLIENT_ID + TS_OAUTH_CLIENT_SECRET (scopes: policy_file, "
+        "devices:core, users:read), or TS_OAUTH_CLIENT_ID + TS_ID_TOKEN.",
+    )

@@ -1,0 +1,339 @@
+"""Step 1, load desired: read every fragment, merge, strip metadata, validate.
+
+May import: `yamlsource` (yaml's home), `hujson`, `gitsource`, `config`, `policy`,
+`metadata`, `source`, `problems`, `errors`. Fragments are read from the working tree or,
+with `ref`, from any git revision without a checkout. Every problem of the run is
+collected and raised together as one `PolicyError`, each with file:line:col.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from reconciler import gitsource, hujson
+from reconciler.config import Config, load_config
+from reconciler.errors import ConfigError, PolicyError
+from reconciler.metadata import EntryMeta, Members, strip_group_members, strip_list_entry
+from reconciler.problems import Problem, Severity
+from reconciler.source import Location, PathKey, SourceMap
+from reconciler.yamlsource import load_yaml
+
+FRAGMENT_SUFFIXES = (".yaml", ".yml", ".hujson", ".json")
+
+# Sections whose value is a list: fragments concatenate them in file order, and their
+# entries may carry metadata (name, description, owner, expires).
+LIST_SECTIONS = ("acls", "grants", "ssh", "nodeAttrs", "tests", "sshTests")
+# `devices` is ours, not Tailscale's: managed device tags, kept out of the policy document.
+DEVICES = "devices"
+
+
+@dataclass
+class Fragment:
+    path: str  # as shown in messages: relative to the repository root
+    data: Any
+    sources: SourceMap
+
+
+@dataclass
+class Desired:
+    """The desired state, compiled: what the control plane should hold."""
+
+    policy: dict[str, Any]  # Tailscale's policy document, metadata stripped
+    sources: SourceMap  # paths in `policy` (and ("devices", ...)) -> where the user wrote them
+    devices: dict[str, dict[str, Any]] = field(default_factory=dict)
+    meta: dict[PathKey, EntryMeta] = field(default_factory=dict)  # ("acls", 3) -> name, ...
+    notices: list[Problem] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+    commit: str | None = None
+    dirty: bool = False
+    root: Path = Path(".")
+
+    def where(self, path: PathKey) -> Location | None:
+        return self.sources.at(path)
+
+
+def load_desired(
+    root: Path,
+    *,
+    ref: str | None = None,
+    now: datetime | None = None,
+    config: Config | None = None,
+    validate: bool = True,
+    tailnet_domains: set[str] | None = None,
+) -> Desired:
+    """Load the desired state of the repository at `root` (or at git revision `ref`)."""
+    config = config or load_config(root)
+    now = now or datetime.now(timezone.utc)
+    fragments, problems, commit, dirty = _read_fragments(config, ref)
+    desired = merge_fragments(fragments, now=now, problems=problems)
+    desired.commit, desired.dirty, desired.root = commit, dirty, config.root
+    if validate:
+        problems.extend(check_desired(desired, tailnet_domains=tailnet_domains))
+    errors = [p for p in problems if p.is_error]
+    if errors:
+        raise PolicyError(
+            sorted(errors, key=_problem_order),
+            detail="Fix the problems above; every one is listed with its file:line:col.",
+        )
+    desired.notices.extend(p for p in problems if not p.is_error)
+    return desired
+
+
+def check_desired(desired: Desired, *, tailnet_domains: set[str] | None = None) -> list[Problem]:
+    """Tailscale's validation rules on the compiled document, plus our `devices` section."""
+    from reconciler.policy.validate import validate_policy
+
+    problems = validate_policy(desired.policy, desired.sources, tailnet_domains=tailnet_domains)
+    problems.extend(_check_devices(desired))
+    return problems
+
+
+def _problem_order(p: Problem) -> tuple[str, int, int, str]:
+    loc = p.location
+    return (loc.file, loc.line, loc.col, p.message) if loc else ("", 0, 0, p.message)
+
+
+# --- reading -------------------------------------------------------------------------
+
+
+def _read_fragments(
+    config: Config, ref: str | None
+) -> tuple[list[Fragment], list[Problem], str | None, bool]:
+    root = config.root
+    policies = config.policies_dir
+    if ref is not None:
+        commit = gitsource.resolve(root, ref)
+        raw = [
+            (name, data) for name, data in gitsource.read_tree(root, commit, policies)
+            if name.endswith(FRAGMENT_SUFFIXES)
+        ]
+        dirty = False
+        repo_root = gitsource.root_of(root) or root
+        shown_prefix = root.relative_to(repo_root).as_posix() if root != repo_root else ""
+        raw = [(_strip_prefix(name, shown_prefix), data) for name, data in raw]
+    else:
+        if not policies.is_dir():
+            raise ConfigError(
+                f"policies directory not found: {_display(policies, root)}",
+                "Create it (`reconciler init` scaffolds one), or set `policies:` in "
+                "reconciler.yaml.",
+            )
+        raw = []
+        for path in sorted(p for p in policies.rglob("*") if p.is_file()):
+            if path.suffix in FRAGMENT_SUFFIXES and not _hidden(path, policies):
+                raw.append((_display(path, root), path.read_bytes()))
+        revision = gitsource.working_revision(root)
+        commit, dirty = revision.commit, revision.dirty
+    fragments: list[Fragment] = []
+    problems: list[Problem] = []
+    for name, data in raw:
+        fragment, found = parse_fragment(name, data)
+        problems.extend(found)
+        if fragment is not None:
+            fragments.append(fragment)
+    if not raw:
+        problems.append(Problem(
+            f"no policy fragments (*.yaml, *.yml, *.hujson, *.json) under {config.policies}",
+            Location(config.policies, 1, 1),
+        ))
+    return fragments, problems, commit, dirty
+
+
+def _hidden(path: Path, base: Path) -> bool:
+    return any(part.startswith(".") for part in path.relative_to(base).parts)
+
+
+def _display(path: Path, root: Path) -> str:
+    try:
+        return path.resolve().relative_to(root).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def _strip_prefix(name: str, prefix: str) -> str:
+    return name[len(prefix) + 1:] if prefix and name.startswith(prefix + "/") else name
+
+
+def parse_fragment(name: str, raw: bytes) -> tuple[Fragment | None, list[Problem]]:
+    """One file's bytes to a Fragment (data must be a mapping of sections)."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        return None, [Problem(f"not UTF-8 text: {e.reason} at byte {e.start}",
+                              Location(name, 1, 1))]
+    text = text.removeprefix("\ufeff")
+    if name.endswith((".yaml", ".yml")):
+        data, sources, problems = load_yaml(text, file=name)
+    else:
+        try:
+            data, sources = hujson.load_with_sources(text, file=name)
+            problems = []
+        except hujson.HuJSONError as e:
+            return None, [Problem(e.summary, e.source or Location(name, 1, 1))]
+    if problems:
+        return None, problems
+    if data is None:
+        return Fragment(name, {}, sources), []
+    if not isinstance(data, dict):
+        return None, [Problem(
+            f"a fragment must be a mapping of policy sections, not {_kind(data)}",
+            sources.at(()) or Location(name, 1, 1),
+        )]
+    return Fragment(name, data, sources), []
+
+
+def _kind(value: Any) -> str:
+    return {list: "a list", dict: "a mapping", str: "a string", bool: "a boolean",
+            int: "a number", float: "a number", type(None): "null"}.get(
+                type(value), type(value).__name__)
+
+
+def _expected_type(section: str) -> tuple[type, str] | None:
+    if section in LIST_SECTIONS:
+        return list, "a list (write [] for none)"
+    if section in MAPPING_SECTIONS or section == DEVICES:
+        return dict, "a mapping of names"
+    return None
+
+
+# --- merging -------------------------------------------------------------------------
+
+
+def merge_fragments(
+    fragments: list[Fragment], *, now: datetime, problems: list[Problem] | None = None
+) -> Desired:
+    """Merge fragments in order: list sections concatenate, mapping sections merge key by
+    key (the same key twice is an error naming both places), scalars may appear once.
+    Metadata is stripped and entries past `expires` dropped with a notice."""
+    problems = problems if problems is not None else []
+    policy: dict[str, Any] = {}
+    sources = SourceMap()
+    meta: dict[PathKey, EntryMeta] = {}
+    devices: dict[str, dict[str, Any]] = {}
+    first: dict[PathKey, Location] = {}  # where each section / mapping key was first defined
+
+    for frag in fragments:
+        for section, value in frag.data.items():
+            key_loc = frag.sources.key((section,)) or Location(frag.path, 1, 1)
+            expected = _expected_type(section)
+            if expected is not None and not isinstance(value, expected[0]):
+                problems.append(Problem(
+                    f'"{section}" must be {expected[1]}, not {_kind(value)}',
+                    frag.sources.at((section,)) or key_loc))
+                continue
+            if section in LIST_SECTIONS:
+                target = policy.setdefault(section, [])
+                if (section,) not in first:
+                    first[(section,)] = key_loc
+                    sources.set((section,), key_loc)
+                for i, entry in enumerate(value):
+                    kept = strip_list_entry(section, entry, (section, i), frag.sources, now,
+                                            problems)
+                    if kept is None:
+                        continue
+                    entry_data, entry_meta = kept
+                    new_index = len(target)
+                    target.append(entry_data)
+                    sources.update(frag.sources.rebased((section, i), (section, new_index)))
+                    if entry_meta is not None:
+                        meta[(section, new_index)] = entry_meta
+            elif section in MAPPING_SECTIONS or section == DEVICES:
+                target = devices if section == DEVICES else policy.setdefault(section, {})
+                if (section,) not in first:
+                    first[(section,)] = key_loc
+                    sources.set((section,), key_loc)
+                for name, item in value.items():
+                    here = frag.sources.key((section, name)) or key_loc
+                    if (section, name) in first:
+                        problems.append(Problem(
+                            f'{section}["{name}"] is defined twice: first at '
+                            f"{first[(section, name)]}", here))
+                        continue
+                    first[(section, name)] = here
+                    if section == "groups" and isinstance(item, list):
+                        item = strip_group_members(name, item, frag.sources, now, problems)
+                        sources.update(_group_sources(frag.sources, name, item))
+                    else:
+                        sources.update(frag.sources.rebased((section, name), (section, name)))
+                    target[name] = item
+                    sources.set((section, name, "<key>"), here)
+            else:
+                if (section,) in first:
+                    problems.append(Problem(
+                        f'"{section}" is defined twice: first at {first[(section,)]}', key_loc))
+                    continue
+                first[(section,)] = key_loc
+                policy[section] = value
+                sources.update(frag.sources.rebased((section,), (section,)))
+                sources.set((section, "<key>"), key_loc)
+    for section in LIST_SECTIONS:
+        _check_unique_names(section, meta, sources, problems)
+    return Desired(policy=policy, sources=sources, devices=devices, meta=meta,
+                   files=[f.path for f in fragments])
+
+
+# Sections whose value maps names to definitions: merged key by key across fragments.
+MAPPING_SECTIONS = ("groups", "tagOwners", "hosts", "ipsets", "postures", "attrConfig")
+
+
+def _group_sources(frag_sources: SourceMap, name: str, members: Members) -> dict[PathKey, Location]:
+    """Locations of the kept members, re-indexed after expired ones were dropped."""
+    out: dict[PathKey, Location] = {}
+    group_loc = frag_sources.at(("groups", name))
+    if group_loc is not None:
+        out[("groups", name)] = group_loc
+    for new_index, old_index in enumerate(members.origins):
+        out.update(frag_sources.rebased(("groups", name, old_index), ("groups", name, new_index)))
+    return out
+
+
+def _check_unique_names(section: str, meta: dict[PathKey, EntryMeta], sources: SourceMap,
+                        problems: list[Problem]) -> None:
+    """Entry names address resources in plans, so they must be unique per section."""
+    seen: dict[str, PathKey] = {}
+    for path in sorted(p for p in meta if p[0] == section):
+        name = meta[path].name
+        if name is None:
+            continue
+        if name in seen:
+            problems.append(Problem(
+                f'{section}: name "{name}" is used twice (first at {sources.at(seen[name])}); '
+                "names must be unique within a section",
+                sources.at((*path, "name")) or sources.at(path)))
+        else:
+            seen[name] = path
+
+
+def _check_devices(desired: Desired) -> list[Problem]:
+    problems: list[Problem] = []
+    owners = desired.policy.get("tagOwners")
+    tags = set(owners) if isinstance(owners, dict) else set()
+    for name, spec in desired.devices.items():
+        where = desired.sources.at((DEVICES, name))
+        if not isinstance(spec, dict):
+            problems.append(Problem(f'devices["{name}"] must be a mapping like '
+                                    "{tags: [tag:prod]}", where))
+            continue
+        for key in spec:
+            if key != "tags":
+                from reconciler.suggest import unknown_key
+
+                problems.append(Problem(f'devices["{name}"]: {unknown_key(key, ["tags"])}',
+                                        desired.sources.key((DEVICES, name, key))))
+        device_tags = spec.get("tags", [])
+        if not isinstance(device_tags, list) or not all(isinstance(t, str) for t in device_tags):
+            problems.append(Problem(f'devices["{name}"].tags must be a list of tag names',
+                                    desired.sources.at((DEVICES, name, "tags"))))
+            continue
+        for i, tag in enumerate(device_tags):
+            loc = desired.sources.at((DEVICES, name, "tags", i))
+            if not tag.startswith("tag:"):
+                problems.append(Problem(f'devices["{name}"]: "{tag}" is not a tag (tag:<name>)',
+                                        loc))
+            elif tag not in tags:
+                problems.append(Problem(f'devices["{name}"]: tag not found: "{tag}" '
+                                        "(define it in tagOwners)", loc))
+    return [Problem(p.message, p.location, Severity.ERROR) for p in problems]

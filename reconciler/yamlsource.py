@@ -1,0 +1,113 @@
+"""YAML fragments to plain data plus a SourceMap.
+
+Step 1 (load desired), one file at a time. May import: yaml, `source`, `problems`.
+PyYAML's composer gives every node its position; building the data from the nodes
+ourselves lets us keep a Location for every value and refuse what `safe_load` would
+silently accept (duplicate keys, merge keys, non-string keys, exotic tags).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from reconciler.problems import Problem
+from reconciler.source import Location, PathKey, SourceMap
+
+_PLAIN_TAGS = {
+    "tag:yaml.org,2002:str",
+    "tag:yaml.org,2002:int",
+    "tag:yaml.org,2002:float",
+    "tag:yaml.org,2002:bool",
+    "tag:yaml.org,2002:null",
+}
+_TIMESTAMP = "tag:yaml.org,2002:timestamp"
+
+
+class _Builder:
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.sources = SourceMap()
+        self.problems: list[Problem] = []
+        self._constructor = yaml.SafeLoader("")
+
+    def loc(self, node: yaml.Node) -> Location:
+        return Location(self.file, node.start_mark.line + 1, node.start_mark.column + 1)
+
+    def build(self, node: yaml.Node, path: PathKey) -> Any:
+        self.sources.set(path, self.loc(node))
+        if isinstance(node, yaml.MappingNode):
+            return self._mapping(node, path)
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
+        assert isinstance(node, yaml.ScalarNode)
+        if node.tag == _TIMESTAMP:
+            # Dates stay text: the only place they mean something is `expires`,
+            # which parses them itself; elsewhere the validator sees a string.
+            return node.value
+        if node.tag not in _PLAIN_TAGS:
+            self.problems.append(Problem(f"unsupported YAML tag {node.tag}", self.loc(node)))
+            return node.value
+        return self._constructor.construct_object(node)
+
+    def _mapping(self, node: yaml.MappingNode, path: PathKey) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        first_seen: dict[str, Location] = {}
+        for key_node, value_node in node.value:
+            where = self.loc(key_node)
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                self.problems.append(Problem("YAML merge keys (<<) are not supported", where))
+                continue
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag != (
+                "tag:yaml.org,2002:str"
+            ):
+                shown = getattr(key_node, "value", "?")
+                self.problems.append(
+                    Problem(f"keys must be strings, not {shown!r} (quote it)", where)
+                )
+                continue
+            key = key_node.value
+            if key in first_seen:
+                self.problems.append(
+                    Problem(f'duplicate key "{key}" (first defined at {first_seen[key]})', where)
+                )
+                continue
+            first_seen[key] = where
+            self.sources.set((*path, key, "<key>"), where)
+            out[key] = self.build(value_node, (*path, key))
+        return out
+
+
+def load_yaml(text: str, *, file: str) -> tuple[Any, SourceMap, list[Problem]]:
+    """Parse one YAML document: (data, sources, problems). Data is None for an empty file."""
+    try:
+        nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        where = Location(file, mark.line + 1, mark.column + 1) if mark else None
+        message = str(e.problem or e.context or "invalid YAML")
+        if e.context and e.problem:
+            message = f"{e.problem} ({e.context})"
+        return None, SourceMap(), [Problem(f"invalid YAML: {message}", where)]
+    except yaml.reader.ReaderError as e:  # a character YAML does not allow
+        before = text[: e.position]
+        where = Location(file, before.count("\n") + 1, e.position - (before.rfind("\n") + 1) + 1)
+        character = f"#x{e.character:04x}" if isinstance(e.character, int) else repr(e.character)
+        return None, SourceMap(), [
+            Problem(f"invalid YAML: character {character} is not allowed", where)
+        ]
+    except yaml.YAMLError as e:
+        first_line = str(e).splitlines()[0] if str(e) else "invalid YAML"
+        return None, SourceMap(), [Problem(f"invalid YAML: {first_line}", Location(file, 1, 1))]
+    if not nodes:
+        return None, SourceMap(), []
+    if len(nodes) > 1:
+        builder = _Builder(file)
+        return None, SourceMap(), [
+            Problem("a fragment must be a single YAML document (found more than one '---')",
+                    builder.loc(nodes[1]))
+        ]
+    builder = _Builder(file)
+    data = builder.build(nodes[0], ())
+    return data, builder.sources, builder.problems
