@@ -1,0 +1,154 @@
+"""The command line: the only click user.
+
+Top layer. Commands are thin: parse options, call a plain function that returns an
+outcome, render it, exit. This module owns the group, the options every command
+shares, and the one error handler (exit 1 for a `ReconcilerError`, 3 for a bug,
+130 for ^C). Each command lives in a sibling module that registers on `cli`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from reconciler import __version__
+from reconciler.errors import PolicyError, ReconcilerError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_CHANGES = 2
+EXIT_BUG = 3
+EXIT_INTERRUPTED = 130
+
+
+def use_color(stream: Any = None) -> bool:
+    """Color only on a terminal, and never when NO_COLOR is set (https://no-color.org)."""
+    if os.environ.get("NO_COLOR"):
+        return False
+    stream = stream or sys.stdout
+    return bool(getattr(stream, "isatty", lambda: False)())
+
+
+class AppContext:
+    """What every command gets: the working directory and the injectable clock."""
+
+    def __init__(self, cwd: Path, now: datetime | None) -> None:
+        self.cwd = cwd
+        self._now = now
+
+    def now(self) -> datetime:
+        return self._now or datetime.now(timezone.utc)
+
+
+pass_app = click.make_pass_decorator(AppContext)
+
+
+def parse_now(_ctx: click.Context, _param: click.Parameter, value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as e:
+        raise click.BadParameter(f"{value!r} is not an ISO 8601 date or time") from e
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed
+
+
+class ReconcilerGroup(click.Group):
+    """A group whose `invoke` is the one error handler, so CliRunner sees it too."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except ReconcilerError as e:
+            report_error(e)
+            ctx.exit(e.exit_code)
+        except KeyboardInterrupt:
+            click.echo("Interrupted.", err=True)
+            ctx.exit(EXIT_INTERRUPTED)
+        except Exception:
+            import traceback
+
+            traceback.print_exc()
+            click.echo(
+                "reconciler hit an internal error (a bug). "
+                "Please report it with the traceback above.",
+                err=True,
+            )
+            ctx.exit(EXIT_BUG)
+
+
+@click.group(
+    cls=ReconcilerGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+@click.version_option(__version__, "--version", prog_name="reconciler")
+@click.option(
+    "-C", "--chdir", "chdir", type=click.Path(file_okay=False, path_type=Path),
+    help="Run as if started in DIR.", metavar="DIR",
+)
+@click.option(
+    "--now", callback=parse_now, metavar="TIME", envvar="RECONCILER_NOW",
+    help="Pretend the current time is TIME (ISO 8601), for expiry checks and dry runs.",
+)
+@click.pass_context
+def cli(ctx: click.Context, chdir: Path | None, now: datetime | None) -> None:
+    """GitOps for zero-trust access policy.
+
+    Compile the desired state in policies/, test it with Tailscale's semantics, plan
+    the change against a control plane, apply exactly that plan, and catch drift.
+    """
+    cwd = Path.cwd()
+    if chdir is not None:
+        if not chdir.is_dir():
+            raise click.BadParameter(f"{chdir} is not a directory", param_hint="-C/--chdir")
+        cwd = chdir.resolve()
+        os.chdir(cwd)
+    ctx.obj = AppContext(cwd=cwd, now=now)
+
+
+def echo_problems(problems: list[Any], *, err: bool = True) -> None:
+    for problem in problems:
+        text = str(problem)
+        if use_color(sys.stderr if err else sys.stdout):
+            color = "red" if getattr(problem, "is_error", True) else "yellow"
+            text = click.style(text, fg=color)
+        click.echo(text, err=err)
+
+
+def report_error(error: ReconcilerError) -> None:
+    if isinstance(error, PolicyError):
+        echo_problems(error.problems)
+    summary = f"Error: {error}"
+    if use_color(sys.stderr):
+        summary = click.style(summary, fg="red", bold=True)
+    click.echo(summary, err=True)
+    if error.detail:
+        click.echo(error.detail, err=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point."""
+    cli.main(args=argv, prog_name="reconciler")
+
+
+# Each command module registers itself on `cli` when imported; keep this list sorted.
+from reconciler.cli import (  # noqa: E402
+    compile_cmd,
+    fmt_cmd,
+    init_cmd,
+    validate_cmd,
+)
+
+__all__ = ["cli", "compile_cmd", "fmt_cmd", "init_cmd", "main", "validate_cmd"]

@@ -1,0 +1,36 @@
+"""`reconciler compile`: print the canonical Tailscale policy document."""
+
+from __future__ import annotations
+
+import click
+
+from reconciler import compile as compiler
+from reconciler.cli import AppContext, cli, pass_app
+from reconciler.cli.common import load, ref_option
+
+
+@cli.command("compile")
+@ref_option
+@click.option("--format", "fmt", type=click.Choice(["hujson", "json"]), default="hujson",
+              show_default=True,
+              help="hujson carries the managed header (commit, fingerprint); json is plain.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), default=None,
+              help="Write to this file instead of standard output.")
+@pass_app
+def compile_command(app: AppContext, ref: str | None, fmt: str, output: str | None) -> None:
+    """Compile policies/ into the one policy document a control plane receives.
+
+    Metadata (name, description, owner, expires) is stripped and expired entries are
+    left out. Sections and keys come in a fixed order, so the output is deterministic.
+    """
+    desired = load(app, ref=ref)
+    if fmt == "json":
+        text = compiler.to_json(desired.policy)
+    else:
+        text = compiler.to_hujson(desired.policy, commit=desired.commit, dirty=desired.dirty)
+    if output:
+        with open(output, "w", encoding="utf-8") as f:
+            f.write(text)
+        click.echo(f"Wrote {output} ({fmt}).", err=True)
+    else:
+        click.echo(text, nl=False)

@@ -1,0 +1,56 @@
+"""`reconciler init [DIR]`: scaffold a new desired-state repository."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+import click
+
+from reconciler import gitsource
+from reconciler.cli import AppContext, cli, pass_app
+from reconciler.errors import ConfigError
+
+# Scaffold file (package data) -> where it goes in the new repository.
+SCAFFOLD = {
+    "reconciler.yaml": "reconciler.yaml",
+    "policies/groups.yaml": "policies/groups.yaml",
+    "policies/access.yaml": "policies/access.yaml",
+    "policies/tests.yaml": "policies/tests.yaml",
+    "github/reconciler.yml": ".github/workflows/reconciler.yml",
+    "gitignore": ".gitignore",
+}
+
+
+@cli.command("init")
+@click.argument("directory", required=False, default=".",
+                type=click.Path(file_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Overwrite files that already exist.")
+@pass_app
+def init_command(app: AppContext, directory: Path, force: bool) -> None:
+    """Scaffold a desired-state repository in DIRECTORY (default: here).
+
+    Writes reconciler.yaml (a local demo target and commented real ones), policies/ with
+    a small working example (groups, tags, grants, SSH, tests), and a commented example
+    GitHub workflow. Makes DIRECTORY a git repository unless it is inside one.
+    """
+    target = (app.cwd / directory).resolve()
+    existing = [dest for dest in SCAFFOLD.values() if (target / dest).exists()]
+    if existing and not force:
+        raise ConfigError(
+            f"{directory} already has {', '.join(existing)}",
+            "Nothing was written. Use --force to overwrite, or pick an empty directory.",
+        )
+    target.mkdir(parents=True, exist_ok=True)
+    package = resources.files("reconciler") / "scaffold"
+    for source, dest in SCAFFOLD.items():
+        out = target / dest
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text((package / source).read_text(encoding="utf-8"), encoding="utf-8")
+        click.echo(f"  created {dest}")
+    if gitsource.init_repo(target):
+        click.echo("  initialised a git repository")
+    shown = "." if target == app.cwd else str(directory)
+    click.echo(
+        f"\nNext: cd {shown} && reconciler validate && reconciler test && reconciler plan"
+    )
