@@ -148,7 +148,8 @@ from reconciler.cli import (  # noqa: E402
     compile_cmd,
     fmt_cmd,
     init_cmd,
+    schema_cmd,
     validate_cmd,
 )
 
-__all__ = ["cli", "compile_cmd", "fmt_cmd", "init_cmd", "main", "validate_cmd"]
+__all__ = ["cli", "compile_cmd", "fmt_cmd", "init_cmd", "main", "schema_cmd", "validate_cmd"]
