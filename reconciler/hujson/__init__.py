@@ -1,0 +1,133 @@
+"""HuJSON (JSON with comments and trailing commas): parse, format, convert.
+
+Lowest layer: step 1 (reading policy fragments and live policies) and the compile step
+(writing the policy document). May import `reconciler.source`, `reconciler.problems`,
+`reconciler.errors` and the standard library only.
+
+`format` is a byte-exact port of Go's github.com/tailscale/hujson `Format` (Tailscale's
+own tooling formats policy files with it); `standardize` and `minimize` port its
+namesakes. The rules are in shared/specs/hujson-format-rules.md. `parse` gives a
+concrete syntax tree that packs back to the exact input. Functions taking text accept
+str or bytes and answer in the same type; malformed input raises `HuJSONError` with
+file:line:col (`go_message` has Go's exact wording and byte position).
+"""
+
+from __future__ import annotations
+
+from typing import Any, overload
+
+from reconciler.hujson._data import dumps_unformatted, to_python
+from reconciler.hujson._errors import HuJSONError, Positions
+from reconciler.hujson._format import format_tree, minimize_tree, standardize_tree
+from reconciler.hujson._parse import MAX_DEPTH, parse_bytes, to_bytes
+from reconciler.hujson._tree import Array, Member, Object, Value
+from reconciler.source import SourceMap
+
+__all__ = [
+    "MAX_DEPTH",
+    "Array",
+    "HuJSONError",
+    "Member",
+    "Object",
+    "Value",
+    "dumps",
+    "format",
+    "load_with_sources",
+    "loads",
+    "minimize",
+    "parse",
+    "standardize",
+]
+
+
+def parse(
+    text: str | bytes, *, file: str = "<string>", allow_duplicate_names: bool = False
+) -> Value:
+    """The concrete syntax tree of `text`; `str(tree) == text`.
+
+    Rejects what Go hujson rejects, and also (unless `allow_duplicate_names`, which
+    accepts exactly what Go's Parse does) a name repeated within one object
+    (`duplicate name "x"`, reported at the second one).
+    """
+    return parse_bytes(to_bytes(text), file=file, check_duplicates=not allow_duplicate_names)
+
+
+def loads(text: str | bytes, *, file: str = "<string>") -> Any:
+    """HuJSON -> Python data (dicts keep key order)."""
+    data = to_bytes(text)
+    return to_python(parse_bytes(data, file=file, check_duplicates=True),
+                     Positions(data, file), None)
+
+
+def load_with_sources(text: str | bytes, *, file: str) -> tuple[Any, SourceMap]:
+    """Data plus where every value starts: path -> Location, root path ``()``; for each
+    object member also ``(*path, key, "<key>")`` -> the name's location."""
+    data = to_bytes(text)
+    sources = SourceMap()
+    value = to_python(parse_bytes(data, file=file, check_duplicates=True),
+                      Positions(data, file), sources)
+    return value, sources
+
+
+@overload
+def format(text: str, *, file: str = ...) -> str: ...
+@overload
+def format(text: bytes, *, file: str = ...) -> bytes: ...
+def format(text: str | bytes, *, file: str = "<string>") -> str | bytes:
+    """Go `hujson.Format`, byte for byte. Idempotent; standard JSON stays standard."""
+    tree = parse_bytes(to_bytes(text), file=file)
+    format_tree(tree)
+    return _same_type(text, tree)
+
+
+@overload
+def standardize(text: str, *, file: str = ...) -> str: ...
+@overload
+def standardize(text: bytes, *, file: str = ...) -> bytes: ...
+def standardize(text: str | bytes, *, file: str = "<string>") -> str | bytes:
+    """Go `hujson.Standardize`: plain JSON with every byte offset (so every line and
+    column) unchanged; comments and trailing commas become spaces."""
+    tree = parse_bytes(to_bytes(text), file=file)
+    standardize_tree(tree)
+    return _same_type(text, tree)
+
+
+@overload
+def minimize(text: str, *, file: str = ...) -> str: ...
+@overload
+def minimize(text: bytes, *, file: str = ...) -> bytes: ...
+def minimize(text: str | bytes, *, file: str = "<string>") -> str | bytes:
+    """Go `hujson.Minimize`: compact JSON, literals kept exactly as written."""
+    tree = parse_bytes(to_bytes(text), file=file)
+    minimize_tree(tree)
+    return _same_type(text, tree)
+
+
+def dumps(data: Any, *, indent: str = "\t") -> str:
+    """Python data as HuJSON already in `format`'s canonical form (with the default
+    indent): `format(dumps(x)) == dumps(x)` and `loads(dumps(x)) == x`.
+
+    Raises TypeError/ValueError (as json.dumps does) for data JSON cannot hold:
+    non-str keys, NaN or infinite floats, lone surrogates, cycles.
+    """
+    text = dumps_unformatted(data)
+    try:
+        raw = text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise ValueError(f"cannot write a lone surrogate in JSON: {e.reason}") from None
+    tree = parse_bytes(raw)
+    format_tree(tree)
+    out = tree.pack()
+    if indent != "\t":
+        # Strings never hold a raw tab or newline, so leading tabs are indentation.
+        lines = out.split("\n")
+        out = "\n".join(
+            indent * (len(line) - len(stripped)) + stripped
+            for line in lines
+            for stripped in (line.lstrip("\t"),)
+        )
+    return out
+
+
+def _same_type(text: str | bytes, tree: Value) -> str | bytes:
+    return tree.pack_bytes() if isinstance(text, bytes) else tree.pack()
