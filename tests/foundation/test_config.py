@@ -49,8 +49,8 @@ def test_unknown_keys_and_bad_values_are_all_reported(write_tree) -> None:
     assert detail[0] == 'reconciler.yaml:1:1: unknown field "polices" (did you mean "policies"?)'
     assert any('backend must be one of local, tailscale, headscale, not \'tailscal\' '
                '(did you mean "tailscale"?)' in line for line in detail)
-    assert any('reconciler.yaml:5:23: target "b": unknown field "pth" (did you mean "path"?)'
-               == line for line in detail)
+    assert any(line
+               == 'reconciler.yaml:5:23: target "b": unknown field "pth" (did you mean "path"?)' for line in detail)
     assert any("headscale targets need a base_url" in line for line in detail)
     assert any('default_target "nowhere" is not a defined target' in line for line in detail)
 
