@@ -58,7 +58,12 @@ class Inventory:
 
     @property
     def domains(self) -> frozenset[str]:
-        """Login domains of the tailnet's own (not shared-in) users."""
-        return frozenset(
-            u.login.rsplit("@", 1)[1] for u in self.users if "@" in u.login and not u.shared
-        )
+        """The domains associated with the tailnet, for `user:*@domain` checks.
+
+        Tailscale associates the owner's domain, not every member's: a recording rejects
+        `localpart:*@example.org` although a member signs in at example.org. So the
+        owners' login domains count; with no owner known, every own member's does.
+        """
+        own = [u for u in self.users if "@" in u.login and not u.shared]
+        owners = [u for u in own if u.role == "owner"] or own
+        return frozenset(u.login.rsplit("@", 1)[1] for u in owners)

@@ -77,6 +77,12 @@ class ReconcilerGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("Interrupted.", err=True)
             ctx.exit(EXIT_INTERRUPTED)
+        except BrokenPipeError:
+            # The reader went away (`reconciler local inventory | head`): not a bug.
+            # Point stdout at devnull so the interpreter's final flush stays quiet.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            ctx.exit(EXIT_FAILURE)
         except Exception:
             import traceback
 
@@ -144,7 +150,8 @@ def main(argv: list[str] | None = None) -> None:
 
 
 # Each command module registers itself on `cli` when imported; keep this list sorted.
-from reconciler.cli import (  # noqa: E402
+from reconciler.cli import (  # noqa: E402, F401
+    backend_cmds,
     compile_cmd,
     fmt_cmd,
     init_cmd,
@@ -152,4 +159,4 @@ from reconciler.cli import (  # noqa: E402
     validate_cmd,
 )
 
-__all__ = ["cli", "compile_cmd", "fmt_cmd", "init_cmd", "main", "schema_cmd", "validate_cmd"]
+__all__ = ["AppContext", "cli", "main", "pass_app"]
