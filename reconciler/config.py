@@ -27,7 +27,7 @@ DEFAULT_TAILSCALE_URL = "https://api.tailscale.com"
 TOP_KEYS = ("policies", "default_target", "targets", "lint")
 TARGET_KEYS = {
     "local": ("backend", "path"),
-    "tailscale": ("backend", "tailnet", "base_url", "timeout"),
+    "tailscale": ("backend", "tailnet", "base_url", "timeout", "posture"),
     "headscale": ("backend", "base_url", "timeout"),
 }
 
@@ -190,6 +190,13 @@ def _parse_target(
         problems.append(f'{where}: target "{name}": headscale targets need a base_url')
     if base_url and not base_url.startswith(("http://", "https://")):
         problems.append(f'{where}: target "{name}": base_url must start with http:// or https://')
+    options: dict[str, Any] = {}
+    if "posture" in spec:
+        if not isinstance(spec["posture"], bool):
+            problems.append(f'{where}: target "{name}": posture must be true or false')
+        else:
+            # Device posture attributes cost one request per device; off by default.
+            options["posture"] = spec["posture"]
     target = Target(
         name=name,
         backend=backend,
@@ -197,6 +204,7 @@ def _parse_target(
         tailnet=str(spec.get("tailnet") or "-"),
         base_url=base_url.rstrip("/"),
         timeout=float(timeout),
+        options=options,
     )
     return target, problems
 
