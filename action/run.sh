@@ -1,0 +1,179 @@
+#!/usr/bin/env bash
+# The shell half of action.yml: check inputs, map credentials, run one reconciler
+# command, publish outputs, the step summary and the pull-request comment.
+#
+#   run.sh check-inputs   validate the action's inputs (before anything is installed)
+#   run.sh run            run INPUT_COMMAND in the current directory
+#
+# Inputs arrive as INPUT_* environment variables (see action.yml); GitHub's files are
+# GITHUB_OUTPUT, GITHUB_STEP_SUMMARY and GITHUB_EVENT_PATH. Secrets are passed to
+# reconciler through the environment only and are masked in the log.
+set -uo pipefail
+
+error() { echo "::error title=reconciler::$*"; exit 1; }
+output() { [ -n "${GITHUB_OUTPUT:-}" ] && echo "$1=$2" >> "$GITHUB_OUTPUT"; return 0; }
+summary() { [ -n "${GITHUB_STEP_SUMMARY:-}" ] && cat >> "$GITHUB_STEP_SUMMARY"; return 0; }
+
+COMMAND="${INPUT_COMMAND:-}"
+API_KEY="${INPUT_API_KEY:-}"
+CLIENT_ID="${INPUT_OAUTH_CLIENT_ID:-}"
+SECRET="${INPUT_OAUTH_SECRET:-}"
+AUDIENCE="${INPUT_AUDIENCE:-}"
+
+check_inputs() {
+  case "$COMMAND" in
+    plan|apply|drift|test) ;;
+    *) error "input command must be one of plan, apply, drift, test (got '${COMMAND}')" ;;
+  esac
+  if [ -n "$API_KEY" ] && { [ -n "$SECRET" ] || [ -n "$AUDIENCE" ]; }; then
+    error "conflicting credentials: set either input api-key, or oauth-client-id with oauth-secret (or audience), not both"
+  fi
+  if [ -n "$SECRET" ] && [ -n "$AUDIENCE" ]; then
+    error "conflicting credentials: set input oauth-secret (OAuth client) or audience (workload identity), not both"
+  fi
+  if { [ -n "$SECRET" ] || [ -n "$AUDIENCE" ]; } && [ -z "$CLIENT_ID" ]; then
+    error "set input oauth-client-id: oauth-secret and audience need the OAuth client's ID"
+  fi
+  if [ -n "$CLIENT_ID" ] && [ -z "$SECRET" ] && [ -z "$AUDIENCE" ]; then
+    error "set input oauth-secret (OAuth client), or audience (workload identity), with oauth-client-id"
+  fi
+}
+
+target_backend() {
+  # The backend of the chosen target, from reconciler.yaml (local when there is none).
+  reconciler targets --format json | python3 -c '
+import json, sys
+data = json.load(sys.stdin)
+name = sys.argv[1] or data["default_target"]
+targets = {t["name"]: t for t in data["targets"]}
+print(targets[name]["backend"] if name in targets else "unknown")
+' "${INPUT_TARGET:-}"
+}
+
+github_oidc_token() {
+  [ -n "${ACTIONS_ID_TOKEN_REQUEST_URL:-}" ] && [ -n "${ACTIONS_ID_TOKEN_REQUEST_TOKEN:-}" ] \
+    || error "workload identity needs an OIDC token: add 'permissions: id-token: write' to the job"
+  curl -sSf -H "Authorization: bearer ${ACTIONS_ID_TOKEN_REQUEST_TOKEN}" \
+    "${ACTIONS_ID_TOKEN_REQUEST_URL}&audience=${AUDIENCE}" \
+    | python3 -c 'import json, sys; print(json.load(sys.stdin)["value"])'
+}
+
+map_credentials() {
+  local backend="$1"
+  case "$backend" in
+    local) ;;
+    tailscale)
+      if [ -n "$API_KEY" ]; then
+        export TS_API_KEY="$API_KEY"
+      elif [ -n "$SECRET" ]; then
+        export TS_OAUTH_CLIENT_ID="$CLIENT_ID" TS_OAUTH_CLIENT_SECRET="$SECRET"
+      elif [ -n "$AUDIENCE" ]; then
+        local token
+        token="$(github_oidc_token)" || error "could not get a GitHub OIDC token for audience '${AUDIENCE}'"
+        echo "::add-mask::${token}"
+        export TS_OAUTH_CLIENT_ID="$CLIENT_ID" TS_ID_TOKEN="$token"
+      else
+        error "target needs Tailscale credentials: set input api-key, or oauth-client-id with oauth-secret (or with audience for workload identity)"
+      fi ;;
+    headscale)
+      [ -z "$SECRET" ] && [ -z "$AUDIENCE" ] \
+        || error "Headscale targets take an API key: set input api-key, not oauth-secret or audience"
+      [ -n "$API_KEY" ] || error "target needs a Headscale API key: set input api-key"
+      export HEADSCALE_API_KEY="$API_KEY" ;;
+    *) error "unknown target '${INPUT_TARGET:-}': check input target against reconciler.yaml" ;;
+  esac
+}
+
+post_comment() {
+  # One sticky comment per target: find ours by the hidden marker on its first line.
+  local body="$1"
+  case "${GITHUB_EVENT_NAME:-}" in pull_request|pull_request_target) ;; *) return 0 ;; esac
+  [ "${INPUT_COMMENT_ON_PR:-true}" = "true" ] || return 0
+  local pr marker existing
+  pr="$(python3 -c 'import json, os; print(json.load(open(os.environ["GITHUB_EVENT_PATH"]))["pull_request"]["number"])')" \
+    || { echo "::warning title=reconciler::no pull request number in the event; comment not posted"; return 0; }
+  marker="$(head -n 1 "$body")"
+  existing="$(gh api "repos/${GITHUB_REPOSITORY}/issues/${pr}/comments" --paginate \
+    --jq ".[] | select(.body | startswith(\"${marker}\")) | .id" | head -n 1)" \
+    || { echo "::warning title=reconciler::could not list pull-request comments; comment not posted"; return 0; }
+  if [ -n "$existing" ]; then
+    gh api -X PATCH "repos/${GITHUB_REPOSITORY}/issues/comments/${existing}" -F "body=@${body}" >/dev/null \
+      || echo "::warning title=reconciler::could not update the plan comment"
+  else
+    gh api -X POST "repos/${GITHUB_REPOSITORY}/issues/${pr}/comments" -F "body=@${body}" >/dev/null \
+      || echo "::warning title=reconciler::could not post the plan comment"
+  fi
+}
+
+run() {
+  check_inputs
+  command -v reconciler >/dev/null || error "reconciler is not installed (the install step failed?)"
+  local backend dir target_args=() code
+  backend="$(target_backend)" || error "could not read reconciler.yaml"
+  map_credentials "$backend"
+  dir="${RUNNER_TEMP:-$(mktemp -d)}/reconciler"
+  mkdir -p "$dir"
+  [ -n "${INPUT_TARGET:-}" ] && target_args=(--target "$INPUT_TARGET")
+
+  case "$COMMAND" in
+    plan)
+      reconciler plan "${target_args[@]}" --format github --detailed-exitcode -o "$dir/plan.json"
+      code=$?
+      [ -f "$dir/plan.json" ] || exit "$code"
+      output plan-path "$dir/plan.json"
+      output has-changes "$([ "$code" = 2 ] && echo true || echo false)"
+      output drift "$(reconciler show "$dir/plan.json" --format json | python3 -c \
+        'import json, sys; print("true" if json.load(sys.stdin).get("drift") else "false")')"
+      reconciler show "$dir/plan.json" --format markdown > "$dir/comment.md"
+      output comment-path "$dir/comment.md"
+      post_comment "$dir/comment.md"
+      [ "$code" = 1 ] && exit 1
+      exit 0 ;;
+    apply)
+      if [ -n "${INPUT_PLAN_FILE:-}" ]; then
+        reconciler apply "$INPUT_PLAN_FILE" --format json > "$dir/apply.json"
+      else
+        reconciler apply "${target_args[@]}" --auto-approve --format json > "$dir/apply.json"
+      fi
+      code=$?
+      [ -s "$dir/apply.json" ] && python3 - "$dir/apply.json" <<'PY'
+import json, os, sys
+result = json.load(open(sys.argv[1]))
+changed = bool(result.get("applied"))
+with open(os.environ.get("GITHUB_OUTPUT", os.devnull), "a") as out:
+    out.write(f"has-changes={'true' if changed else 'false'}\n")
+lines = ["### reconciler apply", ""]
+lines.append(result.get("summary") or ("Applied." if changed else "No changes."))
+with open(os.environ.get("GITHUB_STEP_SUMMARY", os.devnull), "a") as summary:
+    summary.write("\n".join(lines) + "\n")
+print(result.get("summary", ""))
+PY
+      exit "$code" ;;
+    drift)
+      reconciler drift "${target_args[@]}" --format markdown > "$dir/drift.md"
+      code=$?
+      cat "$dir/drift.md"
+      summary < "$dir/drift.md"
+      output drift "$([ "$code" = 2 ] && echo true || echo false)"
+      if [ "$code" = 2 ]; then
+        if [ "${INPUT_FAIL_ON_DRIFT:-true}" = "true" ]; then
+          error "live policy differs from git (drift); see the step summary"
+        fi
+        exit 0
+      fi
+      exit "$code" ;;
+    test)
+      reconciler test --format junit > "$dir/junit.xml"
+      code=$?
+      reconciler test --format text > "$dir/test.txt" 2>&1
+      cat "$dir/test.txt"
+      { echo "### reconciler test"; echo; echo '```'; cat "$dir/test.txt"; echo '```'; } | summary
+      exit "$code" ;;
+  esac
+}
+
+case "${1:-}" in
+  check-inputs) check_inputs ;;
+  run) run ;;
+  *) echo "usage: run.sh check-inputs|run" >&2; exit 2 ;;
+esac

@@ -1,0 +1,33 @@
+"""`reconciler show PLAN`: render a saved plan without contacting a control plane."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from reconciler import planfile
+from reconciler.cli import cli, use_color
+from reconciler.render import github, json_, markdown, text
+
+
+@cli.command("show")
+@click.argument("plan_file", type=click.Path(dir_okay=False, path_type=Path), metavar="PLAN")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown", "github"]),
+              default="text", show_default=True)
+def show_command(plan_file: Path, fmt: str) -> None:
+    """Render a plan saved with `plan -o PLAN` (for a PR comment, a summary, a review).
+
+    Reads only the file: the rendering is of exactly what `apply PLAN` would do.
+    """
+    plan = planfile.read(plan_file)
+    if fmt == "json":
+        out = json_.render_plan(plan)
+    elif fmt == "markdown":
+        out = markdown.render_plan(plan)
+    elif fmt == "github":
+        out = github.render_plan(plan)
+    else:
+        out = text.render_plan(plan, plan_path=str(plan_file), color=use_color(sys.stdout))
+    click.echo(out, nl=False)

