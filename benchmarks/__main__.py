@@ -1,0 +1,78 @@
+"""`python -m benchmarks [small|large|huge] [--seed N] [--reference-budget S]`.
+
+Generates a seeded synthetic tailnet (not timed), writes it as files, then in fresh
+processes: runs its tests with the engine end to end (loading included) and measures
+wall time, assertions/second and peak RSS; runs the plain reference evaluator on as many
+test entries as fit in the budget, on the same input, and prints the engine's speedup
+per assertion (engine end to end, loading and indexing included, against the
+reference's evaluation time alone). Exits 1 if a check fails (a test that should hold
+does not, or the engine and the reference disagree).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+
+from benchmarks.generate import SCALES
+
+TARGETS = {"large": {"seconds": 2.0, "speedup": 20.0}, "huge": {"rss_mb": 500.0}}
+
+
+def _child(*args: str) -> dict:
+    out = subprocess.run([sys.executable, "-m", "benchmarks.child", *args], check=True,
+                         capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks")
+    parser.add_argument("scale", nargs="?", default="small", choices=sorted(SCALES))
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--reference-budget", type=float, default=10.0,
+                        help="seconds of reference evaluation to sample (default 10)")
+    args = parser.parse_args(argv)
+    scale = SCALES[args.scale]
+
+    with tempfile.TemporaryDirectory(prefix="reconciler-bench-") as tmp:
+        gen = _child("generate", scale.name, str(args.seed), tmp)
+        eng = _child("engine", tmp)
+        ref = _child("reference", tmp, str(args.reference_budget))
+
+    rate = eng["assertions"] / eng["seconds"]
+    ref_rate = ref["assertions"] / ref["seconds"] if ref["seconds"] else float("inf")
+    speedup = rate / ref_rate
+    print(f"scale {scale.name}: {gen['rules']} rules, {gen['devices']} devices, "
+          f"{gen['users']} users, {gen['tests']} tests "
+          f"(generated in {gen['seconds']:.1f}s, seed {args.seed})")
+    print(f"engine:    {eng['seconds']:.2f}s end to end (CPU {eng['cpu_seconds']:.2f}s; loading "
+          f"{eng['load_seconds']:.2f}s) for {eng['assertions']} assertions "
+          f"({rate:,.0f} assertions/s); peak RSS {eng['peak_rss_mb']:.0f} MB "
+          f"(interpreter baseline {eng['baseline_rss_mb']:.0f} MB); "
+          f"tests passed {eng['passed']}, failed {eng['failed']}, invalid {eng['invalid']}")
+    print(f"reference: {ref['assertions']} assertions in {ref['seconds']:.2f}s "
+          f"({ref_rate:,.1f} assertions/s); agrees with engine: {ref['agrees_with_engine']}")
+    print(f"speedup:   {speedup:,.0f}x per assertion")
+
+    ok = eng["failed"] == 0 and eng["invalid"] == 0 and ref["all_hold"] \
+        and ref["agrees_with_engine"]
+    target = TARGETS.get(scale.name, {})
+    misses = []
+    if "seconds" in target and eng["seconds"] > target["seconds"]:
+        misses.append(f"end to end {eng['seconds']:.2f}s > {target['seconds']}s")
+    if "speedup" in target and speedup < target["speedup"]:
+        misses.append(f"speedup {speedup:.0f}x < {target['speedup']:.0f}x")
+    if "rss_mb" in target and eng["peak_rss_mb"] > target["rss_mb"]:
+        misses.append(f"peak RSS {eng['peak_rss_mb']:.0f} MB > {target['rss_mb']:.0f} MB")
+    if target:
+        print("targets:   " + ("met" if not misses else "MISSED: " + "; ".join(misses)))
+    if not ok:
+        print("CHECK FAILED: generated tests should all hold and the evaluators agree")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,170 @@
+"""`reconciler test`, `explain` and `access`: the policy engine on the desired state.
+
+CLI layer (click's home). Imports `reconciler.engine`, `cli.common` and `errors`. Each
+command loads the desired state, calls one engine function and renders its outcome;
+`test` exits 1 when any test fails or is invalid.
+"""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import click
+
+from reconciler.cli import AppContext, cli, pass_app, use_color
+from reconciler.cli.common import FORMAT_TEXT_JSON, load, ref_option
+from reconciler.engine import (
+    TestReport,
+    access_matrix,
+    explain,
+    load_inventory,
+    run_tests,
+    synthetic_inventory,
+)
+from reconciler.errors import TestsFailed
+from reconciler.inventory import Inventory
+
+inventory_option = click.option(
+    "--inventory", "inventory_path", metavar="FILE",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Users and devices to evaluate against (YAML or JSON). Default: one synthetic "
+         "device per user and tag the policy names.",
+)
+
+
+def _inventory(path: Path | None, policy: dict) -> Inventory:
+    return load_inventory(path) if path is not None else synthetic_inventory(policy)
+
+
+@cli.command("test")
+@ref_option
+@inventory_option
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "junit"]), default="text",
+              show_default=True, help="Output format (junit: one testcase per test entry).")
+@pass_app
+def test_cmd(app: AppContext, ref: str | None, inventory_path: Path | None, fmt: str) -> None:
+    """Run the policy's tests and sshTests locally with Tailscale's semantics.
+
+    Failures read like Tailscale's (address "tag:web:80": want: Accept, got: Drop), each
+    with the file:line of its test. Exits 1 if any test fails or is invalid.
+    """
+    desired = load(app, ref=ref, quiet=fmt != "text")
+    report = run_tests(desired.policy, _inventory(inventory_path, desired.policy),
+                       desired.sources)
+    if fmt == "json":
+        click.echo(json.dumps(report.to_dict(), indent=2))
+    elif fmt == "junit":
+        click.echo(junit_xml(report))
+    else:
+        _render_text(report)
+    if not report.ok:
+        raise TestsFailed(
+            f"test(s) failed: {len(report.failed)} failed, {len(report.invalid)} invalid",
+            "Fix the rules or the tests; `reconciler explain SRC DST:PORT` shows which rules "
+            "apply.",
+            report=report,
+        )
+
+
+def _render_text(report: TestReport) -> None:
+    color = use_color()
+    for r in report.results:
+        if r.status == "passed":
+            continue
+        where = f"{r.location}: " if r.location else ""
+        head = f"{where}{r.section}[{r.index}] src {r.src!r}: {r.status}"
+        click.echo(click.style(head, fg="red", bold=True) if color else head)
+        for line in r.invalid:
+            click.echo(f"  invalid test: {line}")
+        for line in r.errors:
+            click.echo(f"  {line}")
+    click.echo(
+        f"{len(report.passed)} passed, {len(report.failed)} failed, {len(report.invalid)} "
+        f"invalid ({report.assertions} assertions; inventory: {report.inventory})"
+    )
+
+
+def junit_xml(report: TestReport) -> str:
+    """JUnit XML with one testcase per test entry; invalid entries are <error>s."""
+    suite = ET.Element("testsuite", {
+        "name": "reconciler policy tests", "tests": str(len(report.results)),
+        "failures": str(len(report.failed)), "errors": str(len(report.invalid)),
+        "skipped": "0",
+    })
+    for r in report.results:
+        attrs = {"classname": r.section, "name": f"{r.section}[{r.index}] {r.src}"}
+        if r.location:
+            attrs["file"] = r.location.file
+            attrs["line"] = str(r.location.line)
+        case = ET.SubElement(suite, "testcase", attrs)
+        if r.status == "invalid":
+            ET.SubElement(case, "error", {"message": r.invalid[0]}).text = "\n".join(r.invalid)
+        elif r.status == "failed":
+            ET.SubElement(case, "failure", {"message": r.errors[0]}).text = "\n".join(r.errors)
+    root = ET.Element("testsuites")
+    root.append(suite)
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode")
+
+
+@cli.command("explain")
+@click.argument("src")
+@click.argument("dst", metavar="DST:PORT")
+@click.option("--proto", metavar="PROTO", help="Protocol name or number (default: tcp or udp).")
+@ref_option
+@inventory_option
+@click.option("--format", "fmt", type=FORMAT_TEXT_JSON, default="text", show_default=True,
+              help="Output format.")
+@pass_app
+def explain_cmd(app: AppContext, src: str, dst: str, proto: str | None, ref: str | None,
+                inventory_path: Path | None, fmt: str) -> None:
+    """Say whether SRC may reach DST:PORT, and which rules (file:line) allow or nearly do.
+
+    SRC is a user, group, tag, host alias or IP; DST a host, user, group, tag or IP.
+    """
+    desired = load(app, ref=ref, quiet=fmt != "text")
+    result = explain(desired.policy, src, dst, proto=proto,
+                     inventory=_inventory(inventory_path, desired.policy),
+                     sources=desired.sources)
+    if fmt == "json":
+        click.echo(json.dumps(result.to_dict(), indent=2))
+        return
+    verdict = "ALLOWED" if result.allowed else "DENIED"
+    click.echo(f"{verdict}: {result.src} -> {result.dst} ({result.proto})")
+    if result.rules:
+        click.echo("Allowed by:")
+        for rule in result.rules:
+            click.echo(f"  {rule}")
+    if result.sources_denied:
+        click.echo(f"Denied from: {', '.join(result.sources_denied)}")
+    if result.near_misses:
+        click.echo("Nearest rules:")
+        for rule in result.near_misses:
+            click.echo(f"  {rule}")
+            for reason in rule.reasons:
+                click.echo(f"    - {reason}")
+
+
+@cli.command("access")
+@click.option("--from", "src", metavar="SELECTOR", help="Only sources this selector covers.")
+@click.option("--to", "dst", metavar="SELECTOR", help="Only destinations this selector covers.")
+@ref_option
+@inventory_option
+@click.option("--format", "fmt", type=FORMAT_TEXT_JSON, default="text", show_default=True,
+              help="Output format.")
+@pass_app
+def access_cmd(app: AppContext, src: str | None, dst: str | None, ref: str | None,
+               inventory_path: Path | None, fmt: str) -> None:
+    """Show the effective access matrix: who reaches what, on which ports."""
+    desired = load(app, ref=ref, quiet=fmt != "text")
+    rows = access_matrix(desired.policy, _inventory(inventory_path, desired.policy),
+                         src=src, dst=dst)
+    if fmt == "json":
+        click.echo(json.dumps([r.to_dict() for r in rows], indent=2))
+        return
+    if not rows:
+        click.echo("No access.")
+    for row in rows:
+        click.echo(str(row))

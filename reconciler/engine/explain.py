@@ -1,0 +1,180 @@
+"""Explain one access question: may SRC reach DST:PORT, and which rules (file:line) say so.
+
+Engine layer (imports `compile`, `index`, `tests_runner` for src/dst parsing,
+`reconciler.source`). For an allowed question every allowing rule is listed with its
+location; for a denied one, the nearest rules (fewest unmet conditions) with each
+unmet condition spelled out: source not covered, destination not covered, port or
+protocol not allowed, posture not met.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from reconciler.engine.compile import Rule
+from reconciler.engine.index import Point, Source
+from reconciler.engine.inventory_io import synthetic_inventory
+from reconciler.engine.tests_runner import TCP_OR_UDP, Invalid, Runner
+from reconciler.errors import ReconcilerError
+from reconciler.inventory import Inventory
+from reconciler.policy.ports import ProtoError, parse_proto
+from reconciler.source import Location, SourceMap
+
+PROTO_NAMES = {1: "icmp", 6: "tcp", 17: "udp", 58: "ipv6-icmp", 132: "sctp"}
+
+
+class ExplainError(ReconcilerError):
+    """The question itself is malformed (unknown src, bad dst:port, bad proto)."""
+
+
+@dataclass(frozen=True)
+class RuleRef:
+    """A rule as reported: where it is and what it says."""
+
+    path: str  # "acls[3]" / "grants[1]"
+    location: Location | None
+    kind: str
+    src: tuple[str, ...]
+    dst: tuple[str, ...]
+    ports: str
+    protos: str
+    reasons: tuple[str, ...] = ()  # for near misses: why it does not match
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "path": self.path, "location": str(self.location) if self.location else None,
+            "kind": self.kind, "src": list(self.src), "dst": list(self.dst),
+            "ports": self.ports, "proto": self.protos,
+        }
+        if self.reasons:
+            out["reasons"] = list(self.reasons)
+        return out
+
+    def __str__(self) -> str:
+        where = f"{self.location}: " if self.location else ""
+        return (f"{where}{self.path}: {', '.join(self.src)} -> {', '.join(self.dst)}"
+                f" ({self.protos} {self.ports})")
+
+
+@dataclass
+class Explanation:
+    src: str
+    dst: str
+    proto: str
+    allowed: bool
+    rules: list[RuleRef] = field(default_factory=list)
+    near_misses: list[RuleRef] = field(default_factory=list)
+    sources_denied: list[str] = field(default_factory=list)  # src devices that cannot
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "allowed": self.allowed, "src": self.src, "dst": self.dst, "proto": self.proto,
+            "rules": [r.to_dict() for r in self.rules],
+            "near_misses": [r.to_dict() for r in self.near_misses],
+            "sources_denied": self.sources_denied,
+        }
+
+
+def _path_text(rule: Rule) -> str:
+    if rule.kind == "default":
+        return "(no acls or grants: allow all)"
+    return f"{rule.path[0]}[{rule.path[1]}]"
+
+
+def _protos_text(rule: Rule) -> str:
+    if rule.default_protos:
+        return "tcp/udp/icmp"
+    return "/".join(PROTO_NAMES.get(p, str(p)) for p in sorted(rule.protos))
+
+
+def _ref(rule: Rule, sources: SourceMap | None, reasons: tuple[str, ...] = ()) -> RuleRef:
+    location = sources.at(rule.path[:2]) if sources is not None and rule.path else None
+    return RuleRef(_path_text(rule), location, rule.kind, rule.src_text, rule.dst_text,
+                   rule.port_text, _protos_text(rule), reasons)
+
+
+def explain(policy: Mapping[str, Any], src: str, dst: str, *, proto: str | None = None,
+            inventory: Inventory | None = None, sources: SourceMap | None = None,
+            near: int = 3) -> Explanation:
+    """Whether `src` (user, group, tag, host or IP) reaches `dst` (host:port), and why."""
+    from reconciler.engine.compile import compile_policy
+
+    inv = inventory if inventory is not None else synthetic_inventory(policy)
+    runner = Runner(compile_policy(policy, inv), sources)
+    try:
+        srcs = runner.sources_of(src, None)
+        points, port = runner.parse_dst(dst)
+        number = parse_proto(proto) if proto else None
+    except Invalid as e:
+        raise ExplainError(str(e), "SRC is a user, group, tag, host or IP; DST is host:port.") \
+            from None
+    except ProtoError as e:
+        raise ExplainError(str(e)) from None
+    protos = TCP_OR_UDP if number is None else frozenset({number})
+    proto_text = "tcp or udp" if number is None else PROTO_NAMES.get(number, str(number))
+    if not srcs:
+        raise ExplainError(f'src "{src}" has no devices in the inventory ({inv.source})')
+    index = runner.index
+    allowing: dict[int, Rule] = {}
+    denied: list[str] = []
+    for s in srcs:
+        ok = index.allowed(s, points, port, protos)
+        for rule in index.allowing_rules(s, points, port, protos):
+            allowing[rule.index] = rule
+        if not ok:
+            denied.append(s.device.name if s.device else _source_text(s))
+    result = Explanation(src.strip(), dst.strip(), proto_text, not denied,
+                         [_ref(r, sources) for _, r in sorted(allowing.items())],
+                         sources_denied=denied)
+    if denied:
+        result.near_misses = _near_misses(runner, srcs, points, port, protos, near, sources,
+                                          set(allowing))
+    return result
+
+
+def _source_text(s: Source) -> str:
+    from reconciler.engine.addrset import format_ip
+
+    return format_ip(4, s.v4) if s.v4 is not None else format_ip(6, s.v6 or 0)
+
+
+def _near_misses(runner: Runner, srcs: list[Source], points: list[Point], port: int,
+                 protos: frozenset[int], limit: int, sources: SourceMap | None,
+                 skip: set[int]) -> list[RuleRef]:
+    scored: list[tuple[int, int, RuleRef]] = []
+    for rule in runner.compiled.rules:
+        if rule.index in skip:
+            continue
+        reasons: list[str] = []
+        src_ok = [s for s in srcs if any(
+            v is not None and rule.src.contains_int(f, v) for f, v in ((4, s.v4), (6, s.v6)))]
+        if not src_ok:
+            reasons.append(f"src {', '.join(rule.src_text) or '[]'} does not cover the source")
+        elif len(src_ok) < len(srcs):
+            reasons.append(f"src covers only {len(src_ok)} of {len(srcs)} source devices")
+        if rule.self_dst:
+            if not any(s.device is not None and not s.device.tags for s in srcs):
+                reasons.append("autogroup:self needs an untagged source device")
+            elif not any(runner.index.self_allowed_by(rule, s, points, f)
+                         for s in srcs for f in (4, 6)):
+                reasons.append("autogroup:self: the destination is not the source's own device")
+        elif rule.internet and not any(rule.dst.contains_int(*p) for p in points):
+            reasons.append("autogroup:internet does not cover the destination")
+        elif not any(rule.dst.contains_int(*p) for p in points):
+            reasons.append(f"dst {', '.join(rule.dst_text)} does not cover the destination")
+        if not any(p in rule.protos for p in protos):
+            want = "/".join(PROTO_NAMES.get(p, str(p)) for p in sorted(protos))
+            reasons.append(f"protocol {want} not in {_protos_text(rule)}")
+        elif not any(rule.allows_port(p, port) for p in protos):
+            reasons.append(f"port {port} not in {rule.port_text}")
+        if rule.posture is not None and not any(
+            s.attrs is None or runner.compiled.postures.satisfied(rule.posture, s.attrs)
+            for s in srcs
+        ):
+            reasons.append(f"srcPosture {', '.join(rule.posture)} not met")
+        if reasons:
+            scored.append((len(reasons), rule.index, _ref(rule, sources, tuple(reasons))))
+    scored.sort(key=lambda t: (t[0], t[1]))
+    return [ref for _, _, ref in scored[:limit]]

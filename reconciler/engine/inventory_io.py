@@ -1,0 +1,325 @@
+"""Inventory files and synthetic inventories: where the engine's users and devices come from.
+
+Engine layer, first step (imports `reconciler.inventory`, `reconciler.errors`,
+`reconciler.engine.addrset`, json and yaml). Two file formats load into `Inventory`:
+
+* the `topology` object of a conformance record, exactly as recorded
+  (``{"users": [{"id", "name", "email"}], "nodes": {name: {"hostname", "tags", "ipv4",
+  "ipv6", "user", "routable_ips", "approved_routes"}}}``; a node's ``user`` is a user's
+  ``name``), or a whole record that holds one under ``topology``;
+* the native format (YAML or JSON)::
+
+      users:
+        - {login: alice@example.com, role: admin}     # role defaults to member
+        - {login: bob@partner.com, shared: true}      # autogroup:shared
+      devices:
+        - name: laptop-alice
+          ipv4: 100.64.0.1
+          ipv6: fd7a:115c:a1e0::1
+          user: alice@example.com                     # or: tags: [tag:web]
+          approved_routes: [10.0.0.0/24]
+          advertised_routes: [10.0.0.0/24]
+          posture: {"node:os": linux, "node:tsVersion": "1.62.0"}
+
+`synthetic_inventory(policy)` makes one device per user login and per tag the policy
+names, with deterministic addresses, for running tests without a real tailnet.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from reconciler.engine.addrset import AddressError, AddrSet, parse_ip
+from reconciler.engine.gcpause import gc_paused
+from reconciler.errors import ReconcilerError
+from reconciler.inventory import ROLES, Device, Inventory, User
+
+_PREFIXES = ("group:", "tag:", "autogroup:", "user:", "localpart:", "ipset:", "svc:", "posture:")
+
+
+DEVICE_KEYS = frozenset({"name", "ipv4", "ipv6", "user", "tags", "approved_routes",
+                         "advertised_routes", "posture", "id", "shared"})
+
+
+class InventoryError(ReconcilerError):
+    """An inventory file is missing, unreadable or has a bad value."""
+
+
+def load_inventory(path: Path | str) -> Inventory:
+    """Read an inventory file (YAML or JSON, native or conformance-topology format)."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as e:
+        raise InventoryError(f"cannot read inventory file {p}: {e.strerror or e}") from e
+    try:
+        with gc_paused():
+            data = json.loads(text) if p.suffix == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as e:
+        raise InventoryError(
+            f"{p}: not valid {'JSON' if p.suffix == '.json' else 'YAML'}: {e}",
+            "Fix the syntax, or pass a different file with --inventory.",
+        ) from e
+    with gc_paused():
+        return inventory_from_data(data, source=str(p))
+
+
+def inventory_from_data(data: Any, *, source: str = "inventory") -> Inventory:
+    """Build an `Inventory` from already-parsed data in either format."""
+    if not isinstance(data, Mapping):
+        raise InventoryError(f"{source}: an inventory must be a mapping with users and devices")
+    if isinstance(data.get("topology"), Mapping):
+        return _from_topology(data["topology"], source)
+    if "nodes" in data:
+        return _from_topology(data, source)
+    return _from_native(data, source)
+
+
+# --- conformance topology ---------------------------------------------------------------
+
+
+def _from_topology(topo: Mapping[str, Any], source: str) -> Inventory:
+    users_data = _list(topo.get("users", []), source, "users")
+    users: list[User] = []
+    by_name: dict[str, str] = {}
+    for i, u in enumerate(users_data):
+        where = f"users[{i}]"
+        u = _mapping(u, source, where)
+        login = _str(u.get("email") or u.get("login") or u.get("name"), source, f"{where}.email")
+        users.append(User(login=login, id=str(u.get("id", "")),
+                          display_name=str(u.get("name", ""))))
+        if u.get("name"):
+            by_name[str(u["name"])] = login
+        by_name[login] = login
+    nodes = topo.get("nodes") or {}
+    if not isinstance(nodes, Mapping):
+        raise InventoryError(f"{source}: nodes must be a mapping of node name to node")
+    devices: list[Device] = []
+    for name in sorted(nodes):
+        where = f"nodes.{name}"
+        n = _mapping(nodes[name], source, where)
+        tags = tuple(_strs(n.get("tags") or [], source, f"{where}.tags"))
+        user_name = n.get("user")
+        login = None
+        if user_name and not tags:
+            login = by_name.get(str(user_name))
+            if login is None:
+                raise InventoryError(f"{source}: {where}.user: unknown user {user_name!r}")
+        devices.append(Device(
+            name=str(name),
+            ipv4=_ip(n.get("ipv4"), source, where, "ipv4"),
+            ipv6=_ip(n.get("ipv6"), source, where, "ipv6"),
+            user=login,
+            tags=tags,
+            approved_routes=_routes(n.get("approved_routes"), source, f"{where}.approved_routes"),
+            advertised_routes=_routes(n.get("routable_ips"), source, f"{where}.routable_ips"),
+        ))
+    return Inventory(users=tuple(users), devices=tuple(devices), source=source)
+
+
+# --- native format ----------------------------------------------------------------------
+
+
+def _from_native(data: Mapping[str, Any], source: str) -> Inventory:
+    unknown = set(data) - {"users", "devices"}
+    if unknown:
+        raise InventoryError(
+            f"{source}: unknown key {sorted(unknown)[0]!r}",
+            "An inventory has `users` and `devices` (or a conformance `topology`).",
+        )
+    users: list[User] = []
+    for i, u in enumerate(_list(data.get("users") or [], source, "users")):
+        where = f"users[{i}]"
+        if isinstance(u, str):
+            u = {"login": u}
+        u = _mapping(u, source, where)
+        role = str(u.get("role", "member"))
+        if role not in ROLES:
+            raise InventoryError(
+                f"{source}: {where}.role: {role!r} is not one of {', '.join(ROLES)}"
+            )
+        users.append(User(
+            login=_str(u.get("login"), source, f"{where}.login"),
+            role=role,
+            id=str(u.get("id", "")),
+            display_name=str(u.get("display_name", "")),
+            shared=bool(u.get("shared", False)),
+        ))
+    logins = {u.login for u in users}
+    devices: list[Device] = []
+    seen: set[str] = set()
+    for i, d in enumerate(_list(data.get("devices") or [], source, "devices")):
+        where = f"devices[{i}]"
+        d = _mapping(d, source, where)
+        unknown = d.keys() - DEVICE_KEYS
+        if unknown:
+            raise InventoryError(f"{source}: {where}: unknown key {sorted(unknown)[0]!r}",
+                                 f"A device has {', '.join(sorted(DEVICE_KEYS))}.")
+        name = d.get("name")
+        if not isinstance(name, str) or not name.strip():
+            name = _str(name, source, f"{where}.name")
+        if name in seen:
+            raise InventoryError(f"{source}: {where}.name: device {name!r} is listed twice")
+        seen.add(name)
+        raw_tags = d.get("tags")
+        tags = tuple(_strs(raw_tags, source, f"{where}.tags")) if raw_tags else ()
+        user = d.get("user")
+        if user is not None and not isinstance(user, str):
+            raise InventoryError(f"{source}: {where}.user: must be a login string")
+        if not tags and not user:
+            raise InventoryError(f"{source}: {where}: a device needs a user or tags")
+        if user and not tags and user not in logins:
+            # An owner not listed under users is still a member; add it so autogroups see it.
+            users.append(User(login=user))
+            logins.add(user)
+        posture = d.get("posture") or {}
+        if not isinstance(posture, Mapping):
+            raise InventoryError(f"{source}: {where}.posture: must be a mapping of attributes")
+        ipv4 = _ip(d.get("ipv4"), source, where, "ipv4")
+        ipv6 = _ip(d.get("ipv6"), source, where, "ipv6")
+        if not ipv4 and not ipv6:
+            raise InventoryError(f"{source}: {where}: a device needs ipv4 or ipv6")
+        approved = d.get("approved_routes")
+        advertised = d.get("advertised_routes")
+        devices.append(Device(
+            name=name.strip(), ipv4=ipv4, ipv6=ipv6,
+            user=None if tags else user,
+            tags=tags,
+            approved_routes=_routes(approved, source, f"{where}.approved_routes")
+            if approved else (),
+            advertised_routes=_routes(advertised, source, f"{where}.advertised_routes")
+            if advertised else (),
+            posture=dict(posture),
+            id=str(d.get("id", "")),
+            shared=bool(d.get("shared", False)),
+        ))
+    return Inventory(users=tuple(users), devices=tuple(devices), source=source)
+
+
+# --- value checks -----------------------------------------------------------------------
+
+
+def _mapping(value: Any, source: str, where: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise InventoryError(f"{source}: {where}: must be a mapping")
+    return value
+
+
+def _list(value: Any, source: str, where: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise InventoryError(f"{source}: {where}: must be a list")
+    return value
+
+
+def _str(value: Any, source: str, where: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InventoryError(f"{source}: {where}: must be a non-empty string")
+    return value.strip()
+
+
+def _strs(value: Any, source: str, where: str) -> list[str]:
+    return [_str(v, source, f"{where}[{i}]") for i, v in enumerate(_list(value, source, where))]
+
+
+def _ip(value: Any, source: str, where: str, key: str | None = None) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise InventoryError(f"{source}: {where}{'.' + key if key else ''}: "
+                             "must be an IP address string")
+    try:
+        parse_ip(value)
+    except AddressError as e:
+        raise InventoryError(f"{source}: {where}{'.' + key if key else ''}: {e.summary}") from e
+    return value.strip()
+
+
+def _routes(value: Any, source: str, where: str) -> tuple[str, ...]:
+    if not value:
+        return ()
+    routes = _strs(value, source, where)
+    for i, r in enumerate(routes):
+        try:
+            AddrSet.parse(r)
+        except AddressError as e:
+            raise InventoryError(f"{source}: {where}[{i}]: {e.summary}") from e
+    return tuple(routes)
+
+
+# --- synthetic inventory ----------------------------------------------------------------
+
+
+def _strings(value: Any) -> Iterable[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, Mapping):
+        for k, v in value.items():
+            yield from _strings(k)
+            yield from _strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _strings(v)
+
+
+def _login_of(text: str) -> str | None:
+    s = text.strip()
+    if "@" not in s or s.startswith(_PREFIXES):
+        return None
+    host = s.split(":", 1)[0]  # "alice@example.com:22" in ACL dsts and tests
+    local, _, domain = host.partition("@")
+    return host if local and domain and "*" not in host else None
+
+
+def _tag_of(text: str) -> str | None:
+    s = text.strip()
+    if not s.startswith("tag:"):
+        return None
+    name = s[4:].split(":", 1)[0]
+    return f"tag:{name}" if name else None
+
+
+def synthetic_inventory(policy: Mapping[str, Any]) -> Inventory:
+    """One device per user login and per tag the policy names; deterministic addresses.
+
+    Logins come from group members, tag owners and every rule, test and sshTest; tags
+    from `tagOwners` keys and every reference. Addresses are handed out in sorted order:
+    100.64.0.1, .2, ... and fd7a:115c:a1e0::1, ::2, ... so runs are reproducible.
+    """
+    logins: set[str] = set()
+    tags: set[str] = set()
+    owners = policy.get("tagOwners")
+    if isinstance(owners, Mapping):
+        tags.update(
+            k.strip() for k in owners if isinstance(k, str) and k.strip().startswith("tag:")
+        )
+    sections = ("groups", "tagOwners", "acls", "grants", "ssh", "tests", "sshTests",
+                "autoApprovers", "nodeAttrs")
+    for section in sections:
+        for s in _strings(policy.get(section)):
+            login = _login_of(s)
+            if login:
+                logins.add(login)
+            tag = _tag_of(s)
+            if tag:
+                tags.add(tag)
+    users = tuple(User(login=login) for login in sorted(logins))
+    devices: list[Device] = []
+    for i, owner in enumerate([*sorted(logins), *sorted(tags)], start=1):
+        ipv4 = f"100.64.{i >> 8 & 0xFF}.{i & 0xFF}" if i < 1 << 16 else _v4_beyond(i)
+        ipv6 = f"fd7a:115c:a1e0::{i:x}"
+        if owner.startswith("tag:"):
+            devices.append(Device(name=owner[4:], ipv4=ipv4, ipv6=ipv6, tags=(owner,)))
+        else:
+            local = owner.split("@", 1)[0] or "user"
+            devices.append(Device(name=f"{local}-{i}", ipv4=ipv4, ipv6=ipv6, user=owner))
+    return Inventory(users=users, devices=tuple(devices), source="synthetic")
+
+
+def _v4_beyond(i: int) -> str:
+    base = (100 << 24) | (64 << 16)
+    return ".".join(str((base + i) >> s & 0xFF) for s in (24, 16, 8, 0))

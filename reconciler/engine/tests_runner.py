@@ -1,0 +1,429 @@
+"""Run a policy's `tests` and `sshTests` offline, with Tailscale's semantics and wording.
+
+Engine layer, the `test` step (imports the engine modules, `reconciler.inventory`,
+`reconciler.source`, and the parsers of `reconciler.policy`). Semantics are
+policy-semantics.md §2.7 and §2.8:
+
+* a test's src stands for every device of that identity: an `accept` entry needs every
+  one of them to get through, a `deny` entry needs none to (∀ / ¬∃); an identity with no
+  devices fails;
+* a dst is one host and one numeric port; the host passes if any of its addresses of the
+  source address's family is reachable (∃);
+* no `proto` means "TCP or UDP"; ICMP is tested with port 0; `srcPostureAttrs` stand in
+  for the source devices' posture attributes;
+* a malformed entry (CIDR dst, port list, unknown tag, ...) is *invalid*, reported apart
+  from failing assertions, though SaaS answers both with `test(s) failed`;
+* sshTests look only at the `ssh` section.
+
+Failures read like SaaS's: ``address "tag:web:80": want: Accept, got: Drop``, grouped by
+src in `TestReport.tailscale_failures()`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from reconciler.engine.addrset import AddressError, AddrSet, parse_ip
+from reconciler.engine.compile import CompiledPolicy, compile_policy
+from reconciler.engine.gcpause import gc_paused
+from reconciler.engine.index import Point, RuleIndex, Source, SourceGroup
+from reconciler.engine.inventory_io import synthetic_inventory
+from reconciler.engine.resolve import SelectorError
+from reconciler.engine.ssh import SSHRule, compile_ssh, ssh_actions
+from reconciler.inventory import Device, Inventory
+from reconciler.policy.ports import ProtoError, parse_proto, split_acl_dst
+from reconciler.policy.selectors import Kind, parse_selector
+from reconciler.policy.selectors import SelectorError as SyntaxError_
+from reconciler.source import Location, SourceMap
+
+TCP_OR_UDP = frozenset({6, 17})
+SSH_WANT = {"accept": "Accept", "check": "Check", "deny": "Drop"}
+
+
+class Invalid(Exception):
+    """Internal: this test entry is malformed; the message says why."""
+
+
+@dataclass
+class TestResult:
+    """One entry of `tests` or `sshTests` and what became of it."""
+
+    __test__ = False  # not a pytest class
+
+    section: str  # "tests" | "sshTests"
+    index: int
+    src: str
+    location: Location | None = None
+    errors: list[str] = field(default_factory=list)  # failing assertions, SaaS wording
+    invalid: list[str] = field(default_factory=list)  # why the entry is malformed
+    assertions: int = 0
+
+    @property
+    def status(self) -> str:
+        return "invalid" if self.invalid else "failed" if self.errors else "passed"
+
+    @property
+    def name(self) -> str:
+        return f"{self.section}[{self.index}] {self.src}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "section": self.section, "index": self.index, "src": self.src,
+            "status": self.status, "location": str(self.location) if self.location else None,
+            "errors": self.errors, "invalid": self.invalid, "assertions": self.assertions,
+        }
+
+
+@dataclass
+class TestReport:
+    """Every test entry's result; `ok` when none failed and none was invalid."""
+
+    __test__ = False
+
+    results: list[TestResult]
+    inventory: str = "synthetic"
+
+    @property
+    def passed(self) -> list[TestResult]:
+        return [r for r in self.results if r.status == "passed"]
+
+    @property
+    def failed(self) -> list[TestResult]:
+        return [r for r in self.results if r.status == "failed"]
+
+    @property
+    def invalid(self) -> list[TestResult]:
+        return [r for r in self.results if r.status == "invalid"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.invalid
+
+    @property
+    def assertions(self) -> int:
+        return sum(r.assertions for r in self.results)
+
+    def tailscale_failures(self) -> list[dict[str, Any]]:
+        """SaaS's `data` of a `test(s) failed` answer: ``[{"user": src, "errors": [...]}]``."""
+        grouped: dict[str, list[str]] = {}
+        for r in self.results:
+            if r.status != "passed":
+                grouped.setdefault(r.src, []).extend(r.invalid + r.errors)
+        return [{"user": src, "errors": errors} for src, errors in grouped.items()]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "inventory": self.inventory,
+            "counts": {"passed": len(self.passed), "failed": len(self.failed),
+                       "invalid": len(self.invalid), "assertions": self.assertions},
+            "results": [r.to_dict() for r in self.results],
+            "failures": self.tailscale_failures(),
+        }
+
+
+def run_tests(policy: Mapping[str, Any], inventory: Inventory | None = None,
+              sources: SourceMap | None = None) -> TestReport:
+    """Run every `tests` and `sshTests` entry of `policy` against `inventory`.
+
+    Without an inventory, a synthetic one (one device per user and per tag) is used.
+    Raises `CompileError` (a ReconcilerError) if the rules themselves cannot compile.
+    """
+    with gc_paused():
+        inv = inventory if inventory is not None else synthetic_inventory(policy)
+        compiled = compile_policy(policy, inv)
+        return Runner(compiled, sources).run()
+
+
+class Runner:
+    """Evaluates test entries against one compiled policy (reusable across calls)."""
+
+    def __init__(self, compiled: CompiledPolicy, sources: SourceMap | None = None) -> None:
+        self.compiled = compiled
+        self.resolver = compiled.resolver
+        self.index = RuleIndex(compiled)
+        self.sources = sources
+        self._ssh: list[SSHRule] | None = None
+        self.known_users = {u.login.lower() for u in compiled.inventory.users}
+        self._dst_cache: dict[str, tuple[list[Point], list[Device]]] = {}
+        self._src_cache: dict[str, list[Source]] = {}
+        self._group_cache: dict[str, SourceGroup] = {}
+        self._parsed_dst: dict[str, tuple[str, list[Point], int]] = {}
+
+    def run(self) -> TestReport:
+        policy = self.compiled.policy
+        results: list[TestResult] = []
+        for section, run_one in (("tests", self.run_test), ("sshTests", self.run_ssh_test)):
+            entries = policy.get(section) or []
+            if not isinstance(entries, list):
+                entries = [entries]
+            for i, entry in enumerate(entries):
+                results.append(run_one(i, entry))
+        return TestReport(results, self.compiled.inventory.source)
+
+    def _location(self, path: tuple[str | int, ...]) -> Location | None:
+        return self.sources.at(path) if self.sources is not None else None
+
+    # --- sources ------------------------------------------------------------------------
+
+    def sources_of(self, text: Any, attrs: Mapping[str, Any] | None) -> list[Source]:
+        if not isinstance(text, str) or not text.strip():
+            raise Invalid("src must be specified")
+        s = text.strip()
+        if attrs is None and s in self._src_cache:
+            return self._src_cache[s]
+        try:
+            sel = parse_selector(s)
+        except SyntaxError_ as e:
+            raise Invalid(f"src {e}") from None
+        if sel.kind in (Kind.USER, Kind.GROUP, Kind.TAG):
+            if sel.kind is Kind.USER and sel.value.lower() not in self.known_users \
+                    and not self.resolver.user_devices(sel.value):
+                raise Invalid(f'src "{s}": user not found')
+            try:
+                devices = self.resolver.identity_devices(s) or []
+            except SelectorError as e:
+                raise Invalid(f'src "{s}": {e.summary}') from None
+            found = [self.index.source(d, attrs) for d in devices]
+        elif sel.kind in (Kind.HOST, Kind.IP):
+            point = self._single_address(sel.kind, sel.value, s, "src")
+            owner = self.index.owner.get(point)
+            base = attrs if attrs is not None else (owner.posture if owner else None)
+            found = [Source(point[1] if point[0] == 4 else None,
+                            point[1] if point[0] == 6 else None, owner, base)]
+        else:
+            raise Invalid(f'src "{s}" is not allowed: a test src must be a specific user, '
+                          "group, tag, host or IP")
+        if attrs is None:
+            self._src_cache[s] = found
+        return found
+
+    def _single_address(self, kind: Kind, value: str, text: str, side: str) -> Point:
+        if kind is Kind.HOST:
+            if value not in self.resolver.hosts:
+                raise Invalid(f'{side} "{text}": host not found')
+            literal = self.resolver.hosts[value]
+            try:
+                return parse_ip(literal)
+            except AddressError:
+                raise Invalid(f'{side} "{text}": host {value!r} is {literal!r}, not a single IP; '
+                              "a test address must be a single host, not a CIDR") from None
+        return parse_ip(value)
+
+    # --- destinations -------------------------------------------------------------------
+
+    def _dst_points(self, host: str, text: str) -> tuple[list[Point], list[Device]]:
+        cached = self._dst_cache.get(host)
+        if cached is not None:
+            return cached
+        try:
+            sel = parse_selector(host)
+        except SyntaxError_ as e:
+            raise Invalid(f'"{text}": {e}') from None
+        devices: list[Device] = []
+        if sel.kind in (Kind.USER, Kind.GROUP, Kind.TAG):
+            if sel.kind is Kind.USER and sel.value.lower() not in self.known_users \
+                    and not self.resolver.user_devices(sel.value):
+                raise Invalid(f'"{text}": user not found')
+            try:
+                devices = self.resolver.identity_devices(host) or []
+            except SelectorError as e:
+                raise Invalid(f'"{text}": {e.summary}') from None
+            points = self.index.points_of(devices)
+        elif sel.kind in (Kind.HOST, Kind.IP):
+            points = [self._single_address(sel.kind, sel.value, text, "dst")]
+            owner = self.index.owner.get(points[0])
+            devices = [owner] if owner else []
+        elif sel.kind is Kind.SERVICE:
+            points = []  # Service VIPs are not in the inventory: nothing to reach
+        elif sel.kind in (Kind.CIDR, Kind.IP_RANGE):
+            raise Invalid(f'"{text}": a test destination must be a single host, not a CIDR')
+        elif sel.kind is Kind.AUTOGROUP:
+            raise Invalid(f'"{text}": {sel.value} is not a valid test destination')
+        else:
+            raise Invalid(f'"{text}": a test destination must be a host, user, group or tag')
+        self._dst_cache[host] = (points, devices)
+        return points, devices
+
+    # --- tests --------------------------------------------------------------------------
+
+    def run_test(self, i: int, entry: Any) -> TestResult:
+        src_text = str(entry.get("src", entry.get("user", ""))) if isinstance(entry, Mapping) \
+            else ""
+        result = TestResult("tests", i, src_text.strip(), self._location(("tests", i)))
+        try:
+            self._run_test(entry, result)
+        except Invalid as e:
+            result.invalid.append(str(e))
+        return result
+
+    def _run_test(self, entry: Any, result: TestResult) -> None:
+        if not isinstance(entry, Mapping):
+            raise Invalid("a test must be an object with src and accept/deny")
+        attrs = entry.get("srcPostureAttrs")
+        if attrs is not None and not isinstance(attrs, Mapping):
+            raise Invalid("srcPostureAttrs must be an object")
+        srcs = self.sources_of(entry.get("src", entry.get("user")), attrs)
+        accept = entry.get("accept", entry.get("allow")) or []
+        deny = entry.get("deny") or []
+        if not isinstance(accept, list) or not isinstance(deny, list):
+            raise Invalid("accept and deny must be lists of host:port")
+        if not accept and not deny:
+            raise Invalid("a test needs at least one accept or deny entry")
+        proto_text = entry.get("proto")
+        try:
+            proto = parse_proto(str(proto_text)) if proto_text not in (None, "") else None
+        except ProtoError as e:
+            raise Invalid(str(e)) from None
+        protos = TCP_OR_UDP if proto is None else frozenset({proto})
+        checks: list[tuple[str, bool, str, list[Point], int]] = []
+        for want, dsts in ((True, accept), (False, deny)):
+            for text in dsts:
+                host, points, port = self.parse_dst_keyed(text)
+                checks.append((str(text).strip(), want, host, points, port))
+        if not srcs:
+            result.errors.append(f'src "{result.src}" has no devices to test from')
+        group = self.group_of(result.src, srcs, attrs)
+        for text, want, host, points, port in checks:
+            result.assertions += 1
+            got = self.index.verdict(group, points, port, protos, every=want, key=host)
+            if want and not got:
+                result.errors.append(f'address "{text}": want: Accept, got: Drop')
+            elif not want and got:
+                result.errors.append(f'address "{text}": want: Drop, got: Accept')
+
+    def parse_dst(self, text: Any) -> tuple[list[Point], int]:
+        """A test dst `host:port` -> (addresses, port); raises Invalid."""
+        _, points, port = self.parse_dst_keyed(text)
+        return points, port
+
+    def parse_dst_keyed(self, text: Any) -> tuple[str, list[Point], int]:
+        """`parse_dst` plus the host text (the cache key of its addresses); cached."""
+        found = self._parsed_dst.get(text) if isinstance(text, str) else None
+        if found is None:
+            found = self._parse_dst_keyed(text)
+            self._parsed_dst[text] = found
+        return found
+
+    def _parse_dst_keyed(self, text: Any) -> tuple[str, list[Point], int]:
+        if not isinstance(text, str) or not text.strip():
+            raise Invalid("a test destination must be a non-empty host:port string")
+        host, port_text = split_acl_dst(text) if "[" in text else _split_last_colon(text)
+        if not port_text:
+            raise Invalid(f'"{text}": a test destination needs a port')
+        if not port_text.isdigit() or int(port_text) > 65535:
+            raise Invalid(f'"{text}": a test destination needs one numeric port (0-65535), '
+                          f"not {port_text!r}")
+        host = host.strip()
+        points, _ = self._dst_points(host, text.strip())
+        return host, points, int(port_text)
+
+    def group_of(self, src: str, sources: list[Source],
+                 attrs: Mapping[str, Any] | None) -> SourceGroup:
+        if attrs is not None:
+            return self.index.group(sources)
+        found = self._group_cache.get(src)
+        if found is None:
+            found = self._group_cache[src] = self.index.group(sources)
+        return found
+
+    # --- sshTests -----------------------------------------------------------------------
+
+    def run_ssh_test(self, i: int, entry: Any) -> TestResult:
+        src_text = str(entry.get("src", "")) if isinstance(entry, Mapping) else ""
+        result = TestResult("sshTests", i, src_text.strip(), self._location(("sshTests", i)))
+        try:
+            self._run_ssh_test(entry, result)
+        except Invalid as e:
+            result.invalid.append(str(e))
+        return result
+
+    def _ssh_dst(self, text: Any) -> list[Device]:
+        if not isinstance(text, str) or not text.strip():
+            raise Invalid("an sshTests dst must be a non-empty string")
+        s = text.strip()
+        try:
+            sel = parse_selector(s)
+        except SyntaxError_:
+            raise Invalid(f'SSH tests dst contains unknown element "{s}"') from None
+        if sel.kind is Kind.TAG and sel.value not in self.resolver.tags:
+            raise Invalid(f'SSH tests dst contains unknown tag "{s}"')
+        if sel.kind in (Kind.CIDR, Kind.IP_RANGE, Kind.AUTOGROUP, Kind.WILDCARD, Kind.IPSET):
+            raise Invalid(f'SSH tests dst contains disallowed element "{s}"')
+        if sel.kind is Kind.IP and ":" in sel.value:
+            raise Invalid(f'SSH tests dst "{s}": a bare IPv6 address is not accepted by SaaS')
+        if sel.kind in (Kind.HOST, Kind.IP):
+            point = self._single_address(sel.kind, sel.value, s, "dst")
+            owner = self.index.owner.get(point)
+            return [owner] if owner else []
+        try:
+            return self.resolver.identity_devices(s) or []
+        except SelectorError as e:
+            raise Invalid(f'SSH tests dst "{s}": {e.summary}') from None
+
+    def _run_ssh_test(self, entry: Any, result: TestResult) -> None:
+        if not isinstance(entry, Mapping):
+            raise Invalid("an sshTests entry must be an object with src, dst and users")
+        attrs = entry.get("srcPostureAttrs")
+        if attrs is not None and not isinstance(attrs, Mapping):
+            raise Invalid("srcPostureAttrs must be an object")
+        srcs = self.sources_of(entry.get("src"), attrs)
+        dst_list = entry.get("dst")
+        if not isinstance(dst_list, list) or not dst_list:
+            raise Invalid("dst must be a non-empty list of hosts")
+        dsts = [(str(d).strip(), self._ssh_dst(d)) for d in dst_list]
+        lists: dict[str, list[str]] = {}
+        for key in ("accept", "check", "deny"):
+            value = entry.get(key) or []
+            if not isinstance(value, list) or not all(isinstance(u, str) for u in value):
+                raise Invalid(f"{key} must be a list of user names")
+            if any(not u.strip() for u in value):
+                raise Invalid(f'{key}: user "" is not valid')
+            lists[key] = [u.strip() for u in value]
+        if not any(lists.values()):
+            raise Invalid("an sshTests entry needs at least one accept, check or deny user")
+        if self._ssh is None:
+            self._ssh = compile_ssh(self.compiled.policy, self.resolver)
+        if not srcs:
+            result.errors.append(f'src "{result.src}" has no devices to test from')
+        for dst_text, devices in dsts:
+            for want, users in lists.items():
+                for user in users:
+                    result.assertions += 1
+                    per_src = [self._ssh_got(s, devices, user) for s in srcs]
+                    if want == "deny":
+                        ok = not any(per_src)
+                        got = "Accept" if any(per_src) else "Drop"
+                    else:
+                        need = {"accept": {"accept", "check"}, "check": {"check"}}[want]
+                        ok = bool(srcs) and all(bool(g & need) for g in per_src)
+                        got = _ssh_word(next((g for g in per_src if not g & need), set()))
+                    if not ok:
+                        result.errors.append(
+                            f'address "{dst_text}" user "{user}": '
+                            f"want: {SSH_WANT[want]}, got: {got}"
+                        )
+
+    def _ssh_got(self, src: Source, devices: list[Device], user: str) -> set[str]:
+        assert self._ssh is not None
+        addrs = AddrSet(
+            [(src.v4, src.v4)] if src.v4 is not None else [],
+            [(src.v6, src.v6)] if src.v6 is not None else [],
+        )
+        found: set[str] = set()
+        for d in devices:
+            found |= ssh_actions(self._ssh, self.compiled.postures, src.device, addrs,
+                                 src.attrs, d, user)
+        return found
+
+
+def _split_last_colon(text: str) -> tuple[str, str]:
+    """`split_acl_dst` for text without brackets: split at the last ':'."""
+    host, sep, ports = text.strip().rpartition(":")
+    return (host, ports) if sep else (text.strip(), "")
+
+
+def _ssh_word(actions: set[str]) -> str:
+    return "Check" if "check" in actions else "Accept" if actions else "Drop"

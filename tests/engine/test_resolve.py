@@ -1,0 +1,76 @@
+"""Selector resolution: the src side and the dst side of §2.2, and clear errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from reconciler.engine import inventory_from_data
+from reconciler.engine.addrset import ALL, INTERNET, TAILNET, AddrSet
+from reconciler.engine.resolve import Resolver, SelectorError
+
+INV = inventory_from_data({
+    "users": [{"login": "alice@example.com", "role": "owner"},
+              {"login": "guest@else.net", "shared": True}],
+    "devices": [
+        {"name": "a", "ipv4": "100.64.0.1", "ipv6": "fd7a:115c:a1e0::1",
+         "user": "alice@example.com"},
+        {"name": "g", "ipv4": "100.64.0.2", "user": "guest@else.net"},
+        {"name": "r", "ipv4": "100.64.0.3", "tags": ["tag:r"],
+         "approved_routes": ["10.1.0.0/16", "0.0.0.0/0", "::/0"]},
+    ],
+})
+POLICY = {
+    "tagOwners": {"tag:r": []},
+    "groups": {"group:x": ["alice@example.com", "nobody@example.com"]},
+    "hosts": {"web": "100.64.0.1", "lan": "192.168.0.0/24"},
+    "ipsets": {"ipset:a": ["ipset:b"], "ipset:b": ["ipset:a"],
+               "ipset:ok": ["add 10.0.0.0/8", "remove host:lan", "add 1.1.1.1-1.1.1.3"]},
+}
+
+
+@pytest.fixture
+def r() -> Resolver:
+    return Resolver(POLICY, INV)
+
+
+def test_wildcard_differs_by_side(r: Resolver) -> None:
+    src = r.src("*").addrs
+    # tailnet + approved subnet routes (not exit routes) + shared-in devices
+    assert src == TAILNET | AddrSet.parse("10.1.0.0/16") | AddrSet.parse("100.64.0.2")
+    assert r.dst("*").addrs == ALL
+    assert r.src("autogroup:danger-all").addrs == ALL
+
+
+def test_autogroups(r: Resolver) -> None:
+    assert r.src("autogroup:member").addrs.to_strings() == ["100.64.0.1", "fd7a:115c:a1e0::1"]
+    assert r.src("autogroup:shared").addrs.to_strings() == ["100.64.0.2"]
+    assert r.src("autogroup:owner").addrs == r.src("alice@example.com").addrs
+    assert r.src("autogroup:admin").addrs.to_strings() == []
+    assert r.src("autogroup:tagged").addrs.to_strings() == ["100.64.0.3"]
+    assert r.dst("autogroup:internet").internet and r.dst("autogroup:internet").addrs == INTERNET
+    assert r.dst("autogroup:self").self_
+    assert r.src("user:*@example.com").addrs == r.src("alice@example.com").addrs
+    assert r.src("group:x").addrs == r.src("alice@example.com").addrs  # unknown member: none
+
+
+def test_hosts_and_ipsets(r: Resolver) -> None:
+    assert r.dst("web").addrs.to_strings() == ["100.64.0.1"]  # not the device's IPv6
+    assert r.dst("host:lan").addrs.to_strings() == ["192.168.0.0/24"]
+    assert r.dst("ipset:ok").addrs.to_strings() == ["1.1.1.1-1.1.1.3", "10.0.0.0/8"]
+
+
+@pytest.mark.parametrize(("side", "selector", "message"), [
+    ("src", "autogroup:self", "not valid on the src side"),
+    ("src", "autogroup:internet", "not valid on the src side"),
+    ("dst", "autogroup:danger-all", "cannot use autogroup:danger-all as a dst"),
+    ("src", "tag:nope", "not defined in tagOwners"),
+    ("src", "group:nope", "not defined in groups"),
+    ("dst", "nohost", "not defined in hosts"),
+    ("dst", "ipset:a", "cannot refer to themselves"),
+    ("dst", "ipset:zzz", "not defined in ipsets"),
+    ("src", "%bogus%", "invalid address"),
+    ("src", "autogroup:bogus", "unknown autogroup"),
+])
+def test_errors(r: Resolver, side: str, selector: str, message: str) -> None:
+    with pytest.raises(SelectorError, match=message):
+        getattr(r, side)(selector)
