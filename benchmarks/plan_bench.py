@@ -1,0 +1,162 @@
+"""`python -m benchmarks.plan_bench [small|large|huge] [--seed N]`: `reconciler plan` end to end.
+
+Generates the engine's seeded synthetic tailnet (not timed), commits it as the desired
+state of a fresh git repository whose target is the local backend, writes the live
+policy as if applied from the previous commit (so the plan is the everyday one: a
+one-member change in git plus an out-of-band edit, which makes the planner load the
+base from git), then times `reconciler plan` in a fresh process: loading, local tests
+(on the local store's inventory, seeded with the generated users and devices), fetching,
+the base, the three-way diff, the control plane's validate and rendering. Also times
+the no-change plan. Target: large < 3 s. `--phases` adds an in-process breakdown;
+`--phases-only` skips the end-to-end runs.
+Prints one JSON line; exits 1 if the plan is not what it should be or misses the target.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import git
+
+from benchmarks.generate import SCALES, generate
+
+TARGET_SECONDS = {"large": 3.0}
+
+
+def _plan(root: Path, *extra: str) -> tuple[float, subprocess.CompletedProcess[str]]:
+    start = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-c", "import reconciler.cli.plan_cmds; from reconciler.cli import "
+         "main; main()", "-C", str(root), "plan", *extra],
+        capture_output=True, text=True, check=False)
+    return time.perf_counter() - start, proc
+
+
+def _seed(store: Any, inventory: dict[str, Any]) -> None:
+    """The generated tailnet's users and devices in the local store (not timed), so the
+    control plane's validate checks the tests against the same tailnet."""
+    for user in inventory["users"]:
+        store.add_user(user["login"], role=user.get("role", "member"))
+    for d in inventory["devices"]:
+        store.add_device(d["name"], user=d.get("user"), tags=d.get("tags"), ipv4=d["ipv4"],
+                         ipv6=d["ipv6"], routes=d.get("approved_routes"))
+
+
+def _phases(root: Path, policy: dict, inventory: dict) -> dict[str, float]:
+    """Per-phase seconds of one plan, in-process (see --phases)."""
+    from reconciler import compile as compiler
+    from reconciler import operations
+    from reconciler.desired import Desired
+    from reconciler.gitsource import working_revision
+    from reconciler.source import SourceMap
+
+    session = operations.Session.open(root)
+    revision = working_revision(root)
+    desired = Desired(policy=policy, sources=SourceMap(), commit=revision.commit,
+                      dirty=revision.dirty, root=root)
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+    operations.make_plan(session, desired=desired, timings=timings, with_document=False)
+    timings["total_without_load"] = time.perf_counter() - start
+    start = time.perf_counter()
+    compiler.to_hujson(policy, commit=revision.commit)
+    timings["of_which_document_to_hujson"] = time.perf_counter() - start
+    return timings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.plan_bench")
+    parser.add_argument("scale", nargs="?", default="large", choices=sorted(SCALES))
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--phases", action="store_true",
+                        help="also time each phase in-process, the desired state built "
+                             "from the generated dict (the loader bypassed)")
+    parser.add_argument("--phases-only", action="store_true",
+                        help="only the in-process breakdown (no end-to-end process runs)")
+    args = parser.parse_args(argv)
+    scale = SCALES[args.scale]
+    policy, inventory = generate(scale, args.seed)
+
+    from reconciler import compile as compiler
+    from reconciler.backends.localstore import LocalStore
+
+    with tempfile.TemporaryDirectory(prefix="plan-bench-") as tmp:
+        root = Path(tmp)
+        repo = git.Repo.init(root)
+        with repo.config_writer() as cw:
+            cw.set_value("user", "name", "bench")
+            cw.set_value("user", "email", "bench@example.com")
+        (root / "policies").mkdir()
+        (root / ".gitignore").write_text(".reconciler/\n")
+        (root / "reconciler.yaml").write_text(
+            "targets:\n  local: {backend: local, path: .reconciler/local.db}\n")
+        (root / "inventory.json").write_text(json.dumps(inventory))
+        (root / "policies" / "policy.json").write_text(json.dumps(policy, indent=1))
+        repo.git.add("-A")
+        applied = repo.index.commit("applied").hexsha
+        # Live: the applied commit, then edited out of band (one tag owner added).
+        text = compiler.to_hujson(policy, commit=applied)
+        store = LocalStore(root / ".reconciler" / "local.db")
+        _seed(store, inventory)
+        tag = sorted(policy["tagOwners"])[0]
+        edited = json.loads(json.dumps(policy))
+        edited["tagOwners"][tag] = [*edited["tagOwners"][tag], "console-admin@example.com"]
+        header = text.split("{", 1)[0]
+        # Git: one member added to one group since the apply.
+        group = sorted(policy["groups"])[0]
+        policy["groups"][group] = [*policy["groups"][group], "newcomer@example.com"]
+        (root / "policies" / "policy.json").write_text(json.dumps(policy, indent=1))
+        repo.git.add("-A")
+        repo.index.commit("add a member")
+
+        phases: dict[str, float] = {}
+        if args.phases or args.phases_only:
+            # Live exactly as applied: the base needs no loading (drift would load it
+            # from git with the same loader as the desired state).
+            store.write_policy(text, if_match=None)
+            phases = _phases(root, policy, inventory)
+        store.write_policy(header + json.dumps(edited, indent="\t"), if_match=None)
+        if args.phases_only:
+            print(json.dumps({"scale": scale.name, "phases": {
+                k: round(v, 3) for k, v in phases.items()}}))
+            repo.close()
+            return 0
+        seconds, proc = _plan(root, "--format", "json")
+        ok = proc.returncode == 0
+        if ok:
+            plan = json.loads(proc.stdout)
+            addresses = sorted(c["address"] for c in plan["resource_changes"])
+            ok = addresses == sorted([f'groups["{group}"]', f'tagOwners["{tag}"]']) and \
+                [c["address"] for c in plan["resource_drift"]] == [f'tagOwners["{tag}"]']
+        store.write_policy(compiler.to_hujson(policy, commit=repo.head.commit.hexsha),
+                           if_match=None)
+        nochange_seconds, proc2 = _plan(root, "--detailed-exitcode")
+        ok = ok and proc2.returncode == 0
+        result = {
+            "scale": scale.name, "rules": len(policy.get("acls", [])) +
+            len(policy.get("grants", [])), "devices": len(inventory["devices"]),
+            "plan_seconds": round(seconds, 3), "no_change_plan_seconds":
+            round(nochange_seconds, 3), "ok": ok,
+        }
+        if phases:
+            result["phases"] = {k: round(v, 3) for k, v in phases.items()}
+        target = TARGET_SECONDS.get(scale.name)
+        if target is not None:
+            result["target_seconds"] = target
+            ok = ok and seconds < target
+        print(json.dumps(result))
+        if not ok:
+            sys.stderr.write(proc.stdout[-2000:] + proc.stderr[-2000:] + proc2.stderr[-2000:])
+        repo.close()
+        return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,125 @@
+"""Step 7, apply: execute exactly a plan, refusing when it no longer fits the world.
+
+Layer 5. May import: `changes`, `diff` (the revocation guard), `normalize`, `hujson`,
+`backends.base` (the Backend protocol), `errors`. Apply pushes `plan.document` and sets
+`plan.device_changes`; it never re-reads the desired state or recomputes a decision.
+
+Before writing it refuses: another target, an errored or non-applyable plan, failing
+tests, an unmanaged live policy without `adopt`, and (with `revocations_only`) any
+change that could grant access. Staleness is checked by the control plane itself,
+atomically: the push carries `If-Match: <the ETag the plan was made against>`, and a
+412 becomes `StalePlanError` (an extra read before the write could not close the race,
+and would cost a request). After the write, one read verifies that live is now the
+planned document; a mismatch is an error, not a warning.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timezone
+
+from reconciler import hujson, normalize
+from reconciler.backends.base import Backend
+from reconciler.changes import ApplyResult, Plan
+from reconciler.diff import removes_access_only
+from reconciler.errors import (
+    NotApplyable,
+    PreconditionFailed,
+    ReconcilerError,
+    StalePlanError,
+    TestsFailed,
+    WrongTarget,
+)
+
+ADOPT_DETAIL = (
+    "The live policy carries no reconciler header, so it was not applied from git and "
+    "applying would overwrite it. Run `reconciler import` to write it into policies/ "
+    "(commit that), or apply with --adopt to take it over as it is planned."
+)
+
+
+def check_plan(plan: Plan, *, target: str, identity: str, adopt: bool = False,
+               revocations_only: bool = False) -> None:
+    """Every refusal that needs no request; raises the matching ReconcilerError."""
+    if plan.target != target or plan.identity != identity:
+        raise WrongTarget(
+            f'the plan was made for target "{plan.target}" ({plan.identity}), not '
+            f'"{target}" ({identity})',
+            "Apply it to the target it was made for (--target), or plan again for this one.")
+    if plan.errored:
+        raise NotApplyable("the plan has errors and cannot be applied",
+                           "Fix the errors it lists, then plan again.")
+    if not plan.tests.ok:
+        raise TestsFailed(
+            f"the plan's tests failed ({plan.tests.failed} failed, {plan.tests.invalid} "
+            "invalid" + ("; control-plane validation failed" if not plan.tests.server_ok
+                         else "") + ")",
+            "Fix the policy or the tests, then plan again; a failing plan is never applied.")
+    if not plan.has_changes:
+        return
+    if not plan.applyable:
+        raise NotApplyable("the plan is not applyable", "Plan again and apply the new plan.")
+    if plan.changes and not plan.document:
+        raise NotApplyable("the plan holds no document to push (it was made for display)",
+                           "Save a plan with `reconciler plan -o FILE` and apply that file.")
+    if plan.changes and not plan.managed and not plan.adoptable and not adopt:
+        raise NotApplyable("the live policy is not managed by reconciler", ADOPT_DETAIL)
+    if revocations_only:
+        granting = [c.address for c in plan.changes if not removes_access_only(c)]
+        granting += [d.address for d in plan.device_changes]
+        if granting:
+            raise NotApplyable(
+                f"--revocations-only: {len(granting)} change(s) could grant access",
+                "Only removals are applied unattended. These need a reviewed apply: "
+                + ", ".join(granting) + ".")
+
+
+def apply_plan(
+    plan: Plan,
+    backend: Backend,
+    *,
+    target: str,
+    adopt: bool = False,
+    revocations_only: bool = False,
+    clock: Callable[[], datetime] | None = None,
+) -> ApplyResult:
+    """Apply `plan` to `backend` (see the module docstring for the guards)."""
+    check_plan(plan, target=target, identity=backend.identity, adopt=adopt,
+               revocations_only=revocations_only)
+    now = (clock or (lambda: datetime.now(timezone.utc)))()
+    etag_after = plan.prior_etag
+    pushed = False
+    if plan.changes:
+        try:
+            etag_after = backend.push_policy(plan.document, if_match=plan.prior_etag)
+        except PreconditionFailed as e:
+            raise StalePlanError(
+                "Saved plan is stale",
+                f"The live policy of target \"{plan.target}\" changed after this plan was "
+                f"made (the plan expected ETag {plan.prior_etag}). Nothing was applied. "
+                "Run `reconciler plan` again and review the new plan.") from e
+        pushed = True
+    for change in plan.device_changes:
+        backend.set_device_tags(change.device_id, list(change.after))
+    if pushed:
+        _verify(plan, backend)
+    return ApplyResult(
+        target=plan.target, etag_before=plan.prior_etag, etag_after=etag_after,
+        commit=plan.desired_commit, changes=tuple(plan.changes),
+        device_changes=tuple(plan.device_changes), pushed=pushed,
+        applied_at=now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    )
+
+
+def _verify(plan: Plan, backend: Backend) -> None:
+    live = backend.fetch_policy()
+    try:
+        got = normalize.fingerprint(normalize.essence(hujson.loads(live.text)))
+    except ReconcilerError as e:
+        raise ReconcilerError(
+            "after apply the live policy cannot be parsed", str(e)) from e
+    if got != plan.document_fingerprint:
+        raise ReconcilerError(
+            "verification failed: after apply the live policy differs from the plan",
+            f"Target \"{plan.target}\" now has ETag {live.etag}. Another writer may have "
+            "changed it right after the push; run `reconciler drift` to see how.")

@@ -1,0 +1,212 @@
+"""The plan vocabulary: actions, resource changes, test results, the plan itself. No logic.
+
+Layer 2. May import: stdlib only. Everything here is data: the planner fills it in, the
+plan file stores it, the renderers print it and the applier executes only what it says
+(`Plan.document` and `Plan.device_changes`). `reason` fields are for display and never
+decide anything at apply time (Terraform's `ActionReason` rule).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+
+class Action(str, Enum):
+    """What a plan does to one resource. The value is the JSON spelling."""
+
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+    NOOP = "no-op"
+
+    @property
+    def symbol(self) -> str:
+        return {"create": "+", "update": "~", "delete": "-", "no-op": " "}[self.value]
+
+
+class Origin(str, Enum):
+    """Why a change is in a plan, from the three-way view (desired, live, base).
+
+    pending: git changed since the last apply, live is as applied (desired != base = live).
+    drift: live was edited out of band; the plan reverts it (desired = base != live).
+    conflict: both changed (desired != base != live).
+    unknown: no base to compare with (the live policy is unmanaged, or base unreadable).
+    """
+
+    PENDING = "pending"
+    DRIFT = "drift"
+    CONFLICT = "conflict"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    """One field of a resource. Set-like fields list `added` and `removed` members and
+    count the `unchanged` ones; other fields carry `before` and `after` (None = absent)."""
+
+    field: str  # "members", "src", "action", ... ("value" for a whole scalar resource)
+    added: tuple[Any, ...] = ()
+    removed: tuple[Any, ...] = ()
+    unchanged: int = 0
+    before: Any = None
+    after: Any = None
+    is_set: bool = False
+
+
+@dataclass(frozen=True)
+class ResourceChange:
+    """One resource's change. create: before is None; delete: after is None."""
+
+    address: str
+    section: str
+    key: str
+    action: Action
+    before: Any = None
+    after: Any = None
+    fields: tuple[FieldChange, ...] = ()
+    origin: Origin = Origin.PENDING
+    reason: str = ""  # display only
+    location: str | None = None  # file:line:col of the desired definition, when known
+    unchanged_fields: int = 0  # fields of an entry that did not change (for "hidden")
+
+
+@dataclass(frozen=True)
+class DeviceTagChange:
+    """Managed device tags: set `device_id`'s tags to `after` (sorted)."""
+
+    device: str
+    device_id: str
+    before: tuple[str, ...]
+    after: tuple[str, ...]
+    origin: Origin = Origin.PENDING
+    location: str | None = None
+
+    @property
+    def address(self) -> str:
+        return f'devices["{self.device}"].tags'
+
+
+@dataclass(frozen=True)
+class TestFailure:
+    """One failing or invalid test, in Tailscale's wording, with where it was written."""
+
+    __test__ = False
+
+    message: str
+    location: str | None = None  # "policies/tests.yaml:4:5"
+    invalid: bool = False
+
+
+@dataclass(frozen=True)
+class TestResults:
+    """Local test results (engine), and the control plane's validate verdict if asked."""
+
+    __test__ = False
+
+    passed: int = 0
+    failed: int = 0
+    invalid: int = 0
+    failures: tuple[TestFailure, ...] = ()
+    inventory: str = ""  # where the inventory came from: a file, a backend, "synthetic"
+    server_checked: bool = False  # the backend's validate ran
+    server_ok: bool = True
+    server_message: str = ""
+    server_failures: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.failed == 0 and self.invalid == 0 and self.server_ok
+
+
+@dataclass(frozen=True)
+class Message:
+    """A note, warning or error about the plan as a whole (not a resource)."""
+
+    severity: str  # "error" | "warning" | "notice"
+    text: str
+    location: str | None = None
+
+
+@dataclass
+class Plan:
+    """Everything `apply` needs, and everything a reviewer sees.
+
+    `applyable` is True only when planning succeeded, the tests passed and something
+    changes. `document` is the exact HuJSON text to push (managed header included), or
+    "" when the policy itself does not change; apply never re-reads the desired state.
+    """
+
+    target: str
+    identity: str
+    desired_commit: str | None
+    desired_dirty: bool
+    prior_etag: str
+    prior_fingerprint: str  # normalize.fingerprint of the live essence at plan time
+    document: str
+    document_fingerprint: str  # normalize.fingerprint of the document's essence
+    changes: list[ResourceChange] = field(default_factory=list)
+    drift: list[ResourceChange] = field(default_factory=list)  # base -> live, out of band
+    device_changes: list[DeviceTagChange] = field(default_factory=list)
+    tests: TestResults = field(default_factory=TestResults)
+    messages: list[Message] = field(default_factory=list)
+    managed: bool = True  # the live policy carries reconciler's managed header
+    adoptable: bool = False  # unmanaged but untouched default: no --adopt needed
+    base_commit: str | None = None
+    created_at: str = ""
+    tool_version: str = ""
+    applyable: bool = False
+    errored: bool = False
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self.changes or self.device_changes)
+
+    def counts(self) -> tuple[int, int, int]:
+        """(to add, to change, to destroy); device tag updates count as changes."""
+        add = sum(1 for c in self.changes if c.action is Action.CREATE)
+        change = sum(1 for c in self.changes if c.action is Action.UPDATE)
+        destroy = sum(1 for c in self.changes if c.action is Action.DELETE)
+        return add, change + len(self.device_changes), destroy
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    """What apply did: the ETags around the write and what it changed."""
+
+    target: str
+    etag_before: str
+    etag_after: str
+    commit: str | None
+    changes: tuple[ResourceChange, ...]
+    device_changes: tuple[DeviceTagChange, ...]
+    pushed: bool
+    applied_at: str
+
+
+@dataclass
+class DriftReport:
+    """The scheduled drift check of one target: is live what git says it should be?
+
+    `out_of_band` lists edits made outside git since the last apply (base -> live);
+    `pending` the git changes not applied yet; `conflicts` resources changed on both
+    sides. `clean` means live equals desired.
+    """
+
+    target: str
+    identity: str
+    out_of_band: list[ResourceChange] = field(default_factory=list)
+    pending: list[ResourceChange] = field(default_factory=list)
+    conflicts: list[ResourceChange] = field(default_factory=list)
+    reverts: list[ResourceChange] = field(default_factory=list)  # plan changes undoing drift
+    device_changes: list[DeviceTagChange] = field(default_factory=list)
+    managed: bool = True
+    base_commit: str | None = None
+    desired_commit: str | None = None
+    error: str | None = None
+
+    @property
+    def clean(self) -> bool:
+        return self.error is None and not (self.pending or self.conflicts or self.reverts
+                                           or self.device_changes)

@@ -1,0 +1,311 @@
+"""`reconciler plan|apply|drift|diff|import`: the Terraform-style core on the command line.
+
+CLI layer (click's home). May import: click, `operations`, `planfile`, `render`, `drift`,
+`changes`, `errors`. Thin: parse options, call one function of `operations`, render the
+data in the chosen format, exit with the code of architecture.md (0 no changes, 1 an
+expected failure, 2 changes or drift with --detailed-exitcode / drift).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from reconciler import operations, planfile
+from reconciler.changes import DriftReport, Plan
+from reconciler.cli import EXIT_CHANGES, EXIT_FAILURE, AppContext, cli, echo_problems, pass_app
+from reconciler.cli.common import ref_option
+from reconciler.drift import exit_code as drift_exit_code
+from reconciler.errors import ReconcilerError, TestsFailed
+from reconciler.render import github, json_, markdown, text
+
+PLAN_FORMATS = click.Choice(["text", "json", "markdown", "github"])
+REPORT_FORMATS = click.Choice(["text", "json", "markdown"])
+
+target_option = click.option("--target", "target", metavar="NAME",
+                             help="The target in reconciler.yaml (default: default_target).")
+
+
+def _session(app: AppContext) -> operations.Session:
+    return operations.Session.open(app.cwd, now=app.now())
+
+
+def _color() -> bool:
+    from reconciler.cli import use_color
+
+    return use_color(sys.stdout)
+
+
+def render_plan(plan: Plan, fmt: str, plan_path: str | None) -> str:
+    if fmt == "json":
+        return json_.render_plan(plan)
+    if fmt == "markdown":
+        return markdown.render_plan(plan)
+    if fmt == "github":
+        summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
+        if summary_file:
+            with open(summary_file, "a", encoding="utf-8") as f:
+                f.write(markdown.render_plan(plan))
+        return github.render_plan(plan)
+    return text.render_plan(plan, plan_path=plan_path, color=_color())
+
+
+def _progress(name: str, state: str) -> None:
+    click.echo(f"[{name}] {state}", err=True)
+
+
+# --- plan -------------------------------------------------------------------------------------
+
+
+@cli.command("plan")
+@target_option
+@click.option("--all", "all_targets", is_flag=True,
+              help="Plan every target in reconciler.yaml, concurrently.")
+@ref_option
+@click.option("-o", "--out", "out", type=click.Path(dir_okay=False, path_type=Path),
+              metavar="FILE", help="Save the plan to FILE, for `reconciler apply FILE`.")
+@click.option("--detailed-exitcode", is_flag=True,
+              help="Exit 2 when there are changes (0 none, 1 error).")
+@click.option("--format", "fmt", type=PLAN_FORMATS, default="text", show_default=True)
+@click.option("--inventory", metavar="FILE|backend",
+              help="Users and devices for the local test run: an inventory file, or "
+                   "`backend` to fetch them (default: the local backend's own, else "
+                   "synthetic; the control plane's validate checks the real tailnet).")
+@pass_app
+def plan_command(app: AppContext, target: str | None, all_targets: bool, ref: str | None,
+                 out: Path | None, detailed_exitcode: bool, fmt: str,
+                 inventory: str | None) -> None:
+    """Show what apply would change on the control plane, and test the policy.
+
+    Drift (changes made outside git since the last apply) is listed first; the plan
+    reverts it. Save the plan with -o to apply exactly it later.
+    """
+    session = _session(app)
+    if all_targets:
+        if out is not None or target is not None:
+            raise click.UsageError("--all plans every target: leave out -o and --target")
+        _plan_all(session, ref=ref, fmt=fmt, inventory=inventory,
+                  detailed=detailed_exitcode)
+        return
+    desired = session.desired(ref)
+    echo_problems(desired.notices)
+    plan = operations.make_plan(session, target=target, desired=desired, inventory=inventory,
+                                with_document=out is not None)
+    if out is not None:
+        planfile.write(plan, out)
+    click.echo(render_plan(plan, fmt, str(out) if out else None), nl=False)
+    if not plan.tests.ok:
+        sys.exit(EXIT_FAILURE)
+    if detailed_exitcode and plan.has_changes:
+        sys.exit(EXIT_CHANGES)
+
+
+def _plan_all(session: operations.Session, *, ref: str | None, fmt: str,
+              inventory: str | None, detailed: bool) -> None:
+    desired = session.desired(ref)
+    echo_problems(desired.notices)
+    names = sorted(session.config.targets)
+    results = operations.for_targets(
+        names, lambda n: operations.make_plan(session, target=n, desired=desired,
+                                              inventory=inventory, with_document=False),
+        progress=_progress)
+    plans = [p for _, p, _ in results if p is not None]
+    if fmt == "json":
+        import json
+
+        data = {"format_version": planfile.FORMAT_VERSION,
+                "targets": [planfile.plan_to_dict(p, include_document=False) for p in plans],
+                "errors": {n: str(e) for n, _, e in results if e is not None}}
+        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+    else:
+        for p in plans:
+            click.echo(render_plan(p, fmt, None), nl=False)
+            click.echo()
+        click.echo(plan_table(results))
+    failed = any(e is not None for _, _, e in results) or any(not p.tests.ok for p in plans)
+    if failed:
+        sys.exit(EXIT_FAILURE)
+    if detailed and any(p.has_changes for p in plans):
+        sys.exit(EXIT_CHANGES)
+
+
+def plan_table(results: list[tuple[str, Plan | None, ReconcilerError | None]]) -> str:
+    rows = [("TARGET", "CHANGES", "DRIFT", "TESTS", "STATUS")]
+    for name, plan, error in results:
+        if plan is None:
+            rows.append((name, "-", "-", "-", f"error: {error}"))
+            continue
+        add, change, destroy = plan.counts()
+        t = plan.tests
+        status = ("tests failed" if not t.ok else "changes" if plan.has_changes
+                  else "no changes")
+        rows.append((name, f"+{add} ~{change} -{destroy}", str(len(plan.drift)),
+                     f"{t.passed} passed, {t.failed} failed", status))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r[:4], widths, strict=True))
+                     + "  " + r[4] for r in rows)
+
+
+# --- apply ------------------------------------------------------------------------------------
+
+
+@cli.command("apply")
+@click.argument("plan_file", required=False, type=click.Path(dir_okay=False, path_type=Path),
+                metavar="[PLAN]")
+@target_option
+@click.option("--auto-approve", is_flag=True, help="Skip the interactive `yes` (no PLAN).")
+@click.option("--adopt", is_flag=True,
+              help="Take over a live policy that reconciler did not apply (no header).")
+@click.option("--git-note", is_flag=True,
+              help="Record the apply (target, ETags, time) as a git note on the commit.")
+@click.option("--revocations-only", is_flag=True,
+              help="Apply only if every change removes access (safe unattended runs).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True)
+@pass_app
+def apply_command(app: AppContext, plan_file: Path | None, target: str | None,
+                  auto_approve: bool, adopt: bool, git_note: bool, revocations_only: bool,
+                  fmt: str) -> None:
+    """Apply a saved PLAN exactly, or plan now and apply after you type `yes`.
+
+    A saved plan is refused if its target differs, its tests failed, or the live policy
+    changed since it was made (the push carries If-Match with the planned ETag).
+    """
+    session = _session(app)
+    if plan_file is not None:
+        plan = planfile.read(plan_file)
+    else:
+        desired = session.desired()
+        echo_problems(desired.notices)
+        plan = operations.make_plan(session, target=target, desired=desired)
+        if fmt == "text" or not auto_approve:
+            click.echo(text.render_plan(plan, color=_color(), show_footer=False),
+                       err=fmt != "text", nl=False)
+        if not plan.has_changes:
+            if fmt == "json":
+                click.echo(json_.render_plan(plan), nl=False)
+            return
+        if not plan.tests.ok:
+            raise TestsFailed("the plan's tests failed; nothing was applied",
+                              "Fix the policy or its tests, then run apply again.")
+        if not auto_approve and not _approved(plan):
+            click.echo("\nApply cancelled.", err=True)
+            sys.exit(EXIT_FAILURE)
+    result = operations.apply(session, plan, target=target, adopt=adopt,
+                              revocations_only=revocations_only, git_note=git_note)
+    if fmt == "json":
+        click.echo(json_.render_apply(result), nl=False)
+    else:
+        click.echo(text.render_apply(result, color=_color()), nl=False)
+
+
+def _approved(plan: Plan) -> bool:
+    click.echo(f'\nDo you want to perform these actions on target "{plan.target}"?\n'
+               "  reconciler will perform the actions described above.\n"
+               "  Only 'yes' will be accepted to approve.\n")
+    answer = click.prompt("  Enter a value", default="", show_default=False)
+    return answer.strip() == "yes"
+
+
+# --- drift ------------------------------------------------------------------------------------
+
+
+@cli.command("drift")
+@target_option
+@click.option("--all", "all_targets", is_flag=True, help="Check every target, concurrently.")
+@click.option("--format", "fmt", type=REPORT_FORMATS, default="text", show_default=True)
+@click.option("--notify", metavar="URL",
+              help="POST a JSON summary (Slack-compatible `text`) to this webhook.")
+@pass_app
+def drift_command(app: AppContext, target: str | None, all_targets: bool, fmt: str,
+                  notify: str | None) -> None:
+    """Compare live with git: exit 0 clean, 2 drift or pending changes, 1 error.
+
+    Separates edits made outside git since the last apply from git changes not yet
+    applied, and from resources changed on both sides.
+    """
+    session = _session(app)
+    desired = session.desired()
+    if all_targets:
+        if target is not None:
+            raise click.UsageError("--all checks every target: leave out --target")
+        names = sorted(session.config.targets)
+        results = operations.for_targets(
+            names, lambda n: operations.drift(session, target=n, desired=desired),
+            progress=_progress)
+        reports = [r if r is not None else DriftReport(n, "", error=str(e))
+                   for n, r, e in results]
+    else:
+        reports = [operations.drift(session, target=target, desired=desired)]
+    if fmt == "json":
+        click.echo(json_.render_drift(reports[0]) if len(reports) == 1
+                   else json_.render_drift_many(reports), nl=False)
+    else:
+        render = markdown.render_drift if fmt == "markdown" else (
+            lambda r: text.render_drift(r, color=_color()))
+        for report in reports:
+            click.echo(render(report))
+        if len(reports) > 1:
+            click.echo(drift_table(reports))
+    if notify:
+        from reconciler.notify import post_json, redacted
+
+        post_json(notify, operations.drift_payload(reports))
+        click.echo(f"Sent the drift summary to {redacted(notify)}.", err=True)
+    sys.exit(drift_exit_code(reports))
+
+
+def drift_table(reports: list[DriftReport]) -> str:
+    rows = [("TARGET", "OUT-OF-BAND", "PENDING", "CONFLICTS", "STATUS")]
+    for r in reports:
+        status = f"error: {r.error}" if r.error else ("clean" if r.clean else "drift")
+        rows.append((r.target, str(len(r.out_of_band)), str(len(r.pending)),
+                     str(len(r.conflicts)), status))
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row[:4], widths, strict=True))
+                     + "  " + row[4] for row in rows)
+
+
+# --- diff, import -----------------------------------------------------------------------------
+
+
+@cli.command("diff")
+@click.argument("base")
+@click.argument("head")
+@click.option("--format", "fmt", type=REPORT_FORMATS, default="text", show_default=True)
+@pass_app
+def diff_command(app: AppContext, base: str, head: str, fmt: str) -> None:
+    """Resource changes between two git revisions, BASE to HEAD (no control plane)."""
+    session = _session(app)
+    changes = operations.diff_refs(session, base, head)
+    if fmt == "json":
+        click.echo(json_.render_diff(changes, base, head), nl=False)
+    elif fmt == "markdown":
+        body = text.render_diff(changes, base, head)
+        click.echo(f"<!-- reconciler-diff:{base}..{head} -->\n```diff\n{body}```")
+    else:
+        click.echo(text.render_diff(changes, base, head), nl=False)
+
+
+@cli.command("import")
+@target_option
+@click.option("--force", is_flag=True,
+              help="Replace the fragments already in policies/ (they stay in git history).")
+@pass_app
+def import_command(app: AppContext, target: str | None, force: bool) -> None:
+    """Write the target's live policy into policies/, one fragment per section.
+
+    Comments written in the console stay with their section. Commit the files; a plan
+    right after an import shows no changes.
+    """
+    session = _session(app)
+    tgt, written = operations.import_live(session, target=target, force=force)
+    for f in written:
+        rel = f.path.relative_to(session.config.root).as_posix()
+        note = "" if f.comments_kept else " (reformatted: comments could not be kept)"
+        click.echo(f"  wrote {rel}{note}")
+    click.echo(f'\nImported the live policy of target "{tgt.name}" into {len(written)} '
+               f"fragment(s). Review and commit them, then run `reconciler plan`.")

@@ -1,0 +1,45 @@
+"""Drift notifications: POST a JSON summary to a webhook (Slack-compatible `text`).
+
+Layer 7 (beside `operations`). May import: `errors`, stdlib. This is a single
+best-effort POST to a URL the user names, not a control-plane API, so it uses the
+standard library's urllib rather than httpx: httpx stays quarantined in `backends/`
+(with its retries, ETags and credential redaction, none of which apply here), and no
+second module has to import it. A webhook URL is itself a secret (Slack's carry the
+token in the path), so messages show only its scheme and host.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any
+
+from reconciler.errors import ReconcilerError
+
+
+def redacted(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname or '?'}/..."
+
+
+def post_json(url: str, payload: dict[str, Any], *, timeout: float = 10.0) -> int:
+    """POST `payload` as JSON; the HTTP status, or a ReconcilerError naming only the host."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ReconcilerError("--notify needs an http:// or https:// URL",
+                              "Pass the webhook URL, e.g. a Slack incoming webhook.")
+    request = urllib.request.Request(
+        url, data=json.dumps(payload).encode("utf-8"), method="POST",
+        headers={"Content-Type": "application/json", "User-Agent": "reconciler"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as e:
+        raise ReconcilerError(f"the drift notification to {redacted(url)} was refused "
+                              f"(HTTP {e.code})", "Check the webhook URL.") from e
+    except (urllib.error.URLError, OSError, ValueError) as e:
+        reason = getattr(e, "reason", e)
+        raise ReconcilerError(f"could not send the drift notification to {redacted(url)}",
+                              f"{type(reason).__name__}: the webhook is unreachable.") from e

@@ -1,0 +1,389 @@
+"""The use cases: plan, apply, drift, diff between refs, import; each a plain function.
+
+Layer 7. May import everything below the CLI: `config`, `desired`, `gitsource`,
+`compile`, `hujson`, `backends`, `engine`, `normalize`, `diff`, `planner`, `planfile`,
+`applier`, `drift`, `importer`, `notify`, `render`, `errors`. The CLI parses options,
+calls one of these, renders and exits; everything here works without click.
+
+Requests to the control plane per `plan`: the policy (GET), the server-side validate
+(POST, only when something changes) and the device list (GET, only when `devices:` are
+managed): at most 3. The tests' inventory costs nothing extra: an `--inventory` file;
+the local backend's own users and devices (in-process, no requests); otherwise a
+synthetic inventory (one device per user and tag), with the control plane's validate,
+which runs the same tests against the real tailnet, as the authority. `--inventory
+backend` fetches users and devices for the local run (two more requests).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, TypeVar
+
+from reconciler import __version__, hujson, normalize
+from reconciler import compile as compiler
+from reconciler.applier import apply_plan
+from reconciler.backends import open_backend
+from reconciler.backends.base import Backend
+from reconciler.changes import (
+    ApplyResult,
+    DriftReport,
+    Plan,
+    ResourceChange,
+    TestFailure,
+    TestResults,
+)
+from reconciler.config import Config, Target, load_config
+from reconciler.desired import Desired, load_desired
+from reconciler.diff import diff_resources
+from reconciler.drift import drift_report
+from reconciler.errors import ConfigError, GitError, PolicyError, ReconcilerError
+from reconciler.importer import ImportedFile, import_policy
+from reconciler.inventory import Device, Inventory
+from reconciler.planner import BaseState, LiveState, build_plan, desired_resources, live_is_base
+
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+T = TypeVar("T")
+
+
+def _now(now: datetime | None) -> datetime:
+    return now or datetime.now(timezone.utc)
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class Session:
+    """One run's inputs: the repository, its config, the clock and the environment."""
+
+    root: Path
+    config: Config
+    now: datetime
+    env: Mapping[str, str]
+
+    @classmethod
+    def open(cls, root: Path, *, now: datetime | None = None,
+             env: Mapping[str, str] | None = None) -> Session:
+        return cls(root=Path(root), config=load_config(Path(root)), now=_now(now),
+                   env=os.environ if env is None else env)
+
+    def target(self, name: str | None) -> Target:
+        return self.config.target(name)
+
+    def backend(self, target: Target) -> Backend:
+        return open_backend(target, root=self.config.root, env=self.env)
+
+    def desired(self, ref: str | None = None) -> Desired:
+        return load_desired(self.config.root, ref=ref, now=self.now, config=self.config)
+
+
+# --- plan -----------------------------------------------------------------------------------
+
+
+def fetch_live(backend: Backend, target: str) -> LiveState:
+    live = backend.fetch_policy()
+    if not live.text.strip():
+        # A control plane with no policy stored yet (Headscale in database mode).
+        return LiveState(live.text, live.etag, {}, None)
+    try:
+        policy = hujson.loads(live.text, file=f"live policy of {target}")
+    except ReconcilerError as e:
+        raise ReconcilerError(
+            f'the live policy of target "{target}" cannot be parsed: {e.summary}',
+            "Nothing can be planned against it: fix it in the control plane (the admin "
+            "console's editor), then plan again.") from e
+    if not isinstance(policy, dict):
+        raise ReconcilerError(f'the live policy of target "{target}" is not a JSON object')
+    return LiveState(live.text, live.etag, policy, compiler.read_header(live.text))
+
+
+def _names_changed(desired: Desired, live: LiveState) -> bool:
+    """A named desired entry whose content is not in live: the base is needed to name it."""
+    live_hashes = {s: set(normalize.entry_hashes(live.policy, s))
+                   for s in normalize.LIST_SECTIONS}
+    for path, meta in desired.meta.items():
+        section, index = str(path[0]), path[1]
+        if not meta.name or section not in live_hashes or not isinstance(index, int):
+            continue
+        entry = normalize.normalize_entry(section, desired.policy[section][index])
+        if normalize.content_hash(entry) not in live_hashes[section]:
+            return True
+    return False
+
+
+def load_base(session: Session, desired: Desired, live: LiveState) -> BaseState | None:
+    """The last-applied state from the managed header (see planner's docstring)."""
+    header = live.header
+    if header is None:
+        return None
+    exact = live_is_base(live)
+    if header.commit is None:
+        return BaseState(None, (), exact)
+    candidates: list[Desired] = []
+    if not exact or _names_changed(desired, live):
+        try:
+            candidates.append(load_desired(session.config.root, ref=header.commit,
+                                           now=session.now, config=session.config,
+                                           validate=False))
+        except (GitError, PolicyError, ConfigError):
+            return BaseState(header.commit, (), exact)
+        if not exact and compiler.fingerprint(candidates[0].policy) != header.fingerprint:
+            # Entries may have expired since the apply: also compare with nothing expired.
+            with contextlib.suppress(GitError, PolicyError, ConfigError):
+                candidates.append(load_desired(session.config.root, ref=header.commit,
+                                               now=EPOCH, config=session.config,
+                                               validate=False))
+    return BaseState(header.commit, tuple(candidates), exact)
+
+
+def test_results(desired: Desired, inventory: Inventory) -> TestResults:
+    from reconciler.engine import run_tests
+
+    report = run_tests(desired.policy, inventory, desired.sources)
+    failures = []
+    for r in report.results:
+        where = str(r.location) if r.location else None
+        failures += [TestFailure(f"{r.src}: {m}", where, invalid=True) for m in r.invalid]
+        failures += [TestFailure(f"{r.src}: {m}", where) for m in r.errors]
+    return TestResults(passed=len(report.passed), failed=len(report.failed),
+                       invalid=len(report.invalid), failures=tuple(failures),
+                       inventory=inventory.source)
+
+
+def choose_inventory(spec: str | None, target: Target, backend: Backend,
+                     desired: Desired, devices: list[Device] | None) -> Inventory:
+    """See the module docstring for the order and what each choice costs."""
+    from reconciler.engine import load_inventory, synthetic_inventory
+
+    if spec and spec != "backend":
+        path = Path(spec)
+        if not path.is_absolute():
+            path = Path.cwd() / path
+        return load_inventory(path)
+    if spec == "backend" or target.backend == "local":
+        return Inventory(users=tuple(backend.list_users()),
+                         devices=tuple(devices if devices is not None
+                                       else backend.list_devices()),
+                         source=backend.identity)
+    return synthetic_inventory(desired.policy)
+
+
+def _default_policy() -> dict[str, Any]:
+    from reconciler.backends.seed import DEFAULT_POLICY
+
+    return hujson.loads(DEFAULT_POLICY)
+
+
+def make_plan(
+    session: Session,
+    *,
+    target: str | None = None,
+    ref: str | None = None,
+    inventory: str | None = None,
+    desired: Desired | None = None,
+    backend: Backend | None = None,
+    timings: dict[str, float] | None = None,
+    with_document: bool = True,
+) -> Plan:
+    """Load, test, fetch, diff: the plan for one target (nothing is written anywhere).
+
+    `timings`, when given, receives the seconds each phase took."""
+    tgt = session.target(target)
+    clock = _Stopwatch(timings)
+    desired = desired or clock.run("load", lambda: session.desired(ref))
+    own = backend is None
+    be = backend or session.backend(tgt)
+    try:
+        live = clock.run("fetch", lambda: fetch_live(be, tgt.name))
+        devices = clock.run("devices", be.list_devices) if desired.devices else None
+        inv = clock.run("inventory",
+                        lambda: choose_inventory(inventory, tgt, be, desired, devices))
+        tests = clock.run("tests", lambda: test_results(desired, inv))
+        base = clock.run("base", lambda: load_base(session, desired, live))
+        plan = clock.run("diff", lambda: build_plan(
+            target=tgt.name, identity=be.identity, desired=desired, live=live, base=base,
+            devices=devices, tests=tests, created_at=_stamp(session.now),
+            tool_version=__version__, default_policy=_default_policy(),
+            with_document=with_document))
+        if plan.changes and not _same_checks(tgt, inventory):
+            plan = clock.run("validate", lambda: _server_validate(plan, be, desired))
+    finally:
+        if own:
+            be.close()
+    return plan
+
+
+class _Stopwatch:
+    """Records how long each phase of a plan takes (for the benchmark and --verbose)."""
+
+    def __init__(self, timings: dict[str, float] | None) -> None:
+        self.timings = timings
+
+    def run(self, name: str, fn: Callable[[], T]) -> T:
+        if self.timings is None:
+            return fn()
+        start = time.perf_counter()
+        try:
+            return fn()
+        finally:
+            self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - start
+
+
+def _same_checks(target: Target, inventory: str | None) -> bool:
+    """The local backend's validate is our own engine on the store's own inventory: after
+    a local test run on that inventory it would repeat the very same checks (and the
+    push checks once more, atomically)."""
+    return target.backend == "local" and inventory is None
+
+
+def _server_validate(plan: Plan, backend: Backend, desired: Desired) -> Plan:
+    """The control plane's own verdict on the document (where it has a validate)."""
+    from dataclasses import replace
+
+    # Tailscale's validate rejects a body that starts with a comment (tailscale#9910):
+    # send the document as plain JSON (the same content as the HuJSON to push).
+    result = backend.validate(compiler.to_json(desired.policy))
+    if result is None:
+        return plan
+    failures = tuple(f"{f.get('user', '?')}: {e}" for f in result.failures
+                     for e in f.get("errors") or [])
+    plan.tests = replace(plan.tests, server_checked=True, server_ok=result.ok,
+                         server_message=result.message, server_failures=failures)
+    plan.applyable = plan.has_changes and plan.tests.ok and not plan.errored
+    return plan
+
+
+# --- apply ----------------------------------------------------------------------------------
+
+
+def apply(
+    session: Session,
+    plan: Plan,
+    *,
+    target: str | None = None,
+    adopt: bool = False,
+    revocations_only: bool = False,
+    git_note: bool = False,
+    backend: Backend | None = None,
+) -> ApplyResult:
+    """Apply a plan to its target (the one named, or the plan's own)."""
+    tgt = session.target(target or plan.target)
+    own = backend is None
+    be = backend or session.backend(tgt)
+    try:
+        result = apply_plan(plan, be, target=tgt.name, adopt=adopt,
+                            revocations_only=revocations_only, clock=lambda: session.now)
+    finally:
+        if own:
+            be.close()
+    if git_note and result.pushed:
+        record_note(session, result)
+    return result
+
+
+def record_note(session: Session, result: ApplyResult) -> None:
+    from reconciler import gitsource
+
+    if not result.commit:
+        raise GitError("--git-note: the applied plan has no commit to attach a note to",
+                       "Commit the desired state, plan and apply again.")
+    message = (f"reconciler apply target={result.target} etag_before={result.etag_before} "
+               f"etag_after={result.etag_after} at={result.applied_at}")
+    gitsource.add_note(session.config.root, result.commit, message)
+
+
+# --- drift ----------------------------------------------------------------------------------
+
+
+def drift(session: Session, *, target: str | None = None,
+          desired: Desired | None = None) -> DriftReport:
+    plan = make_plan(session, target=target, desired=desired, with_document=False)
+    return drift_report(plan)
+
+
+def drift_payload(reports: list[DriftReport]) -> dict[str, Any]:
+    """The --notify body: Slack reads `text`; the rest is for other consumers."""
+    from reconciler.render.json_ import drift_to_dict
+    from reconciler.render.text import drift_summary
+
+    lines = []
+    for r in reports:
+        if r.error:
+            lines.append(f"{r.target}: drift check failed: {r.error}")
+        elif r.clean:
+            lines.append(f"{r.target}: no drift")
+        else:
+            lines.append(f"{r.target}: {drift_summary(r)}")
+    return {"text": "reconciler drift check\n" + "\n".join(lines),
+            "drift": any(not r.clean for r in reports),
+            "targets": [drift_to_dict(r) for r in reports]}
+
+
+# --- diff between refs, import ------------------------------------------------------------
+
+
+def diff_refs(session: Session, base: str, head: str) -> list[ResourceChange]:
+    """Resource changes from git revision `base` to `head`; no control plane involved."""
+    old = load_desired(session.config.root, ref=base, now=session.now, config=session.config,
+                       validate=False)
+    new = load_desired(session.config.root, ref=head, now=session.now, config=session.config,
+                       validate=False)
+    from reconciler.planner import locate
+
+    return diff_resources(desired_resources(old), desired_resources(new),
+                          locate=lambda r: locate(new, r))
+
+
+def import_live(session: Session, *, target: str | None = None,
+                force: bool = False) -> tuple[Target, list[ImportedFile]]:
+    tgt = session.target(target)
+    be = session.backend(tgt)
+    try:
+        live = be.fetch_policy()
+    finally:
+        be.close()
+    written = import_policy(live.text, session.config.policies_dir, force=force,
+                            shown=session.config.policies)
+    return tgt, written
+
+
+# --- every target ---------------------------------------------------------------------------
+
+
+def for_targets(
+    names: list[str],
+    work: Callable[[str], T],
+    *,
+    progress: Callable[[str, str], None] | None = None,
+    workers: int = 4,
+) -> list[tuple[str, T | None, ReconcilerError | None]]:
+    """Run `work(name)` for every target concurrently (threads: the work is I/O bound).
+
+    Returns (name, result, error) in `names` order; an expected error is kept, not raised,
+    so one unreachable target does not hide the others.
+    """
+    def run(name: str) -> tuple[str, T | None, ReconcilerError | None]:
+        if progress:
+            progress(name, "started")
+        try:
+            result = work(name)
+        except ReconcilerError as e:
+            if progress:
+                progress(name, f"failed: {e}")
+            return name, None, e
+        if progress:
+            progress(name, "done")
+        return name, result, None
+
+    if not names:
+        return []
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(names)))) as pool:
+        return list(pool.map(run, names))

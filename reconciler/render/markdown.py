@@ -1,0 +1,84 @@
+"""Markdown for pull-request comments: a summary, then the plan in a collapsible block.
+
+Layer 6 (render). May import: `changes`, `render.text`, stdlib. Pure. The first line is
+a hidden marker, `<!-- reconciler-plan:TARGET -->`, so a workflow can find its earlier
+comment and update it in place instead of adding one per push. The plan body is a
+```diff block with each line's symbol moved to column 0, which GitHub colours
+(`~` becomes `!`, which diff highlighting shows as a change).
+"""
+
+from __future__ import annotations
+
+from reconciler.changes import DriftReport, Plan
+from reconciler.render import text
+from reconciler.render.text import Line, drift_summary, plan_lines, summary
+
+MD_SYMBOL = {"+": "+", "-": "-", "~": "!"}
+
+
+def marker(target: str, kind: str = "plan") -> str:
+    return f"<!-- reconciler-{kind}:{target} -->"
+
+
+def diff_block(lines: list[Line]) -> str:
+    out = []
+    for line in lines:
+        if line.symbol:
+            out.append(f"{MD_SYMBOL[line.symbol]}{' ' * line.indent} {line.text}")
+        elif line.text:
+            out.append(" " + " " * line.indent + line.text)
+        else:
+            out.append("")
+    return "```diff\n" + "\n".join(out).rstrip("\n") + "\n```"
+
+
+def _escape(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def render_plan(plan: Plan) -> str:
+    add, change, destroy = plan.counts()
+    t = plan.tests
+    status = "✅" if plan.tests.ok and not plan.errored else "❌"
+    head = [marker(plan.target), f"### {status} reconciler plan for `{plan.target}`", ""]
+    if plan.has_changes:
+        head.append(f"**{summary(plan)}**")
+    else:
+        head.append("**No changes.** The live policy matches the desired state.")
+    tests = f"Tests: {t.passed} passed, {t.failed} failed"
+    tests += f", {t.invalid} invalid." if t.invalid else "."
+    if t.server_checked:
+        tests += " Control-plane validation: " + ("passed." if t.server_ok else "**failed**.")
+    head += ["", tests]
+    if t.failures:
+        head += ["", "| Location | Failure |", "| --- | --- |"]
+        head += [f"| `{f.location or '-'}` | {_escape(f.message)} |" for f in t.failures]
+    if plan.drift:
+        head += ["", f"> [!WARNING]\n> {len(plan.drift)} resource(s) changed outside git since "
+                     "the last apply; this plan reverts them unless they are committed."]
+    for m in plan.messages:
+        if m.severity == "warning":
+            head += ["", f"> [!CAUTION]\n> {m.text}"]
+    commit = plan.desired_commit[:12] if plan.desired_commit else "working tree"
+    dirty = " (uncommitted changes)" if plan.desired_dirty else ""
+    head += ["", f"Desired state: `{commit}`{dirty} · live ETag `{plan.prior_etag}`"]
+    if plan.has_changes or plan.drift:
+        counts = f"{add} to add, {change} to change, {destroy} to destroy"
+        head += ["", f"<details><summary>Show plan ({counts})</summary>", "",
+                 diff_block(plan_lines(plan)), "", "</details>"]
+    return "\n".join(head) + "\n"
+
+
+def render_drift(report: DriftReport) -> str:
+    status = "✅" if report.clean else "⚠️"
+    out = [marker(report.target, "drift"),
+           f"### {status} reconciler drift check for `{report.target}`", ""]
+    if report.error:
+        out.append(f"**Error:** {report.error}")
+        return "\n".join(out) + "\n"
+    out.append("**No drift.**" if report.clean else f"**{drift_summary(report)}**")
+    if not report.clean:
+        body = text.render_drift(report)
+        out += ["", "<details><summary>Details</summary>", "", "```", body.rstrip("\n"), "```",
+                "", "</details>"]
+    return "\n".join(out) + "\n"
