@@ -153,9 +153,13 @@ def main(argv: list[str] | None = None) -> None:
 from reconciler.cli import (  # noqa: E402, F401
     backend_cmds,
     compile_cmd,
+    engine_cmds,
     fmt_cmd,
     init_cmd,
+    plan_cmds,
     schema_cmd,
+    show_cmd,
+    targets_cmd,
     validate_cmd,
 )
 

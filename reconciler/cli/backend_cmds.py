@@ -262,8 +262,9 @@ def edit(app: AppContext, file: Any, assignments: tuple[tuple[str, str], ...],
     if file is not None:
         text = file.read()
     else:
+        stored = backend.fetch_policy().text
         try:
-            policy = parse_policy(backend.fetch_policy().text)
+            policy = parse_policy(stored)
         except PolicyParseError as e:
             raise ConfigError(f"the stored policy does not parse: {e}",
                               "Replace it with --file.") from e
@@ -273,9 +274,23 @@ def edit(app: AppContext, file: Any, assignments: tuple[tuple[str, str], ...],
             except ValueError as e:
                 raise click.BadParameter(f"{key}: {raw!r} is not JSON ({e})",
                                          param_hint="--set") from e
-        text = json.dumps(policy, indent="\t") + "\n"
+        # Keep the leading comment block (the managed header among it), as the admin
+        # console keeps comments: drift then names the edit instead of "unmanaged".
+        from reconciler import hujson
+
+        text = _leading_comments(stored) + hujson.dumps(policy)
     if no_validate:
         etag = backend.store.write_policy(text, if_match=None, source="edit")
     else:
         etag = backend.push_policy(text, if_match=None, source="edit")
     click.echo(f"Stored the edited policy (ETag {etag}).")
+
+
+def _leading_comments(text: str) -> str:
+    lines = []
+    for line in text.splitlines(keepends=True):
+        if line.strip().startswith("//") or not line.strip():
+            lines.append(line)
+            continue
+        break
+    return "".join(lines)
