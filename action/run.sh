@@ -109,8 +109,10 @@ run() {
   check_inputs
   command -v reconciler >/dev/null || error "reconciler is not installed (the install step failed?)"
   local backend dir target_args=() code
-  backend="$(target_backend)" || error "could not read reconciler.yaml"
-  map_credentials "$backend"
+  if [ "$COMMAND" != test ]; then  # test runs offline: no control plane, no credentials
+    backend="$(target_backend)" || error "could not read reconciler.yaml"
+    map_credentials "$backend"
+  fi
   dir="${RUNNER_TEMP:-$(mktemp -d)}/reconciler"
   mkdir -p "$dir"
   [ -n "${INPUT_TARGET:-}" ] && target_args=(--target "$INPUT_TARGET")
@@ -139,14 +141,19 @@ run() {
       [ -s "$dir/apply.json" ] && python3 - "$dir/apply.json" <<'PY'
 import json, os, sys
 result = json.load(open(sys.argv[1]))
-changed = bool(result.get("applied"))
+changed = bool(result.get("pushed") or result.get("device_changes"))
 with open(os.environ.get("GITHUB_OUTPUT", os.devnull), "a") as out:
     out.write(f"has-changes={'true' if changed else 'false'}\n")
-lines = ["### reconciler apply", ""]
-lines.append(result.get("summary") or ("Applied." if changed else "No changes."))
+if changed:
+    text = (f"Applied {len(result.get('changes', []))} change(s) and "
+            f"{len(result.get('device_changes', []))} device tag change(s) to "
+            f"`{result.get('target')}` (ETag {result.get('etag_before')} -> "
+            f"{result.get('etag_after')}).")
+else:
+    text = f"No changes: `{result.get('target', '')}` already matches git."
 with open(os.environ.get("GITHUB_STEP_SUMMARY", os.devnull), "a") as summary:
-    summary.write("\n".join(lines) + "\n")
-print(result.get("summary", ""))
+    summary.write("### reconciler apply\n\n" + text + "\n")
+print(text)
 PY
       exit "$code" ;;
     drift)
