@@ -10,7 +10,6 @@ raised `from` the underlying error; nothing else escapes a backend.
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -18,12 +17,6 @@ from reconciler.inventory import Device, User
 
 #: The If-Match value that matches only the untouched default policy (Tailscale's).
 TS_DEFAULT = "ts-default"
-
-_HEADER = re.compile(
-    r"^\s*//\s*reconciler:\s*commit=(?P<commit>[0-9a-fA-F]+)(?:\s+fingerprint=(?P<fp>[0-9a-fA-F]+))?",
-    re.MULTILINE,
-)
-
 
 @dataclass(frozen=True)
 class LivePolicy:
@@ -79,24 +72,6 @@ def unquote_etag(value: str) -> str:
     if value.startswith("W/"):
         value = value[2:]
     return value.strip('"')
-
-
-def managed_header(text: str) -> tuple[str | None, str | None]:
-    """(commit, fingerprint) from a `// reconciler: commit=<sha> fingerprint=<sha256>` header.
-
-    Only the leading comment block counts, so a rule's comment cannot impersonate it.
-    """
-    lead: list[str] = []
-    for line in text.splitlines():
-        stripped = line.strip()
-        if stripped.startswith("//") or not stripped:
-            lead.append(line)
-            continue
-        break
-    match = _HEADER.search("\n".join(lead))
-    if not match:
-        return None, None
-    return match.group("commit"), match.group("fp")
 
 
 def truncate(text: str, limit: int = 300) -> str:

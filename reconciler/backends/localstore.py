@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.backends import seed
-from reconciler.backends.base import TS_DEFAULT, managed_header, text_etag, unquote_etag
+from reconciler.backends.base import TS_DEFAULT, text_etag, unquote_etag
+from reconciler.compile import read_header
 from reconciler.errors import BackendError, NotFound, PreconditionFailed, ValidationFailed
 from reconciler.inventory import Device, Inventory, User
 
@@ -180,7 +181,8 @@ class LocalStore:
 
     @staticmethod
     def _record(conn: sqlite3.Connection, text: str, source: str, at: str) -> None:
-        commit, fingerprint = managed_header(text)
+        header = read_header(text)
+        commit, fingerprint = (header.commit, header.fingerprint) if header else (None, None)
         conn.execute(
             "INSERT INTO history (at, etag, source, commit_sha, fingerprint, text) "
             "VALUES (?, ?, ?, ?, ?, ?)",

@@ -1,6 +1,7 @@
 """Device posture: the condition language of `postures` and version comparison (cmpver).
 
-Engine layer (stdlib and `reconciler.errors` only). A posture is a list of conditions
+Engine layer (imports `reconciler.errors` and the validator's condition parser,
+`reconciler.policy.postures`). A posture is a list of conditions
 that must all hold; a rule's `srcPosture` is satisfied when any listed posture holds
 (policy-semantics.md 1.6, 2.4). Conditions:
 
@@ -21,15 +22,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from reconciler.errors import ReconcilerError
+from reconciler.policy import postures as policy_postures
 
 VERSION_ATTRS = frozenset({"node:osVersion", "node:tsVersion"})
-_CONDITION = re.compile(
-    r"^\s*(?P<attr>[A-Za-z0-9_:.\-/]+)\s+"
-    r"(?P<op>==|!=|<=|>=|<|>|NOT\s+IN|IN|IS\s+SET|NOT\s+SET)\s*(?P<value>.*?)\s*$",
-)
-_VALUE = re.compile(r"""\s*('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|[^,\[\]\s]+)\s*""")
-
-
 class PostureError(ReconcilerError):
     """A posture condition the engine cannot read."""
 
@@ -55,52 +50,6 @@ def cmpver(a: str, b: str) -> int:
             return -1 if n1 < n2 else 1
         v1, v2 = v1[len(n1_text):], v2[len(n2_text):]
     return 0
-
-
-def _literal(text: str) -> Any:
-    t = text.strip()
-    if len(t) >= 2 and t[0] == t[-1] and t[0] in "'\"":
-        return t[1:-1]
-    if t in ("true", "false"):
-        return t == "true"
-    try:
-        return int(t)
-    except ValueError:
-        try:
-            return float(t)
-        except ValueError:
-            return t
-
-
-def _list(text: str, where: str) -> list[Any]:
-    t = text.strip()
-    if not (t.startswith("[") and t.endswith("]")):
-        raise PostureError(f"{where}: IN needs a list like ['a', 'b']")
-    inner = t[1:-1].strip()
-    if not inner:
-        return []
-    return [_literal(part) for part in _split_commas(inner)]
-
-
-def _split_commas(text: str) -> list[str]:
-    parts: list[str] = []
-    current = ""
-    quote = ""
-    for ch in text:
-        if quote:
-            current += ch
-            if ch == quote:
-                quote = ""
-        elif ch in "'\"":
-            quote = ch
-            current += ch
-        elif ch == ",":
-            parts.append(current)
-            current = ""
-        else:
-            current += ch
-    parts.append(current)
-    return [p.strip() for p in parts if p.strip()]
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -149,22 +98,14 @@ class Condition:
 
 
 def parse_condition(text: str, where: str = "posture") -> Condition:
-    m = _CONDITION.match(str(text))
-    if not m:
-        raise PostureError(f"{where}: cannot read posture condition {text!r}")
-    op = " ".join(m.group("op").split())
-    raw = m.group("value")
-    if op in ("IS SET", "NOT SET"):
-        if raw:
-            raise PostureError(f"{where}: {op} takes no value in {text!r}")
-        value: Any = None
-    elif op in ("IN", "NOT IN"):
-        value = _list(raw, where)
-    else:
-        if not raw:
-            raise PostureError(f"{where}: missing value in {text!r}")
-        value = _literal(raw)
-    return Condition(m.group("attr"), op, value, str(text))
+    """One condition, read with the validator's grammar (`reconciler.policy.postures`),
+    so what `validate` accepts is exactly what the engine evaluates."""
+    try:
+        parsed = policy_postures.parse_condition(str(text))
+    except policy_postures.PostureError as e:
+        raise PostureError(f"{where}: {text!r}: {e}") from e
+    value = list(parsed.value) if isinstance(parsed.value, tuple) else parsed.value
+    return Condition(parsed.attribute, parsed.operator, value, str(text))
 
 
 class Postures:

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from reconciler.backends import open_backend, seed
-from reconciler.backends.base import managed_header
 from reconciler.backends.local import LocalBackend
 from reconciler.backends.localstore import LocalStore
+from reconciler.compile import read_header
 from reconciler.config import Target
 from reconciler.errors import BackendError, NotFound, PreconditionFailed, ValidationFailed
 from tests.backends.policies import HEADER, VALID, VALID_2
@@ -50,9 +50,11 @@ def test_history_keeps_every_write_with_its_managed_commit(tmp_path: Path) -> No
 
 
 def test_only_a_leading_comment_is_a_managed_header() -> None:
-    assert managed_header(HEADER + "\n{}")[0] == "0123456789abcdef0123456789abcdef01234567"
-    assert managed_header("{\n" + HEADER + "\n}") == (None, None)
-    assert managed_header("// reconciler: commit=abc\n{}") == ("abc", None)
+    header = read_header(HEADER + "\n{}")
+    assert header is not None and header.commit == "0123456789abcdef0123456789abcdef01234567"
+    assert read_header("{\n" + HEADER + "\n}") is None
+    # A header without a fingerprint is not ours: it cannot tell drift from a change.
+    assert read_header("// reconciler: commit=abc\n{}") is None
 
 
 def test_an_out_of_band_edit_ends_the_default(tmp_path: Path) -> None:
