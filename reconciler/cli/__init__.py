@@ -156,6 +156,7 @@ from reconciler.cli import (  # noqa: E402, F401
     engine_cmds,
     fmt_cmd,
     init_cmd,
+    lint_cmds,
     plan_cmds,
     schema_cmd,
     show_cmd,

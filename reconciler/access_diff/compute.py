@@ -1,0 +1,578 @@
+"""Compute who gains and who loses network access between two policies.
+
+Access-diff layer (imports the engine's `compile`, `addrset`, `resolve`, `inventory_io`;
+`reconciler.policy.ports`, `reconciler.source`, `reconciler.inventory`, and the sibling
+`model`, `naming`, `sets` modules). Both policies compile
+against the same inventory to (src set, dst set, ports, protocols) rules; the change is
+the set difference of the two allow relations, computed exactly:
+
+* only rules of one side that the other side does not have verbatim can add anything,
+  so each of them is cut into pieces (destination groups that the other side's rules
+  cover alike, and port segments) and the other side's sources for that piece are
+  subtracted from its own;
+* autogroup:self rules are expanded per user (a user's own untagged devices), and a
+  user whose every device changes the same way is reported as `autogroup:self`;
+* the remaining pairs are merged back (per protocol and port segment, destinations
+  with equal gained sources), named with the coarsest identities (`naming`), and
+  merged again by name, ports and protocols.
+
+Source posture: a rule with `srcPosture` only counts for devices of the inventory that
+satisfy it (addresses that are no device are not bound by posture, as in the engine).
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from itertools import pairwise
+from typing import Any
+
+from reconciler.access_diff.model import AccessChange, AccessDiff, RuleRef
+from reconciler.access_diff.naming import Namer
+from reconciler.access_diff.sets import minus
+from reconciler.engine.addrset import EMPTY, AddrSet, Interval, parse_ip, union_all
+from reconciler.engine.compile import CompiledPolicy, Rule, compile_policy
+from reconciler.engine.inventory_io import synthetic_inventory
+from reconciler.engine.resolve import device_addrs
+from reconciler.inventory import Device, Inventory
+from reconciler.policy.ports import DEFAULT_PROTOCOLS, PROTOCOL_NAMES, split_acl_dst
+from reconciler.source import SourceMap
+
+DEFAULT = frozenset(DEFAULT_PROTOCOLS)
+PROTO_TEXT = {v: k for k, v in sorted(PROTOCOL_NAMES.items(), reverse=True)}
+PROTO_NUMBER = {k: v for v, k in PROTO_TEXT.items()}
+SELF = "autogroup:self"
+_SECTIONS = ("groups", "tagOwners", "acls", "grants", "ssh", "tests", "sshTests",
+             "autoApprovers", "nodeAttrs")
+DstKey = tuple[frozenset[int], str | None]
+
+
+def diff_inventory(before: Mapping[str, Any], after: Mapping[str, Any]) -> Inventory:
+    """A synthetic inventory with a device for every user and tag either policy names."""
+    both = {s: [before.get(s), after.get(s)] for s in _SECTIONS}
+    return synthetic_inventory(both)
+
+
+# --- one side ---------------------------------------------------------------------------------
+
+
+class Side:
+    """One policy compiled over the shared inventory, with the lookups the diff needs."""
+
+    def __init__(self, policy: Mapping[str, Any], inventory: Inventory,
+                 sources: SourceMap | None) -> None:
+        self.compiled: CompiledPolicy = compile_policy(policy, inventory)
+        self.sources = sources
+        self.rules: list[Rule] = [r for r in self.compiled.rules if not r.self_dst]
+        self.self_rules: list[Rule] = [r for r in self.compiled.rules if r.self_dst]
+        self.resolver = self.compiled.resolver
+        self.all_devices = device_addrs(inventory.devices)
+        self.points: dict[int, list[int]] = {
+            fam: [a for a, b in iv for a in range(a, b + 1)]
+            for fam, iv in ((4, self.all_devices.v4), (6, self.all_devices.v6))
+        }
+        self.owner: dict[tuple[int, int], Device] = {
+            parse_ip(ip): d for d in inventory.devices for ip in d.addresses
+        }
+        self._dst_at: dict[tuple[int, int], set[int]] | None = None
+        self.counts: dict[AddrSet, int] = {}
+        self.touching: dict[str, list[Rule]] = {}
+        self._eff: dict[int, AddrSet] = {}
+        self._point_key: dict[tuple[int, int], DstKey] = {}
+        self._gaps: list[tuple[int, AddrSet]] | None = None
+        self._before: dict[tuple[frozenset[int], int, Interval], list[AddrSet]] = {}
+        self._self_src: dict[tuple[int, Interval, str], AddrSet] = {}
+        self._user_addrs: dict[str, AddrSet] = {}
+        self._segments: dict[tuple[Any, ...], list[Interval]] = {}
+        self.signatures = {self.signature(r) for r in self.compiled.rules}
+
+    def src(self, rule: Rule) -> AddrSet:
+        """The rule's sources, less devices that fail its posture."""
+        found = self._eff.get(rule.index)
+        if found is None:
+            found = rule.src
+            if rule.posture is not None:
+                postures = self.compiled.postures
+                failing = [d for d in self.compiled.inventory.devices
+                           if not postures.satisfied(rule.posture, d.posture)]
+                found = found - device_addrs(failing)
+            self._eff[rule.index] = found
+        return found
+
+    def signature(self, rule: Rule) -> tuple[Any, ...]:
+        """Equal signatures allow the same pairs. Built from each selector's (cached) set
+        rather than the rule's union, so comparing every rule of two policies stays cheap;
+        two spellings of one set only cost an exact (and empty) comparison later."""
+        r = self.resolver
+        return (tuple(r.src(s).addrs for s in rule.src_sel),
+                tuple(r.dst(s).addrs for s in rule.dst_sel),
+                rule.ports, rule.protos, rule.self_dst, rule.posture)
+
+    def points_of(self, addrs: AddrSet) -> list[tuple[int, int]]:
+        """The device addresses inside `addrs`, as (family, value) points."""
+        found: list[tuple[int, int]] = []
+        for fam, intervals in ((4, addrs.v4), (6, addrs.v6)):
+            points = self.points[fam]
+            for a, b in intervals:
+                found.extend((fam, points[k])
+                             for k in range(bisect_left(points, a), bisect_right(points, b)))
+        return found
+
+    def user_addrs(self, user: str) -> AddrSet:
+        found = self._user_addrs.get(user)
+        if found is None:
+            found = self._user_addrs[user] = device_addrs(self.resolver.user_devices(user))
+        return found
+
+    def ref(self, rule: Rule) -> RuleRef:
+        """The policy entry (``("grants", 3)``) the rule was compiled from, and its line."""
+        entry = rule.path[:2]
+        loc = self.sources.at(entry) if self.sources is not None and entry else None
+        return RuleRef(entry, loc)
+
+    # --- destinations grouped by how this side's rules cover them ----------------------------
+
+    def _dst_index(self) -> dict[tuple[int, int], set[int]]:
+        """Device address -> ids of the rules reaching it, spread per dst *selector*
+        (resolved once by the resolver's cache) rather than per rule union."""
+        if self._dst_at is None:
+            by_sel: dict[str, list[int]] = defaultdict(list)
+            for i, rule in enumerate(self.rules):
+                for sel in rule.dst_sel:
+                    by_sel[sel].append(i)
+            at: dict[tuple[int, int], set[int]] = defaultdict(set)
+            gaps: dict[int, AddrSet] = {}
+            for sel, ids in by_sel.items():
+                addrs = self.resolver.dst(sel).addrs
+                for p in self.points_of(addrs):
+                    at[p].update(ids)
+                if addrs.size() > len(self.points_of(addrs)):
+                    rest = addrs - self.all_devices
+                    for i in ids:
+                        gaps[i] = gaps[i] | rest if i in gaps else rest
+            self._dst_at = at
+            self._gaps = sorted(gaps.items())
+        return self._dst_at
+
+    def _rules_at(self, point: tuple[int, int]) -> set[int]:
+        """Ids (in `self.rules`) of the rules whose destinations hold this device address."""
+        return self._dst_index().get(point, set())
+
+    def _key(self, point: tuple[int, int]) -> DstKey:
+        found = self._point_key.get(point)
+        if found is None:
+            ids = frozenset(self._rules_at(point))
+            user = None
+            if self.self_rules:
+                owner = self.owner.get(point)
+                if owner is not None and not owner.tags and owner.user:
+                    user = owner.user.lower()
+            found = self._point_key[point] = (ids, user)
+        return found
+
+    def _gap_rules(self) -> list[tuple[int, AddrSet]]:
+        """(rule id, the part of its destinations that is no device), where not empty."""
+        self._dst_index()
+        assert self._gaps is not None
+        return self._gaps
+
+    def dst_groups(self, dst: AddrSet) -> dict[DstKey, AddrSet]:
+        """`dst` split into parts that this side's rules cover alike."""
+        per_key: dict[DstKey, tuple[list[Interval], list[Interval]]] = {}
+        for fam, intervals in ((4, dst.v4), (6, dst.v6)):
+            points = self.points[fam]
+            for a, b in intervals:
+                for k in range(bisect_left(points, a), bisect_right(points, b)):
+                    v = points[k]
+                    lists = per_key.setdefault(self._key((fam, v)), ([], []))
+                    lists[0 if fam == 4 else 1].append((v, v))
+        out = {key: AddrSet(v4, v6) for key, (v4, v6) in per_key.items()}
+        rest = dst - self.all_devices
+        if rest:
+            parts: dict[frozenset[int], AddrSet] = {frozenset(): rest}
+            for i, nd in self._gap_rules():
+                if not nd.overlaps(rest):
+                    continue
+                split: dict[frozenset[int], AddrSet] = {}
+                for sig, addrs in parts.items():
+                    inside, outside = addrs & nd, addrs - nd
+                    if inside:
+                        split[sig | {i}] = inside
+                    if outside:
+                        split[sig] = split.get(sig, EMPTY) | outside
+                parts = split
+            for sig, addrs in parts.items():
+                key = (sig, None)
+                out[key] = out.get(key, EMPTY) | addrs
+        return out
+
+    # --- who reaches a destination group on one port segment ---------------------------------
+
+    def segments(self, ports: tuple[Interval, ...], ids: frozenset[int], proto: int,
+                 with_self: bool) -> list[Interval]:
+        key = (ports, ids, proto, with_self)
+        found = self._segments.get(key)
+        if found is not None:
+            return found
+        edges: set[int] = set()
+        for a, b in ports:
+            edges.update((a, b + 1))
+        others = [self.rules[i] for i in ids]
+        if with_self:
+            others += self.self_rules
+        lo, hi = ports[0][0], ports[-1][1]
+        for r in others:
+            if proto in r.protos:
+                for a, b in r.ports:
+                    if a <= hi and b >= lo:
+                        edges.update((max(a, lo), min(b, hi) + 1))
+        cuts = sorted(edges)
+        found = [(cuts[k], cuts[k + 1] - 1) for k in range(len(cuts) - 1)
+                 if any(a <= cuts[k] and cuts[k + 1] - 1 <= b for a, b in ports)]
+        self._segments[key] = found
+        return found
+
+    def blockers(self, ids: frozenset[int], proto: int, seg: Interval) -> list[AddrSet]:
+        """Source sets whose union is who reaches these destinations on (proto, seg): each
+        distinct src selector once (posture-bound rules as their filtered sets)."""
+        key = (ids, proto, seg)
+        found = self._before.get(key)
+        if found is None:
+            sels: set[str] = set()
+            sets: list[AddrSet] = []
+            for i in ids:
+                r = self.rules[i]
+                if proto in r.protos and _covers(r.ports, seg):
+                    if r.posture is None:
+                        sels.update(r.src_sel)
+                    else:
+                        sets.append(self.src(r))
+            sets.extend(self.resolver.src(s).addrs for s in sorted(sels))
+            # Big sets first: they empty the remainder soonest.
+            found = self._before[key] = sorted(sets, key=lambda a: -a.size())
+        return found
+
+    def self_blocked(self, proto: int, seg: Interval, user: str) -> AddrSet:
+        """The user's devices that already reach their own devices on (proto, seg)."""
+        key = (proto, seg, user)
+        found = self._self_src.get(key)
+        if found is None:
+            rules = [self.src(r) for r in self.self_rules
+                     if proto in r.protos and _covers(r.ports, seg)]
+            mine = self.points_of(self.user_addrs(user))
+            hit = [(f, v) for f, v in mine if any(s.contains_int(f, v) for s in rules)]
+            found = self._self_src[key] = AddrSet([(v, v) for f, v in hit if f == 4],
+                                                  [(v, v) for f, v in hit if f == 6])
+        return found
+
+
+def _covers(ports: tuple[Interval, ...], seg: Interval) -> bool:
+    return any(a <= seg[0] and seg[1] <= b for a, b in ports)
+
+
+# --- the difference -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Frag:
+    proto: int
+    seg: Interval
+    dst: AddrSet
+    src: AddrSet
+    user: str | None  # set for pieces of an autogroup:self rule
+
+
+def _new_pairs(new: Side, old: Side) -> tuple[list[_Frag], list[Rule]]:
+    """Pairs `new` allows that `old` does not, and the rules of `new` they came from."""
+    frags: list[_Frag] = []
+    changed: list[Rule] = []
+    for rule in new.compiled.rules:
+        if not rule.ports or new.signature(rule) in old.signatures:
+            continue
+        src = new.src(rule)
+        if not src:
+            continue
+        changed.append(rule)
+        if rule.self_dst:
+            for user in sorted(new.resolver.by_user):
+                mine = new.user_addrs(user)
+                src_u = AddrSet(
+                    [(v, v) for fam, v in new.points_of(mine) if fam == 4
+                     and src.contains_int(4, v)],
+                    [(v, v) for fam, v in new.points_of(mine) if fam == 6
+                     and src.contains_int(6, v)])
+                if src_u:
+                    _cut(rule, src_u, mine, old, frags, user)
+        elif rule.dst:
+            _cut(rule, src, rule.dst, old, frags, None)
+    return frags, changed
+
+
+def _cut(rule: Rule, src: AddrSet, dst: AddrSet, old: Side, frags: list[_Frag],
+         user: str | None) -> None:
+    for (ids, owner), addrs in old.dst_groups(dst).items():
+        for proto in sorted(rule.protos):
+            for seg in old.segments(rule.ports, ids, proto, owner is not None):
+                gained = src
+                for blocker in old.blockers(ids, proto, seg):
+                    gained = minus(gained, blocker)
+                    if not gained:
+                        break
+                if gained and owner is not None:
+                    gained = minus(gained, old.self_blocked(proto, seg, owner))
+                if gained:
+                    frags.append(_Frag(proto, seg, addrs, gained, user))
+
+
+def _pieces(frags: list[_Frag]) -> dict[tuple[int, Interval], list[_Frag]]:
+    """Fragments cut to common port segments, per protocol."""
+    edges: dict[int, set[int]] = defaultdict(set)
+    for f in frags:
+        edges[f.proto].update((f.seg[0], f.seg[1] + 1))
+    cuts = {p: sorted(e) for p, e in edges.items()}
+    out: dict[tuple[int, Interval], list[_Frag]] = defaultdict(list)
+    for f in frags:
+        c = cuts[f.proto]
+        k = bisect_left(c, f.seg[0])
+        while k + 1 < len(c) and c[k] <= f.seg[1]:
+            out[(f.proto, (c[k], c[k + 1] - 1))].append(f)
+            k += 1
+    return out
+
+
+def _merge_dsts(frags: list[_Frag]) -> list[tuple[AddrSet, AddrSet]]:
+    """[(src, dst)] with disjoint dsts: a sweep over the fragments' destination intervals."""
+    if len(frags) == 1:
+        return [(frags[0].src, frags[0].dst)]
+    by_src: dict[AddrSet, tuple[list[Interval], list[Interval]]] = {}
+    unions: dict[frozenset[int], AddrSet] = {}
+    for fam in (4, 6):
+        events: list[tuple[int, int, int]] = []
+        for k, f in enumerate(frags):
+            for a, b in (f.dst.v4 if fam == 4 else f.dst.v6):
+                events.append((a, 1, k))
+                events.append((b + 1, -1, k))
+        events.sort()
+        active: set[int] = set()
+        for n, (pos, kind, k) in enumerate(events):
+            if kind > 0:
+                active.add(k)
+            else:
+                active.discard(k)
+            nxt = events[n + 1][0] if n + 1 < len(events) else None
+            if active and nxt is not None and nxt > pos:
+                sig = frozenset(active)
+                src = unions.get(sig)
+                if src is None:
+                    src = unions[sig] = union_all(frags[i].src for i in sig)
+                lists = by_src.setdefault(src, ([], []))
+                lists[0 if fam == 4 else 1].append((pos, nxt - 1))
+    return [(src, AddrSet(v4, v6)) for src, (v4, v6) in by_src.items()]
+
+
+Atom = tuple[AddrSet, AddrSet | None, int, Interval]  # src, dst (None: autogroup:self), proto, seg
+
+
+def _atoms(frags: list[_Frag], new: Side) -> list[Atom]:
+    plain = [f for f in frags if f.user is None]
+    mine = [f for f in frags if f.user is not None]
+    atoms: list[Atom] = []
+    for (proto, seg), group in _pieces(plain).items():
+        atoms.extend((src, dst, proto, seg) for src, dst in _merge_dsts(group))
+    full: dict[tuple[int, Interval], list[AddrSet]] = defaultdict(list)
+    for (proto, seg), group in _pieces(mine).items():
+        per_user: dict[str, list[_Frag]] = defaultdict(list)
+        for f in group:
+            per_user[f.user or ""].append(f)
+        for user, fs in per_user.items():
+            devices = new.user_addrs(user)
+            for src, dst in _merge_dsts(fs):
+                if src == devices and dst == devices:
+                    full[(proto, seg)].append(src)
+                else:
+                    atoms.append((src, dst, proto, seg))
+    for (proto, seg), srcs in full.items():
+        atoms.append((union_all(srcs), None, proto, seg))
+    return atoms
+
+
+def _merge_intervals(items: Iterable[Interval]) -> tuple[Interval, ...]:
+    out: list[list[int]] = []
+    for a, b in sorted(items):
+        if out and a <= out[-1][1] + 1:
+            out[-1][1] = max(out[-1][1], b)
+        else:
+            out.append([a, b])
+    return tuple((a, b) for a, b in out)
+
+
+def _ports_text(ports: tuple[Interval, ...]) -> str:
+    if ports == ((0, 65535),):
+        return "*"
+    gaps = tuple((b + 1, c - 1) for (_, b), (c, _) in pairwise(ports))
+    if ports[0][0] == 0 and ports[-1][1] == 65535 and len(gaps) < len(ports):
+        # Every port but a few (what another rule already opened): say it that way round.
+        return "* except " + ",".join(str(a) if a == b else f"{a}-{b}" for a, b in gaps)
+    return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in ports)
+
+
+def _changes(new: Side, old: Side) -> list[AccessChange]:
+    frags, changed = _new_pairs(new, old)
+    if not frags:
+        return []
+    src_namer = Namer(new.compiled, dst=False)
+    dst_namer = Namer(new.compiled, dst=True)
+    src_hints = sorted({t for r in changed for t in r.src_text})
+    dst_hints = sorted({split_acl_dst(t)[0] if r.kind == "acl" else t
+                        for r in changed for t in r.dst_text if t != SELF})
+    # 1. name the sources: name -> [(dst or None for autogroup:self, proto, seg)]
+    records: dict[str, list[tuple[AddrSet | None, int, Interval]]] = defaultdict(list)
+    addrs_of: dict[str, AddrSet] = {}
+    for src, dst, proto, seg in _atoms(frags, new):
+        for name, addrs in src_namer.name(src, src_hints):
+            addrs_of[name] = addrs
+            records[name].append((dst, proto, seg))
+    # 2. per name: destinations grouped by the exact ports they gain per protocol, then
+    #    said as one `ip` when every default protocol gains the same ports
+    lines: dict[tuple[str, str, tuple[Interval, ...], bool], list[AddrSet]] = defaultdict(list)
+    for name, recs in records.items():
+        self_ports: dict[int, list[Interval]] = defaultdict(list)
+        for dst, proto, seg in recs:
+            if dst is None:
+                self_ports[proto].append(seg)
+        if self_ports:
+            for proto_text, ports in _spell(self_ports):
+                lines[(name, proto_text, ports, True)].append(EMPTY)
+        for dst, by_proto in _by_ports([(d, p, g) for d, p, g in recs if d is not None]):
+            for proto_text, ports in _spell(by_proto):
+                lines[(name, proto_text, ports, False)].append(dst)
+    out: list[AccessChange] = []
+    for (name, proto_text, ports, is_self), dsts in lines.items():
+        dst = union_all(dsts)
+        if is_self:
+            dst_names: tuple[str, ...] = (SELF,)
+            devices = _count(new, addrs_of[name])
+        else:
+            dst_names = tuple(n for n, _ in dst_namer.name(dst, dst_hints))
+            devices = _count(new, dst)
+        protos = DEFAULT if not proto_text else {PROTO_NUMBER.get(proto_text, 0)}
+        refs = _responsible(new, changed, name, addrs_of[name], dst, ports, set(protos), is_self)
+        out.append(AccessChange(name, dst_names, _ports_text(ports), proto_text, devices, refs))
+    out.sort(key=lambda c: (c.src, c.dst, c.proto, c.ports))
+    return out
+
+
+def _spell(by_proto: Mapping[int, Iterable[Interval]]) -> list[tuple[str, tuple[Interval, ...]]]:
+    """Per-protocol ports as `ip` parts: one ("", ports) if every default protocol gains
+    the same ports, else (protocol name, ports) each."""
+    merged = {p: _merge_intervals(segs) for p, segs in by_proto.items()}
+    values = set(merged.values())
+    if set(merged) == DEFAULT and len(values) == 1:
+        return [("", values.pop())]
+    return [(PROTO_TEXT.get(p, str(p)), ports) for p, ports in sorted(merged.items())]
+
+
+def _by_ports(recs: list[tuple[AddrSet, int, Interval]]
+              ) -> list[tuple[AddrSet, dict[int, list[Interval]]]]:
+    """Destinations split where what they gain differs: a sweep over the records'
+    destination intervals, grouping stretches by the set of (protocol, segment) gained."""
+    by_sig: dict[frozenset[int], tuple[list[Interval], list[Interval]]] = {}
+    for fam in (4, 6):
+        events: list[tuple[int, int, int]] = []
+        for k, (dst, _p, _s) in enumerate(recs):
+            for a, b in (dst.v4 if fam == 4 else dst.v6):
+                events.append((a, 1, k))
+                events.append((b + 1, -1, k))
+        events.sort()
+        active: dict[int, int] = defaultdict(int)
+        for n, (pos, step, k) in enumerate(events):
+            active[k] += step
+            if not active[k]:
+                del active[k]
+            nxt = events[n + 1][0] if n + 1 < len(events) else None
+            if active and nxt is not None and nxt > pos:
+                lists = by_sig.setdefault(frozenset(active), ([], []))
+                lists[0 if fam == 4 else 1].append((pos, nxt - 1))
+    out: list[tuple[AddrSet, dict[int, list[Interval]]]] = []
+    for sig, (v4, v6) in by_sig.items():
+        by_proto: dict[int, list[Interval]] = defaultdict(list)
+        for k in sig:
+            by_proto[recs[k][1]].append(recs[k][2])
+        out.append((AddrSet(v4, v6), by_proto))
+    return out
+
+
+def _count(side: Side, addrs: AddrSet) -> int:
+    """How many devices have an address in `addrs`."""
+    found = side.counts.get(addrs)
+    if found is None:
+        found = side.counts[addrs] = _count_devices(side, addrs)
+    return found
+
+
+def _count_devices(side: Side, addrs: AddrSet) -> int:
+    names: set[str] = set()
+    for fam, intervals in ((4, addrs.v4), (6, addrs.v6)):
+        points = side.points[fam]
+        for a, b in intervals:
+            for k in range(bisect_left(points, a), bisect_right(points, b)):
+                names.add(side.owner[(fam, points[k])].name)
+    return len(names)
+
+
+def _touching(side: Side, changed: list[Rule], name: str, src: AddrSet) -> list[Rule]:
+    """The changed rules whose sources include some of `src` (cached per source name)."""
+    found = side.touching.get(name)
+    if found is None:
+        points = side.points_of(src)
+        other = src.size() > len(points)
+        found = side.touching[name] = [
+            r for r in changed
+            if any(side.src(r).contains_int(f, v) for f, v in points)
+            or (other and side.src(r).overlaps(src))
+        ]
+    return found
+
+
+def _responsible(side: Side, changed: list[Rule], name: str, src: AddrSet, dst: AddrSet,
+                 ports: tuple[Interval, ...], protos: set[int],
+                 is_self: bool) -> tuple[RuleRef, ...]:
+    refs: set[RuleRef] = set()
+    for r in _touching(side, changed, name, src):
+        if r.protos.isdisjoint(protos):
+            continue
+        if not any(a <= d and c <= b for a, b in r.ports for c, d in ports):
+            continue
+        # A self change comes from self rules only; a plain one from rules reaching its
+        # destinations, or from a self rule whose user's devices were only partly covered.
+        if r.self_dst if is_self else (r.self_dst or r.dst.overlaps(dst)):
+            refs.add(side.ref(r))
+    return tuple(sorted(refs, key=lambda ref: (str(ref), ref.label)))
+
+
+def access_diff(before_policy: Mapping[str, Any], after_policy: Mapping[str, Any],
+                inventory: Inventory | None = None, *,
+                before_sources: SourceMap | None = None,
+                after_sources: SourceMap | None = None) -> AccessDiff:
+    """Network access gained and lost going from `before_policy` to `after_policy`.
+
+    Both compile over `inventory` (default: a synthetic one with a device per user and
+    tag either policy names). Gained changes cite the rules of the after policy, lost
+    ones those of the before policy, at file:line when the sources are given. Raises
+    the engine's CompileError (a ReconcilerError) when a policy does not compile.
+    """
+    inv = inventory if inventory is not None else diff_inventory(before_policy, after_policy)
+    before = Side(before_policy, inv, before_sources)
+    after = Side(after_policy, inv, after_sources)
+    notes: list[str] = []
+    if _apps(before.compiled) != _apps(after.compiled):
+        notes.append("application capability grants (app) changed; they are not shown here")
+    return AccessDiff(tuple(_changes(after, before)), tuple(_changes(before, after)),
+                      inv.source, tuple(notes))
+
+
+def _apps(compiled: CompiledPolicy) -> set[tuple[Any, ...]]:
+    return {(a.src, a.dst, a.self_dst, repr(sorted(a.caps.items(), key=str)))
+            for a in compiled.app_rules}

@@ -1,0 +1,233 @@
+"""Name an address set by the coarsest identities the policy uses for it.
+
+Access-diff layer (imports the engine's `addrset`, `resolve` and `compile` types, the
+selector constants of `reconciler.policy.selectors`, and `access_diff.sets`). Given
+a set of addresses (who gained, or what they gained access to), pick the fewest names
+whose addresses lie *entirely* inside the set: `*`, autogroups, groups, tags, hosts,
+ipsets, users, and the selectors the responsible rules were written with. A group is
+only named when every one of its devices is in the set, so a group never stands for
+members that did not change. Whatever no identity covers is spelled as IPs or ranges.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from reconciler.access_diff.sets import subset
+from reconciler.engine.addrset import ALL, EMPTY, INTERNET, AddrSet, parse_ip
+from reconciler.engine.compile import CompiledPolicy
+from reconciler.engine.resolve import Resolver, SelectorError, device_addrs
+from reconciler.policy.selectors import AUTOGROUP_MEMBER, AUTOGROUP_TAGGED, ROLE_AUTOGROUPS
+
+NON_DEVICE = "(addresses that are not tailnet devices)"
+_RANK = {"*": 0, "autogroup": 1, "group": 2, "tag": 3, "host": 4, "ipset": 5, "user": 6,
+         "other": 7}
+
+
+@dataclass(frozen=True, eq=False)
+class Candidate:
+    name: str
+    addrs: AddrSet
+    rank: int
+    size: int
+    points: tuple[tuple[int, int], ...] | None = None  # device-only candidates: addresses
+
+    def inside(self, addrs: AddrSet) -> bool:
+        if self.points is not None:
+            return all(addrs.contains_int(f, v) for f, v in self.points)
+        return self.addrs.issubset(addrs)
+
+    def touches(self, addrs: AddrSet) -> bool:
+        if self.points is not None:
+            return any(addrs.contains_int(f, v) for f, v in self.points)
+        return self.addrs.overlaps(addrs)
+
+
+def _kind(name: str) -> str:
+    if name == "*":
+        return "*"
+    for prefix in ("autogroup", "group", "tag", "ipset"):
+        if name.startswith(prefix + ":"):
+            return prefix
+    if "@" in name:
+        return "user"
+    return "other"
+
+
+class Namer:
+    """Names address sets on one side of a rule (sources or destinations) of one policy."""
+
+    def __init__(self, compiled: CompiledPolicy, *, dst: bool) -> None:
+        self.resolver: Resolver = compiled.resolver
+        self.dst = dst
+        inventory = compiled.inventory
+        self.all_devices = device_addrs(inventory.devices)
+        self.points: dict[int, list[int]] = {4: [], 6: []}
+        for fam, intervals in ((4, self.all_devices.v4), (6, self.all_devices.v6)):
+            self.points[fam] = [a for a, b in intervals for a in range(a, b + 1)]
+        self.owner = {parse_ip(ip): d for d in inventory.devices for ip in d.addresses}
+        self.star = ALL if dst else self._resolve("*") or EMPTY
+        self._by_point: dict[tuple[int, int], list[Candidate]] = {}
+        self._loose: list[Candidate] = []
+        self._hints: dict[str, Candidate | None] = {}
+        self._cache: dict[tuple[AddrSet, tuple[str, ...]], list[tuple[str, AddrSet]]] = {}
+        self._build(compiled)
+
+    # --- candidates -----------------------------------------------------------------------
+
+    def _resolve(self, text: str) -> AddrSet | None:
+        try:
+            target = self.resolver.dst(text) if self.dst else self.resolver.src(text)
+        except SelectorError:
+            return None
+        return None if target.self_ else target.addrs
+
+    def _add(self, name: str, addrs: AddrSet | None, *, loose: bool = False,
+             rank: int | None = None) -> Candidate | None:
+        if addrs is None or not addrs:
+            return None
+        rank = _RANK[_kind(name)] if rank is None else rank
+        if loose or not addrs.issubset(self.all_devices):
+            cand = Candidate(name, addrs, rank, addrs.size())
+            self._loose.append(cand)
+            return cand
+        points = tuple((fam, value) for fam, intervals in ((4, addrs.v4), (6, addrs.v6))
+                       for a, b in intervals for value in range(a, b + 1))
+        cand = Candidate(name, addrs, rank, len(points), points)
+        for p in points:
+            self._by_point.setdefault(p, []).append(cand)
+        return cand
+
+    def _build(self, compiled: CompiledPolicy) -> None:
+        r = self.resolver
+        self._add("*", self.star, loose=True)
+        autogroups = {AUTOGROUP_MEMBER, AUTOGROUP_TAGGED}
+        text = repr([compiled.policy.get(k) for k in ("acls", "grants", "tagOwners", "ssh")])
+        autogroups |= {a for a in ROLE_AUTOGROUPS | {"autogroup:shared"} if a in text}
+        for name in sorted(autogroups):
+            self._add(name, self._resolve(name))
+        if self.dst and "autogroup:internet" in text:
+            self._add("autogroup:internet", INTERNET, loose=True)
+        for name in sorted(r.groups):
+            self._add(name, self._resolve(name))
+        for name in sorted(r.tags):
+            self._add(name, self._resolve(name))
+        for name in sorted(r.hosts):
+            self._add(name, self._resolve(name), rank=_RANK["host"])
+        for name in sorted(r.ipsets):
+            self._add(name, self._resolve(name))
+        # Users: straight from the already-parsed device addresses (thousands of them).
+        logins: dict[str, str] = {}
+        user_points: dict[str, list[tuple[int, int]]] = defaultdict(list)
+        for point, d in sorted(self.owner.items()):
+            if d.user and not d.tags and not d.shared:
+                key = d.user.lower()
+                logins.setdefault(key, d.user)
+                user_points[key].append(point)
+        for key in sorted(logins):
+            points = tuple(user_points[key])
+            addrs = AddrSet([(v, v) for f, v in points if f == 4],
+                            [(v, v) for f, v in points if f == 6])
+            cand = Candidate(logins[key], addrs, _RANK["user"], len(points), points)
+            for p in points:
+                self._by_point.setdefault(p, []).append(cand)
+
+    def _hint(self, text: str) -> Candidate | None:
+        if text not in self._hints:
+            self._hints[text] = self._add(text, self._resolve(text), loose=True,
+                                          rank=-1)
+        return self._hints[text]
+
+    # --- naming -----------------------------------------------------------------------------
+
+    def _touched(self, addrs: AddrSet) -> set[Candidate]:
+        found: set[Candidate] = set()
+        for fam, intervals in ((4, addrs.v4), (6, addrs.v6)):
+            points = self.points[fam]
+            for a, b in intervals:
+                for k in range(bisect_left(points, a), bisect_right(points, b)):
+                    found.update(self._by_point.get((fam, points[k]), ()))
+        return found
+
+    def points_in(self, addrs: AddrSet) -> list[tuple[int, int]]:
+        found: list[tuple[int, int]] = []
+        for fam, intervals in ((4, addrs.v4), (6, addrs.v6)):
+            points = self.points[fam]
+            for a, b in intervals:
+                found.extend((fam, points[k])
+                             for k in range(bisect_left(points, a), bisect_right(points, b)))
+        return found
+
+    def name(self, addrs: AddrSet, hints: Iterable[str] = ()) -> list[tuple[str, AddrSet]]:
+        """[(name, the addresses it stands for)], coarsest first; together exactly `addrs`."""
+        hint_names = tuple(sorted(set(hints)))
+        key = (addrs, hint_names)
+        found = self._cache.get(key)
+        if found is not None:
+            return found
+        # Work on device points (sets of ints) rather than interval arithmetic: the sets
+        # named here can be large and fragmented, and names are mostly device identities.
+        pts = self.points_in(addrs)
+        inside = set(pts)
+        has_other = addrs.size() > len(pts)
+        pool: set[Candidate] = set()
+        for p in pts:
+            pool.update(self._by_point.get(p, ()))
+        for c in (self._hint(h) for h in hint_names):
+            if c is not None:
+                pool.add(c)
+        if has_other:
+            pool.update(self._loose)
+        ordered = sorted(pool, key=lambda c: (c.rank >= 0, -c.size, c.rank, c.name))
+        uncovered = set(inside)
+        other = (addrs - self.all_devices) if has_other else EMPTY
+        out: list[tuple[str, AddrSet]] = []
+        for cand in ordered:
+            if not uncovered and not other:
+                break
+            if cand.points is not None:
+                if not uncovered.intersection(cand.points) or not inside.issuperset(cand.points):
+                    continue
+            else:
+                if not subset(cand.addrs, addrs):
+                    continue
+                cand_pts = self.points_in(cand.addrs)
+                if not uncovered.intersection(cand_pts) and not cand.addrs.overlaps(other):
+                    continue
+                other = other - cand.addrs if other else other
+                uncovered.difference_update(cand_pts)
+                out.append((cand.name, cand.addrs))
+                continue
+            uncovered.difference_update(cand.points)
+            out.append((cand.name, cand.addrs))
+        if uncovered or other:
+            out.extend(self._leftover(uncovered, other))
+        self._cache[key] = out
+        return out
+
+    def _leftover(self, points: set[tuple[int, int]],
+                  other: AddrSet) -> list[tuple[str, AddrSet]]:
+        out: list[tuple[str, AddrSet]] = []
+        by_device: dict[str, list[tuple[int, int]]] = {}
+        for p in sorted(points):
+            by_device.setdefault(self.owner[p].name, []).append(p)
+        for name, pts in sorted(by_device.items()):
+            device = self.owner[pts[0]]
+            addrs = AddrSet([(v, v) for f, v in pts if f == 4], [(v, v) for f, v in pts if f == 6])
+            if len(pts) == len(device.addresses) and device.ipv4:
+                # A whole device no identity covers: its address, with its name for people.
+                out.append((f"{device.ipv4} ({name})", addrs))
+            else:
+                out.extend((text, AddrSet.parse(text)) for text in addrs.to_strings())
+        if not other:
+            return out
+        pieces = other.to_strings()
+        if len(pieces) <= 3:
+            out.extend((text, AddrSet.parse(text)) for text in pieces)
+        else:
+            # Many holes punched by devices: one honest name instead of dozens of ranges.
+            out.append((NON_DEVICE, other))
+        return out

@@ -1,0 +1,77 @@
+"""Lint: findings about a policy that is valid but probably not what was meant.
+
+Lint layer, beside `test` (imports `desired`, the engine, `policy` parsers, `source`;
+never the CLI, backends or git). `lint_desired(desired, settings, now=...)` runs every
+check and applies the configured severities; `render` shows the report as text, JSON or
+GitHub annotations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+from typing import Any
+
+from reconciler.desired import Desired
+from reconciler.engine.compile import compile_policy
+from reconciler.engine.inventory_io import synthetic_inventory
+from reconciler.errors import ReconcilerError
+from reconciler.inventory import Inventory
+from reconciler.lint.expiry import check_expiry
+from reconciler.lint.findings import CHECKS, OFF, Finding, LintSettings
+from reconciler.lint.references import check_references
+from reconciler.lint.risky import check_risky
+from reconciler.lint.rules import Coverage, coverage, shadowed, untested
+
+__all__ = ["CHECKS", "Finding", "LintReport", "LintSettings", "lint_desired"]
+
+
+@dataclass(frozen=True)
+class LintReport:
+    findings: tuple[Finding, ...]
+    coverage: Coverage | None  # None when the rules did not compile
+
+    def count(self, severity: str) -> int:
+        return sum(1 for f in self.findings if f.severity == severity)
+
+    @property
+    def failed(self) -> bool:
+        """Exit 1: some finding has error severity."""
+        return self.count("error") > 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": not self.failed,
+            "counts": {s: self.count(s) for s in ("error", "warning", "info")},
+            "coverage": self.coverage.to_dict() if self.coverage is not None else None,
+            "findings": [f.to_dict() for f in self.findings],
+        }
+
+
+def lint_desired(desired: Desired, settings: LintSettings | None = None, *,
+                 now: datetime | None = None, inventory: Inventory | None = None) -> LintReport:
+    """Every check on a loaded desired state; severities as configured, "off" dropped."""
+    settings = settings or LintSettings()
+    now = now or datetime.now(timezone.utc)
+    policy, sources = desired.policy, desired.sources
+    found = check_references(policy, sources, desired.devices)
+    found += check_risky(policy, sources, big_group_members=settings.big_group_members)
+    found += check_expiry(desired, now, settings.expiring_within_days)
+    cov: Coverage | None = None
+    # Undefined names make the engine refuse the policy; their findings say it already.
+    if not any(f.code.startswith("undefined-") for f in found):
+        try:
+            compiled = compile_policy(policy, inventory or synthetic_inventory(policy))
+            names = {path: m.name for path, m in desired.meta.items() if m.name}
+            found += shadowed(compiled, sources, names)
+            cov = coverage(policy, compiled)
+            found += untested(cov, sources, names)
+        except ReconcilerError as e:
+            found.append(Finding("compile-error", "error", f"the rules do not compile: {e}",
+                                 None, "run `reconciler validate` for details"))
+    out = []
+    for f in found:
+        level = settings.level(f.code)
+        if level != OFF:
+            out.append(replace(f, severity=level))
+    return LintReport(tuple(sorted(out, key=Finding.sort_key)), cov)

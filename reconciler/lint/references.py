@@ -1,0 +1,170 @@
+"""Lint: names used but not defined, defined but not used, and empty groups.
+
+Lint layer (imports `reconciler.policy` parsers and `reconciler.source`). Walks every
+place a policy names a group, tag, host, ipset or posture, with the path of that place,
+so each finding points at the line that uses (or defines) the name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from reconciler.lint.findings import Finding
+from reconciler.policy.ports import split_acl_dst
+from reconciler.policy.selectors import Kind, SelectorError, parse_selector
+from reconciler.source import PathKey, SourceMap
+
+Ref = tuple[str, str, PathKey]  # (kind, name, where it is used)
+_KINDS = {Kind.GROUP: "group", Kind.TAG: "tag", Kind.HOST: "host", Kind.IPSET: "ipset"}
+_SECTION = {"group": "groups", "tag": "tagOwners", "host": "hosts", "ipset": "ipsets",
+            "posture": "postures"}
+
+
+def strings(value: Any) -> list[tuple[int, str]]:
+    if isinstance(value, str):
+        return [(0, value)]
+    if isinstance(value, list):
+        return [(i, v) for i, v in enumerate(value) if isinstance(v, str)]
+    return []
+
+
+def _selector_refs(text: str, path: PathKey, *, with_port: bool = False) -> Iterator[Ref]:
+    s = text.strip()
+    if with_port:
+        s = split_acl_dst(s)[0].strip()
+    try:
+        sel = parse_selector(s)
+    except SelectorError:
+        return
+    kind = _KINDS.get(sel.kind)
+    if kind == "group" and "@" in sel.value:
+        return  # SCIM-synced groups are defined outside the policy
+    if kind is not None:
+        yield kind, sel.value, path
+
+
+def _ipset_refs(op: str, path: PathKey) -> Iterator[Ref]:
+    verb, _, target = op.strip().partition(" ")
+    target = (target if verb in ("add", "remove") else op).strip()
+    if target.startswith("ipset:"):
+        yield "ipset", target, path
+    elif target.startswith("host:"):
+        yield "host", target[len("host:"):], path
+
+
+def references(policy: Mapping[str, Any], devices: Mapping[str, Any] | None = None
+               ) -> Iterator[Ref]:
+    """Every (kind, name, path) the policy (and the managed `devices`) refers to."""
+    for i, acl in enumerate(policy.get("acls") or []):
+        if not isinstance(acl, Mapping):
+            continue
+        for key in ("src", "users"):
+            for j, s in strings(acl.get(key)):
+                yield from _selector_refs(s, ("acls", i, key, j))
+        for key in ("dst", "ports"):
+            for j, s in strings(acl.get(key)):
+                yield from _selector_refs(s, ("acls", i, key, j), with_port=True)
+        yield from _posture_refs(acl, ("acls", i))
+    for i, grant in enumerate(policy.get("grants") or []):
+        if not isinstance(grant, Mapping):
+            continue
+        for key in ("src", "dst", "via"):
+            for j, s in strings(grant.get(key)):
+                yield from _selector_refs(s, ("grants", i, key, j))
+        yield from _posture_refs(grant, ("grants", i))
+    for i, rule in enumerate(policy.get("ssh") or []):
+        if isinstance(rule, Mapping):
+            for key in ("src", "dst"):
+                for j, s in strings(rule.get(key)):
+                    yield from _selector_refs(s, ("ssh", i, key, j))
+            yield from _posture_refs(rule, ("ssh", i))
+    owners = policy.get("tagOwners")
+    for tag, names in (owners.items() if isinstance(owners, Mapping) else ()):
+        for j, s in strings(names):
+            yield from _selector_refs(s, ("tagOwners", tag, j))
+    groups = policy.get("groups")
+    for group, members in (groups.items() if isinstance(groups, Mapping) else ()):
+        for j, s in strings(members):
+            yield from _selector_refs(s, ("groups", group, j))
+    approvers = policy.get("autoApprovers")
+    if isinstance(approvers, Mapping):
+        for key, value in approvers.items():
+            if isinstance(value, Mapping):
+                for route, names in value.items():
+                    for j, s in strings(names):
+                        yield from _selector_refs(s, ("autoApprovers", key, route, j))
+            else:
+                for j, s in strings(value):
+                    yield from _selector_refs(s, ("autoApprovers", key, j))
+    for i, attr in enumerate(policy.get("nodeAttrs") or []):
+        if isinstance(attr, Mapping):
+            for j, s in strings(attr.get("target")):
+                yield from _selector_refs(s, ("nodeAttrs", i, "target", j))
+    for i, test in enumerate(policy.get("tests") or []):
+        if isinstance(test, Mapping):
+            for key in ("src", "user"):
+                for j, s in strings(test.get(key)):
+                    yield from _selector_refs(s, ("tests", i, key) if j == 0 else
+                                              ("tests", i, key, j))
+            for key in ("accept", "allow", "deny"):
+                for j, s in strings(test.get(key)):
+                    yield from _selector_refs(s, ("tests", i, key, j), with_port=True)
+    for i, test in enumerate(policy.get("sshTests") or []):
+        if isinstance(test, Mapping):
+            for _j, s in strings(test.get("src")):
+                yield from _selector_refs(s, ("sshTests", i, "src"))
+            for j, s in strings(test.get("dst")):
+                yield from _selector_refs(s, ("sshTests", i, "dst", j))
+    ipsets = policy.get("ipsets")
+    for name, ops in (ipsets.items() if isinstance(ipsets, Mapping) else ()):
+        for j, op in strings(ops):
+            yield from _ipset_refs(op, ("ipsets", name, j))
+    for name, spec in (devices or {}).items():
+        if isinstance(spec, Mapping):
+            for j, s in strings(spec.get("tags")):
+                yield from _selector_refs(s, ("devices", name, "tags", j))
+
+
+def _posture_refs(entry: Mapping[str, Any], path: PathKey) -> Iterator[Ref]:
+    for j, name in strings(entry.get("srcPosture")):
+        yield "posture", name.strip(), (*path, "srcPosture", j)
+
+
+def check_references(policy: Mapping[str, Any], sources: SourceMap,
+                     devices: Mapping[str, Any] | None = None) -> list[Finding]:
+    defined: dict[str, set[str]] = {}
+    for kind, section in _SECTION.items():
+        value = policy.get(section)
+        defined[kind] = {str(k).strip() for k in value} if isinstance(value, Mapping) else set()
+    refs = list(references(policy, devices))
+    for j, name in strings(policy.get("defaultSrcPosture")):
+        refs.append(("posture", name.strip(), ("defaultSrcPosture", j)))
+    findings: list[Finding] = []
+    used: dict[str, set[str]] = {kind: set() for kind in _SECTION}
+    for kind, name, path in refs:
+        # A definition does not use itself (an ipset adding itself is still unused).
+        if path[:2] == (_SECTION[kind], name):
+            continue
+        used[kind].add(name)
+        if name not in defined[kind]:
+            findings.append(Finding(
+                f"undefined-{kind}", "error",
+                f'{kind} "{name}" is used here but not defined in {_SECTION[kind]}',
+                sources.at(path), f"define it in {_SECTION[kind]}, or fix the spelling"))
+    for kind, names in defined.items():
+        for name in sorted(names - used[kind]):
+            findings.append(Finding(
+                f"unused-{kind}", "warning",
+                f'{kind} "{name}" is defined but nothing uses it',
+                sources.key((_SECTION[kind], name)),
+                "remove it, or refer to it from a rule" if kind != "tag"
+                else "remove it, or use it in a rule, a test or devices:"))
+    groups = policy.get("groups")
+    for name, members in (groups.items() if isinstance(groups, Mapping) else ()):
+        if isinstance(members, list) and not members:
+            findings.append(Finding(
+                "empty-group", "warning", f'group "{name}" has no members (rules naming it '
+                "match no one; members whose `expires` passed are dropped)",
+                sources.key(("groups", name)), "add members, or remove the group"))
+    return findings

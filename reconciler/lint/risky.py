@@ -1,0 +1,106 @@
+"""Lint: risky grants of access that are legal but rarely intended.
+
+Lint layer (imports `reconciler.policy` parsers and `reconciler.source`). Allow-all
+rules (and a policy with no rules at all, which Tailscale reads as allow-all),
+autogroup:danger-all, tag owners so broad that anyone can make a device look like a
+server, and SSH as root without re-authentication.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from reconciler.lint.findings import Finding
+from reconciler.lint.references import strings
+from reconciler.policy.ports import split_acl_dst
+from reconciler.source import Location, SourceMap
+
+BROAD_OWNERS = ("autogroup:member", "autogroup:members", "autogroup:tagged",
+                "autogroup:shared", "autogroup:danger-all", "*")
+
+
+def _first_location(sources: SourceMap) -> Location | None:
+    locs = sorted(sources.values())
+    return Location(locs[0].file, 1, 1) if locs else None
+
+
+def check_risky(policy: Mapping[str, Any], sources: SourceMap, *,
+                big_group_members: int) -> list[Finding]:
+    findings: list[Finding] = []
+    if "acls" not in policy and "grants" not in policy:
+        findings.append(Finding(
+            "allow-all", "warning",
+            "the policy has neither acls nor grants, which Tailscale reads as allow-all: "
+            "every device may reach every device on every port",
+            _first_location(sources), 'add grants (write "grants: []" to deny everything)'))
+    for section, dst_key in (("acls", "dst"), ("grants", "dst")):
+        for i, rule in enumerate(policy.get(section) or []):
+            if not isinstance(rule, Mapping):
+                continue
+            src = [s.strip() for _, s in strings(rule.get("src", rule.get("users")))]
+            dsts = [s.strip() for _, s in strings(rule.get(dst_key, rule.get("ports")))]
+            hosts = [split_acl_dst(d)[0].strip() if section == "acls" else d for d in dsts]
+            if "*" in src and "*" in hosts:
+                findings.append(Finding(
+                    "allow-all", "warning",
+                    f'{section}[{i}] lets every device ("*") reach every address ("*")',
+                    sources.at((section, i)),
+                    "name the sources and destinations that need access"))
+    for path, text in _all_strings(policy, ()):
+        if text.strip() == "autogroup:danger-all":
+            findings.append(Finding(
+                "danger-all", "warning",
+                "autogroup:danger-all matches every address, including ones outside the "
+                "tailnet", sources.at(path), "use * (tailnet devices) or a narrower selector"))
+    findings.extend(_tag_owners(policy, sources, big_group_members))
+    for i, rule in enumerate(policy.get("ssh") or []):
+        if not isinstance(rule, Mapping) or str(rule.get("action", "")).strip() != "accept":
+            continue
+        users = [u.strip() for _, u in strings(rule.get("users"))]
+        if "root" in users:
+            findings.append(Finding(
+                "ssh-root-accept", "warning",
+                f"ssh[{i}] accepts SSH as root without re-authentication",
+                sources.at(("ssh", i)),
+                'use action: check (with a checkPeriod) for root, or autogroup:nonroot'))
+    return findings
+
+
+def _tag_owners(policy: Mapping[str, Any], sources: SourceMap,
+                big: int) -> list[Finding]:
+    findings: list[Finding] = []
+    owners = policy.get("tagOwners")
+    groups = policy.get("groups") if isinstance(policy.get("groups"), Mapping) else {}
+    for tag, names in (owners.items() if isinstance(owners, Mapping) else ()):
+        for j, owner in strings(names):
+            o = owner.strip()
+            reason = None
+            if o in BROAD_OWNERS or o.startswith("user:*@"):
+                reason = f"{o} may apply it"
+            elif o.startswith("group:") and isinstance(groups.get(o), list) \
+                    and big and len(groups[o]) >= big:
+                reason = f"{o} has {len(groups[o])} members (threshold {big})"
+            if reason:
+                findings.append(Finding(
+                    "broad-tag-owner", "warning",
+                    f"{tag} is owned too broadly: {reason}; any of them can make a device "
+                    f"carry {tag} and get its access",
+                    sources.at(("tagOwners", tag, j)),
+                    "let a small admin group (or another tag) own it"))
+    return findings
+
+
+def _all_strings(value: Any, path: tuple[Any, ...]) -> list[tuple[tuple[Any, ...], str]]:
+    if isinstance(value, str):
+        return [(path, value)]
+    out: list[tuple[tuple[Any, ...], str]] = []
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            if k in ("tests", "sshTests") and not path:
+                continue
+            out.extend(_all_strings(v, (*path, k)))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            out.extend(_all_strings(v, (*path, i)))
+    return out

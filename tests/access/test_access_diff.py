@@ -1,0 +1,177 @@
+"""Access diff: hand-computed expectations on small policies and inventories."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from reconciler.access_diff import AccessChange, access_diff, render_text, to_json
+from reconciler.desired import load_desired
+from reconciler.engine import inventory_from_data
+from reconciler.inventory import Inventory
+
+
+def inv(users: dict[str, int], tags: dict[str, int]) -> Inventory:
+    """`users`: login -> number of devices; `tags`: tag -> number of devices."""
+    devices: list[dict[str, Any]] = []
+    n = 0
+    for owner, count in [*users.items(), *tags.items()]:
+        for k in range(count):
+            n += 1
+            d: dict[str, Any] = {"name": f"{owner.split('@')[0].replace('tag:', '')}-{k}",
+                                 "ipv4": f"100.64.0.{n}", "ipv6": f"fd7a:115c:a1e0::{n:x}"}
+            if owner.startswith("tag:"):
+                d["tags"] = [owner]
+            else:
+                d["user"] = owner
+            devices.append(d)
+    return inventory_from_data({"users": [{"login": u} for u in users], "devices": devices})
+
+
+def rows(changes: tuple[AccessChange, ...]) -> set[tuple[str, tuple[str, ...], str, int]]:
+    return {(c.src, c.dst, c.ip, c.devices) for c in changes}
+
+
+GROUPS = {"group:eng": ["alice@example.com", "bob@example.com"],
+          "group:ops": ["carol@example.com"]}
+OWNERS = {"tag:web": ["group:ops"], "tag:db": ["group:ops"]}
+INV = inv({"alice@example.com": 1, "bob@example.com": 2, "carol@example.com": 1},
+          {"tag:web": 2, "tag:db": 3})
+
+
+def test_identical_policies_have_no_changes() -> None:
+    policy = {"groups": GROUPS, "tagOwners": OWNERS,
+              "grants": [{"src": ["group:eng"], "dst": ["tag:web"], "ip": ["tcp:443"]}]}
+    diff = access_diff(policy, policy, INV)
+    assert diff.empty
+    assert "no one gains or loses" in render_text(diff)
+
+
+def test_grant_cross_product_of_sources_destinations_and_ports() -> None:
+    before = {"groups": GROUPS, "tagOwners": OWNERS,
+              "grants": [{"src": ["group:eng"], "dst": ["tag:web"], "ip": ["tcp:443"]}]}
+    after = {"groups": GROUPS, "tagOwners": OWNERS,
+             "grants": [{"src": ["group:eng", "group:ops"], "dst": ["tag:web", "tag:db"],
+                         "ip": ["tcp:443", "udp:53"]}]}
+    diff = access_diff(before, after, INV)
+    # eng had tcp:443 on web already; everything else of the 2x2x2 product is new.
+    assert rows(diff.gained) == {
+        ("group:eng", ("tag:db",), "tcp:443", 3),
+        ("group:eng", ("tag:db", "tag:web"), "udp:53", 5),
+        ("group:ops", ("tag:db", "tag:web"), "tcp:443", 5),
+        ("group:ops", ("tag:db", "tag:web"), "udp:53", 5),
+    }
+    assert diff.lost == ()
+    assert all(str(r.path) == "('grants', 0)" for c in diff.gained for r in c.rules)
+    # And back again: exactly the same statements, as losses.
+    back = access_diff(after, before, INV)
+    assert rows(back.lost) == rows(diff.gained) and back.gained == ()
+
+
+def test_acl_destinations_keep_their_own_ports() -> None:
+    before = {"groups": GROUPS, "tagOwners": OWNERS, "acls": []}
+    after = {"groups": GROUPS, "tagOwners": OWNERS, "acls": [
+        {"action": "accept", "src": ["alice@example.com"], "dst": ["tag:web:80", "tag:db:5432"]},
+        {"action": "accept", "src": ["carol@example.com"], "proto": "tcp", "dst": ["tag:web:22"]},
+    ]}
+    diff = access_diff(before, after, INV)
+    assert rows(diff.gained) == {
+        ("alice@example.com", ("tag:web",), "80", 2),  # all of Tailscale's default protocols
+        ("alice@example.com", ("tag:db",), "5432", 3),  # not 80: no port crossing
+        ("carol@example.com", ("tag:web",), "tcp:22", 2),
+    }
+
+
+def test_group_named_only_when_every_member_changes_the_same_way() -> None:
+    before = {"groups": GROUPS, "tagOwners": OWNERS,
+              "grants": [{"src": ["alice@example.com"], "dst": ["tag:db"], "ip": ["tcp:5432"]}]}
+    after = {"groups": GROUPS, "tagOwners": OWNERS,
+             "grants": [{"src": ["group:eng", "group:ops"], "dst": ["tag:db"],
+                         "ip": ["tcp:5432"]}]}
+    diff = access_diff(before, after, INV)
+    # alice already had it, so group:eng is not all new: bob is named alone.
+    assert rows(diff.gained) == {("bob@example.com", ("tag:db",), "tcp:5432", 3),
+                                 ("group:ops", ("tag:db",), "tcp:5432", 3)}
+
+
+def test_removed_rule_still_covered_by_another_loses_nothing() -> None:
+    base = [{"src": ["group:eng"], "dst": ["tag:web"], "ip": ["tcp:80-90"]}]
+    before = {"groups": GROUPS, "tagOwners": OWNERS,
+              "grants": [*base, {"src": ["bob@example.com"], "dst": ["tag:web"], "ip": ["tcp:85"]}]}
+    after = {"groups": GROUPS, "tagOwners": OWNERS, "grants": base}
+    assert access_diff(before, after, INV).empty
+
+
+def test_autogroup_self_is_reported_per_user_who_changes_wholly() -> None:
+    before = {"groups": GROUPS, "tagOwners": OWNERS, "grants": [
+        {"src": ["alice@example.com"], "dst": ["alice@example.com"], "ip": ["tcp:22"]}]}
+    after = {"groups": GROUPS, "tagOwners": OWNERS, "grants": [
+        *before["grants"],
+        {"src": ["autogroup:member"], "dst": ["autogroup:self"], "ip": ["tcp:22"]}]}
+    diff = access_diff(before, after, INV)
+    # alice reached her own device already; bob (2 devices) and carol gain; nothing else.
+    # carol is all of group:ops, so the coarser name is the honest one.
+    assert {(c.src, c.dst, c.ip) for c in diff.gained} == {
+        ("bob@example.com", ("autogroup:self",), "tcp:22"),
+        ("group:ops", ("autogroup:self",), "tcp:22"),
+    }
+    assert sum(c.devices for c in diff.gained) == 3
+    # Without alice's rule, every member changes the same way: one statement.
+    bare = {"groups": GROUPS, "tagOwners": OWNERS, "grants": after["grants"][1:]}
+    whole = access_diff({"groups": GROUPS, "tagOwners": OWNERS, "grants": []}, bare, INV)
+    assert rows(whole.gained) == {("autogroup:member", ("autogroup:self",), "tcp:22", 4)}
+
+
+def test_ports_left_over_by_other_rules_are_said_as_except() -> None:
+    before = {"groups": GROUPS, "tagOwners": OWNERS,
+              "grants": [{"src": ["group:ops"], "dst": ["tag:db"], "ip": ["tcp:22", "tcp:443"]}]}
+    after = {"groups": GROUPS, "tagOwners": OWNERS,
+             "grants": [*before["grants"], {"src": ["group:ops"], "dst": ["tag:db"],
+                                            "ip": ["tcp:*"]}]}
+    diff = access_diff(before, after, INV)
+    assert [c.ip for c in diff.gained] == ["tcp:* except 22,443"]
+
+
+def test_hosts_and_non_device_destinations_are_named_by_the_policy() -> None:
+    policy: dict[str, Any] = {"groups": GROUPS, "tagOwners": OWNERS,
+                              "hosts": {"office": "192.168.1.0/24"}, "grants": []}
+    after = {**policy, "grants": [{"src": ["group:ops"], "dst": ["office"], "ip": ["tcp:631"]}]}
+    diff = access_diff(policy, after, INV)
+    assert rows(diff.gained) == {("group:ops", ("office",), "tcp:631", 0)}
+    assert to_json(diff)["gained"][0] == {
+        "src": "group:ops", "dst": ["office"], "ip": "tcp:631", "proto": "tcp", "ports": "631",
+        "devices": 0, "rules": [{"path": "grants[0]", "location": None}]}
+
+
+def _tree(root: Path) -> None:
+    (root / "policies").mkdir()
+    (root / "policies" / "groups.yaml").write_text(
+        "groups:\n"
+        "  group:sre:\n"
+        "    - frank@example.com\n"
+        "    - {user: dave@example.com, expires: 2026-12-01, reason: on call}\n"
+        "tagOwners:\n"
+        "  tag:prod: [group:sre]\n")
+    (root / "policies" / "acls.yaml").write_text(
+        "grants:\n"
+        "  - name: sre-prod\n"
+        "    src: [group:sre]\n"
+        "    dst: [tag:prod]\n"
+        "    ip: [tcp:22]\n")
+
+
+def test_expiring_group_member_loses_access_with_the_rule_cited(tmp_path: Path) -> None:
+    _tree(tmp_path)
+    before = load_desired(tmp_path, now=datetime(2026, 11, 20, tzinfo=timezone.utc))
+    after = load_desired(tmp_path, now=datetime(2026, 12, 2, tzinfo=timezone.utc))
+    diff = access_diff(before.policy, after.policy, before_sources=before.sources,
+                       after_sources=after.sources)
+    assert diff.gained == ()
+    assert rows(diff.lost) == {("dave@example.com", ("tag:prod",), "tcp:22", 1)}
+    (change,) = diff.lost
+    assert [str(r) for r in change.rules] == ["policies/acls.yaml:2"]
+    assert render_text(diff) == (
+        "Access changes:\n"
+        "  - dave@example.com loses tcp:22 on tag:prod (1 device)  [policies/acls.yaml:2]\n"
+        "Access: 0 gained, 1 lost.\n")

@@ -1,0 +1,21 @@
+"""The access diff's fast set operations agree with AddrSet's own (property test)."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from reconciler.access_diff.sets import minus, subset
+from reconciler.engine.addrset import AddrSet
+
+intervals = st.lists(st.tuples(st.integers(0, 300), st.integers(0, 6)).map(
+    lambda t: (t[0], t[0] + t[1])), max_size=40)
+addrsets = st.builds(AddrSet, intervals, intervals)
+
+
+@settings(max_examples=300, deadline=None)
+@given(addrsets, addrsets)
+def test_minus_and_subset_match_addrset(a: AddrSet, b: AddrSet) -> None:
+    assert minus(a, b) == a - b
+    assert subset(a, b) == a.issubset(b)
+    assert subset(minus(a, b), a)
