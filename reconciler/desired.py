@@ -45,6 +45,8 @@ class Desired:
     sources: SourceMap  # paths in `policy` (and ("devices", ...)) -> where the user wrote them
     devices: dict[str, dict[str, Any]] = field(default_factory=dict)
     meta: dict[PathKey, EntryMeta] = field(default_factory=dict)  # ("acls", 3) -> name, ...
+    # Just-in-time group members still in force: (group, login, expires, where written).
+    member_meta: list[tuple[str, str, datetime, Location | None]] = field(default_factory=list)
     notices: list[Problem] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
     commit: str | None = None
@@ -213,6 +215,7 @@ def merge_fragments(
     sources = SourceMap()
     meta: dict[PathKey, EntryMeta] = {}
     devices: dict[str, dict[str, Any]] = {}
+    member_meta: list[tuple[str, str, datetime, Location | None]] = []
     first: dict[PathKey, Location] = {}  # where each section / mapping key was first defined
 
     for frag in fragments:
@@ -256,6 +259,9 @@ def merge_fragments(
                     if section == "groups" and isinstance(item, list):
                         item = strip_group_members(name, item, frag.sources, now, problems)
                         sources.update(_group_sources(frag.sources, name, item))
+                        member_meta.extend(
+                            (name, login, expires, frag.sources.at(("groups", name, index)))
+                            for login, expires, index in item.expiring)
                     else:
                         sources.update(frag.sources.rebased((section, name), (section, name)))
                     target[name] = item
@@ -272,6 +278,7 @@ def merge_fragments(
     for section in LIST_SECTIONS:
         _check_unique_names(section, meta, sources, problems)
     return Desired(policy=policy, sources=sources, devices=devices, meta=meta,
+                   member_meta=member_meta,
                    files=[f.path for f in fragments])
 
 

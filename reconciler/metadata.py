@@ -97,9 +97,11 @@ def strip_list_entry(
 
 
 class Members(list):  # type: ignore[type-arg]
-    """Group members after stripping; `origins[i]` is member i's index in the file."""
+    """Group members after stripping; `origins[i]` is member i's index in the file,
+    `expiring` the kept members written with `expires`: (login, expiry, file index)."""
 
     origins: list[int]
+    expiring: list[tuple[str, datetime, int]]
 
 
 def strip_group_members(
@@ -107,6 +109,7 @@ def strip_group_members(
 ) -> Members:
     kept = Members()
     kept.origins = []
+    kept.expiring = []
     for i, member in enumerate(members):
         path = ("groups", group, i)
         if not isinstance(member, dict):
@@ -126,6 +129,7 @@ def strip_group_members(
         if "reason" in member and not isinstance(member["reason"], str):
             problems.append(Problem(f"{what}: reason must be a string",
                                     sources.at((*path, "reason"))))
+        expires = None
         if "expires" in member:
             expires = _expiry(member["expires"], sources.at((*path, "expires")), what, problems)
             if expires is not None and expires <= now:
@@ -133,6 +137,8 @@ def strip_group_members(
                     f'{what} "{user.strip()}" expired at {expires.isoformat()}; '
                     f"removed from {group}", sources.at(path), Severity.NOTICE, code="expired"))
                 continue
+        if expires is not None:
+            kept.expiring.append((user.strip(), expires, i))
         kept.append(user.strip())
         kept.origins.append(i)
     return kept
