@@ -90,7 +90,11 @@ def to_hujson(policy: dict[str, Any], *, commit: str | None, dirty: bool = False
         f"{HEADER_MARK} commit={commit or 'none'}"
         f"{' dirty=true' if dirty else ''} fingerprint={fingerprint(doc)}\n"
     )
-    return hujson.format(header + hujson.dumps(doc))
+    # `dumps` already gives Format's canonical form, and Format keeps whole `//` lines
+    # before the root value as written, so the text is a fixed point of `hujson.format`
+    # without formatting it all a second time (seconds on a large tailnet); the tests
+    # check that fixed point (tests/test_compile_format.py).
+    return header + hujson.dumps(doc)
 
 
 def read_header(text: str) -> ManagedHeader | None:

@@ -49,9 +49,22 @@ HASH_LEN = 8
 ALLOW_ALL = "policy.allowAll"
 
 
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+# json.dumps builds a new encoder per call; a plan hashes every entry of several
+# documents, so the C encoder is made once (same output: it is what dumps uses).
+_C_ENCODE = (
+    json.encoder.c_make_encoder(  # type: ignore[attr-defined]
+        {}, _ENCODER.default, json.encoder.encode_basestring,  # type: ignore[attr-defined]
+        None, ":", ",", True, False, True)
+    if getattr(json.encoder, "c_make_encoder", None) is not None else None
+)
+
+
 def canonical_json(value: Any) -> str:
     """Sorted keys, no whitespace: the byte form every hash here is taken over."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    if _C_ENCODE is None or isinstance(value, str):
+        return _ENCODER.encode(value)
+    return "".join(_C_ENCODE(value, 0))
 
 
 def fingerprint(essence_doc: Mapping[str, Any]) -> str:
@@ -70,9 +83,17 @@ def _trim(value: Any) -> Any:
 
 def _string_set(values: Any) -> Any:
     """A list of strings trimmed, de-duplicated and sorted; anything else unchanged."""
-    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+    if not isinstance(values, list):
         return values
+    if _STR_ONLY.issuperset(map(type, values)):  # the common case, all in C
+        return sorted(set(map(str.strip, values)))
+    for v in values:
+        if not isinstance(v, str):
+            return values
     return sorted({v.strip() for v in values})
+
+
+_STR_ONLY = frozenset({str})
 
 
 def normalize_entry(section: str, entry: Any) -> Any:
@@ -81,7 +102,10 @@ def normalize_entry(section: str, entry: Any) -> Any:
         return entry
     out: dict[str, Any] = {}
     for key, value in entry.items():
-        if isinstance(value, list) and key in SET_FIELDS:
+        kind = type(value)
+        if kind is str:
+            out[key] = value.strip()
+        elif isinstance(value, list) and key in SET_FIELDS:
             out[key] = _string_set(value)
         elif isinstance(value, str):
             out[key] = value.strip()
@@ -136,8 +160,7 @@ class Normalized:
             for raw_section, value in self.policy.items():
                 section = raw_section.strip()
                 if section in LIST_SECTIONS and isinstance(value, list):
-                    normed = [normalize_entry(section, e) for e in value]
-                    self._entries[section] = [(n, canonical_json(n)) for n in normed]
+                    self._entries[section] = [_normalized_pair(section, e) for e in value]
         return self._entries
 
     def hashes(self, section: str) -> list[str]:
@@ -156,8 +179,37 @@ class Normalized:
         return fingerprint(self.essence)
 
 
+# A plan normalises the same entries in desired, base and live (and live twice): the
+# normal form and hash of an entry are remembered by its exact repr (which tells 1, 1.0
+# and True apart and keeps key order, so equal reprs mean equal normal forms). Bounded,
+# so a long-running process does not grow without limit.
+_PAIRS: dict[tuple[str, str], tuple[Any, str]] = {}
+_HASHES: dict[str, str] = {}
+_MEMO_LIMIT = 200_000
+
+
+def _normalized_pair(section: str, entry: Any) -> tuple[Any, str]:
+    """(normalize_entry(section, entry), its canonical JSON), remembered."""
+    if type(entry) is not dict:
+        norm = normalize_entry(section, entry)
+        return norm, canonical_json(norm)
+    key = (section, repr(entry))
+    pair = _PAIRS.get(key)
+    if pair is None:
+        if len(_PAIRS) >= _MEMO_LIMIT:
+            _PAIRS.clear()
+        norm = normalize_entry(section, entry)
+        pair = _PAIRS[key] = (norm, canonical_json(norm))
+    return pair
+
+
 def _short_hash(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:HASH_LEN]
+    found = _HASHES.get(text)
+    if found is None:
+        if len(_HASHES) >= _MEMO_LIMIT:
+            _HASHES.clear()
+        found = _HASHES[text] = hashlib.sha256(text.encode("utf-8")).hexdigest()[:HASH_LEN]
+    return found
 
 
 def as_normalized(doc: Mapping[str, Any] | Normalized) -> Normalized:
@@ -252,10 +304,11 @@ def resources(
         for i, (norm, text) in enumerate(pairs):
             key = names.get((section, i)) or _short_hash(text)
             base, n = key, 1
-            while address(section, key) in out:
+            addr = address(section, key)
+            while addr in out:
                 n += 1
                 key = f"{base}#{n}"
-            addr = address(section, key)
+                addr = address(section, key)
             out[addr] = Resource(addr, section, key, norm, i)
     if not any(k.strip() in ("acls", "grants") for k in policy):
         # No acls and no grants at all: Tailscale allows everything. That default is a
@@ -282,7 +335,7 @@ def resources(
             item, (dict, list)) else section
         out[addr] = Resource(addr, "settings" if addr.startswith("settings.") else section,
                              section, item)
-    return dict(sorted(out.items()))
+    return {addr: out[addr] for addr in sorted(out)}
 
 
 def entry_hashes(document: Mapping[str, Any] | Normalized, section: str) -> list[str]:

@@ -107,14 +107,22 @@ def fetch_live(backend: Backend, target: str) -> LiveState:
 
 def _names_changed(desired: Desired, live: LiveState) -> bool:
     """A named desired entry whose content is not in live: the base is needed to name it."""
-    live_hashes = {s: set(normalize.entry_hashes(live.policy, s))
-                   for s in normalize.LIST_SECTIONS}
+    live_hashes: dict[str, set[str]] = {}
     for path, meta in desired.meta.items():
         section, index = str(path[0]), path[1]
-        if not meta.name or section not in live_hashes or not isinstance(index, int):
+        if (not meta.name or section not in normalize.LIST_SECTIONS
+                or not isinstance(index, int)):
             continue
-        entry = normalize.normalize_entry(section, desired.policy[section][index])
-        if normalize.content_hash(entry) not in live_hashes[section]:
+        entry = desired.policy[section][index]
+        live_list = live.policy.get(section)
+        if isinstance(live_list, list) and index < len(live_list) and live_list[index] == entry:
+            # The same entry at the same place: its content is in live. (The usual case;
+            # it spares normalising and hashing the whole live policy.)
+            continue
+        if section not in live_hashes:
+            live_hashes[section] = set(normalize.entry_hashes(live.policy, section))
+        if normalize.content_hash(normalize.normalize_entry(section, entry)) \
+                not in live_hashes[section]:
             return True
     return False
 

@@ -17,7 +17,10 @@ from __future__ import annotations
 from typing import Any, overload
 
 from reconciler.hujson._data import dumps_unformatted, to_python
+from reconciler.hujson._emit import _Unsupported as _EmitUnsupported
+from reconciler.hujson._emit import emit
 from reconciler.hujson._errors import HuJSONError, Positions
+from reconciler.hujson._fast import as_text, fast_load_with_offsets, fast_loads
 from reconciler.hujson._format import format_tree, minimize_tree, standardize_tree
 from reconciler.hujson._parse import MAX_DEPTH, parse_bytes, to_bytes
 from reconciler.hujson._tree import Array, Member, Object, Value
@@ -54,6 +57,16 @@ def parse(
 
 def loads(text: str | bytes, *, file: str = "<string>") -> Any:
     """HuJSON -> Python data (dicts keep key order)."""
+    fast_text = as_text(text)
+    if fast_text is not None:
+        ok, value = fast_loads(fast_text, MAX_DEPTH)
+        if ok:
+            return value
+    return exact_loads(text, file=file)
+
+
+def exact_loads(text: str | bytes, *, file: str = "<string>") -> Any:
+    """`loads` through the exact parser only (what the fast path must agree with)."""
     data = to_bytes(text)
     return to_python(parse_bytes(data, file=file, check_duplicates=True),
                      Positions(data, file), None)
@@ -62,6 +75,17 @@ def loads(text: str | bytes, *, file: str = "<string>") -> Any:
 def load_with_sources(text: str | bytes, *, file: str) -> tuple[Any, SourceMap]:
     """Data plus where every value starts: path -> Location, root path ``()``; for each
     object member also ``(*path, key, "<key>")`` -> the name's location."""
+    fast_text = as_text(text)
+    if fast_text is not None:
+        ok, value, sources = fast_load_with_offsets(fast_text, file, MAX_DEPTH)
+        if ok:
+            assert sources is not None
+            return value, sources
+    return exact_load_with_sources(text, file=file)
+
+
+def exact_load_with_sources(text: str | bytes, *, file: str) -> tuple[Any, SourceMap]:
+    """`load_with_sources` through the exact parser only."""
     data = to_bytes(text)
     sources = SourceMap()
     value = to_python(parse_bytes(data, file=file, check_duplicates=True),
@@ -110,14 +134,11 @@ def dumps(data: Any, *, indent: str = "\t") -> str:
     Raises TypeError/ValueError (as json.dumps does) for data JSON cannot hold:
     non-str keys, NaN or infinite floats, lone surrogates, cycles.
     """
-    text = dumps_unformatted(data)
     try:
-        raw = text.encode("utf-8")
-    except UnicodeEncodeError as e:
-        raise ValueError(f"cannot write a lone surrogate in JSON: {e.reason}") from None
-    tree = parse_bytes(raw)
-    format_tree(tree)
-    out = tree.pack()
+        out = emit(data)
+        out.encode("utf-8")  # a lone surrogate: let the exact path word the error
+    except (_EmitUnsupported, TypeError, ValueError, RecursionError, UnicodeEncodeError):
+        out = _exact_dumps(data)
     if indent != "\t":
         # Strings never hold a raw tab or newline, so leading tabs are indentation.
         lines = out.split("\n")
@@ -127,6 +148,18 @@ def dumps(data: Any, *, indent: str = "\t") -> str:
             for stripped in (line.lstrip("\t"),)
         )
     return out
+
+
+def _exact_dumps(data: Any) -> str:
+    """`dumps` (tab indent) through the parser and formatter: what `emit` must equal."""
+    text = dumps_unformatted(data)
+    try:
+        raw = text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise ValueError(f"cannot write a lone surrogate in JSON: {e.reason}") from None
+    tree = parse_bytes(raw)
+    format_tree(tree)
+    return tree.pack()
 
 
 def _same_type(text: str | bytes, tree: Value) -> str | bytes:

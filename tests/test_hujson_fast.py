@@ -1,0 +1,222 @@
+"""The C-backed fast paths of `hujson.loads` / `load_with_sources` agree with the exact
+parser: same data (types included), same locations, and, when the input is bad, the same
+error (the fast path declines and the exact parser words it)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from reconciler import hujson
+from reconciler.hujson import _fast
+from reconciler.source import Location, SourceMap
+from tests.test_hujson import DOCUMENT, JSON_DATA, MALFORMED
+
+
+def _typed(value: Any) -> Any:
+    """`value` with every scalar tagged by type, so 1, 1.0 and True differ."""
+    if isinstance(value, dict):
+        return ("dict", [(k, _typed(v)) for k, v in value.items()])
+    if isinstance(value, list):
+        return ("list", [_typed(v) for v in value])
+    return (type(value).__name__, repr(value))
+
+
+def _outcome(fn: Any, text: str | bytes, **kw: Any) -> Any:
+    try:
+        result = fn(text, **kw)
+    except hujson.HuJSONError as e:
+        return ("error", e.summary, e.detail, str(e.location), e.go_message, e.offset)
+    if isinstance(result, tuple):
+        data, sources = result
+        return ("ok", _typed(data), {k: str(v) for k, v in sources.items()})
+    return ("ok", _typed(result))
+
+
+def assert_agree(text: str | bytes) -> None:
+    assert _outcome(hujson.loads, text) == _outcome(hujson.exact_loads, text)
+    assert _outcome(hujson.load_with_sources, text, file="f.hujson") == \
+        _outcome(hujson.exact_load_with_sources, text, file="f.hujson")
+
+
+# Pieces chosen to trip a regex-based stripper: comment markers, commas and closers
+# inside strings, quotes inside comments, escapes, surrogates (paired and lone),
+# duplicate names.
+_TRICKY_STRING = st.sampled_from([
+    '"//"', '"/*"', '"*/"', '",]"', '", }"', '"a\\"b"', '"\\\\"', '"\\\\\\""', '"\\/"',
+    '"\\ud83d\\ude00"', '"\\ud800"', '"\\udc00"', '"\\ud800\\u0041"', '"\\\\ud800"',
+    '"\\\\ud800\\udc00"', '"\\u0000"', '"é😀"', '"\\uD83D\\uDE00"', '"x\\ny"',
+])
+_TRICKY_GAP = st.sampled_from([
+    "", " ", "\n", "/* \" */", "// \", ] }\n", "/* , */", "/**/ ", "//\n\t", "/* /* */",
+])
+_NAME = st.sampled_from(['"a"', '"b"', '"a"', '"\\u0061"', '"//"', '"c,"'])
+_LEAF = _TRICKY_STRING | st.sampled_from(
+    ["0", "-0", "1", "1.0", "1e5", "-2.5E-3", "true", "false", "null", "123456789012345678"])
+
+
+def _arr(items: list[tuple[str, str]], trailing: bool, gap: str) -> str:
+    body = ",".join(g + v for g, v in items)
+    return "[" + body + ("," if trailing and items else "") + gap + "]"
+
+
+def _obj(items: list[tuple[str, str, str]], trailing: bool, gap: str) -> str:
+    body = ",".join(f"{g}{k}{g}:{v}" for g, k, v in items)
+    return "{" + body + ("," if trailing and items else "") + gap + "}"
+
+
+_TRICKY_DOC = st.builds(
+    lambda a, v, b: a + v + b,
+    _TRICKY_GAP,
+    st.recursive(
+        _LEAF,
+        lambda inner: st.builds(_arr, st.lists(st.tuples(_TRICKY_GAP, inner), max_size=4),
+                                st.booleans(), _TRICKY_GAP)
+        | st.builds(_obj, st.lists(st.tuples(_TRICKY_GAP, _NAME, inner), max_size=4),
+                    st.booleans(), _TRICKY_GAP),
+        max_leaves=12,
+    ),
+    _TRICKY_GAP,
+)
+
+
+@st.composite
+def tricky_documents(draw: st.DrawFn) -> str:
+    return draw(_TRICKY_DOC)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(tricky_documents())
+def test_fast_paths_agree_on_tricky_documents(text: str) -> None:
+    assert_agree(text)
+    assert_agree(text.encode("utf-8"))
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(DOCUMENT)
+def test_fast_paths_agree_on_generated_documents(text: str) -> None:
+    assert_agree(text)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(MALFORMED)
+def test_fast_paths_agree_on_malformed_text(text: str) -> None:
+    assert_agree(text)
+
+
+@pytest.mark.parametrize("text", [
+    '{"a": 1, "a": 2}',  # duplicate: the exact parser's error
+    '{"a": 1, "\\u0061": 2}',
+    '["\\ud800"]', '["\\udc00\\ud800"]', '["\\\\ud800\\udc00"]',
+    "[1, 2,]", "[1, 2, /* c */ ]", '{"a": [1,], // c\n}',
+    "// no newline at the end", "[1] // no newline", "/* never closed",
+    '["unterminated', '["a\\"]', '["\\"]', "[1, /]", "[1 2]", "[01]", "[1.]", "[-]",
+    "[NaN]", "[Infinity]", "[-Infinity]", "[truex]", "[nul]", "\ufeff[1]", "", " ",
+    "[" * 200 + "]" * 200, "[" * 201 + "]" * 201, '{"a":' * 201 + "1" + "}" * 201,
+    "[" + "9" * 5000 + "]", "[1e400]", '"\x01"', '["a\tb"]', "[1]\n\n", "\n[1,\n2,\n]",
+])
+def test_fast_paths_agree_on_edge_cases(text: str) -> None:
+    assert_agree(text)
+
+
+def test_lone_surrogate_in_str_input_goes_to_the_exact_parser() -> None:
+    assert _fast.as_text('["\ud800"]') is None
+    assert_agree('["\ud800"]')
+
+
+def test_invalid_utf8_bytes_go_to_the_exact_parser() -> None:
+    assert _fast.as_text(b'["\xff"]') is None
+    assert_agree(b'["\xff"]')
+
+
+def test_fast_paths_are_taken_for_formatted_policies() -> None:
+    """Not only agreement: the fast path must actually run on ordinary policies."""
+    policy = {"groups": {"group:a": ["x@example.com", "y@example.com"]},
+              "acls": [{"action": "accept", "src": ["group:a"], "dst": ["*:443"]}],
+              "hosts": {"net": "10.0.0.0/8"}}
+    text = "// managed\n" + hujson.dumps(policy)
+    ok, data = _fast.fast_loads(text, hujson.MAX_DEPTH)
+    assert ok and data == policy
+    ok, data, offsets = _fast.fast_load_with_offsets(text, "p.hujson", hujson.MAX_DEPTH)
+    assert ok and data == policy and len(offsets) > 10
+    assert_agree(text)
+    assert_agree(json.dumps(policy, indent=1))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(DOCUMENT)
+def test_rebased_from_parser_spans_matches_the_generic_index(text: str) -> None:
+    """`rebased` on a parsed map slices the parser's spans; it must give exactly what the
+    prefix scan over a plain copy of the map gives, for every recorded path and more."""
+    try:
+        _, sources = hujson.load_with_sources(text, file="f")
+    except hujson.HuJSONError:
+        return
+    plain = SourceMap(dict(sources.items()))
+    prefixes = {p[:n] for p in sources for n in range(len(p) + 1)} | {("nope",), ("nope", 0)}
+    for prefix in prefixes:
+        moved = (*prefix[:-1], "moved") if prefix else ()
+        for new in (prefix, moved):
+            assert dict(sources.rebased(prefix, new).items()) == \
+                dict(plain.rebased(prefix, new).items()), (prefix, new)
+
+
+def test_source_map_reads_lazy_entries_as_locations() -> None:
+    _, sources = hujson.load_with_sources('{\n  "a": [1,\n    "x"]\n}', file="f.json")
+    assert sources[("a", 1)] == Location("f.json", 3, 5)
+    assert sources.at(("a", 1, "deeper")) == Location("f.json", 3, 5)
+    assert sources.key(("a",)) == Location("f.json", 2, 3)
+    assert sources.get(("missing",)) is None
+    merged = SourceMap()
+    merged.update(sources.rebased(("a",), ("b",)))
+    assert merged[("b", 0)] == Location("f.json", 2, 9)
+    assert all(isinstance(v, Location) for v in merged.values())
+
+
+# --- dumps: direct emission equals parse-and-format --------------------------------
+
+_WORDS = st.sampled_from(["a", "group:eng", "tag:prod", "user@example.com", "é", "😀" * 3,
+                          "x" * 30, "100.64.0.0/10", 'q"uo\\te', "tab\there", ""])
+_POLICY_LIKE = st.recursive(
+    st.none() | st.booleans() | st.integers(-10**6, 10**20) | _WORDS
+    | st.floats(allow_nan=False, allow_infinity=False),
+    lambda inner: st.lists(inner, max_size=12) | st.dictionaries(_WORDS, inner, max_size=8),
+    max_leaves=60,
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(JSON_DATA, _POLICY_LIKE))
+def test_emit_matches_parse_and_format(data: Any) -> None:
+    assert hujson.dumps(data) == hujson._exact_dumps(data)
+
+
+@pytest.mark.parametrize("data", [
+    {}, [], None, 1, "x", {"a": []}, {"a": {}}, [[]], [{}], {"a": [[]]},
+    {"hosts": {f"h{i}": f"100.64.0.{i}" for i in range(12)}},
+    {"k": ["y" * 20] * 3, "kk": ["y" * 20] * 4, "kkk": 1},
+    ["x" * 74], ["x" * 75], ["x" * 76], {"a": "x" * 69}, {"a": "x" * 70},
+    {"a": ["é" * 38]}, {"a": ["é" * 39]},
+    [[[[{"deep": [1, 2, {"er": []}]}]]]],
+])
+def test_emit_matches_parse_and_format_on_edges(data: Any) -> None:
+    assert hujson.dumps(data) == hujson._exact_dumps(data)
+    assert hujson.format(hujson.dumps(data)) == hujson.dumps(data)
+
+
+def test_dumps_errors_still_come_from_the_exact_path() -> None:
+    cyclic: list[Any] = []
+    cyclic.append(cyclic)
+    for bad, error in [({1: 2}, TypeError), ([float("nan")], ValueError), (["\ud800"], ValueError),
+                       (cyclic, ValueError), ({"a": {1, 2}}, TypeError)]:
+        with pytest.raises(error):
+            hujson.dumps(bad)
+    deep: Any = 1
+    for _ in range(250):
+        deep = [deep]
+    with pytest.raises(hujson.HuJSONError):
+        hujson.dumps(deep)
