@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+from reconciler.access_diff.model import AccessDiff
+
 
 class Action(str, Enum):
     """What a plan does to one resource. The value is the JSON spelling."""
@@ -158,6 +160,8 @@ class Plan:
     tool_version: str = ""
     applyable: bool = False
     errored: bool = False
+    # Who gains and who loses network access (live -> desired), for the reviewer.
+    access: AccessDiff | None = None
 
     @property
     def has_changes(self) -> bool:

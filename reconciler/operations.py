@@ -21,19 +21,21 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
 
 from reconciler import __version__, hujson, normalize
 from reconciler import compile as compiler
+from reconciler.access_diff.model import AccessDiff
 from reconciler.applier import apply_plan
 from reconciler.backends import open_backend
 from reconciler.backends.base import Backend
 from reconciler.changes import (
     ApplyResult,
     DriftReport,
+    Message,
     Plan,
     ResourceChange,
     TestFailure,
@@ -223,10 +225,27 @@ def make_plan(
             with_document=with_document))
         if plan.changes and not _same_checks(tgt, inventory):
             plan = clock.run("validate", lambda: _server_validate(plan, be, desired))
+        if plan.changes:
+            plan = clock.run("access", lambda: _with_access(plan, live.policy, desired, inv))
     finally:
         if own:
             be.close()
     return plan
+
+
+def _with_access(plan: Plan, live_policy: dict[str, Any], desired: Desired,
+                 inventory: Inventory | None) -> Plan:
+    """The plan with who gains and who loses access, live -> desired, over the inventory
+    the tests ran on. A live policy the engine cannot evaluate leaves a warning instead."""
+    from reconciler.access_diff import access_diff
+
+    try:
+        access = access_diff(live_policy, desired.policy, inventory,
+                             after_sources=desired.sources)
+    except ReconcilerError as e:
+        message = Message("warning", f"access changes could not be computed: {e}", None)
+        return replace(plan, messages=[*plan.messages, message])
+    return replace(plan, access=access)
 
 
 class _Stopwatch:
@@ -338,16 +357,22 @@ def drift_payload(reports: list[DriftReport]) -> dict[str, Any]:
 # --- diff between refs, import ------------------------------------------------------------
 
 
-def diff_refs(session: Session, base: str, head: str) -> list[ResourceChange]:
-    """Resource changes from git revision `base` to `head`; no control plane involved."""
+def diff_refs(session: Session, base: str, head: str,
+              ) -> tuple[list[ResourceChange], AccessDiff]:
+    """Resource changes and access changes from git revision `base` to `head`; no control
+    plane involved (the access diff runs over a synthetic inventory)."""
     old = load_desired(session.config.root, ref=base, now=session.now, config=session.config,
                        validate=False)
     new = load_desired(session.config.root, ref=head, now=session.now, config=session.config,
                        validate=False)
+    from reconciler.access_diff import access_diff
     from reconciler.planner import locate
 
-    return diff_resources(desired_resources(old), desired_resources(new),
-                          locate=lambda r: locate(new, r))
+    changes = diff_resources(desired_resources(old), desired_resources(new),
+                             locate=lambda r: locate(new, r))
+    access = access_diff(old.policy, new.policy, None, before_sources=old.sources,
+                         after_sources=new.sources)
+    return changes, access
 
 
 def import_live(session: Session, *, target: str | None = None,

@@ -1,9 +1,10 @@
 """Plan <-> JSON: the versioned, self-contained plan file, and the stable JSON plan format.
 
-Layer 3. May import: `changes`, `errors`. A plan file holds everything `apply` needs
-(the exact document to push, the prior ETag and fingerprint, device-tag changes) and
-everything a reviewer needs (resource changes, drift, test results). It never holds a
-credential: nothing in a `Plan` is one, and backend identities carry no secrets.
+Layer 3. May import: `changes`, `errors`, `source`, and `access_diff` (its JSON form).
+A plan file holds everything `apply` needs (the exact document to push, the prior ETag
+and fingerprint, device-tag changes) and everything a reviewer needs (resource changes,
+drift, test results, access changes). It never holds a credential: nothing in a `Plan`
+is one, and backend identities carry no secrets.
 Files are written atomically (a temporary file in the same directory, then
 `os.replace`), so a crash never leaves half a plan that a later apply could read.
 """
@@ -12,11 +13,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from reconciler.access_diff import to_json as access_to_json
+from reconciler.access_diff.model import AccessChange, AccessDiff, RuleRef
 from reconciler.changes import (
     Action,
     DeviceTagChange,
@@ -29,6 +33,7 @@ from reconciler.changes import (
     TestResults,
 )
 from reconciler.errors import PlanFileError, UnsupportedPlanFormat
+from reconciler.source import Location
 
 FORMAT_VERSION = "1.0"
 KIND = "reconciler-plan"
@@ -88,6 +93,7 @@ def plan_to_dict(plan: Plan, *, include_document: bool = True) -> dict[str, Any]
         "summary": {"add": add, "change": change, "destroy": destroy},
         "applyable": plan.applyable,
         "errored": plan.errored,
+        "access": access_to_json(plan.access) if plan.access is not None else None,
     }
     if include_document:
         out["document"] = plan.document
@@ -151,12 +157,42 @@ def plan_from_dict(data: dict[str, Any]) -> Plan:
             base_commit=data["prior"].get("base_commit"),
             created_at=data.get("created_at", ""), tool_version=data.get("tool_version", ""),
             applyable=bool(data["applyable"]), errored=bool(data.get("errored", False)),
+            access=access_from_dict(data.get("access")),
         )
     except (KeyError, TypeError, ValueError, IndexError) as e:
         raise PlanFileError(
             f"the plan file is incomplete or damaged ({type(e).__name__}: {e})",
             "Make a new plan with `reconciler plan -o FILE`.") from e
     return plan
+
+
+_RULE_PART = re.compile(r"\[(\d+)\]|\.?([^.\[\]]+)")
+
+
+def _rule_ref(data: dict[str, Any]) -> RuleRef:
+    """A RuleRef from its JSON form: `grants[3]` back to ("grants", 3), and the location."""
+    path = tuple(int(m[1]) if m[1] else m[2] for m in _RULE_PART.finditer(data["path"]))
+    location = None
+    if data.get("location"):
+        file, line, col = str(data["location"]).rsplit(":", 2)
+        location = Location(file, int(line), int(col))
+    return RuleRef(path, location)
+
+
+def access_from_dict(data: dict[str, Any] | None) -> AccessDiff | None:
+    """The inverse of `access_diff.to_json`, so `show` renders a saved plan's access diff."""
+    if not data:
+        return None
+
+    def change(c: dict[str, Any]) -> AccessChange:
+        return AccessChange(src=c["src"], dst=tuple(c["dst"]), ports=c["ports"],
+                            proto=c.get("proto") or "", devices=int(c["devices"]),
+                            rules=tuple(_rule_ref(r) for r in c.get("rules") or ()))
+
+    return AccessDiff(gained=tuple(change(c) for c in data.get("gained") or ()),
+                      lost=tuple(change(c) for c in data.get("lost") or ()),
+                      inventory=data.get("inventory", ""),
+                      notes=tuple(data.get("notes") or ()))
 
 
 def dumps(plan: Plan) -> str:

@@ -280,14 +280,17 @@ def drift_table(reports: list[DriftReport]) -> str:
 def diff_command(app: AppContext, base: str, head: str, fmt: str) -> None:
     """Resource changes between two git revisions, BASE to HEAD (no control plane)."""
     session = _session(app)
-    changes = operations.diff_refs(session, base, head)
+    changes, access = operations.diff_refs(session, base, head)
     if fmt == "json":
-        click.echo(json_.render_diff(changes, base, head), nl=False)
+        click.echo(json_.render_diff(changes, base, head, access), nl=False)
     elif fmt == "markdown":
+        from reconciler.access_diff import render_markdown as render_access
+
         body = text.render_diff(changes, base, head)
-        click.echo(f"<!-- reconciler-diff:{base}..{head} -->\n```diff\n{body}```")
+        click.echo(f"<!-- reconciler-diff:{base}..{head} -->\n```diff\n{body}```\n\n"
+                   + render_access(access), nl=False)
     else:
-        click.echo(text.render_diff(changes, base, head), nl=False)
+        click.echo(text.render_diff(changes, base, head, access), nl=False)
 
 
 @cli.command("import")

@@ -11,6 +11,7 @@ import json
 from dataclasses import asdict
 from typing import Any
 
+from reconciler.access_diff import to_json as access_to_json
 from reconciler.changes import ApplyResult, DriftReport, Plan
 from reconciler.planfile import FORMAT_VERSION, change_to_dict, device_to_dict, plan_to_dict
 
@@ -57,6 +58,7 @@ def render_apply(result: ApplyResult) -> str:
     return _dump(data)
 
 
-def render_diff(changes: list[Any], base: str, head: str) -> str:
+def render_diff(changes: list[Any], base: str, head: str, access: Any = None) -> str:
     return _dump({"format_version": FORMAT_VERSION, "base": base, "head": head,
-                  "resource_changes": [change_to_dict(c) for c in changes]})
+                  "resource_changes": [change_to_dict(c) for c in changes],
+                  "access": access_to_json(access) if access is not None else None})

@@ -9,6 +9,7 @@ comment and update it in place instead of adding one per push. The plan body is 
 
 from __future__ import annotations
 
+from reconciler.access_diff import render_markdown as render_access
 from reconciler.changes import DriftReport, Plan
 from reconciler.render import text
 from reconciler.render.text import Line, drift_summary, plan_lines, summary
@@ -66,6 +67,8 @@ def render_plan(plan: Plan) -> str:
         counts = f"{add} to add, {change} to change, {destroy} to destroy"
         head += ["", f"<details><summary>Show plan ({counts})</summary>", "",
                  diff_block(plan_lines(plan)), "", "</details>"]
+    if plan.access is not None:
+        head += ["", render_access(plan.access).rstrip("\n")]
     return "\n".join(head) + "\n"
 
 

@@ -16,6 +16,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from reconciler.access_diff import render_text as render_access
+from reconciler.access_diff.model import AccessDiff
 from reconciler.changes import (
     Action,
     ApplyResult,
@@ -204,6 +206,13 @@ def tests_lines(t: TestResults) -> list[Line]:
     return out
 
 
+def access_lines(access: AccessDiff | None) -> list[Line]:
+    """The "Access changes" section: who gains and who loses what, after the resources."""
+    if access is None:
+        return []
+    return [Line(0, "", line) for line in render_access(access).splitlines()] + [_blank()]
+
+
 def summary(plan: Plan) -> str:
     add, change, destroy = plan.counts()
     return f"Plan: {add} to add, {change} to change, {destroy} to destroy."
@@ -226,6 +235,7 @@ def plan_lines(plan: Plan) -> list[Line]:
         out += [_blank(), Line(0, "", "reconciler will perform the following actions on "
                                        f'target "{plan.target}":'), _blank()]
         out += action_lines(plan, PLAN_VERBS)
+        out += access_lines(plan.access)
     else:
         out += [Line(0, "", "No changes. The live policy matches the desired state."),
                 _blank()]
@@ -324,7 +334,8 @@ def drift_summary(report: DriftReport) -> str:
     return "Drift: " + ", ".join(parts) + "."
 
 
-def render_diff(changes: list[ResourceChange], base: str, head: str) -> str:
+def render_diff(changes: list[ResourceChange], base: str, head: str,
+                access: AccessDiff | None = None) -> str:
     """`reconciler diff BASE HEAD`: resource changes between two git revisions."""
     if not changes:
         return f"No changes between {base} and {head}.\n"
@@ -334,6 +345,7 @@ def render_diff(changes: list[ResourceChange], base: str, head: str) -> str:
     for c in changes:
         lines += change_lines(c, verbs[c.action])
         lines.append(_blank())
+    lines += access_lines(access)
     add = sum(1 for c in changes if c.action is Action.CREATE)
     change = sum(1 for c in changes if c.action is Action.UPDATE)
     destroy = sum(1 for c in changes if c.action is Action.DELETE)
