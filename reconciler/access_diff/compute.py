@@ -26,13 +26,13 @@ from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from itertools import pairwise
+from itertools import pairwise, repeat
 from typing import Any
 
 from reconciler.access_diff.model import AccessChange, AccessDiff, RuleRef
-from reconciler.access_diff.naming import Namer
-from reconciler.access_diff.sets import minus
-from reconciler.engine.addrset import EMPTY, AddrSet, Interval, parse_ip, union_all
+from reconciler.access_diff.naming import DeviceIndex, Namer
+from reconciler.access_diff.sets import minus, overlaps, subset
+from reconciler.engine.addrset import EMPTY, AddrSet, Interval, union_all
 from reconciler.engine.compile import CompiledPolicy, Rule, compile_policy
 from reconciler.engine.inventory_io import synthetic_inventory
 from reconciler.engine.resolve import device_addrs
@@ -62,21 +62,19 @@ class Side:
     """One policy compiled over the shared inventory, with the lookups the diff needs."""
 
     def __init__(self, policy: Mapping[str, Any], inventory: Inventory,
-                 sources: SourceMap | None) -> None:
+                 sources: SourceMap | None, devices: DeviceIndex | None = None) -> None:
         self.compiled: CompiledPolicy = compile_policy(policy, inventory)
         self.sources = sources
         self.rules: list[Rule] = [r for r in self.compiled.rules if not r.self_dst]
         self.self_rules: list[Rule] = [r for r in self.compiled.rules if r.self_dst]
         self.resolver = self.compiled.resolver
-        self.all_devices = device_addrs(inventory.devices)
-        self.points: dict[int, list[int]] = {
-            fam: [a for a, b in iv for a in range(a, b + 1)]
-            for fam, iv in ((4, self.all_devices.v4), (6, self.all_devices.v6))
-        }
-        self.owner: dict[tuple[int, int], Device] = {
-            parse_ip(ip): d for d in inventory.devices for ip in d.addresses
-        }
-        self._dst_at: dict[tuple[int, int], set[int]] | None = None
+        # Device points and owners depend on the inventory alone: shared by both sides.
+        self.devices = devices if devices is not None else DeviceIndex(inventory)
+        self.all_devices = self.devices.all_devices
+        self.points: dict[int, list[int]] = self.devices.points
+        self.owner: dict[tuple[int, int], Device] = self.devices.owner
+        self._sels_at: dict[tuple[int, int], list[str]] | None = None
+        self._by_sel: dict[str, list[int]] = {}
         self.counts: dict[AddrSet, int] = {}
         self.touching: dict[str, list[Rule]] = {}
         self._eff: dict[int, AddrSet] = {}
@@ -86,7 +84,10 @@ class Side:
         self._self_src: dict[tuple[int, Interval, str], AddrSet] = {}
         self._user_addrs: dict[str, AddrSet] = {}
         self._segments: dict[tuple[Any, ...], list[Interval]] = {}
-        self.signatures = {self.signature(r) for r in self.compiled.rules}
+        self._sizes: dict[AddrSet, int] = {}
+        self._canon_sel: dict[tuple[str, bool], AddrSet] = {}
+        self.sigs = [self.signature(r) for r in self.compiled.rules]
+        self.signatures = set(self.sigs)
 
     def src(self, rule: Rule) -> AddrSet:
         """The rule's sources, less devices that fail its posture."""
@@ -105,10 +106,18 @@ class Side:
         """Equal signatures allow the same pairs. Built from each selector's (cached) set
         rather than the rule's union, so comparing every rule of two policies stays cheap;
         two spellings of one set only cost an exact (and empty) comparison later."""
-        r = self.resolver
-        return (tuple(r.src(s).addrs for s in rule.src_sel),
-                tuple(r.dst(s).addrs for s in rule.dst_sel),
+        return (tuple(self._canon(s, False) for s in rule.src_sel),
+                tuple(self._canon(s, True) for s in rule.dst_sel),
                 rule.ports, rule.protos, rule.self_dst, rule.posture)
+
+    def _canon(self, sel: str, dst: bool) -> AddrSet:
+        """The selector's set as the one object both sides share for that value, so that
+        comparing signatures of the two sides is by identity, not interval by interval."""
+        found = self._canon_sel.get((sel, dst))
+        if found is None:
+            addrs = (self.resolver.dst(sel) if dst else self.resolver.src(sel)).addrs
+            found = self._canon_sel[sel, dst] = self.devices.canon.setdefault(addrs, addrs)
+        return found
 
     def points_of(self, addrs: AddrSet) -> list[tuple[int, int]]:
         """The device addresses inside `addrs`, as (family, value) points."""
@@ -116,8 +125,16 @@ class Side:
         for fam, intervals in ((4, addrs.v4), (6, addrs.v6)):
             points = self.points[fam]
             for a, b in intervals:
-                found.extend((fam, points[k])
-                             for k in range(bisect_left(points, a), bisect_right(points, b)))
+                lo, hi = bisect_left(points, a), bisect_right(points, b)
+                if lo < hi:  # zip and a slice: C-level, no generator
+                    found.extend(zip(repeat(fam, hi - lo), points[lo:hi], strict=True))
+        return found
+
+    def size(self, addrs: AddrSet) -> int:
+        """`addrs.size()`, cached: the same selector sets are sorted by size many times."""
+        found = self._sizes.get(addrs)
+        if found is None:
+            found = self._sizes[addrs] = addrs.size()
         return found
 
     def user_addrs(self, user: str) -> AddrSet:
@@ -134,31 +151,35 @@ class Side:
 
     # --- destinations grouped by how this side's rules cover them ----------------------------
 
-    def _dst_index(self) -> dict[tuple[int, int], set[int]]:
-        """Device address -> ids of the rules reaching it, spread per dst *selector*
-        (resolved once by the resolver's cache) rather than per rule union."""
-        if self._dst_at is None:
+    def _dst_index(self) -> dict[tuple[int, int], list[str]]:
+        """Device address -> the dst *selectors* (each resolved once by the resolver's
+        cache) holding it; a point's rule ids are gathered on first use (`_rules_at`)."""
+        if self._sels_at is None:
             by_sel: dict[str, list[int]] = defaultdict(list)
             for i, rule in enumerate(self.rules):
                 for sel in rule.dst_sel:
                     by_sel[sel].append(i)
-            at: dict[tuple[int, int], set[int]] = defaultdict(set)
+            sels_at: dict[tuple[int, int], list[str]] = defaultdict(list)
             gaps: dict[int, AddrSet] = {}
             for sel, ids in by_sel.items():
                 addrs = self.resolver.dst(sel).addrs
                 for p in self.points_of(addrs):
-                    at[p].update(ids)
-                if addrs.size() > len(self.points_of(addrs)):
+                    sels_at[p].append(sel)
+                if not subset(addrs, self.all_devices):  # some address is no device
                     rest = addrs - self.all_devices
                     for i in ids:
                         gaps[i] = gaps[i] | rest if i in gaps else rest
-            self._dst_at = at
+            self._by_sel = dict(by_sel)
+            self._sels_at = sels_at
             self._gaps = sorted(gaps.items())
-        return self._dst_at
+        return self._sels_at
 
     def _rules_at(self, point: tuple[int, int]) -> set[int]:
         """Ids (in `self.rules`) of the rules whose destinations hold this device address."""
-        return self._dst_index().get(point, set())
+        found: set[int] = set()
+        for sel in self._dst_index().get(point, ()):
+            found.update(self._by_sel[sel])
+        return found
 
     def _key(self, point: tuple[int, int]) -> DstKey:
         found = self._point_key.get(point)
@@ -251,7 +272,7 @@ class Side:
                         sets.append(self.src(r))
             sets.extend(self.resolver.src(s).addrs for s in sorted(sels))
             # Big sets first: they empty the remainder soonest.
-            found = self._before[key] = sorted(sets, key=lambda a: -a.size())
+            found = self._before[key] = sorted(sets, key=lambda a: -self.size(a))
         return found
 
     def self_blocked(self, proto: int, seg: Interval, user: str) -> AddrSet:
@@ -288,8 +309,8 @@ def _new_pairs(new: Side, old: Side) -> tuple[list[_Frag], list[Rule]]:
     """Pairs `new` allows that `old` does not, and the rules of `new` they came from."""
     frags: list[_Frag] = []
     changed: list[Rule] = []
-    for rule in new.compiled.rules:
-        if not rule.ports or new.signature(rule) in old.signatures:
+    for rule, sig in zip(new.compiled.rules, new.sigs, strict=True):
+        if not rule.ports or sig in old.signatures:
             continue
         src = new.src(rule)
         if not src:
@@ -422,8 +443,8 @@ def _changes(new: Side, old: Side) -> list[AccessChange]:
     frags, changed = _new_pairs(new, old)
     if not frags:
         return []
-    src_namer = Namer(new.compiled, dst=False)
-    dst_namer = Namer(new.compiled, dst=True)
+    src_namer = Namer(new.compiled, dst=False, devices=new.devices)
+    dst_namer = Namer(new.compiled, dst=True, devices=new.devices)
     src_hints = sorted({t for r in changed for t in r.src_text})
     dst_hints = sorted({split_acl_dst(t)[0] if r.kind == "acl" else t
                         for r in changed for t in r.dst_text if t != SELF})
@@ -478,10 +499,17 @@ def _by_ports(recs: list[tuple[AddrSet, int, Interval]]
               ) -> list[tuple[AddrSet, dict[int, list[Interval]]]]:
     """Destinations split where what they gain differs: a sweep over the records'
     destination intervals, grouping stretches by the set of (protocol, segment) gained."""
+    # Records with one destination set gain together: sweep the distinct sets only.
+    per_dst: dict[AddrSet, list[tuple[int, Interval]]] = {}
+    for dst, proto, seg in recs:
+        per_dst.setdefault(dst, []).append((proto, seg))
+    dsts = list(per_dst)
     by_sig: dict[frozenset[int], tuple[list[Interval], list[Interval]]] = {}
-    for fam in (4, 6):
+    if len(dsts) == 1 and dsts[0]:
+        by_sig[frozenset({0})] = (list(dsts[0].v4), list(dsts[0].v6))
+    for fam in (4, 6) if len(dsts) > 1 else ():
         events: list[tuple[int, int, int]] = []
-        for k, (dst, _p, _s) in enumerate(recs):
+        for k, dst in enumerate(dsts):
             for a, b in (dst.v4 if fam == 4 else dst.v6):
                 events.append((a, 1, k))
                 events.append((b + 1, -1, k))
@@ -499,7 +527,8 @@ def _by_ports(recs: list[tuple[AddrSet, int, Interval]]
     for sig, (v4, v6) in by_sig.items():
         by_proto: dict[int, list[Interval]] = defaultdict(list)
         for k in sig:
-            by_proto[recs[k][1]].append(recs[k][2])
+            for proto, seg in per_dst[dsts[k]]:
+                by_proto[proto].append(seg)
         out.append((AddrSet(v4, v6), by_proto))
     return out
 
@@ -526,13 +555,9 @@ def _touching(side: Side, changed: list[Rule], name: str, src: AddrSet) -> list[
     """The changed rules whose sources include some of `src` (cached per source name)."""
     found = side.touching.get(name)
     if found is None:
-        points = side.points_of(src)
-        other = src.size() > len(points)
-        found = side.touching[name] = [
-            r for r in changed
-            if any(side.src(r).contains_int(f, v) for f, v in points)
-            or (other and side.src(r).overlaps(src))
-        ]
+        # "Holds one of its device addresses, or (for addresses that are no device)
+        # overlaps it" is the same as overlapping it.
+        found = side.touching[name] = [r for r in changed if overlaps(side.src(r), src)]
     return found
 
 
@@ -564,8 +589,9 @@ def access_diff(before_policy: Mapping[str, Any], after_policy: Mapping[str, Any
     the engine's CompileError (a ReconcilerError) when a policy does not compile.
     """
     inv = inventory if inventory is not None else diff_inventory(before_policy, after_policy)
-    before = Side(before_policy, inv, before_sources)
-    after = Side(after_policy, inv, after_sources)
+    devices = DeviceIndex(inv)
+    before = Side(before_policy, inv, before_sources, devices)
+    after = Side(after_policy, inv, after_sources, devices)
     notes: list[str] = []
     if _apps(before.compiled) != _apps(after.compiled):
         notes.append("application capability grants (app) changed; they are not shown here")

@@ -1,7 +1,8 @@
 """Name an address set by the coarsest identities the policy uses for it.
 
-Access-diff layer (imports the engine's `addrset`, `resolve` and `compile` types, the
-selector constants of `reconciler.policy.selectors`, and `access_diff.sets`). Given
+Access-diff layer (imports the engine's `addrset`, `resolve` and `compile` types,
+`reconciler.inventory`, the selector constants of `reconciler.policy.selectors`, and
+`access_diff.sets`). Given
 a set of addresses (who gained, or what they gained access to), pick the fewest names
 whose addresses lie *entirely* inside the set: `*`, autogroups, groups, tags, hosts,
 ipsets, users, and the selectors the responsible rules were written with. A group is
@@ -13,13 +14,16 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from itertools import repeat
+from typing import Any
 
 from reconciler.access_diff.sets import subset
 from reconciler.engine.addrset import ALL, EMPTY, INTERNET, AddrSet, parse_ip
 from reconciler.engine.compile import CompiledPolicy
 from reconciler.engine.resolve import Resolver, SelectorError, device_addrs
+from reconciler.inventory import Inventory
 from reconciler.policy.selectors import AUTOGROUP_MEMBER, AUTOGROUP_TAGGED, ROLE_AUTOGROUPS
 
 NON_DEVICE = "(addresses that are not tailnet devices)"
@@ -57,20 +61,98 @@ def _kind(name: str) -> str:
     return "other"
 
 
-class Namer:
-    """Names address sets on one side of a rule (sources or destinations) of one policy."""
+class DeviceIndex:
+    """What naming needs of the inventory alone: device points, their owners and one
+    candidate per user. Built once per diff and shared by every `Namer` (both policies,
+    sources and destinations); candidates are immutable, so sharing them is safe."""
 
-    def __init__(self, compiled: CompiledPolicy, *, dst: bool) -> None:
-        self.resolver: Resolver = compiled.resolver
-        self.dst = dst
-        inventory = compiled.inventory
+    def __init__(self, inventory: Inventory) -> None:
+        self.inventory = inventory
+        self.canon: dict[AddrSet, AddrSet] = {}  # one shared object per set value
+        self._cands: dict[tuple[str, AddrSet, int, bool], Candidate] = {}
+        self._by_point: dict[tuple[Candidate, ...], dict[tuple[int, int], list[Candidate]]] = {}
+        self._text: tuple[Mapping[str, Any], str] | None = None
         self.all_devices = device_addrs(inventory.devices)
         self.points: dict[int, list[int]] = {4: [], 6: []}
         for fam, intervals in ((4, self.all_devices.v4), (6, self.all_devices.v6)):
             self.points[fam] = [a for a, b in intervals for a in range(a, b + 1)]
         self.owner = {parse_ip(ip): d for d in inventory.devices for ip in d.addresses}
+        # Users: straight from the already-parsed device addresses (thousands of them).
+        self.user_at: dict[tuple[int, int], list[Candidate]] = {}
+        logins: dict[str, str] = {}
+        user_points: dict[str, list[tuple[int, int]]] = defaultdict(list)
+        for point, d in sorted(self.owner.items()):
+            if d.user and not d.tags and not d.shared:
+                key = d.user.lower()
+                logins.setdefault(key, d.user)
+                user_points[key].append(point)
+        for key in sorted(logins):
+            points = tuple(user_points[key])
+            addrs = AddrSet([(v, v) for f, v in points if f == 4],
+                            [(v, v) for f, v in points if f == 6])
+            cand = Candidate(logins[key], addrs, _RANK["user"], len(points), points)
+            for p in points:
+                self.user_at.setdefault(p, []).append(cand)
+
+
+    def candidate(self, name: str, addrs: AddrSet, rank: int, loose: bool) -> Candidate:
+        """The candidate for `name` standing for `addrs`, shared by every `Namer` that
+        finds the same name with the same addresses (both policies, both sides)."""
+        addrs = self.canon.setdefault(addrs, addrs)
+        key = (name, addrs, rank, loose)
+        found = self._cands.get(key)
+        if found is None:
+            if loose or not subset(addrs, self.all_devices):
+                found = Candidate(name, addrs, rank, addrs.size())
+            else:
+                points = tuple((fam, value)
+                               for fam, intervals in ((4, addrs.v4), (6, addrs.v6))
+                               for a, b in intervals for value in range(a, b + 1))
+                found = Candidate(name, addrs, rank, len(points), points)
+            self._cands[key] = found
+        return found
+
+
+    def by_point(self, cands: tuple[Candidate, ...]
+                 ) -> dict[tuple[int, int], list[Candidate]]:
+        """Device point -> the candidates holding it (`cands` in order, then the user),
+        shared by namers that found the very same candidates (both policies when their
+        groups and tags resolve alike, often sources and destinations too)."""
+        found = self._by_point.get(cands)
+        if found is None:
+            found = {}
+            for cand in cands:
+                for p in cand.points or ():
+                    found.setdefault(p, []).append(cand)
+            for p, users in self.user_at.items():
+                found.setdefault(p, []).extend(users)
+            self._by_point[cands] = found
+        return found
+
+    def rules_text(self, policy: Mapping[str, Any]) -> str:
+        """The policy's rule sections as text, to spot the autogroups it names."""
+        if self._text is None or self._text[0] is not policy:
+            self._text = (policy, repr([policy.get(k)
+                                        for k in ("acls", "grants", "tagOwners", "ssh")]))
+        return self._text[1]
+
+
+class Namer:
+    """Names address sets on one side of a rule (sources or destinations) of one policy."""
+
+    def __init__(self, compiled: CompiledPolicy, *, dst: bool,
+                 devices: DeviceIndex | None = None) -> None:
+        self.resolver: Resolver = compiled.resolver
+        self.dst = dst
+        if devices is None or devices.inventory is not compiled.inventory:
+            devices = DeviceIndex(compiled.inventory)
+        self.devices = devices
+        self.all_devices = devices.all_devices
+        self.points = devices.points
+        self.owner = devices.owner
         self.star = ALL if dst else self._resolve("*") or EMPTY
-        self._by_point: dict[tuple[int, int], list[Candidate]] = {}
+        self._by_point: dict[tuple[int, int], list[Candidate]] = {}  # read-only once built
+        self._pending: list[Candidate] | None = None
         self._loose: list[Candidate] = []
         self._hints: dict[str, Candidate | None] = {}
         self._cache: dict[tuple[AddrSet, tuple[str, ...]], list[tuple[str, AddrSet]]] = {}
@@ -90,22 +172,20 @@ class Namer:
         if addrs is None or not addrs:
             return None
         rank = _RANK[_kind(name)] if rank is None else rank
-        if loose or not addrs.issubset(self.all_devices):
-            cand = Candidate(name, addrs, rank, addrs.size())
+        cand = self.devices.candidate(name, addrs, rank, loose)
+        if cand.points is None:
             self._loose.append(cand)
-            return cand
-        points = tuple((fam, value) for fam, intervals in ((4, addrs.v4), (6, addrs.v6))
-                       for a, b in intervals for value in range(a, b + 1))
-        cand = Candidate(name, addrs, rank, len(points), points)
-        for p in points:
-            self._by_point.setdefault(p, []).append(cand)
+        else:
+            assert self._pending is not None, "device candidates are added while building"
+            self._pending.append(cand)
         return cand
 
     def _build(self, compiled: CompiledPolicy) -> None:
         r = self.resolver
+        self._pending = []
         self._add("*", self.star, loose=True)
         autogroups = {AUTOGROUP_MEMBER, AUTOGROUP_TAGGED}
-        text = repr([compiled.policy.get(k) for k in ("acls", "grants", "tagOwners", "ssh")])
+        text = self.devices.rules_text(compiled.policy)
         autogroups |= {a for a in ROLE_AUTOGROUPS | {"autogroup:shared"} if a in text}
         for name in sorted(autogroups):
             self._add(name, self._resolve(name))
@@ -119,21 +199,8 @@ class Namer:
             self._add(name, self._resolve(name), rank=_RANK["host"])
         for name in sorted(r.ipsets):
             self._add(name, self._resolve(name))
-        # Users: straight from the already-parsed device addresses (thousands of them).
-        logins: dict[str, str] = {}
-        user_points: dict[str, list[tuple[int, int]]] = defaultdict(list)
-        for point, d in sorted(self.owner.items()):
-            if d.user and not d.tags and not d.shared:
-                key = d.user.lower()
-                logins.setdefault(key, d.user)
-                user_points[key].append(point)
-        for key in sorted(logins):
-            points = tuple(user_points[key])
-            addrs = AddrSet([(v, v) for f, v in points if f == 4],
-                            [(v, v) for f, v in points if f == 6])
-            cand = Candidate(logins[key], addrs, _RANK["user"], len(points), points)
-            for p in points:
-                self._by_point.setdefault(p, []).append(cand)
+        self._by_point = self.devices.by_point(tuple(self._pending))
+        self._pending = None
 
     def _hint(self, text: str) -> Candidate | None:
         if text not in self._hints:
@@ -157,8 +224,9 @@ class Namer:
         for fam, intervals in ((4, addrs.v4), (6, addrs.v6)):
             points = self.points[fam]
             for a, b in intervals:
-                found.extend((fam, points[k])
-                             for k in range(bisect_left(points, a), bisect_right(points, b)))
+                lo, hi = bisect_left(points, a), bisect_right(points, b)
+                if lo < hi:  # zip and a slice: C-level, no generator
+                    found.extend(zip(repeat(fam, hi - lo), points[lo:hi], strict=True))
         return found
 
     def name(self, addrs: AddrSet, hints: Iterable[str] = ()) -> list[tuple[str, AddrSet]]:

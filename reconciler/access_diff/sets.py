@@ -14,12 +14,12 @@ from bisect import bisect_left, bisect_right
 from reconciler.engine.addrset import AddrSet, Interval
 
 
-def _sub(a: tuple[Interval, ...], b: tuple[Interval, ...]) -> list[Interval]:
+def _sub(a: tuple[Interval, ...], b: tuple[Interval, ...], starts: list[int]) -> list[Interval]:
+    """`a - b`; `starts` are the starts of `b`'s intervals."""
     if not a or not b:
         return list(a)
     if len(a) <= len(b):
         # Few intervals to keep or cut: bisect each into `b`.
-        starts = [x for x, _ in b]
         out: list[Interval] = []
         for first, last in a:
             cur = first
@@ -60,7 +60,8 @@ def minus(a: AddrSet, b: AddrSet) -> AddrSet:
     if not a or not b:
         return a
     # Cutting merged intervals never makes two of them touch: no re-merge needed.
-    return AddrSet(_sub(a.v4, b.v4), _sub(a.v6, b.v6), _merged=True)
+    s4, s6 = _starts(b)  # cached per set: the same large sets are subtracted many times
+    return AddrSet(_sub(a.v4, b.v4, s4), _sub(a.v6, b.v6, s6), _merged=True)
 
 
 _STARTS: dict[int, tuple[AddrSet, list[int], list[int]]] = {}
@@ -87,3 +88,16 @@ def subset(a: AddrSet, b: AddrSet) -> bool:
             if k < 0 or theirs[k][1] < last:
                 return False
     return True
+
+
+def overlaps(a: AddrSet, b: AddrSet) -> bool:
+    """`a.overlaps(b)`: each interval of the smaller set bisected into the larger one."""
+    if len(a.v4) + len(a.v6) > len(b.v4) + len(b.v6):
+        a, b = b, a
+    s4, s6 = _starts(b)
+    for mine, theirs, starts in ((a.v4, b.v4, s4), (a.v6, b.v6, s6)):
+        for first, last in mine:
+            k = bisect_right(starts, last) - 1  # the last interval of `b` starting <= last
+            if k >= 0 and theirs[k][1] >= first:
+                return True
+    return False

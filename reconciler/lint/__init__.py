@@ -21,7 +21,7 @@ from reconciler.lint.expiry import check_expiry
 from reconciler.lint.findings import CHECKS, OFF, Finding, LintSettings
 from reconciler.lint.references import check_references
 from reconciler.lint.risky import check_risky
-from reconciler.lint.rules import Coverage, coverage, shadowed, untested
+from reconciler.lint.rules import Coverage, RuleIndexes, coverage, shadowed, untested
 
 __all__ = ["CHECKS", "Finding", "LintReport", "LintSettings", "lint_desired"]
 
@@ -63,8 +63,9 @@ def lint_desired(desired: Desired, settings: LintSettings | None = None, *,
         try:
             compiled = compile_policy(policy, inventory or synthetic_inventory(policy))
             names = {path: m.name for path, m in desired.meta.items() if m.name}
-            found += shadowed(compiled, sources, names)
-            cov = coverage(policy, compiled)
+            indexes = RuleIndexes(compiled)
+            found += shadowed(compiled, sources, names, indexes=indexes)
+            cov = coverage(policy, compiled, indexes=indexes)
             found += untested(cov, sources, names)
         except ReconcilerError as e:
             found.append(Finding("compile-error", "error", f"the rules do not compile: {e}",

@@ -8,6 +8,7 @@ so each finding points at the line that uses (or defines) the name.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from functools import lru_cache
 from typing import Any
 
 from reconciler.lint.findings import Finding
@@ -33,15 +34,23 @@ def _selector_refs(text: str, path: PathKey, *, with_port: bool = False) -> Iter
     s = text.strip()
     if with_port:
         s = split_acl_dst(s)[0].strip()
+    found = _named(s)
+    if found is not None:
+        yield found[0], found[1], path
+
+
+@lru_cache(maxsize=1 << 16)
+def _named(s: str) -> tuple[str, str] | None:
+    """(kind, name) a selector refers to, if any. Cached: large policies spell the same
+    selectors thousands of times."""
     try:
         sel = parse_selector(s)
     except SelectorError:
-        return
+        return None
     kind = _KINDS.get(sel.kind)
     if kind == "group" and "@" in sel.value:
-        return  # SCIM-synced groups are defined outside the policy
-    if kind is not None:
-        yield kind, sel.value, path
+        return None  # SCIM-synced groups are defined outside the policy
+    return None if kind is None else (kind, sel.value)
 
 
 def _ipset_refs(op: str, path: PathKey) -> Iterator[Ref]:

@@ -10,6 +10,12 @@ spelled:
 * `rule-untested`: no `tests` accept assertion (or `sshTests` accept/check user) is
   allowed by any tuple of the entry. Coverage is the share of entries that some
   assertion exercises.
+
+Both work through one pair of indexes (`RuleIndexes`: device address -> the selectors
+holding it, selector -> its rules) rather than the rules' address-set unions: a rule
+holds a selector's devices when it names that selector or holds each of its device
+addresses; only selectors reaching beyond device addresses (CIDRs, `*`) fall back to
+the full set test. tests/lint/test_fast_paths.py checks both against plain scans.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from itertools import repeat
 from typing import Any
 
 from reconciler.access_diff.sets import subset
@@ -82,7 +89,9 @@ class _Points:
         for fam, intervals in ((4, addrs.v4), (6, addrs.v6)):
             pts = self.points[fam]
             for a, b in intervals:
-                out.extend((fam, pts[k]) for k in range(bisect_left(pts, a), bisect_right(pts, b)))
+                lo, hi = bisect_left(pts, a), bisect_right(pts, b)
+                if lo < hi:
+                    out.extend(zip(repeat(fam, hi - lo), pts[lo:hi], strict=True))
         return out
 
 
@@ -91,90 +100,170 @@ class _RuleIndex:
     *selector* (each resolved once), and the per-point rule sets built on first use, so
     wide selectors such as autogroup:member cost one pass, not one per rule."""
 
-    def __init__(self, rules: list[Rule], pts: _Points, resolve: Any, dst: bool,
-                 only: set[int] | None = None) -> None:
+    def __init__(self, rules: list[Rule], pts: _Points, resolve: Any, dst: bool) -> None:
         by_sel: dict[str, list[int]] = defaultdict(list)
         for i, r in enumerate(rules):
-            if only is not None and i not in only:
-                continue
             for sel in (r.dst_sel if dst else r.src_sel):
                 by_sel[sel].append(i)
+        self.rules = rules
+        self.dst = dst
+        self.resolve = resolve
         self.by_sel = dict(by_sel)
         self.sels_at: dict[Point, list[str]] = defaultdict(list)
         self.outside: set[int] = set()  # rules reaching addresses that are no device
+        self.points: dict[str, list[Point]] = {}  # selector -> its device addresses
+        self.loose: set[str] = set()  # selectors reaching addresses that are no device
         for sel, ids in self.by_sel.items():
             addrs = resolve(sel)
-            points = pts.of(addrs)
+            points = self.points[sel] = pts.of(addrs)
             for p in points:
                 self.sels_at[p].append(sel)
             if addrs.size() > len(points):
                 self.outside.update(ids)
+                self.loose.add(sel)
         self._at: dict[Point, set[int]] = {}
+        self.sel_sets = [frozenset(r.dst_sel if dst else r.src_sel) for r in rules]
+        self._held: dict[tuple[frozenset[str], str], bool] = {}
 
     def at(self, point: Point) -> set[int]:
         found = self._at.get(point)
         if found is None:
-            found = self._at[point] = {
-                i for s in self.sels_at.get(point, ()) for i in self.by_sel[s]}
+            found = set()
+            for s in self.sels_at.get(point, ()):
+                found.update(self.by_sel[s])
+            self._at[point] = found
         return found
+
+    def selectors_of(self, points: list[Point], owner: Mapping[Point, Any]) -> frozenset[str]:
+        """The selectors holding at least one of `points` (exactly: addresses that are no
+        device are checked against the few selectors reaching beyond devices)."""
+        sels: set[str] = set()
+        for p in points:
+            if p in owner:
+                sels.update(self.sels_at.get(p, ()))
+            else:
+                sels.update(s for s in self.loose if self.resolve(s).contains_int(*p))
+        return frozenset(sels)
+
+    def rules_of(self, points: list[Point], owner: Mapping[Point, Any]) -> set[int]:
+        """Ids of the rules whose side holds at least one of `points`."""
+        found: set[int] = set()
+        for s in self.selectors_of(points, owner):
+            found.update(self.by_sel[s])
+        return found
+
+    def holds_all(self, k: int, sel: str) -> bool:
+        """Whether rule `k`'s side holds every device address of selector `sel` (cached
+        per selector set: rules written alike share the answer)."""
+        mine = self.sel_sets[k]
+        if sel in mine:
+            return True
+        key = (mine, sel)
+        found = self._held.get(key)
+        if found is None:
+            sels_at = self.sels_at
+            found = self._held[key] = all(not mine.isdisjoint(sels_at.get(p, ()))
+                                          for p in self.points[sel])
+        return found
+
+
+class RuleIndexes:
+    """The device points and both rule indexes of one compiled policy, built once and
+    shared by `shadowed` and `coverage` (the rule list is the rules with a path)."""
+
+    def __init__(self, compiled: CompiledPolicy) -> None:
+        resolver = compiled.resolver
+        self.pts = _Points(compiled)
+        self.rules = [r for r in compiled.rules if r.path]
+        self.dst = _RuleIndex(self.rules, self.pts, lambda s: resolver.dst(s).addrs, dst=True)
+        self.src = _RuleIndex(self.rules, self.pts, lambda s: resolver.src(s).addrs, dst=False)
+        self.self_rules = {i for i, r in enumerate(self.rules) if r.self_dst}
 
 
 def _ports_in(inner: tuple[tuple[int, int], ...], outer: tuple[tuple[int, int], ...]) -> bool:
     return all(any(c <= a and b <= d for c, d in outer) for a, b in inner)
 
 
-def _contains(big: Rule, small: Rule) -> bool:
+def _fits(big: Rule, small: Rule) -> bool:
+    """`_contains` but for the address sets: protocols, ports, posture, self."""
     if small.self_dst != big.self_dst or not small.protos <= big.protos:
         return False
     if big.posture is not None and big.posture != small.posture:
         return False
-    if not _ports_in(small.ports, big.ports):
+    return _ports_in(small.ports, big.ports)
+
+
+def _contains(big: Rule, small: Rule) -> bool:
+    if not _fits(big, small):
         return False
     return subset(small.src, big.src) and (small.self_dst or subset(small.dst, big.dst))
 
 
 def shadowed(compiled: CompiledPolicy, sources: SourceMap,
-             names: dict[PathKey, str] | None = None) -> list[Finding]:
-    pts = _Points(compiled)
-    rules = [r for r in compiled.rules if r.path]
-    resolver = compiled.resolver
-    dst_index = _RuleIndex(rules, pts, lambda s: resolver.dst(s).addrs, dst=True)
-    src_index = _RuleIndex(rules, pts, lambda s: resolver.src(s).addrs, dst=False)
-    self_rules = {i for i, r in enumerate(rules) if r.self_dst}
+             names: dict[PathKey, str] | None = None, *,
+             indexes: RuleIndexes | None = None) -> list[Finding]:
+    ix = indexes or RuleIndexes(compiled)
+    rules, self_rules = ix.rules, ix.self_rules
+    dst_index, src_index = ix.dst, ix.src
     order = {("acls", 0): 0, ("grants", 0): 1}
-    entries: dict[PathKey, list[Rule]] = defaultdict(list)
-    for r in rules:
-        entries[r.path[:2]].append(r)
+    entries: dict[PathKey, list[int]] = defaultdict(list)
+    for i, r in enumerate(rules):
+        entries[r.path[:2]].append(i)
 
     def rank(entry: PathKey) -> tuple[int, Any]:
         return order.get((str(entry[0]), 0), 2), entry[1]
+
+    def sides(i: int) -> list[tuple[_RuleIndex, tuple[str, ...]]]:
+        r = rules[i]
+        return [(src_index, r.src_sel)] if r.self_dst else [
+            (src_index, r.src_sel), (dst_index, r.dst_sel)]
+
+    def contained(i: int, k: int) -> bool:
+        """`_contains(rules[k], rules[i])`, selector by selector: a selector rule k also
+        names is inside it; one of device addresses only is inside it when rule k holds
+        each of them; only a selector reaching beyond devices needs the full sets."""
+        if not _fits(rules[k], rules[i]):
+            return False
+        for index, sels in sides(i):
+            theirs = index.sel_sets[k]
+            for sel in sels:
+                if sel in theirs:
+                    continue
+                if sel in index.loose:
+                    return _contains(rules[k], rules[i])
+                if not index.holds_all(k, sel):
+                    return False
+        return True
+
+    def containers(i: int) -> list[int] | None:
+        """Ids of the rules containing rule `i`, ascending; None when it matches nothing.
+        Candidates hold one device address of each side (or, for sides of no device at
+        all, reach addresses that are no device); each is then checked exactly."""
+        small = rules[i]
+        firsts = []
+        for index, sels in sides(i):
+            first = next((index.points[sel][0] for sel in sels if index.points[sel]), None)
+            if first is None and not any(sel in index.loose for sel in sels):
+                return None  # an empty side matches nothing: not a shadowing question
+            firsts.append(index.at(first) if first is not None else index.outside)
+        cands = firsts[0] & (self_rules if small.self_dst else firsts[1])
+        return sorted(k for k in cands if rules[k].path[:2] != small.path[:2]
+                      and contained(i, k))
 
     findings: list[Finding] = []
     for entry, members in entries.items():
         by: set[PathKey] = set()
         ok = True
-        for small in members:
-            if not small.src or (not small.self_dst and not small.dst):
+        for i in members:
+            cands = containers(i)
+            if cands is None:
                 ok = False  # matches nothing in this inventory: not a shadowing question
                 break
-            # A container holds the first device address of each side (or, for sets of
-            # no device at all, is one of the rules reaching such addresses).
-            src_first = pts.first(small.src)
-            cands = src_index.at(src_first) if src_first else src_index.outside
-            if small.self_dst:
-                cands = cands & self_rules
-            else:
-                dst_first = pts.first(small.dst)
-                cands = cands & (dst_index.at(dst_first) if dst_first
-                                 else dst_index.outside)
             found = None
-            for k in sorted(cands):
-                big = rules[k]
-                other = big.path[:2]
-                if other == entry or not _contains(big, small):
-                    continue
+            for k in cands:
+                other = rules[k].path[:2]
                 # Two equal entries: only the later one is reported as shadowed.
-                if _contains(small, big) and rank(other) > rank(entry):
+                if contained(k, i) and rank(other) > rank(entry):
                     continue
                 found = other
                 break
@@ -202,41 +291,37 @@ def _entries(policy: Mapping[str, Any], compiled: CompiledPolicy) -> list[PathKe
     return sorted(seen, key=lambda e: (str(e[0]), e[1]))
 
 
-def coverage(policy: Mapping[str, Any], compiled: CompiledPolicy) -> Coverage:
+def coverage(policy: Mapping[str, Any], compiled: CompiledPolicy, *,
+             indexes: RuleIndexes | None = None) -> Coverage:
+    """An entry is covered when some accept assertion (src, dst:port, proto) is allowed
+    by one of its tuples. Per assertion: the rules holding a source address of a family
+    (one union of per-selector rule lists) meet the rules holding a destination address
+    of that family, two set intersections; only autogroup:self rules are checked one by
+    one. An entry's result does not depend on which assertion covers it first."""
     cov = Coverage(entries=_entries(policy, compiled))
-    pts = _Points(compiled)
+    ix = indexes or RuleIndexes(compiled)
+    pts, rules, self_rules = ix.pts, ix.rules, ix.self_rules
+    dst_index, src_index = ix.dst, ix.src
     resolver = compiled.resolver
-    rules = [r for r in compiled.rules if r.path]
     remaining = set(range(len(rules)))
     of_entry: dict[PathKey, list[int]] = defaultdict(list)
     for i, r in enumerate(rules):
         of_entry[r.path[:2]].append(i)
-
-    def index() -> tuple[_RuleIndex, _RuleIndex]:
-        return (_RuleIndex(rules, pts, lambda s: resolver.dst(s).addrs, dst=True,
-                           only=remaining),
-                _RuleIndex(rules, pts, lambda s: resolver.src(s).addrs, dst=False,
-                           only=remaining))
-
-    (dst_index, src_index), indexed = index(), len(remaining)
-    by_src: dict[str, set[int]] = {}  # src text -> rules whose src holds one of its devices
-    by_dst: dict[str, set[int]] = {}  # dst host -> rules (and self rules) reaching it
-
-    def src_rules(text: str, srcs: list[tuple[Point, ...]]) -> set[int]:
-        found = by_src.get(text)
-        if found is None:
-            found = set()
-            for device_points in srcs:
-                for p in device_points:
-                    found |= src_index.at(p)
-                    if p not in pts.owner:
-                        found |= src_index.outside
-            by_src[text] = found
-        return found
-
-    self_rules = {i for i, r in enumerate(rules) if r.self_dst}
     src_cache: dict[str, list[tuple[Point, ...]]] = {}
     dst_cache: dict[str, list[Point]] = {}
+    by_src: dict[str, tuple[frozenset[str], frozenset[str]]] = {}  # src -> selectors, v4/v6
+    sel_sets = src_index.sel_sets
+    by_dst: dict[str, tuple[set[int], set[int]]] = {}  # dst host -> (non-self) rules
+    by_port: dict[tuple[int, frozenset[int]], set[int]] = {}  # rules opening the port
+    # Rules alike in ports and protocols: (one of them, all their ids).
+    by_ports: dict[tuple[Any, ...], tuple[Rule, list[int]]] = {}
+    for i, r in enumerate(rules):
+        by_ports.setdefault((r.ports, r.protos), (r, []))[1].append(i)
+    asked: set[tuple[str, str, int, frozenset[int]]] = set()
+
+    def per_family(index: _RuleIndex, points: list[Point]) -> tuple[set[int], set[int]]:
+        return (index.rules_of([p for p in points if p[0] == 4], pts.owner),
+                index.rules_of([p for p in points if p[0] == 6], pts.owner))
 
     def sources_of(text: str) -> list[tuple[Point, ...]]:
         found = src_cache.get(text)
@@ -282,7 +367,12 @@ def coverage(policy: Mapping[str, Any], compiled: CompiledPolicy) -> Coverage:
             continue
         src_text = str(test.get("src", test.get("user", ""))).strip()
         srcs = sources_of(src_text)
-        from_src = src_rules(src_text, srcs)
+        from_src = by_src.get(src_text)
+        if from_src is None:
+            points = [p for device_points in srcs for p in device_points]
+            from_src = by_src[src_text] = (
+                src_index.selectors_of([p for p in points if p[0] == 4], pts.owner),
+                src_index.selectors_of([p for p in points if p[0] == 6], pts.owner))
         try:
             proto = parse_proto(str(test["proto"])) if test.get("proto") else None
         except ValueError:
@@ -293,28 +383,37 @@ def coverage(policy: Mapping[str, Any], compiled: CompiledPolicy) -> Coverage:
             if not port_text.isdigit():
                 continue
             port = int(port_text)
-            dsts = dst_points(host.strip())
-            cands = by_dst.get(host)
-            if cands is None:
-                cands = set(self_rules)
-                for p in dsts:
-                    cands |= dst_index.at(p)
-                if any(p not in pts.owner for p in dsts):
-                    cands |= dst_index.outside
-                by_dst[host] = cands
-            for i in sorted(cands & from_src & remaining):
+            host = host.strip()
+            if (src_text, host, port, protos) in asked:
+                continue  # the same assertion again: it covers nothing new
+            asked.add((src_text, host, port, protos))
+            dsts = dst_points(host)
+            to_dst = by_dst.get(host)
+            if to_dst is None:
+                v4, v6 = per_family(dst_index, dsts)
+                to_dst = by_dst[host] = (v4 - self_rules, v6 - self_rules)
+            opening = by_port.get((port, protos))
+            if opening is None:
+                opening = by_port[port, protos] = set()
+                for rep, ids in by_ports.values():
+                    if any(rep.allows_port(p, port) for p in protos):
+                        opening.update(ids)
+            # Rules reaching the destination on the port (few), then whether one of
+            # their src selectors holds a source address of that family.
+            hits = set()
+            for fam in (0, 1):
+                if to_dst[fam] and from_src[fam]:
+                    hits.update(i for i in to_dst[fam] & opening & remaining
+                                if not sel_sets[i].isdisjoint(from_src[fam]))
+            if self_rules:
+                hits.update(i for i in self_rules & opening & remaining
+                            if _rule_hits(rules[i], srcs, dsts, pts))
+            for i in sorted(hits):
                 r = rules[i]
-                if not any(r.allows_port(p, port) for p in protos):
-                    continue
-                if i in remaining and _rule_hits(r, srcs, dsts, pts):
+                if i in remaining:
                     # The entry is covered: none of its other tuples need checking.
                     remaining.difference_update(of_entry[r.path[:2]])
                     cov.covered.add(r.path[:2])
-        if len(remaining) * 4 < indexed:
-            # Most rules are covered: a smaller index makes the remaining lookups cheap.
-            (dst_index, src_index), indexed = index(), len(remaining)
-            by_src.clear()
-            by_dst.clear()
     cov.covered |= _ssh_covered(policy, compiled)
     return cov
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reconciler.access_diff.sets import minus, subset
+from reconciler.access_diff.sets import minus, overlaps, subset
 from reconciler.engine.addrset import AddrSet
 
 intervals = st.lists(st.tuples(st.integers(0, 300), st.integers(0, 6)).map(
@@ -19,3 +19,9 @@ def test_minus_and_subset_match_addrset(a: AddrSet, b: AddrSet) -> None:
     assert minus(a, b) == a - b
     assert subset(a, b) == a.issubset(b)
     assert subset(minus(a, b), a)
+
+
+@settings(max_examples=300, deadline=None)
+@given(addrsets, addrsets)
+def test_overlaps_matches_addrset(a: AddrSet, b: AddrSet) -> None:
+    assert overlaps(a, b) == a.overlaps(b) == overlaps(b, a)

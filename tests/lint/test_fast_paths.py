@@ -1,0 +1,153 @@
+"""The indexed shadowed-rule and coverage checks agree with straightforward scans.
+
+`reconciler.lint.rules` finds containers and covering rules through per-selector
+indexes and set intersections; the references here scan every rule with the full set
+tests (`_contains`, `_rule_hits`). Both run on seeded generated policies (the engine
+benchmark's generator, small scale) with extra rules for the paths the generator does
+not write: autogroup:self, `*`, CIDR sources, equal and narrower entries, IP tests.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections import defaultdict
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+
+from benchmarks.generate import Scale, generate
+from reconciler.engine import inventory_from_data
+from reconciler.engine.addrset import parse_ip
+from reconciler.engine.compile import CompiledPolicy, compile_policy
+from reconciler.errors import ReconcilerError
+from reconciler.lint.rules import (
+    TCP_OR_UDP,
+    RuleIndexes,
+    _contains,
+    _label,
+    _Points,
+    _rule_hits,
+    _ssh_covered,
+    coverage,
+    shadowed,
+)
+from reconciler.policy.ports import parse_proto, split_acl_dst
+from reconciler.policy.selectors import Kind, parse_selector
+from reconciler.source import PathKey, SourceMap
+
+TINY = Scale("tiny", 60, 300, 60)
+
+
+def reference_shadowed(compiled: CompiledPolicy) -> list[str]:
+    """Every entry whose every tuple lies in some other entry's tuple: all rules scanned."""
+    rules = [r for r in compiled.rules if r.path]
+    order = {"acls": 0, "grants": 1}
+
+    def rank(entry: PathKey) -> tuple[int, Any]:
+        return order.get(str(entry[0]), 2), entry[1]
+
+    entries: dict[PathKey, list[Any]] = defaultdict(list)
+    for r in rules:
+        entries[r.path[:2]].append(r)
+    out = []
+    for entry, members in entries.items():
+        by: set[PathKey] = set()
+        for small in members:
+            if not small.src or (not small.self_dst and not small.dst):
+                break
+            found = next((big.path[:2] for big in rules
+                          if big.path[:2] != entry and _contains(big, small)
+                          and not (_contains(small, big) and rank(big.path[:2]) > rank(entry))),
+                         None)
+            if found is None:
+                break
+            by.add(found)
+        else:
+            if by:
+                where = ", ".join(f"{_label(e)} (?)" for e in sorted(by, key=rank))
+                out.append(f"{_label(entry)} gives no access that {where} does not already give")
+    return out
+
+
+def reference_covered(policy: Mapping[str, Any], compiled: CompiledPolicy) -> set[PathKey]:
+    """Entries with a tuple that allows some accept assertion: every rule, every assertion."""
+    resolver = compiled.resolver
+    pts = _Points(compiled)
+    rules = [r for r in compiled.rules if r.path]
+
+    def points(text: str) -> list[tuple[tuple[int, int], ...]]:
+        try:
+            sel = parse_selector(text)
+            if sel.kind in (Kind.HOST, Kind.IP):
+                ip = resolver.hosts.get(sel.value, sel.value) if sel.kind is Kind.HOST \
+                    else sel.value
+                return [(parse_ip(ip),)]
+            devices = resolver.identity_devices(text) or []
+        except (ReconcilerError, ValueError):
+            return []
+        return [tuple(parse_ip(ip) for ip in d.addresses) for d in devices]
+
+    covered: set[PathKey] = set()
+    for test in policy.get("tests") or []:
+        srcs = points(str(test.get("src", test.get("user", ""))).strip())
+        try:
+            proto = parse_proto(str(test["proto"])) if test.get("proto") else None
+        except ValueError:
+            continue
+        protos = TCP_OR_UDP if proto is None else frozenset({proto})
+        for text in test.get("accept", test.get("allow")) or []:
+            host, port_text = split_acl_dst(str(text))
+            if not port_text.isdigit():
+                continue
+            dsts = [p for device in points(host.strip()) for p in device]
+            for r in rules:
+                if any(r.allows_port(p, int(port_text)) for p in protos) \
+                        and _rule_hits(r, srcs, dsts, pts):
+                    covered.add(r.path[:2])
+    return covered | _ssh_covered(policy, compiled)
+
+
+def with_extras(policy: dict[str, Any], inventory_data: dict[str, Any]) -> dict[str, Any]:
+    """The generated policy plus rules and tests for the paths it does not exercise."""
+    out = copy.deepcopy(policy)
+    user = inventory_data["devices"][0]["user"]
+    some = out["grants"][0]
+    out["grants"] += [
+        copy.deepcopy(some),  # an equal entry: only the later one is shadowed
+        {**copy.deepcopy(some), "ip": [some["ip"][0]]},  # narrower ports
+        {"src": ["autogroup:member"], "dst": ["autogroup:self"], "ip": ["tcp:22"]},
+        {"src": [user], "dst": ["autogroup:self"], "ip": ["tcp:22"]},  # inside the above
+        {"src": ["*"], "dst": ["net0"], "ip": ["*"]},  # reaches beyond device addresses
+        {"src": ["10.0.0.0/16"], "dst": ["tag:t0"], "ip": ["443"]},
+        {"src": ["group:g0"], "dst": ["net0"], "ip": ["tcp:80"]},  # inside the `*` grant
+    ]
+    out["acls"].append({"action": "accept", "src": ["*"], "dst": ["autogroup:self:*"]})
+    out["tests"] += [
+        {"src": user, "accept": [f"{user}:22"]},
+        {"src": "10.0.3.4", "accept": ["tag:t0:443"]},
+        {"src": "group:g1", "accept": ["10.0.9.9:80"], "proto": "tcp"},
+        {"src": " group:g2 ", "accept": [" tag:t1:443", "tag:t1:*"]},  # spaces, no port
+        {"src": user, "accept": [f"{user}:22"], "proto": "bogus"},  # skipped as a whole
+    ]
+    return out
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+@pytest.mark.parametrize("extras", [False, True])
+def test_indexed_checks_match_the_straightforward_scans(seed: int, extras: bool) -> None:
+    policy, inventory_data = generate(TINY, seed)
+    if extras:
+        policy = with_extras(policy, inventory_data)
+    compiled = compile_policy(policy, inventory_from_data(inventory_data))
+    indexes = RuleIndexes(compiled)
+    found = [f.message for f in shadowed(compiled, SourceMap(), indexes=indexes)]
+    assert found == reference_shadowed(compiled)
+    cov = coverage(policy, compiled, indexes=indexes)
+    assert cov.covered == reference_covered(policy, compiled)
+    # The comparison means something: both checks found things to agree on.
+    assert found and cov.covered
+    if extras:  # the autogroup:self rules were reached by both paths
+        n = len(policy["grants"])
+        assert ("grants", n - 5) in cov.covered
+        assert any(m.startswith(f"grants[{n - 4}] ") for m in found)
