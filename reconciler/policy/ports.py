@@ -8,6 +8,7 @@ Tailscale says (``port range "ssh": invalid first integer``).
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -100,11 +101,13 @@ def parse_port_range(text: str) -> PortRange:
     return PortRange(first, last)
 
 
+@functools.lru_cache(maxsize=1 << 16)  # pure text -> immutable result; policies repeat
 def parse_ports(text: str) -> tuple[PortRange, ...]:
     """A port list as written after the last ':' of an ACL dst, or in a grant `ip`."""
     return tuple(parse_port_range(part.strip()) for part in text.split(","))
 
 
+@functools.lru_cache(maxsize=1 << 16)  # pure text -> immutable result; policies repeat
 def parse_proto(text: str) -> int | None:
     """An ACL/test `proto`: a name or a number 1-255. None (empty) means the default set."""
     name = text.strip()
@@ -141,6 +144,7 @@ class AclDst(NamedTuple):
     ports: str
 
 
+@functools.lru_cache(maxsize=1 << 16)  # pure text -> immutable result; policies repeat
 def split_acl_dst(text: str) -> AclDst:
     """Split `host:ports` at the last ':'; `[v6]:ports` keeps the address without brackets.
 
@@ -165,6 +169,7 @@ class GrantIP(NamedTuple):
     ports: tuple[PortRange, ...]
 
 
+@functools.lru_cache(maxsize=1 << 16)  # pure text -> immutable result; policies repeat
 def parse_grant_ip(text: str) -> GrantIP:
     """`*`, `<ports>`, `<proto>:*` or `<proto>:<ports>` (policy-semantics.md 1.4, 2.3)."""
     text = text.strip()

@@ -9,6 +9,7 @@ whether the tag/group/host it names exists, is decided by the callers (`rules`,
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from dataclasses import dataclass
@@ -116,6 +117,7 @@ def parse_network(text: str) -> IPNetwork | None:
     return ipaddress.ip_network(f"{ip}/{bits}", strict=False)
 
 
+@functools.lru_cache(maxsize=1 << 16)  # pure text -> immutable result; policies repeat
 def parse_selector(text: str) -> Selector:
     """Classify `text` (trimmed). Raises SelectorError when it is no alias at all."""
     s = text.strip()
