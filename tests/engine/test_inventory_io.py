@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.engine import InventoryError, load_inventory, synthetic_inventory
-from tests.engine.conformance import available, records
+from tests.engine.conformance import records
 
 NATIVE = """\
 users:
@@ -45,7 +45,6 @@ def test_native_yaml(tmp_path: Path) -> None:
     assert router.approved_routes == ("10.0.0.0/24",)
 
 
-@pytest.mark.skipif(not available(), reason="conformance recordings not present")
 def test_conformance_topology_as_recorded(tmp_path: Path) -> None:
     record = next(r for r in records("acl") if r["id"] == "acl-a01")
     path = tmp_path / "topo.json"
