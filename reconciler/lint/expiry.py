@@ -9,11 +9,9 @@ read back from the fragment files here (until `Desired` records it, see the repo
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 
-from reconciler.desired import Desired, parse_fragment
+from reconciler.desired import Desired
 from reconciler.lint.findings import Finding
-from reconciler.metadata import parse_expires
 from reconciler.source import Location
 
 
@@ -25,28 +23,9 @@ def _when(expires: datetime, now: datetime) -> str:
 
 
 def member_expiries(desired: Desired) -> list[tuple[str, str, datetime, Location | None]]:
-    """(group, login, expiry, location) of group members written with `expires`."""
-    found = getattr(desired, "member_meta", None)
-    if found is not None:  # the loader records them (preferred; see the report)
-        return list(found)
-    out: list[tuple[str, str, datetime, Location | None]] = []
-    for name in desired.files:
-        path = desired.root / name
-        if not path.is_file():
-            continue
-        fragment, _ = parse_fragment(name, path.read_bytes())
-        groups: Any = fragment.data.get("groups") if fragment is not None else None
-        if not isinstance(groups, dict):
-            continue
-        for group, members in groups.items():
-            for i, member in enumerate(members if isinstance(members, list) else []):
-                if not isinstance(member, dict) or not isinstance(member.get("user"), str):
-                    continue
-                expires = parse_expires(member.get("expires"))
-                if expires is not None:
-                    out.append((str(group), member["user"].strip(), expires,
-                                fragment.sources.at(("groups", group, i))))
-    return out
+    """(group, login, expiry, location) of group members written with `expires` and still
+    in force; the loader records them while it strips member metadata."""
+    return list(desired.member_meta)
 
 
 def check_expiry(desired: Desired, now: datetime, within_days: int) -> list[Finding]:
