@@ -1,9 +1,8 @@
 """Lint: just-in-time access that expires soon, and access that already expired.
 
-Lint layer (imports `reconciler.desired` for `parse_fragment` and `Desired`,
-`reconciler.metadata`). List entries carry `expires` in `Desired.meta`; group members
-written as ``{user, expires, reason}`` are stripped by the loader, so their expiry is
-read back from the fragment files here (until `Desired` records it, see the report).
+Lint layer (imports `reconciler.desired` for `Desired`, `reconciler.source`). List
+entries carry `expires` in `Desired.meta`; group members written as
+``{user, expires, reason}`` are recorded by the loader in `Desired.member_meta`.
 """
 
 from __future__ import annotations
