@@ -31,14 +31,21 @@ class AddressError(ReconcilerError):
 
 def _merge(intervals: Iterable[Interval]) -> tuple[Interval, ...]:
     """Sort and merge overlapping or adjacent inclusive intervals."""
-    out: list[list[int]] = []
-    for first, last in sorted(intervals):
-        if out and first <= out[-1][1] + 1:
-            if last > out[-1][1]:
-                out[-1][1] = last
+    ordered = sorted(intervals)
+    if not ordered:
+        return ()
+    out: list[Interval] = []
+    it = iter(ordered)
+    cur_first, cur_last = next(it)
+    for first, last in it:  # locals, not out[-1]: this runs for every set built
+        if first <= cur_last + 1:
+            if last > cur_last:
+                cur_last = last
         else:
-            out.append([first, last])
-    return tuple((a, b) for a, b in out)
+            out.append((cur_first, cur_last))
+            cur_first, cur_last = first, last
+    out.append((cur_first, cur_last))
+    return tuple(out)
 
 
 def _intersect(a: tuple[Interval, ...], b: tuple[Interval, ...]) -> tuple[Interval, ...]:
@@ -301,6 +308,20 @@ def parse_ip(text: str) -> tuple[int, int]:
     anything it refuses goes through `ipaddress` for the final word. Cached: inventories
     name the same device addresses over and over.
     """
+    found = _PARSED.get(text)
+    if found is not None:
+        return found
+    found = _parse_ip(text)
+    if len(_PARSED) > 1 << 17:
+        _PARSED.clear()
+    _PARSED[text] = found
+    return found
+
+
+_PARSED: dict[str, tuple[int, int]] = {}
+
+
+def _parse_ip(text: str) -> tuple[int, int]:
     try:
         return 4, int.from_bytes(inet_pton(AF_INET, text), "big")
     except OSError:

@@ -65,10 +65,10 @@ def device_addrs(devices: Iterable[Device]) -> AddrSet:
     v6: list[Interval] = []
     for d in devices:
         if d.ipv4:
-            _, value = parse_ip(d.ipv4)
+            value = parse_ip(d.ipv4)[1]
             v4.append((value, value))
         if d.ipv6:
-            _, value = parse_ip(d.ipv6)
+            value = parse_ip(d.ipv6)[1]
             v6.append((value, value))
     return AddrSet(v4, v6)
 

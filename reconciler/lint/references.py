@@ -30,13 +30,19 @@ def strings(value: Any) -> list[tuple[int, str]]:
     return []
 
 
-def _selector_refs(text: str, path: PathKey, *, with_port: bool = False) -> Iterator[Ref]:
+def _selector_refs(text: str, path: PathKey, *, with_port: bool = False) -> tuple[Ref, ...]:
+    # A tuple, not a generator: this runs for every selector of the policy.
+    found = _named_in(text, with_port)
+    return () if found is None else ((found[0], found[1], path),)
+
+
+@lru_cache(maxsize=1 << 16)
+def _named_in(text: str, with_port: bool) -> tuple[str, str] | None:
+    """`_named` of the selector as written (untrimmed, with a port when `with_port`)."""
     s = text.strip()
     if with_port:
         s = split_acl_dst(s)[0].strip()
-    found = _named(s)
-    if found is not None:
-        yield found[0], found[1], path
+    return _named(s)
 
 
 @lru_cache(maxsize=1 << 16)

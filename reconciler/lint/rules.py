@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from itertools import repeat
 from typing import Any
@@ -161,9 +161,14 @@ class _RuleIndex:
         key = (mine, sel)
         found = self._held.get(key)
         if found is None:
+            # A plain loop, not all(<generator>): this runs over every device of `sel`.
             sels_at = self.sels_at
-            found = self._held[key] = all(not mine.isdisjoint(sels_at.get(p, ()))
-                                          for p in self.points[sel])
+            found = True
+            for p in self.points[sel]:
+                if mine.isdisjoint(sels_at.get(p, ())):
+                    found = False
+                    break
+            self._held[key] = found
         return found
 
 
@@ -181,6 +186,8 @@ class RuleIndexes:
 
 
 def _ports_in(inner: tuple[tuple[int, int], ...], outer: tuple[tuple[int, int], ...]) -> bool:
+    if inner == outer or outer == ((0, 65535),):  # the common cases, without generators
+        return True
     return all(any(c <= a and b <= d for c, d in outer) for a, b in inner)
 
 
@@ -235,7 +242,7 @@ def shadowed(compiled: CompiledPolicy, sources: SourceMap,
                     return False
         return True
 
-    def containers(i: int) -> list[int] | None:
+    def containers(i: int) -> Iterator[int] | None:
         """Ids of the rules containing rule `i`, ascending; None when it matches nothing.
         Candidates hold one device address of each side (or, for sides of no device at
         all, reach addresses that are no device); each is then checked exactly."""
@@ -247,8 +254,9 @@ def shadowed(compiled: CompiledPolicy, sources: SourceMap,
                 return None  # an empty side matches nothing: not a shadowing question
             firsts.append(index.at(first) if first is not None else index.outside)
         cands = firsts[0] & (self_rules if small.self_dst else firsts[1])
-        return sorted(k for k in cands if rules[k].path[:2] != small.path[:2]
-                      and contained(i, k))
+        # Lazily, in ascending order: the caller mostly stops at the first container.
+        return (k for k in sorted(cands) if rules[k].path[:2] != small.path[:2]
+                and contained(i, k))
 
     findings: list[Finding] = []
     for entry, members in entries.items():
@@ -318,6 +326,8 @@ def coverage(policy: Mapping[str, Any], compiled: CompiledPolicy, *,
     for i, r in enumerate(rules):
         by_ports.setdefault((r.ports, r.protos), (r, []))[1].append(i)
     asked: set[tuple[str, str, int, frozenset[int]]] = set()
+    # accept entry as written -> (host, port), or () when it has no single port
+    accept_cache: dict[str, tuple[str, int] | tuple[()]] = {}
 
     def per_family(index: _RuleIndex, points: list[Point]) -> tuple[set[int], set[int]]:
         return (index.rules_of([p for p in points if p[0] == 4], pts.owner),
@@ -379,14 +389,19 @@ def coverage(policy: Mapping[str, Any], compiled: CompiledPolicy, *,
             continue
         protos = TCP_OR_UDP if proto is None else frozenset({proto})
         for text in test.get("accept", test.get("allow")) or []:
-            host, port_text = split_acl_dst(str(text))
-            if not port_text.isdigit():
+            target = accept_cache.get(text) if isinstance(text, str) else None
+            if target is None:
+                host, port_text = split_acl_dst(str(text))
+                target = (host.strip(), int(port_text)) if port_text.isdigit() else ()
+                if isinstance(text, str):
+                    accept_cache[text] = target
+            if not target:
                 continue
-            port = int(port_text)
-            host = host.strip()
-            if (src_text, host, port, protos) in asked:
+            host, port = target
+            key = (src_text, host, port, protos)
+            if key in asked:
                 continue  # the same assertion again: it covers nothing new
-            asked.add((src_text, host, port, protos))
+            asked.add(key)
             dsts = dst_points(host)
             to_dst = by_dst.get(host)
             if to_dst is None:
@@ -408,7 +423,7 @@ def coverage(policy: Mapping[str, Any], compiled: CompiledPolicy, *,
             if self_rules:
                 hits.update(i for i in self_rules & opening & remaining
                             if _rule_hits(rules[i], srcs, dsts, pts))
-            for i in sorted(hits):
+            for i in sorted(hits) if hits else ():
                 r = rules[i]
                 if i in remaining:
                     # The entry is covered: none of its other tuples need checking.
