@@ -14,21 +14,24 @@ spelled:
 Both work through one pair of indexes (`RuleIndexes`: device address -> the selectors
 holding it, selector -> its rules) rather than the rules' address-set unions: a rule
 holds a selector's devices when it names that selector or holds each of its device
-addresses; only selectors reaching beyond device addresses (CIDRs, `*`) fall back to
-the full set test. tests/lint/test_fast_paths.py checks both against plain scans.
+addresses; a selector reaching beyond device addresses (CIDRs, `*`) is held when its
+device addresses are and its other addresses lie in the rule's own such selectors.
+tests/lint/test_fast_paths.py checks both against plain scans.
 """
 
 from __future__ import annotations
 
+import operator
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import reduce
 from itertools import repeat
 from typing import Any
 
 from reconciler.access_diff.sets import subset
-from reconciler.engine.addrset import AddrSet, parse_ip
+from reconciler.engine.addrset import EMPTY, AddrSet, parse_ip
 from reconciler.engine.compile import CompiledPolicy, Rule
 from reconciler.engine.resolve import device_addrs
 from reconciler.engine.ssh import compile_ssh, user_matches
@@ -69,10 +72,13 @@ class _Points:
 
     def __init__(self, compiled: CompiledPolicy) -> None:
         devices = compiled.inventory.devices
-        all_devices = device_addrs(devices)
+        all_devices = self.all = device_addrs(devices)
         self.points = {fam: [a for a, b in iv for a in range(a, b + 1)]
                        for fam, iv in ((4, all_devices.v4), (6, all_devices.v6))}
-        self.owner = {parse_ip(ip): d for d in devices for ip in d.addresses}
+        # Device (by identity: the inventory keeps them alive) -> its address points.
+        self.of_device = {id(d): tuple(parse_ip(ip) for ip in d.addresses) for d in devices}
+        self.owner = {p: d for d in devices for p in self.of_device[id(d)]}
+        self.point_set = {fam: set(p) for fam, p in self.points.items()}
 
     def first(self, addrs: AddrSet) -> Point | None:
         """The lowest device address inside `addrs`, without listing them all."""
@@ -87,8 +93,12 @@ class _Points:
     def of(self, addrs: AddrSet) -> list[Point]:
         out: list[Point] = []
         for fam, intervals in ((4, addrs.v4), (6, addrs.v6)):
-            pts = self.points[fam]
+            pts, pset = self.points[fam], self.point_set[fam]
             for a, b in intervals:
+                if a == b:  # one address (devices are scattered): a lookup, not bisects
+                    if a in pset:
+                        out.append((fam, a))
+                    continue
                 lo, hi = bisect_left(pts, a), bisect_right(pts, b)
                 if lo < hi:
                     out.extend(zip(repeat(fam, hi - lo), pts[lo:hi], strict=True))
@@ -124,6 +134,12 @@ class _RuleIndex:
         self._at: dict[Point, set[int]] = {}
         self.sel_sets = [frozenset(r.dst_sel if dst else r.src_sel) for r in rules]
         self._held: dict[tuple[frozenset[str], str], bool] = {}
+        # Loose selector -> its addresses that are no device; (loose selectors of a rule,
+        # selector) -> whether they hold those.
+        self.beyond = {sel: resolve(sel) - pts.all for sel in self.loose}
+        self._beyond: dict[tuple[frozenset[str], str], bool] = {}
+        self._loose_at: dict[Point, list[str]] = {}  # address no device has -> loose sels
+        self.loose_union = reduce(operator.or_, (resolve(s) for s in self.loose), EMPTY)
 
     def at(self, point: Point) -> set[int]:
         found = self._at.get(point)
@@ -142,7 +158,12 @@ class _RuleIndex:
             if p in owner:
                 sels.update(self.sels_at.get(p, ()))
             else:
-                sels.update(s for s in self.loose if self.resolve(s).contains_int(*p))
+                found = self._loose_at.get(p)
+                if found is None:  # cached: tests name the same outside addresses again
+                    found = self._loose_at[p] = [
+                        s for s in self.loose if self.resolve(s).contains_int(*p)
+                    ] if self.loose_union.contains_int(*p) else []
+                sels.update(found)
         return frozenset(sels)
 
     def rules_of(self, points: list[Point], owner: Mapping[Point, Any]) -> set[int]:
@@ -169,6 +190,19 @@ class _RuleIndex:
                     found = False
                     break
             self._held[key] = found
+        return found
+
+    def holds_beyond(self, k: int, sel: str) -> bool:
+        """Whether rule `k`'s side holds the addresses of loose selector `sel` that are no
+        device. Only the side's own loose selectors reach such addresses (any other
+        selector holds device addresses only), so their union decides; with
+        `holds_all(k, sel)` this is exactly "the side holds all of `sel`"."""
+        theirs = self.sel_sets[k] & self.loose
+        key = (theirs, sel)
+        found = self._beyond.get(key)
+        if found is None:
+            union = reduce(operator.or_, (self.resolve(s) for s in theirs), EMPTY)
+            found = self._beyond[key] = subset(self.beyond[sel], union)
         return found
 
 
@@ -217,6 +251,24 @@ def shadowed(compiled: CompiledPolicy, sources: SourceMap,
     for i, r in enumerate(rules):
         entries[r.path[:2]].append(i)
 
+    # Rules alike in what `_fits` reads (self, protocols, posture, ports): the ids of the
+    # rules that can contain a rule of each such class, found once per class, so that
+    # candidates failing `_fits` (most of them) drop out in one set intersection.
+    classes: dict[tuple[Any, ...], list[int]] = defaultdict(list)
+    for i, r in enumerate(rules):
+        classes[r.self_dst, r.protos, r.posture, r.ports].append(i)
+    fit_ids: dict[tuple[Any, ...], set[int]] = {}
+
+    def fitting(small: Rule) -> set[int]:
+        key = (small.self_dst, small.protos, small.posture, small.ports)
+        found = fit_ids.get(key)
+        if found is None:
+            found = fit_ids[key] = set()
+            for ids in classes.values():
+                if _fits(rules[ids[0]], small):
+                    found.update(ids)
+        return found
+
     def rank(entry: PathKey) -> tuple[int, Any]:
         return order.get((str(entry[0]), 0), 2), entry[1]
 
@@ -228,7 +280,8 @@ def shadowed(compiled: CompiledPolicy, sources: SourceMap,
     def contained(i: int, k: int) -> bool:
         """`_contains(rules[k], rules[i])`, selector by selector: a selector rule k also
         names is inside it; one of device addresses only is inside it when rule k holds
-        each of them; only a selector reaching beyond devices needs the full sets."""
+        each of them; one reaching beyond devices also needs its other addresses inside
+        rule k's own such selectors (`holds_beyond`)."""
         if not _fits(rules[k], rules[i]):
             return False
         for index, sels in sides(i):
@@ -236,8 +289,8 @@ def shadowed(compiled: CompiledPolicy, sources: SourceMap,
             for sel in sels:
                 if sel in theirs:
                     continue
-                if sel in index.loose:
-                    return _contains(rules[k], rules[i])
+                if sel in index.loose and not index.holds_beyond(k, sel):
+                    return False
                 if not index.holds_all(k, sel):
                     return False
         return True
@@ -253,7 +306,7 @@ def shadowed(compiled: CompiledPolicy, sources: SourceMap,
             if first is None and not any(sel in index.loose for sel in sels):
                 return None  # an empty side matches nothing: not a shadowing question
             firsts.append(index.at(first) if first is not None else index.outside)
-        cands = firsts[0] & (self_rules if small.self_dst else firsts[1])
+        cands = firsts[0] & (self_rules if small.self_dst else firsts[1]) & fitting(small)
         # Lazily, in ascending order: the caller mostly stops at the first container.
         return (k for k in sorted(cands) if rules[k].path[:2] != small.path[:2]
                 and contained(i, k))
@@ -350,7 +403,11 @@ def coverage(policy: Mapping[str, Any], compiled: CompiledPolicy, *,
             devices = resolver.identity_devices(text) or []
         except (ReconcilerError, ValueError):  # invalid tests are the test runner's business
             return []
-        return [tuple(parse_ip(ip) for ip in d.addresses) for d in devices]
+        return [device_points(d) for d in devices]
+
+    def device_points(d: Any) -> tuple[Point, ...]:
+        found = pts.of_device.get(id(d))
+        return found if found is not None else tuple(parse_ip(ip) for ip in d.addresses)
 
     def dst_points(host: str) -> list[Point]:
         found = dst_cache.get(host)
@@ -368,7 +425,30 @@ def coverage(policy: Mapping[str, Any], compiled: CompiledPolicy, *,
             devices = resolver.identity_devices(host) or []
         except (ReconcilerError, ValueError):
             return []
-        return [parse_ip(ip) for d in devices for ip in d.addresses]
+        return [p for d in devices for p in device_points(d)]
+
+    # (host, port, protocols) -> its candidate rules (see `_candidates`), and the
+    # number of covered entries when they were last pruned.
+    by_target: dict[tuple[str, int, frozenset[int]],
+                    tuple[list[int], list[int], list[int], int]] = {}
+
+    def _candidates(host: str, port: int,
+                    protos: frozenset[int]) -> tuple[list[int], list[int], list[int]]:
+        """Uncovered rules reaching `host` on the port: (v4, v6) non-self rules, and the
+        autogroup:self rules (checked one by one)."""
+        to_dst = by_dst.get(host)
+        if to_dst is None:
+            v4, v6 = per_family(dst_index, dst_points(host))
+            to_dst = by_dst[host] = (v4 - self_rules, v6 - self_rules)
+        opening = by_port.get((port, protos))
+        if opening is None:
+            opening = by_port[port, protos] = set()
+            for rep, ids in by_ports.values():
+                if any(rep.allows_port(p, port) for p in protos):
+                    opening.update(ids)
+        # Smallest set first: `opening` and `remaining` can hold most rules.
+        return (sorted(to_dst[0] & opening & remaining), sorted(to_dst[1] & opening & remaining),
+                sorted(self_rules & opening & remaining) if self_rules else [])
 
     for test in policy.get("tests") or []:
         if not remaining:
@@ -398,37 +478,41 @@ def coverage(policy: Mapping[str, Any], compiled: CompiledPolicy, *,
             if not target:
                 continue
             host, port = target
+            # Candidates per destination (host, port, protocols), shared by every source
+            # asking about it, and pruned of covered rules whenever coverage has grown.
+            tkey = (host, port, protos)
+            cands = by_target.get(tkey)
+            if cands is None:
+                cands = by_target[tkey] = (*_candidates(host, port, protos), len(cov.covered))
+            elif cands[3] != len(cov.covered):
+                cands = by_target[tkey] = (
+                    [i for i in cands[0] if i in remaining],
+                    [i for i in cands[1] if i in remaining],
+                    [i for i in cands[2] if i in remaining], len(cov.covered))
+            if not (cands[0] or cands[1] or cands[2]):
+                continue  # every rule it could exercise is already covered
             key = (src_text, host, port, protos)
             if key in asked:
                 continue  # the same assertion again: it covers nothing new
             asked.add(key)
-            dsts = dst_points(host)
-            to_dst = by_dst.get(host)
-            if to_dst is None:
-                v4, v6 = per_family(dst_index, dsts)
-                to_dst = by_dst[host] = (v4 - self_rules, v6 - self_rules)
-            opening = by_port.get((port, protos))
-            if opening is None:
-                opening = by_port[port, protos] = set()
-                for rep, ids in by_ports.values():
-                    if any(rep.allows_port(p, port) for p in protos):
-                        opening.update(ids)
-            # Rules reaching the destination on the port (few), then whether one of
-            # their src selectors holds a source address of that family.
-            hits = set()
+            # A rule is hit when one of its src selectors holds a source address (of the
+            # family); a hit covers its entry at once, so the entry's other rules drop out
+            # of `remaining` (the covered set does not depend on the order).
             for fam in (0, 1):
-                if to_dst[fam] and from_src[fam]:
-                    hits.update(i for i in to_dst[fam] & opening & remaining
-                                if not sel_sets[i].isdisjoint(from_src[fam]))
-            if self_rules:
-                hits.update(i for i in self_rules & opening & remaining
-                            if _rule_hits(rules[i], srcs, dsts, pts))
-            for i in sorted(hits) if hits else ():
-                r = rules[i]
-                if i in remaining:
-                    # The entry is covered: none of its other tuples need checking.
-                    remaining.difference_update(of_entry[r.path[:2]])
-                    cov.covered.add(r.path[:2])
+                held = from_src[fam]
+                if held:
+                    for i in cands[fam]:
+                        if i in remaining and not sel_sets[i].isdisjoint(held):
+                            entry = rules[i].path[:2]
+                            remaining.difference_update(of_entry[entry])
+                            cov.covered.add(entry)
+            if cands[2]:
+                dsts = dst_points(host)
+                for i in cands[2]:
+                    if i in remaining and _rule_hits(rules[i], srcs, dsts, pts):
+                        entry = rules[i].path[:2]
+                        remaining.difference_update(of_entry[entry])
+                        cov.covered.add(entry)
     cov.covered |= _ssh_covered(policy, compiled)
     return cov
 

@@ -151,3 +151,25 @@ def test_indexed_checks_match_the_straightforward_scans(seed: int, extras: bool)
         n = len(policy["grants"])
         assert ("grants", n - 5) in cov.covered
         assert any(m.startswith(f"grants[{n - 4}] ") for m in found)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_selector_holding_matches_the_full_set_test(seed: int) -> None:
+    """`holds_all` with `holds_beyond` (for selectors reaching beyond devices) says
+    exactly whether a rule's side holds all of a selector's addresses."""
+    policy, inventory_data = generate(TINY, seed)
+    compiled = compile_policy(with_extras(policy, inventory_data),
+                              inventory_from_data(inventory_data))
+    ix = RuleIndexes(compiled)
+    checked = {True: 0, False: 0}
+    for index, side in ((ix.src, "src"), (ix.dst, "dst")):
+        for k, r in enumerate(ix.rules):
+            if side == "dst" and r.self_dst:
+                continue
+            union = r.src if side == "src" else r.dst
+            for sel in index.loose:
+                fast = index.holds_all(k, sel) and index.holds_beyond(k, sel)
+                assert fast == index.resolve(sel).issubset(union), (r.path, sel)
+                checked[fast] += 1
+    # Both answers occur: the comparison could have failed either way.
+    assert checked[True] and checked[False]
