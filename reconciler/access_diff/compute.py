@@ -27,7 +27,7 @@ from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from itertools import pairwise, repeat
+from itertools import pairwise
 from typing import Any
 
 from reconciler.access_diff.model import AccessChange, AccessDiff, RuleRef
@@ -140,14 +140,7 @@ class Side:
 
     def points_of(self, addrs: AddrSet) -> list[tuple[int, int]]:
         """The device addresses inside `addrs`, as (family, value) points."""
-        found: list[tuple[int, int]] = []
-        for fam, intervals in ((4, addrs.v4), (6, addrs.v6)):
-            points = self.points[fam]
-            for a, b in intervals:
-                lo, hi = bisect_left(points, a), bisect_right(points, b)
-                if lo < hi:  # zip and a slice: C-level, no generator
-                    found.extend(zip(repeat(fam, hi - lo), points[lo:hi], strict=True))
-        return found
+        return self.devices.points_in(addrs)
 
     def size(self, addrs: AddrSet) -> int:
         """`addrs.size()`, cached: the same selector sets are sorted by size many times."""

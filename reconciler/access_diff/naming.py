@@ -95,6 +95,17 @@ class DeviceIndex:
                 self.user_at.setdefault(p, []).append(cand)
 
 
+    def points_in(self, addrs: AddrSet) -> list[tuple[int, int]]:
+        """The device addresses inside `addrs`, as (family, value) points."""
+        found: list[tuple[int, int]] = []
+        for fam, intervals in ((4, addrs.v4), (6, addrs.v6)):
+            points = self.points[fam]
+            for a, b in intervals:
+                lo, hi = bisect_left(points, a), bisect_right(points, b)
+                if lo < hi:  # zip and a slice: C-level, no generator
+                    found.extend(zip(repeat(fam, hi - lo), points[lo:hi], strict=True))
+        return found
+
     def candidate(self, name: str, addrs: AddrSet, rank: int, loose: bool) -> Candidate:
         """The candidate for `name` standing for `addrs`, shared by every `Namer` that
         finds the same name with the same addresses (both policies, both sides)."""
@@ -220,14 +231,7 @@ class Namer:
         return found
 
     def points_in(self, addrs: AddrSet) -> list[tuple[int, int]]:
-        found: list[tuple[int, int]] = []
-        for fam, intervals in ((4, addrs.v4), (6, addrs.v6)):
-            points = self.points[fam]
-            for a, b in intervals:
-                lo, hi = bisect_left(points, a), bisect_right(points, b)
-                if lo < hi:  # zip and a slice: C-level, no generator
-                    found.extend(zip(repeat(fam, hi - lo), points[lo:hi], strict=True))
-        return found
+        return self.devices.points_in(addrs)
 
     def name(self, addrs: AddrSet, hints: Iterable[str] = ()) -> list[tuple[str, AddrSet]]:
         """[(name, the addresses it stands for)], coarsest first; together exactly `addrs`."""
