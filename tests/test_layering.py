@@ -17,7 +17,7 @@ PACKAGE = REPO_ROOT / "reconciler"
 HOMES: dict[str, tuple[str, ...]] = {
     "click": ("cli/",),
     "git": ("gitsource.py",),
-    "httpx": ("backends/", "notify.py"),
+    "httpx": ("backends/",),
     "deepdiff": ("diff.py",),
     "yaml": ("yamlsource.py", "config.py", "engine/inventory_io.py"),
     "ruamel": ("fmt.py",),
