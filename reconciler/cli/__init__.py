@@ -8,6 +8,7 @@ shares, and the one error handler (exit 1 for a `ReconcilerError`, 3 for a bug,
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from collections.abc import Callable
@@ -63,8 +64,43 @@ def parse_now(_ctx: click.Context, _param: click.Parameter, value: str | None) -
     return parsed
 
 
+# Command name -> the sibling module that registers it. A module is imported only when
+# one of its commands runs (or help lists them all), so `reconciler test` does not pay
+# for gitpython's diff machinery, deepdiff, httpx or the server. Keep this sorted; a
+# test checks it against what the modules register.
+COMMAND_MODULES = {
+    "access": "engine_cmds",
+    "apply": "plan_cmds",
+    "compile": "compile_cmd",
+    "diff": "plan_cmds",
+    "drift": "plan_cmds",
+    "explain": "engine_cmds",
+    "fmt": "fmt_cmd",
+    "import": "plan_cmds",
+    "init": "init_cmd",
+    "lint": "lint_cmds",
+    "local": "backend_cmds",
+    "plan": "plan_cmds",
+    "schema": "schema_cmd",
+    "serve": "backend_cmds",
+    "show": "show_cmd",
+    "targets": "targets_cmd",
+    "test": "engine_cmds",
+    "validate": "validate_cmd",
+}
+
+
 class ReconcilerGroup(click.Group):
-    """A group whose `invoke` is the one error handler, so CliRunner sees it too."""
+    """A group whose `invoke` is the one error handler, so CliRunner sees it too, and
+    whose commands are imported on first use (see COMMAND_MODULES)."""
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMAND_MODULES:
+            importlib.import_module(f"reconciler.cli.{COMMAND_MODULES[cmd_name]}")
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(self.commands) | set(COMMAND_MODULES))
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -148,20 +184,5 @@ def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
     cli.main(args=argv, prog_name="reconciler")
 
-
-# Each command module registers itself on `cli` when imported; keep this list sorted.
-from reconciler.cli import (  # noqa: E402, F401
-    backend_cmds,
-    compile_cmd,
-    engine_cmds,
-    fmt_cmd,
-    init_cmd,
-    lint_cmds,
-    plan_cmds,
-    schema_cmd,
-    show_cmd,
-    targets_cmd,
-    validate_cmd,
-)
 
 __all__ = ["AppContext", "cli", "main", "pass_app"]

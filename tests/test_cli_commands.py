@@ -1,0 +1,56 @@
+"""The lazily imported command modules: the map in `reconciler.cli` is complete and true,
+and a command pays only for its own imports."""
+
+from __future__ import annotations
+
+import importlib
+import subprocess
+import sys
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from reconciler.cli import COMMAND_MODULES, cli
+
+MODULES = sorted(set(COMMAND_MODULES.values()))
+
+
+def test_every_registered_command_is_mapped_to_its_module() -> None:
+    for module in MODULES:
+        importlib.import_module(f"reconciler.cli.{module}")
+    registered = {name: cmd.callback.__module__ if cmd.callback else ""
+                  for name, cmd in cli.commands.items()}
+    assert sorted(registered) == sorted(COMMAND_MODULES)
+    for name, module in registered.items():
+        if name == "local":  # a group: its callback is the group function itself
+            assert module == "reconciler.cli.backend_cmds"
+            continue
+        assert module == f"reconciler.cli.{COMMAND_MODULES[name]}", name
+
+
+def test_help_lists_every_command() -> None:
+    result = CliRunner().invoke(cli, ["--help"])
+    assert result.exit_code == 0
+    for name in COMMAND_MODULES:
+        assert f"\n  {name} " in result.output, name
+
+
+def test_an_unknown_command_is_a_usage_error() -> None:
+    result = CliRunner().invoke(cli, ["plna"])
+    assert result.exit_code == 2
+    assert "No such command 'plna'" in result.output
+
+
+def test_validate_does_not_import_the_plan_machinery(tmp_path: Path) -> None:
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "main.yaml").write_text("groups:\n  group:eng: [a@example.com]\n")
+    script = (
+        "import sys\n"
+        "from reconciler.cli import cli\n"
+        f"cli.main(['-C', {str(tmp_path)!r}, 'validate'], standalone_mode=False)\n"
+        "print(sorted(m for m in ('deepdiff', 'httpx', 'reconciler.operations', "
+        "'reconciler.server') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]"
