@@ -8,14 +8,16 @@ collected and raised together as one `PolicyError`, each with file:line:col.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from reconciler import gitsource, hujson
 from reconciler.config import Config, load_config
-from reconciler.errors import ConfigError, PolicyError
+from reconciler.errors import ConfigError, PolicyError, ReconcilerError
+from reconciler.forked import Forked
 from reconciler.metadata import EntryMeta, Members, strip_group_members, strip_list_entry
 from reconciler.problems import Problem, Severity
 from reconciler.source import Location, PathKey, SourceMap
@@ -28,6 +30,8 @@ FRAGMENT_SUFFIXES = (".yaml", ".yml", ".hujson", ".json")
 LIST_SECTIONS = ("acls", "grants", "ssh", "nodeAttrs", "tests", "sshTests")
 # `devices` is ours, not Tailscale's: managed device tags, kept out of the policy document.
 DEVICES = "devices"
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -67,13 +71,62 @@ def load_desired(
     tailnet_domains: set[str] | None = None,
 ) -> Desired:
     """Load the desired state of the repository at `root` (or at git revision `ref`)."""
+    desired, problems = read_desired(root, ref=ref, now=now, config=config)
+    if validate:
+        problems.extend(check_desired(desired, tailnet_domains=tailnet_domains))
+    return settle(desired, problems)
+
+
+def load_desired_alongside(
+    root: Path,
+    work: Callable[[Desired], T],
+    *,
+    ref: str | None = None,
+    now: datetime | None = None,
+    config: Config | None = None,
+) -> tuple[Desired, T]:
+    """`load_desired`, with `work(desired)` done while the validation runs beside it
+    (in a forked child where that helps: see `forked`).
+
+    The outcome is what the two in sequence would give: every error in the files is
+    raised as one `PolicyError`, and it wins over whatever `work` raised (work on an
+    invalid policy may fail in ways that only echo those errors); otherwise `work`'s
+    exception, or its result."""
+    desired, problems = read_desired(root, ref=ref, now=now, config=config)
+    if any(p.is_error for p in problems):  # the files are broken already: no work
+        problems.extend(check_desired(desired))
+        settle(desired, problems)
+    settle(desired, problems)  # the notices so far (expiry) are the work's to read
+    checks = Forked(lambda: check_desired(desired), transport=(ReconcilerError,))
+    try:
+        outcome = work(desired)
+    except Exception:
+        settle(desired, checks.result())
+        raise
+    return settle(desired, checks.result()), outcome
+
+
+def read_desired(
+    root: Path,
+    *,
+    ref: str | None = None,
+    now: datetime | None = None,
+    config: Config | None = None,
+) -> tuple[Desired, list[Problem]]:
+    """The first half of `load_desired`: read and merge, raising nothing for problems
+    in the files. For callers that validate (`check_desired`) alongside other work and
+    then call `settle` with every problem."""
     config = config or load_config(root)
     now = now or datetime.now(timezone.utc)
     fragments, problems, commit, dirty = _read_fragments(config, ref)
     desired = merge_fragments(fragments, now=now, problems=problems)
     desired.commit, desired.dirty, desired.root = commit, dirty, config.root
-    if validate:
-        problems.extend(check_desired(desired, tailnet_domains=tailnet_domains))
+    return desired, problems
+
+
+def settle(desired: Desired, problems: list[Problem]) -> Desired:
+    """The second half: raise every error at once (sorted by place), keep the rest
+    (warnings, expiry notices) on `desired.notices`."""
     errors = [p for p in problems if p.is_error]
     if errors:
         raise PolicyError(

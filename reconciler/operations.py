@@ -31,7 +31,7 @@ from reconciler import compile as compiler
 from reconciler.access_diff.model import AccessDiff
 from reconciler.applier import apply_plan
 from reconciler.backends import open_backend
-from reconciler.backends.base import Backend
+from reconciler.backends.base import Backend, ValidationResult
 from reconciler.changes import (
     ApplyResult,
     DriftReport,
@@ -42,10 +42,11 @@ from reconciler.changes import (
     TestResults,
 )
 from reconciler.config import Config, Target, load_config
-from reconciler.desired import Desired, load_desired
+from reconciler.desired import Desired, load_desired, load_desired_alongside
 from reconciler.diff import diff_resources
 from reconciler.drift import drift_report
 from reconciler.errors import ConfigError, GitError, PolicyError, ReconcilerError
+from reconciler.forked import Forked
 from reconciler.importer import ImportedFile, import_policy
 from reconciler.inventory import Device, Inventory
 from reconciler.planner import BaseState, LiveState, build_plan, desired_resources, live_is_base
@@ -205,7 +206,10 @@ def make_plan(
 ) -> Plan:
     """Load, test, fetch, diff: the plan for one target (nothing is written anywhere).
 
-    `timings`, when given, receives the seconds each phase took."""
+    The local tests run in a forked child (see `forked`) while this process fetches,
+    loads the base and diffs: the two halves take about as long on a large tailnet.
+    `timings`, when given, receives the seconds each phase took (then everything runs
+    in this process, so each phase is timed alone)."""
     tgt = session.target(target)
     clock = _Stopwatch(timings)
     desired = desired or clock.run("load", lambda: session.desired(ref))
@@ -216,20 +220,46 @@ def make_plan(
         devices = clock.run("devices", be.list_devices) if desired.devices else None
         inv = clock.run("inventory",
                         lambda: choose_inventory(inventory, tgt, be, desired, devices))
-        tests = clock.run("tests", lambda: test_results(desired, inv))
+        testing = None if timings is not None else Forked(
+            lambda: test_results(desired, inv), transport=(ReconcilerError,))
         base = clock.run("base", lambda: load_base(session, desired, live))
         plan = clock.run("diff", lambda: build_plan(
             target=tgt.name, identity=be.identity, desired=desired, live=live, base=base,
-            devices=devices, tests=tests, created_at=_stamp(session.now),
-            tool_version=__version__, default_policy=_default_policy(),
-            with_document=with_document))
+            devices=devices, tests=TestResults(inventory=inv.source),
+            created_at=_stamp(session.now), tool_version=__version__,
+            default_policy=_default_policy(), with_document=with_document))
+        server = None
         if plan.changes and not _same_checks(tgt, inventory):
-            plan = clock.run("validate", lambda: _server_validate(plan, be, desired))
+            server = clock.run("validate", lambda: _server_validate(be, desired))
         if plan.changes:
             plan = clock.run("access", lambda: _with_access(plan, live.policy, desired, inv))
+        results = testing.result() if testing is not None else \
+            clock.run("tests", lambda: test_results(desired, inv))
     finally:
         if own:
             be.close()
+    return _with_tests(plan, results, server)
+
+
+def plan_alongside(session: Session, ref: str | None,
+                   make: Callable[[Desired], T]) -> tuple[Desired, T]:
+    """Load the desired state and run `make` (planning) on it while the validation
+    runs beside it; see `desired.load_desired_alongside`."""
+    return load_desired_alongside(session.config.root, make, ref=ref, now=session.now,
+                                  config=session.config)
+
+
+def _with_tests(plan: Plan, tests: TestResults,
+                server: ValidationResult | None) -> Plan:
+    """The plan with its local test results and the control plane's verdict (if asked);
+    only a plan whose checks all pass can be applied."""
+    if server is not None:
+        failures = tuple(f"{f.get('user', '?')}: {e}" for f in server.failures
+                         for e in f.get("errors") or [])
+        tests = replace(tests, server_checked=True, server_ok=server.ok,
+                        server_message=server.message, server_failures=failures)
+    plan.tests = tests
+    plan.applyable = plan.has_changes and tests.ok and not plan.errored
     return plan
 
 
@@ -271,21 +301,11 @@ def _same_checks(target: Target, inventory: str | None) -> bool:
     return target.backend == "local" and inventory is None
 
 
-def _server_validate(plan: Plan, backend: Backend, desired: Desired) -> Plan:
+def _server_validate(backend: Backend, desired: Desired) -> ValidationResult | None:
     """The control plane's own verdict on the document (where it has a validate)."""
-    from dataclasses import replace
-
     # Tailscale's validate rejects a body that starts with a comment (tailscale#9910):
     # send the document as plain JSON (the same content as the HuJSON to push).
-    result = backend.validate(compiler.to_json(desired.policy))
-    if result is None:
-        return plan
-    failures = tuple(f"{f.get('user', '?')}: {e}" for f in result.failures
-                     for e in f.get("errors") or [])
-    plan.tests = replace(plan.tests, server_checked=True, server_ok=result.ok,
-                         server_message=result.message, server_failures=failures)
-    plan.applyable = plan.has_changes and plan.tests.ok and not plan.errored
-    return plan
+    return backend.validate(compiler.to_json(desired.policy))
 
 
 # --- apply ----------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 
 from reconciler.cli import AppContext, cli, pass_app, use_color
-from reconciler.cli.common import FORMAT_TEXT_JSON, load, ref_option
+from reconciler.cli.common import FORMAT_TEXT_JSON, load, load_and_run, ref_option
 from reconciler.engine import (
     TestReport,
     access_matrix,
@@ -50,9 +50,11 @@ def test_cmd(app: AppContext, ref: str | None, inventory_path: Path | None, fmt:
     Failures read like Tailscale's (address "tag:web:80": want: Accept, got: Drop), each
     with the file:line of its test. Exits 1 if any test fails or is invalid.
     """
-    desired = load(app, ref=ref, quiet=fmt != "text")
-    report = run_tests(desired.policy, _inventory(inventory_path, desired.policy),
-                       desired.sources)
+    _, report = load_and_run(
+        app, lambda desired: run_tests(desired.policy, _inventory(inventory_path,
+                                                                  desired.policy),
+                                       desired.sources),
+        ref=ref, quiet=fmt != "text")
     if fmt == "json":
         click.echo(json.dumps(report.to_dict(), indent=2))
     elif fmt == "junit":

@@ -90,10 +90,10 @@ def plan_command(app: AppContext, target: str | None, all_targets: bool, ref: st
         _plan_all(session, ref=ref, fmt=fmt, inventory=inventory,
                   detailed=detailed_exitcode)
         return
-    desired = session.desired(ref)
+    desired, plan = operations.plan_alongside(session, ref, lambda d: operations.make_plan(
+        session, target=target, desired=d, inventory=inventory,
+        with_document=out is not None))
     echo_problems(desired.notices)
-    plan = operations.make_plan(session, target=target, desired=desired, inventory=inventory,
-                                with_document=out is not None)
     if out is not None:
         planfile.write(plan, out)
     click.echo(render_plan(plan, fmt, str(out) if out else None), nl=False)
@@ -105,13 +105,12 @@ def plan_command(app: AppContext, target: str | None, all_targets: bool, ref: st
 
 def _plan_all(session: operations.Session, *, ref: str | None, fmt: str,
               inventory: str | None, detailed: bool) -> None:
-    desired = session.desired(ref)
-    echo_problems(desired.notices)
     names = sorted(session.config.targets)
-    results = operations.for_targets(
-        names, lambda n: operations.make_plan(session, target=n, desired=desired,
+    desired, results = operations.plan_alongside(session, ref, lambda d: operations.for_targets(
+        names, lambda n: operations.make_plan(session, target=n, desired=d,
                                               inventory=inventory, with_document=False),
-        progress=_progress)
+        progress=_progress))
+    echo_problems(desired.notices)
     plans = [p for _, p, _ in results if p is not None]
     if fmt == "json":
         import json
@@ -178,9 +177,9 @@ def apply_command(app: AppContext, plan_file: Path | None, target: str | None,
     if plan_file is not None:
         plan = planfile.read(plan_file)
     else:
-        desired = session.desired()
+        desired, plan = operations.plan_alongside(
+            session, None, lambda d: operations.make_plan(session, target=target, desired=d))
         echo_problems(desired.notices)
-        plan = operations.make_plan(session, target=target, desired=desired)
         if fmt == "text" or not auto_approve:
             click.echo(text.render_plan(plan, color=_color(), show_footer=False),
                        err=fmt != "text", nl=False)
@@ -228,18 +227,19 @@ def drift_command(app: AppContext, target: str | None, all_targets: bool, fmt: s
     applied, and from resources changed on both sides.
     """
     session = _session(app)
-    desired = session.desired()
     if all_targets:
         if target is not None:
             raise click.UsageError("--all checks every target: leave out --target")
         names = sorted(session.config.targets)
-        results = operations.for_targets(
-            names, lambda n: operations.drift(session, target=n, desired=desired),
-            progress=_progress)
+        _, results = operations.plan_alongside(session, None, lambda d: operations.for_targets(
+            names, lambda n: operations.drift(session, target=n, desired=d),
+            progress=_progress))
         reports = [r if r is not None else DriftReport(n, "", error=str(e))
                    for n, r, e in results]
     else:
-        reports = [operations.drift(session, target=target, desired=desired)]
+        _, report = operations.plan_alongside(
+            session, None, lambda d: operations.drift(session, target=target, desired=d))
+        reports = [report]
     if fmt == "json":
         click.echo(json_.render_drift(reports[0]) if len(reports) == 1
                    else json_.render_drift_many(reports), nl=False)

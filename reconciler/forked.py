@@ -1,0 +1,126 @@
+"""Run one CPU-bound step in a forked child while the caller does other work.
+
+Lowest layer (standard library only). `plan` and `test` on a large tailnet are a few
+seconds of pure-Python work with two independent halves (validating and testing the
+desired state; loading the base, diffing and computing access changes), and Python
+runs one thread of bytecode at a time, so a second core helps only from a second
+process. `os.fork` gives the child the parent's loaded state for free (no pickling of
+the inputs); only the result travels back, pickled, over a pipe.
+
+The child's outcome is only ever an optimisation: whenever it cannot be had (no fork on
+this platform, threads running, `RECONCILER_JOBS=1`, a child that dies, a result or
+exception that does not survive pickling), `result()` runs the function in the calling
+process instead, so callers see exactly what a plain call would give.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import sys
+import threading
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+JOBS_ENV = "RECONCILER_JOBS"
+
+
+def forking_allowed() -> bool:
+    """Fork only where it is safe and can pay off.
+
+    A fork copies just the calling thread: with other threads running (`--all` plans
+    targets on a thread pool) a lock one of them holds would stay held in the child
+    forever. One CPU, or RECONCILER_JOBS=1, gains nothing from a second process.
+    """
+    if not hasattr(os, "fork") or threading.active_count() > 1:
+        return False
+    jobs = os.environ.get(JOBS_ENV, "").strip()
+    if jobs:
+        return not jobs.isdigit() or int(jobs) > 1
+    return (os.cpu_count() or 1) > 1
+
+
+class Forked(Generic[T]):
+    """`fn()` started in a child process now; `result()` returns (or raises) its outcome."""
+
+    def __init__(self, fn: Callable[[], T], *,
+                 transport: tuple[type[Exception], ...] = ()) -> None:
+        """`transport`: exception types the child hands back to be raised here. Any
+        other exception (a bug) makes `result()` run `fn` in this process instead, so
+        its traceback shows where it happened."""
+        self._fn = fn
+        self._transport = transport
+        self._pid: int | None = None
+        self._read_fd = -1
+        if forking_allowed():
+            self._start()
+
+    def _start(self) -> None:
+        # Buffered output would be written twice (by parent and child) if not flushed.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        read_fd, write_fd = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: compute, report, and leave without any cleanup
+            os.close(read_fd)
+            code = 0
+            try:
+                _report(self._fn, self._transport, write_fd)
+            except BaseException:  # nothing may escape a forked child
+                code = 1
+            finally:
+                os._exit(code)  # no atexit handlers, no flushing the parent's buffers
+        os.close(write_fd)
+        self._pid, self._read_fd = pid, read_fd
+
+    def result(self) -> T:
+        if self._pid is None:
+            return self._fn()
+        payload = _read_all(self._read_fd)
+        os.close(self._read_fd)
+        os.waitpid(self._pid, 0)
+        self._pid = None
+        try:
+            ok, value = pickle.loads(payload)
+        except Exception:  # a child that died or could not report
+            return self._fn()
+        if ok:
+            return value  # type: ignore[no-any-return]
+        raise value
+
+    def __del__(self) -> None:
+        # A Forked whose result nobody asked for (the caller failed first): reap it.
+        if self._pid is not None:
+            try:
+                os.close(self._read_fd)
+                os.waitpid(self._pid, 0)
+            except OSError:
+                pass
+
+
+def _report(fn: Callable[[], object], transport: tuple[type[Exception], ...],
+            write_fd: int) -> None:
+    """Pickle (True, result) or (False, exception) down the pipe; nothing for another
+    exception or an outcome that does not survive a pickle round trip (the parent then
+    runs `fn` itself)."""
+    try:
+        outcome: tuple[bool, object] = (True, fn())
+    except transport as e:
+        outcome = (False, e)
+    try:
+        payload = pickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL)
+        if not outcome[0]:
+            pickle.loads(payload)  # an exception must rebuild, or the parent reruns fn
+    except Exception:
+        return
+    with os.fdopen(write_fd, "wb") as out:
+        out.write(payload)
+
+
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    while chunk := os.read(fd, 1 << 20):
+        chunks.append(chunk)
+    return b"".join(chunks)
