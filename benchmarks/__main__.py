@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -31,17 +33,32 @@ def _child(*args: str) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def _cli_test(folder: Path) -> dict:
+def _cli_test(folder: Path, runs: int) -> dict:
     """The whole command as a user runs it: `reconciler test` on a desired-state repo
-    holding the generated policy as its one fragment."""
+    holding the generated policy as its one fragment. Best and median wall time of
+    `runs` runs, and the CPU seconds of the best one (its own and its forked child's:
+    the validation runs beside the tests, see reconciler/forked.py)."""
     (folder / "policies").mkdir(exist_ok=True)
     shutil.copy(folder / "policy.json", folder / "policies" / "policy.json")
-    start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "reconciler", "-C", str(folder), "test",
-                           "--inventory", str(folder / "inventory.json"), "--format", "json"],
-                          capture_output=True, text=True, check=False)
-    return {"seconds": time.perf_counter() - start, "exit_code": proc.returncode,
+    times: list[tuple[float, float]] = []
+    proc = None
+    for _ in range(runs):
+        cpu = _children_cpu()
+        start = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-m", "reconciler", "-C", str(folder), "test",
+                               "--inventory", str(folder / "inventory.json"), "--format",
+                               "json"], capture_output=True, text=True, check=False)
+        times.append((time.perf_counter() - start, _children_cpu() - cpu))
+    assert proc is not None
+    walls = sorted(t for t, _ in times)
+    return {"seconds": walls[0], "median_seconds": statistics.median(walls),
+            "cpu_seconds": min(times)[1], "runs": runs, "exit_code": proc.returncode,
             "stderr": proc.stderr[-500:]}
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--reference-budget", type=float, default=10.0,
                         help="seconds of reference evaluation to sample (default 10)")
+    parser.add_argument("--runs", type=int, default=3,
+                        help="runs of `reconciler test` (best and median shown; default 3)")
     args = parser.parse_args(argv)
     scale = SCALES[args.scale]
 
@@ -57,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         gen = _child("generate", scale.name, str(args.seed), tmp)
         eng = _child("engine", tmp)
         ref = _child("reference", tmp, str(args.reference_budget))
-        cli = _cli_test(Path(tmp))
+        cli = _cli_test(Path(tmp), max(1, args.runs))
 
     rate = eng["assertions"] / eng["seconds"]
     ref_rate = ref["assertions"] / ref["seconds"] if ref["seconds"] else float("inf")
@@ -73,9 +92,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"reference: {ref['assertions']} assertions in {ref['seconds']:.2f}s "
           f"({ref_rate:,.1f} assertions/s); agrees with engine: {ref['agrees_with_engine']}")
     print(f"speedup:   {speedup:,.0f}x per assertion")
-    print(f"cli:       `reconciler test` {cli['seconds']:.2f}s end to end (process start, "
-          f"loading and validating policies/, inventory file, all tests; exit "
-          f"{cli['exit_code']})")
+    print(f"cli:       `reconciler test` {cli['seconds']:.2f}s end to end, best of "
+          f"{cli['runs']} (median {cli['median_seconds']:.2f}s; CPU {cli['cpu_seconds']:.2f}s "
+          f"over both processes): process start, loading and validating policies/, "
+          f"inventory file, all tests, JSON report; exit {cli['exit_code']}")
 
     ok = eng["failed"] == 0 and eng["invalid"] == 0 and ref["all_hold"] \
         and ref["agrees_with_engine"] and cli["exit_code"] == 0
