@@ -2,17 +2,19 @@
 
 Policy model layer (imports `policy.context`, `policy.ports`, `policy.selectors`,
 `policy.rule_sides`). Wording per policy-semantics.md 1.3, 2.5 and 2.9: ACLs, unlike
-grants, accept `*` as a src with an autogroup:self dst (capture acl-a04).
+grants, accept `*` as a src with an autogroup:self dst (capture acl-a04). What is wrong
+with a src or dst string is worked out once per distinct string (`Memo`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
-from reconciler.policy.context import Context, as_list
+from reconciler.policy.context import Context, Found, Memo, as_list, report_found
 from reconciler.policy.ports import (
     PortError,
+    PortRange,
     ProtoError,
     check_ports_for_proto,
     parse_ports,
@@ -20,26 +22,68 @@ from reconciler.policy.ports import (
     split_acl_dst,
 )
 from reconciler.policy.rule_sides import (
-    check_dst_selector,
     check_legacy_pair,
     check_self_sources,
-    check_src,
     check_src_posture,
+    dst_selector_problems,
     entry_field,
-    parse_or_report,
+    src_problems,
     string_items,
 )
-from reconciler.policy.selectors import AUTOGROUP_SELF, Kind, Selector
+from reconciler.policy.selectors import (
+    AUTOGROUP_SELF,
+    Kind,
+    Selector,
+    SelectorError,
+    parse_selector,
+)
 from reconciler.source import PathKey
 
 
+class _Dst(NamedTuple):
+    """What one acl dst string says, apart from the rule's proto."""
+
+    # A missing port or a bad port list: reported alone, the dst is checked no further.
+    stop: Found
+    ports: tuple[PortRange, ...]
+    # The host selector's problems, reported after the proto check of `ports`.
+    host: Found
+    is_self: bool
+
+
+def _dst(ctx: Context, text: str) -> _Dst:
+    written = text.strip()
+    host, ports_text = split_acl_dst(written)
+    if ports_text == "" and ":" not in written:
+        message = f'dst="{written}": missing port; write "{written}:*" for all ports'
+        return _Dst(((message, "ports"),), (), (), False)
+    try:
+        ports = parse_ports(ports_text)
+    except PortError as e:
+        return _Dst(((f'dst="{written}": {e}', "ports"),), (), (), False)
+    try:
+        sel = parse_selector(host)
+    except SelectorError as e:
+        return _Dst((), ports, ((f"dst={e}", "selector"),), False)
+    is_self = sel.kind is Kind.AUTOGROUP and sel.value == AUTOGROUP_SELF
+    return _Dst((), ports, dst_selector_problems(ctx, sel, host), is_self)
+
+
 def check_acls(ctx: Context) -> None:
+    srcs = Memo(ctx, src_problems)
+    dsts = Memo(ctx, _dst)
     for i, entry in enumerate(as_list(ctx.policy.get("acls"))):
         if isinstance(entry, Mapping):
-            _check_acl(ctx, ("acls", i), entry)
+            _check_acl(ctx, srcs, dsts, ("acls", i), entry)
 
 
-def _check_acl(ctx: Context, base: PathKey, entry: Mapping[str, Any]) -> None:
+def _check_acl(
+    ctx: Context,
+    srcs: Memo[tuple[Selector | None, Found]],
+    dsts: Memo[_Dst],
+    base: PathKey,
+    entry: Mapping[str, Any],
+) -> None:
     check_legacy_pair(ctx, base, entry, "src", "users")
     check_legacy_pair(ctx, base, entry, "dst", "ports")
     action = entry.get("action")
@@ -58,40 +102,26 @@ def _check_acl(ctx: Context, base: PathKey, entry: Mapping[str, Any]) -> None:
     src_key, src_value = entry_field(entry, "src", "users")
     sources: list[tuple[PathKey, Selector]] = []
     for j, text in string_items(src_value):
-        path = (*base, src_key, j)
-        sel = parse_or_report(ctx, path, text, "src=")
+        sel, found = srcs(text)
+        if found:
+            report_found(ctx, (*base, src_key, j), found)
         if sel is not None:
-            check_src(ctx, path, sel)
-            sources.append((path, sel))
+            sources.append(((*base, src_key, j), sel))
 
     dst_key, dst_value = entry_field(entry, "dst", "ports")
     has_self = False
     for j, text in string_items(dst_value):
-        path = (*base, dst_key, j)
-        written = text.strip()
-        host, ports_text = split_acl_dst(written)
-        if ports_text == "" and ":" not in written:
-            ctx.report(
-                path,
-                f'dst="{written}": missing port; write "{written}:*" for all ports',
-                "ports",
-            )
+        dst = dsts(text)
+        if dst.stop:
+            report_found(ctx, (*base, dst_key, j), dst.stop)
             continue
         try:
-            ports = parse_ports(ports_text)
-        except PortError as e:
-            ctx.report(path, f'dst="{written}": {e}', "ports")
-            continue
-        try:
-            check_ports_for_proto(proto, ports, str(proto_value).strip())
+            check_ports_for_proto(proto, dst.ports, str(proto_value).strip())
         except ProtoError as e:
-            ctx.report(path, str(e), "proto")
-        sel = parse_or_report(ctx, path, host, "dst=")
-        if sel is None:
-            continue
-        if sel.kind is Kind.AUTOGROUP and sel.value == AUTOGROUP_SELF:
-            has_self = True
-        check_dst_selector(ctx, path, sel, host)
+            ctx.report((*base, dst_key, j), str(e), "proto")
+        if dst.host:
+            report_found(ctx, (*base, dst_key, j), dst.host)
+        has_self = has_self or dst.is_self
 
     if has_self:
         # ACLs (unlike grants) accept "*" with autogroup:self: it narrows per node (acl-a04).

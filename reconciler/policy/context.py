@@ -3,14 +3,15 @@
 Policy model layer (imports `problems`, `source`, and `policy.selectors`). Checkers in
 `shapes`, `sections`, `rules` and `tests_shape` append to `Context.problems` through
 `report`, which turns a document path into a file:line:col via the SourceMap.
+`Memo` lets a checker work out what is wrong with one string once per run.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from reconciler.policy.selectors import Kind, Selector
 from reconciler.problems import Problem, Severity
@@ -90,6 +91,38 @@ def domain_message(domain: str, tailnet_domains: Collection[str], prefix: str = 
         f"{prefix}{domain} is not associated with this Tailnet and cannot be used in "
         "user:*@<domain> expressions"
     )
+
+
+# Found problems of one string, as (message, code) pairs, to report wherever it is used.
+Found = tuple[tuple[str, str], ...]
+T = TypeVar("T")
+
+
+class Memo(Generic[T]):
+    """A check of one string, computed once per distinct string in a run.
+
+    Large policies repeat the same selectors and destinations thousands of times, and
+    what is wrong with one depends only on its text and the policy's definitions, so
+    the answer is kept for the rest of the run (never longer: definitions differ from
+    run to run). Callers keep the location out of the answer and report it at each use.
+    """
+
+    def __init__(self, ctx: Context, check: Callable[[Context, str], T]) -> None:
+        self._ctx = ctx
+        self._check = check
+        self._answers: dict[str, T] = {}
+
+    def __call__(self, text: str) -> T:
+        try:
+            return self._answers[text]
+        except KeyError:
+            answer = self._answers[text] = self._check(self._ctx, text)
+            return answer
+
+
+def report_found(ctx: Context, path: PathKey, found: Found) -> None:
+    for message, code in found:
+        ctx.report(path, message, code)
 
 
 # Helpers for the map-shaped sections (groups, tagOwners, hosts, ipsets, postures).

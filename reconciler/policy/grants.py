@@ -2,14 +2,15 @@
 
 Policy model layer (imports `policy.context`, `policy.ports`, `policy.selectors`,
 `policy.references`, `policy.rule_sides`). Wording per policy-semantics.md 1.4, 2.5, 2.9.
+What is wrong with a src or dst string is worked out once per distinct string (`Memo`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
-from reconciler.policy.context import Context, as_list, as_map
+from reconciler.policy.context import Context, Found, Memo, as_list, as_map, report_found
 from reconciler.policy.ports import (
     PortError,
     ProtoError,
@@ -19,11 +20,10 @@ from reconciler.policy.ports import (
 )
 from reconciler.policy.references import undefined
 from reconciler.policy.rule_sides import (
-    check_dst_selector,
     check_self_sources,
-    check_src,
     check_src_posture,
-    parse_or_report,
+    dst_selector_problems,
+    src_problems,
     string_items,
 )
 from reconciler.policy.selectors import (
@@ -50,20 +50,55 @@ ALLOWED_TAILSCALE_CAPS = frozenset(
 )
 
 
+class _Dst(NamedTuple):
+    """What one grant dst string says."""
+
+    found: Found
+    is_self: bool
+    is_internet: bool
+
+
+def _dst(ctx: Context, text: str) -> _Dst:
+    if _has_acl_style_port(ctx, text):
+        message = f'dst="{text.strip()}": grant destinations take no ports; put them in "ip"'
+        return _Dst(((message, "dst"),), False, False)
+    try:
+        sel = parse_selector(text)
+    except SelectorError as e:
+        return _Dst(((f"dst={e}", "selector"),), False, False)
+    if sel.kind is Kind.CIDR and sel.network is not None and sel.network.prefixlen == 0:
+        message = f'dst "{sel.network}": to allow all IP addresses, use "*" or "autogroup:internet"'
+        return _Dst(((message, "dst"),), False, False)
+    is_autogroup = sel.kind is Kind.AUTOGROUP
+    return _Dst(
+        dst_selector_problems(ctx, sel, sel.text),
+        is_autogroup and sel.value == AUTOGROUP_SELF,
+        is_autogroup and sel.value == AUTOGROUP_INTERNET,
+    )
+
+
 def check_grants(ctx: Context) -> None:
+    srcs = Memo(ctx, src_problems)
+    dsts = Memo(ctx, _dst)
     for i, entry in enumerate(as_list(ctx.policy.get("grants"))):
         if isinstance(entry, Mapping):
-            _check_grant(ctx, ("grants", i), entry)
+            _check_grant(ctx, srcs, dsts, ("grants", i), entry)
 
 
-def _check_grant(ctx: Context, base: PathKey, entry: Mapping[str, Any]) -> None:
+def _check_grant(
+    ctx: Context,
+    srcs: Memo[tuple[Selector | None, Found]],
+    dsts: Memo[_Dst],
+    base: PathKey,
+    entry: Mapping[str, Any],
+) -> None:
     sources: list[tuple[PathKey, Selector]] = []
     for j, text in string_items(entry.get("src")):
-        path = (*base, "src", j)
-        sel = parse_or_report(ctx, path, text, "src=")
+        sel, found = srcs(text)
+        if found:
+            report_found(ctx, (*base, "src", j), found)
         if sel is not None:
-            check_src(ctx, path, sel)
-            sources.append((path, sel))
+            sources.append(((*base, "src", j), sel))
 
     ip_list = as_list(entry.get("ip"))
     app = as_map(entry.get("app"))
@@ -73,28 +108,11 @@ def _check_grant(ctx: Context, base: PathKey, entry: Mapping[str, Any]) -> None:
     has_self = False
     has_internet = False
     for j, text in string_items(entry.get("dst")):
-        path = (*base, "dst", j)
-        if _has_acl_style_port(ctx, text):
-            ctx.report(
-                path,
-                f'dst="{text.strip()}": grant destinations take no ports; put them in "ip"',
-                "dst",
-            )
-            continue
-        sel = parse_or_report(ctx, path, text, "dst=")
-        if sel is None:
-            continue
-        if sel.kind is Kind.CIDR and sel.network is not None and sel.network.prefixlen == 0:
-            ctx.report(
-                path,
-                f'dst "{sel.network}": to allow all IP addresses, use "*" or "autogroup:internet"',
-                "dst",
-            )
-            continue
-        if sel.kind is Kind.AUTOGROUP:
-            has_self = has_self or sel.value == AUTOGROUP_SELF
-            has_internet = has_internet or sel.value == AUTOGROUP_INTERNET
-        check_dst_selector(ctx, path, sel, sel.text)
+        dst = dsts(text)
+        if dst.found:
+            report_found(ctx, (*base, "dst", j), dst.found)
+        has_self = has_self or dst.is_self
+        has_internet = has_internet or dst.is_internet
 
     for j, text in string_items(entry.get("ip")):
         try:

@@ -3,6 +3,8 @@
 Policy model layer (imports `policy.context`, `policy.selectors`, `policy.references`).
 `acls`, `grants` and `ssh_rules` call these with the prefix Tailscale puts in front of
 each message (``src=tag not found: "tag:x"``, ``dst="tag:x": tag not found: ...``).
+The per-string checks return their problems instead of reporting them, so that `acls`
+and `grants` can memoise them per distinct string and report them at each use.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from reconciler.policy.context import Context, as_list
+from reconciler.policy.context import Context, Found, as_list
 from reconciler.policy.references import undefined, undefined_posture
 from reconciler.policy.selectors import (
     AUTOGROUP_DANGER_ALL,
@@ -58,48 +60,51 @@ def check_legacy_pair(
         )
 
 
-def check_src(ctx: Context, path: PathKey, sel: Selector) -> None:
-    """A src selector of an acl or grant."""
+def src_problems(ctx: Context, text: str) -> tuple[Selector | None, Found]:
+    """A src string of an acl or grant: its selector (None when unparseable) and what is
+    wrong with it. Depends on the text only, so callers memoise it (`Memo`)."""
+    try:
+        sel = parse_selector(text)
+    except SelectorError as e:
+        return None, ((f"src={e}", "selector"),)
+    return sel, _src_selector_problems(ctx, sel)
+
+
+def _src_selector_problems(ctx: Context, sel: Selector) -> Found:
     if sel.kind is Kind.AUTOGROUP:
         if sel.value == AUTOGROUP_SELF:
-            ctx.report(path, '"autogroup:self" not valid on the src side of a rule', "src")
-            return
+            return (('"autogroup:self" not valid on the src side of a rule', "src"),)
         if sel.value == AUTOGROUP_INTERNET:
-            ctx.report(path, '"autogroup:internet" not valid on the src side of a rule', "src")
-            return
+            return (('"autogroup:internet" not valid on the src side of a rule', "src"),)
     if sel.kind is Kind.SERVICE:
-        ctx.report(path, f'"{sel.value}" not valid on the src side of a rule', "src")
-        return
+        return ((f'"{sel.value}" not valid on the src side of a rule', "src"),)
     if sel.kind is Kind.IP_RANGE:
-        ctx.report(path, f'src="{sel.text}": IP ranges are only allowed inside ipsets', "src")
-        return
+        return ((f'src="{sel.text}": IP ranges are only allowed inside ipsets', "src"),)
     reason = undefined(ctx, sel)
     if reason is not None:
-        ctx.report(path, f"src={reason}", "not-found")
-        return
+        return ((f"src={reason}", "not-found"),)
     domain = ctx.domain_problem(sel)
     if domain is not None:
-        ctx.report(path, domain, "domain")
+        return ((domain, "domain"),)
+    return ()
 
 
-def check_dst_selector(ctx: Context, path: PathKey, sel: Selector, label: str) -> None:
-    """A dst selector of an acl or grant; `label` is what `dst=` quotes."""
+def dst_selector_problems(ctx: Context, sel: Selector, label: str) -> Found:
+    """What is wrong with a dst selector of an acl or grant; `label` is what `dst=`
+    quotes."""
     if sel.kind is Kind.AUTOGROUP and sel.value in (AUTOGROUP_DANGER_ALL, AUTOGROUP_SHARED):
         if sel.value == AUTOGROUP_DANGER_ALL:
-            ctx.report(path, "cannot use autogroup:danger-all as a dst", "dst")
-        else:
-            ctx.report(path, f'dst="{label}": "{sel.value}" not valid as a dst', "dst")
-        return
+            return (("cannot use autogroup:danger-all as a dst", "dst"),)
+        return ((f'dst="{label}": "{sel.value}" not valid as a dst', "dst"),)
     if sel.kind is Kind.IP_RANGE:
-        ctx.report(path, f'dst="{label}": IP ranges are only allowed inside ipsets', "dst")
-        return
+        return ((f'dst="{label}": IP ranges are only allowed inside ipsets', "dst"),)
     reason = undefined(ctx, sel)
     if reason is not None:
-        ctx.report(path, f'dst="{label}": {reason}', "not-found")
-        return
+        return ((f'dst="{label}": {reason}', "not-found"),)
     domain = ctx.domain_problem(sel)
     if domain is not None:
-        ctx.report(path, domain, "domain")
+        return ((domain, "domain"),)
+    return ()
 
 
 def check_src_posture(ctx: Context, base: PathKey, entry: Mapping[str, Any]) -> None:

@@ -4,11 +4,15 @@ Policy model layer (imports `suggest`, `policy.schema`, `policy.context`). Runs 
 the semantic checkers then read values leniently (`as_list`, `as_map`) so a wrong type
 is reported once, here. JSON null counts as absent, as it does for Go's decoder
 (SaaS accepted `"acceptEnv": null`, `"checkPeriod": null`).
+
+Every value of a large policy is walked here, so each entry field first gets a quick
+test made of C-level type checks (`_QUICK`) that only says "nothing to report"; a value
+it does not clear takes the generic walk, which alone decides what is reported.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from reconciler.policy.context import Context
@@ -45,10 +49,23 @@ def json_type(value: Any) -> str:
     return "null" if value is None else type(value).__name__
 
 
+# Python types that certainly are each JSON type: what a JSON decoder produces. Values
+# of other types go through `json_type`.
+_EXACT_TYPES: dict[str, frozenset[type]] = {
+    "string": frozenset({str}),
+    "boolean": frozenset({bool}),
+    "integer": frozenset({int}),
+    "number": frozenset({int, float}),
+    "object": frozenset({dict}),
+    "map": frozenset({dict}),
+    "array": frozenset({list}),
+}
+
+
 def _matches(value: Any, type_: str) -> bool:
-    actual = json_type(value)
-    if type_ == "any":
+    if type_ == "any" or type(value) in _EXACT_TYPES.get(type_, ()):
         return True
+    actual = json_type(value)
     if type_ in ("object", "map"):
         return actual == "object"
     if type_ == "number":
@@ -86,6 +103,69 @@ def _type_error(ctx: Context, path: PathKey, expected: str, value: Any) -> None:
     )
 
 
+# ------------------------------------------------------------------- the quick test
+
+Quick = Callable[[Any], bool]
+_NONE = type(None)
+
+
+def _all_strings(items: list[Any]) -> bool:
+    """Whether every element is a string, in one C-level pass (join takes nothing else)."""
+    try:
+        "".join(items)
+    except TypeError:
+        return False
+    return True
+
+
+def _list_of(type_: str, *, nulls: bool) -> Quick:
+    """null, or a list whose elements are all of `type_` (or null, if `nulls`: array
+    elements may be null, the lists inside "strings" / "objects" map values may not)."""
+    if type_ == "string":  # join takes no null either: those go the generic way
+        return lambda value: value is None or (type(value) is list and _all_strings(value))
+    accepted = _EXACT_TYPES[type_] | ({_NONE} if nulls else set())
+    return lambda value: value is None or (
+        type(value) is list and set(map(type, value)) <= accepted
+    )
+
+
+def _quick(spec: Field) -> Quick | None:
+    """A test that `check_value(..., value, spec)` would report nothing, or None when
+    only the generic walk can tell (objects with entries: those recurse into check_entry,
+    whose fields have quick tests of their own)."""
+    if spec.entry is not None:
+        return None
+    if spec.type == "array" and spec.items:
+        return _list_of(spec.items, nulls=True)
+    if spec.type == "map" and spec.items in ("strings", "objects"):
+        values = _list_of("string" if spec.items == "strings" else "object", nulls=False)
+        return lambda value: value is None or (
+            type(value) is dict and all(map(values, value.values()))
+        )
+    if spec.type == "map" and spec.items == "any":
+        return lambda value: value is None or type(value) is dict
+    if spec.type == "map" and spec.items:
+        accepted = _EXACT_TYPES[spec.items] | {_NONE}
+        return lambda value: value is None or (
+            type(value) is dict and set(map(type, value.values())) <= accepted
+        )
+    if spec.type == "any":
+        return lambda value: True
+    accepted = _EXACT_TYPES[spec.type] | {_NONE}
+    return lambda value: type(value) in accepted
+
+
+_QUICK: dict[str, dict[str, Quick]] = {
+    entry_type: {
+        name: quick for name, spec in fields.items() if (quick := _quick(spec)) is not None
+    }
+    for entry_type, fields in ENTRY_TYPES.items()
+}
+
+
+# ------------------------------------------------------------------ the generic walk
+
+
 def check_value(ctx: Context, path: PathKey, value: Any, spec: Field) -> None:
     if value is None:
         return
@@ -96,8 +176,12 @@ def check_value(ctx: Context, path: PathKey, value: Any, spec: Field) -> None:
         _type_error(ctx, path, expected, value)
         return
     if spec.type == "array" and spec.items:
+        entries = spec.entry if spec.items == "object" else None
         for i, item in enumerate(value):
-            check_item(ctx, (*path, i), item, spec.items, spec.entry)
+            if entries is not None and type(item) is dict:  # what check_item would come to
+                check_entry(ctx, (*path, i), item, entries)
+            else:
+                check_item(ctx, (*path, i), item, spec.items, spec.entry)
     elif spec.type == "map" and spec.items:
         for key, item in value.items():
             check_item(ctx, (*path, key), item, spec.items, spec.entry)
@@ -127,7 +211,11 @@ def check_item(ctx: Context, path: PathKey, item: Any, type_: str, entry: str | 
 def check_entry(ctx: Context, path: PathKey, entry: Mapping[str, Any], entry_type: str) -> None:
     fields = ENTRY_TYPES[entry_type]
     insensitive = entry_type in CASE_INSENSITIVE_ENTRIES
+    quick = _QUICK[entry_type]
     for key, value in entry.items():
+        cleared = quick.get(key)
+        if cleared is not None and cleared(value):
+            continue
         spec = _lookup(ctx, (*path, key), key, fields, insensitive)
         if spec is not None:
             check_value(ctx, (*path, key), value, spec)
