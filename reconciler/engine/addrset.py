@@ -321,15 +321,21 @@ def parse_ip(text: str) -> tuple[int, int]:
 _PARSED: dict[str, tuple[int, int]] = {}
 
 
-def _parse_ip(text: str) -> tuple[int, int]:
-    try:
+def strict_ip(text: str) -> tuple[int, int] | None:
+    """`parse_ip` for the plain forms inet_pton takes (no brackets, zones or leading
+    zeros), else None: a cheap "is this an IP literal" that never raises."""
+    try:  # only IPv6 forms have a ':', only IPv4 forms none (one try, not two)
+        if ":" in text:
+            return 6, int.from_bytes(inet_pton(AF_INET6, text), "big")
         return 4, int.from_bytes(inet_pton(AF_INET, text), "big")
     except OSError:
-        pass
-    try:
-        return 6, int.from_bytes(inet_pton(AF_INET6, text), "big")
-    except OSError:
-        pass
+        return None
+
+
+def _parse_ip(text: str) -> tuple[int, int]:
+    found = strict_ip(text)
+    if found is not None:
+        return found
     s = text.strip()
     if s.startswith("[") and s.endswith("]"):
         s = s[1:-1]

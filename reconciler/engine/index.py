@@ -1,20 +1,25 @@
 """Fast reachability queries over compiled rules: "may these sources reach that dst:port?".
 
-Engine layer (imports `addrset`, `compile`, `reconciler.inventory`). Tests ask the same
-kind of question many times over large tailnets, so nothing here scans every rule per
-question:
+Engine layer (imports `addrset`, `compile`, `resolve`, `reconciler.inventory`). Tests
+ask the same kind of question many times over large tailnets, so nothing here scans
+every rule per question:
 
 * every device address is a *point* with a small integer id; each distinct selector of
   the rules is resolved once and noted on the points it covers (a rule's src or dst is
   exactly the union of its selectors), so rules are found through their selectors;
 * addresses that are no device's (IP literals, subnet hosts) are answered from the few
   selectors that reach beyond device addresses (CIDRs, hosts, `*`), then cached;
-* rules are also indexed by port; a question's candidates are (rules reaching the dst)
-  ∩ (rules opening the port), two C-level set intersections;
-* a test src's devices are grouped by their selector signature: a candidate rule naming
-  a selector *every* device has settles an accept at once, and no candidate naming a
-  selector *any* device has settles a deny; only postures and autogroup:self need a
-  per-device check.
+* rules are also indexed by (dst selector, port): a question (dst host, port) is
+  answered by the src selectors of the rules of the few dst selectors holding the host,
+  one share per (dst selector, port, protocols), built on first use;
+* a test src's devices are grouped by their selector signature: an accept holds at once
+  when the question's src selectors meet those *every* device has, a deny when they
+  meet none of those *any* device has (one C-level `isdisjoint` each); only postures and
+  autogroup:self need a per-device check.
+
+Nothing in an index points back to it, so it is freed by reference counting as soon as
+a run ends (a reference cycle would leave its hundreds of thousands of objects to a
+collector pass).
 
 Semantics are `policy-semantics.md` §2.4 (decision function) and §2.7 (∃ over dst
 addresses of the same family as the source address).
@@ -23,15 +28,17 @@ addresses of the same family as the source address).
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-from reconciler.engine.addrset import AddrSet, parse_ip
+from reconciler.engine.addrset import AddrSet, Interval, parse_ip
 from reconciler.engine.compile import CompiledPolicy, Rule
+from reconciler.engine.resolve import Resolver
 from reconciler.inventory import Device
 
 Point = tuple[int, int]  # (family, value)
+_NONE: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -71,7 +78,8 @@ class SourceGroup:
 
     `universal` holds selectors every source has (one candidate rule naming one lets all
     through); `union` those any source has (no candidate rule naming one: nobody gets
-    through on posture-free rules).
+    through on posture-free rules). Verdicts past those two checks are cached per
+    question: tests repeat them.
     """
 
     sources: list[Source]
@@ -79,12 +87,13 @@ class SourceGroup:
     signatures: list[tuple[frozenset[int], frozenset[int], list[Source]]]
     universal: tuple[frozenset[int], frozenset[int]]  # selectors holding every source
     union: tuple[frozenset[int], frozenset[int]]  # selectors holding some source
+    verdicts: dict[tuple[Any, ...], bool] = field(default_factory=dict)
 
 
 class _Lazy:
     """An identity selector's address set, built only if a non-device lookup needs it."""
 
-    def __init__(self, resolve: Any, selector: str) -> None:
+    def __init__(self, resolve: Callable[[str], AddrSet], selector: str) -> None:
         self._resolve = resolve
         self._selector = selector
         self._addrs: AddrSet | None = None
@@ -95,44 +104,102 @@ class _Lazy:
         return self._addrs.contains_int(family, value)
 
 
+class _Points:
+    """Every device address as a *point* with a small integer id, and who owns it.
+
+    Ids run 0..n-1 over (family, value), sorted per family, so an interval of addresses
+    is a slice of ids (found by bisect).
+    """
+
+    def __init__(self, devices: Sequence[Device]) -> None:
+        self.owner: dict[Point, Device] = {}
+        # per device (by identity): its points, parsed once
+        self.device_points: dict[int, tuple[Point, ...]] = {}
+        owner = self.owner
+        for d in devices:
+            points = tuple(parse_ip(ip) for ip in (d.ipv4, d.ipv6) if ip)
+            self.device_points[id(d)] = points
+            for p in points:
+                if p not in owner:
+                    owner[p] = d
+        self.pid: dict[Point, int] = {}
+        self.values: dict[int, list[int]] = {}
+        self.ids: dict[int, list[int]] = {}
+        for fam in (4, 6):
+            values = sorted(v for f, v in owner if f == fam)
+            first = len(self.pid)
+            self.values[fam] = values
+            self.ids[fam] = list(range(first, first + len(values)))
+            self.pid.update(zip([(fam, v) for v in values], self.ids[fam], strict=True))
+        pid = self.pid
+        self.device_pids: dict[int, tuple[int, ...]] = {
+            k: tuple([pid[p] for p in points]) for k, points in self.device_points.items()}
+
+    def points_in(self, addrs: AddrSet) -> tuple[list[int], bool]:
+        """Ids of the device points inside `addrs`, and whether it reaches beyond them."""
+        hits: list[int] = []
+        beyond = False
+        for fam, intervals in ((4, addrs.v4), (6, addrs.v6)):
+            values, ids = self.values[fam], self.ids[fam]
+            for a, b in intervals:
+                if a == b:
+                    pid = self.pid.get((fam, a))
+                    if pid is None:
+                        beyond = True
+                    else:
+                        hits.append(pid)
+                    continue
+                lo = bisect_left(values, a)
+                hi = bisect_right(values, b)
+                if hi - lo != b - a + 1:
+                    beyond = True
+                hits.extend(ids[lo:hi])
+        return hits, beyond
+
+
 class _Side:
     """Selectors of one side (src or dst) of the rules, and the points each one covers."""
 
-    def __init__(self, index: RuleIndex, resolve: Any) -> None:
-        self.index = index
+    def __init__(self, points: _Points, resolver: Resolver,
+                 resolve: Callable[[str], AddrSet]) -> None:
+        self.points = points
+        self.resolver = resolver
         self.resolve = resolve  # selector text -> AddrSet
         self.ids: dict[str, int] = {}
         self.addrs: list[AddrSet | _Lazy] = []
         self.outside: list[int] = []  # selectors that reach addresses of no device
-        self.at: list[set[int]] = [set() for _ in range(len(index.pid))]
+        self.at: list[set[int] | None] = [None] * len(points.pid)  # None: no selector
         self._lazy: dict[Point, frozenset[int]] = {}
 
     def id(self, selector: str) -> int:
         found = self.ids.get(selector)
         if found is None:
             found = self.ids[selector] = len(self.addrs)
-            devices = self.index.compiled.resolver.identity_devices(selector)
+            devices = self.resolver.identity_devices(selector)
             if devices is not None:  # an identity: exactly its devices' addresses
-                pids = self.index.pid
-                dp = self.index.device_points
-                hits = [pids[p] for d in devices for p in dp[id(d)]]
+                dp = self.points.device_pids
+                hits = [pid for d in devices for pid in dp[id(d)]]
                 beyond = False
                 self.addrs.append(_Lazy(self.resolve, selector))
             else:
                 addrs = self.resolve(selector)
                 self.addrs.append(addrs)
-                hits, beyond = self.index.points_in(addrs)
+                hits, beyond = self.points.points_in(addrs)
             at = self.at
             for pid in hits:
-                at[pid].add(found)
+                here = at[pid]
+                if here is None:
+                    at[pid] = {found}
+                else:
+                    here.add(found)
             if beyond:
                 self.outside.append(found)
         return found
 
     def selectors_at(self, point: Point) -> set[int] | frozenset[int]:
-        pid = self.index.pid.get(point)
+        pid = self.points.pid.get(point)
         if pid is not None:
-            return self.at[pid]
+            return self.at[pid] or _NONE
         found = self._lazy.get(point)
         if found is None:
             fam, value = point
@@ -156,48 +223,71 @@ class RuleIndex:
         self.rules: list[Rule] = [r for r in compiled.rules if not r.self_dst]
         self.self_rules: list[Rule] = [r for r in compiled.rules if r.self_dst]
         self.allow_all = compiled.allow_all
-        self.owner: dict[Point, Device] = {}
-        # per device (by identity): its points and its Source, parsed once
-        self.device_points: dict[int, tuple[Point, ...]] = {}
-        self._sources: dict[int, Source] = {}
-        for d in compiled.inventory.devices:
-            points = tuple(parse_ip(ip) for ip in d.addresses)
-            self.device_points[id(d)] = points
-            for p in points:
-                self.owner.setdefault(p, d)
-        # point ids: 0..n-1 over (family, value), sorted per family for bisect
-        self.pid: dict[Point, int] = {}
-        self._values: dict[int, list[int]] = {}
-        self._ids: dict[int, list[int]] = {}
-        for fam in (4, 6):
-            values = sorted(v for f, v in self.owner if f == fam)
-            self._values[fam] = values
-            self._ids[fam] = [self.pid.setdefault((fam, v), len(self.pid)) for v in values]
-        self.src = _Side(self, lambda s: resolver.src(s).addrs)
-        self.dst = _Side(self, lambda s: resolver.dst(s).addrs)
+        points = _Points(compiled.inventory.devices)
+        self.owner = points.owner
+        self.device_points = points.device_points
+        self.pid = points.pid
+        self.points_in = points.points_in
+        self._sources: dict[int, Source] = {}  # per device (by identity), when unchanged
+        self.src = _Side(points, resolver, lambda s: resolver.src(s).addrs)
+        self.dst = _Side(points, resolver, lambda s: resolver.dst(s).addrs)
         self.rule_src: list[frozenset[int]] = []
         self.by_dst: list[list[int]] = []  # dst selector id -> rule ids
-        for i, rule in enumerate(self.rules):
-            self.rule_src.append(frozenset(self.src.id(s) for s in rule.src_sel))
-            for s in rule.dst_sel:
-                sid = self.dst.id(s)
-                while len(self.by_dst) <= sid:
-                    self.by_dst.append([])
-                self.by_dst[sid].append(i)
-        self.posture_rules = frozenset(i for i, r in enumerate(self.rules) if r.posture)
-        # port -> rules naming it among few ports; rules with wide port ranges apart
+        # port -> rules naming it among few ports; rules with wide port ranges apart. The
+        # same per dst selector: (dst selector id, port) -> rules, dst selector -> ranged.
         self._by_port: dict[int, list[int]] = {}
         self._ranged: list[int] = []
+        self._at_port: dict[tuple[int, int], list[int]] = {}
+        self._ranged_at: dict[int, list[int]] = {}
+        src_id, dst_id = self.src.id, self.dst.id
+        by_port, at_port, by_dst = self._by_port, self._at_port, self.by_dst
+        # rules of one ACL row or grant share their selector and port tuples
+        src_ids: dict[tuple[str, ...], frozenset[int]] = {}
+        expanded: dict[tuple[Interval, ...], list[int] | None] = {}  # None: ranged
         for i, rule in enumerate(self.rules):
-            if any(b - a > 64 for a, b in rule.ports):
+            sids = src_ids.get(rule.src_sel)
+            if sids is None:
+                sids = src_ids[rule.src_sel] = frozenset([src_id(s) for s in rule.src_sel])
+            self.rule_src.append(sids)
+            ports = expanded.get(rule.ports, ())
+            if ports == ():
+                ports = expanded[rule.ports] = None if any(
+                    b - a > 64 for a, b in rule.ports) else [
+                    p for a, b in rule.ports for p in range(a, b + 1)]
+            if ports is None:
                 self._ranged.append(i)
-                continue
-            for a, b in rule.ports:
-                for port in range(a, b + 1):
-                    self._by_port.setdefault(port, []).append(i)
+            else:
+                for port in ports:
+                    found = by_port.get(port)
+                    if found is None:
+                        by_port[port] = [i]
+                    else:
+                        found.append(i)
+            for s in rule.dst_sel:
+                sid = dst_id(s)
+                if sid == len(by_dst):
+                    by_dst.append([])
+                by_dst[sid].append(i)
+                if ports is None:
+                    self._ranged_at.setdefault(sid, []).append(i)
+                    continue
+                for port in ports:
+                    found = at_port.get((sid, port))
+                    if found is None:
+                        at_port[(sid, port)] = [i]
+                    else:
+                        found.append(i)
+        self.posture_rules = frozenset(i for i, r in enumerate(self.rules) if r.posture)
         self._port_rules: dict[tuple[int, frozenset[int]], frozenset[int]] = {}
         self._cache: dict[tuple[Any, ...], Candidates] = {}
         self._dst_cache: dict[Any, tuple[frozenset[int], ...]] = {}
+        self._host_sels: dict[Any, tuple[frozenset[int], frozenset[int]]] = {}
+        # per (port, protos): per dst selector id, its share of a question (see _reach_of)
+        self._reach: dict[tuple[int, frozenset[int]],
+                          list[tuple[frozenset[int], frozenset[int], bool] | None]] = {}
+        self._live: dict[tuple[Any, ...], tuple[frozenset[int], frozenset[int], bool]] = {}
+        self._signatures: dict[tuple[int | None, int | None],
+                               tuple[frozenset[int], frozenset[int]]] = {}
 
     def points_of(self, devices: Sequence[Device]) -> list[Point]:
         """Sorted distinct addresses of `devices` (inventory devices)."""
@@ -210,29 +300,11 @@ class RuleIndex:
             return source_of(device, attrs)
         found = self._sources.get(id(device))
         if found is None:
-            found = self._sources[id(device)] = source_of(device)
+            points = self.device_points[id(device)]  # (ipv4, ipv6) as parsed, when set
+            found = self._sources[id(device)] = Source(
+                points[0][1] if device.ipv4 else None, points[-1][1] if device.ipv6 else None,
+                device, device.posture)
         return found
-
-    def points_in(self, addrs: AddrSet) -> tuple[list[int], bool]:
-        """Ids of the device points inside `addrs`, and whether it reaches beyond them."""
-        hits: list[int] = []
-        beyond = False
-        for fam, intervals in ((4, addrs.v4), (6, addrs.v6)):
-            values, ids = self._values[fam], self._ids[fam]
-            for a, b in intervals:
-                if a == b:
-                    pid = self.pid.get((fam, a))
-                    if pid is None:
-                        beyond = True
-                    else:
-                        hits.append(pid)
-                    continue
-                lo = bisect_left(values, a)
-                hi = bisect_right(values, b)
-                if hi - lo != b - a + 1:
-                    beyond = True
-                hits.extend(ids[lo:hi])
-        return hits, beyond
 
     def port_rules(self, port: int, protos: frozenset[int]) -> frozenset[int]:
         key = (port, protos)
@@ -246,21 +318,35 @@ class RuleIndex:
 
     # --- questions ----------------------------------------------------------------------
 
+    def _dst_selectors(self, dst: Sequence[Point], key: Any
+                       ) -> tuple[frozenset[int], frozenset[int]]:
+        """Dst selectors holding some address of `dst`, per family (4, 6); cached.
+
+        The two are one object when equal (as for identities, whose selectors cover
+        both addresses of a device), so later steps can do the work once.
+        """
+        found = self._host_sels.get(key)
+        if found is None:
+            get, at, elsewhere = self.pid.get, self.dst.at, self.dst.selectors_at
+            per_fam: dict[int, list[set[int] | frozenset[int]]] = {4: [], 6: []}
+            for p in dst:
+                pid = get(p)
+                here = at[pid] if pid is not None else elsewhere(p)
+                if here:
+                    per_fam[p[0]].append(here)
+            sels4 = frozenset().union(*per_fam[4])
+            sels6 = frozenset().union(*per_fam[6])
+            found = self._host_sels[key] = (sels4, sels4 if sels6 == sels4 else sels6)
+        return found
+
     def _dst_rules(self, dst: Sequence[Point], key: Any) -> tuple[frozenset[int], ...]:
         """Rule ids whose dst holds some address of `dst`, per family (4, 6); cached."""
         found = self._dst_cache.get(key)
         if found is None:
-            per_fam: list[frozenset[int]] = []
-            for fam in (4, 6):
-                sels: set[int] = set()
-                for p in dst:
-                    if p[0] == fam:
-                        sels.update(self.dst.selectors_at(p))
-                ids: set[int] = set()
-                for sid in sels:
-                    ids.update(self.by_dst[sid])
-                per_fam.append(frozenset(ids))
-            found = self._dst_cache[key] = tuple(per_fam)
+            by_dst = self.by_dst
+            found = self._dst_cache[key] = tuple(
+                frozenset().union(*[by_dst[sid] for sid in sels])
+                for sels in self._dst_selectors(dst, key))
         return found
 
     def candidates(self, dst: Sequence[Point], port: int, protos: frozenset[int],
@@ -292,17 +378,29 @@ class RuleIndex:
             return True
         return self._allowed(src, self.candidates(dst, port, protos), dst, port, protos)
 
+    def signature(self, src: Source) -> tuple[frozenset[int], frozenset[int]]:
+        """The src selectors holding the source's IPv4 and IPv6 address; cached."""
+        found = self._signatures.get((src.v4, src.v6))
+        if found is None:
+            at = self.src.selectors_at
+            found = self._signatures[(src.v4, src.v6)] = (
+                frozenset(at((4, src.v4))) if src.v4 is not None else _NONE,
+                frozenset(at((6, src.v6))) if src.v6 is not None else _NONE)
+        return found
+
     def group(self, sources: Sequence[Source]) -> SourceGroup:
         """The sources of one test src, with the selector sets the fast paths need."""
         sigs: dict[tuple[frozenset[int], frozenset[int]], list[Source]] = {}
+        none: frozenset[int] = _NONE
+        signature = self.signature
         for s in sources:
-            sig = (frozenset(self.src.selectors_at((4, s.v4))) if s.v4 is not None
-                   else frozenset(),
-                   frozenset(self.src.selectors_at((6, s.v6))) if s.v6 is not None
-                   else frozenset())
-            sigs.setdefault(sig, []).append(s)
+            sig = signature(s)
+            members = sigs.get(sig)
+            if members is None:
+                sigs[sig] = [s]
+            else:
+                members.append(s)
         keys = list(sigs)
-        none: frozenset[int] = frozenset()
         return SourceGroup(
             list(sources),
             [(k[0], k[1], v) for k, v in sigs.items()],
@@ -311,6 +409,55 @@ class RuleIndex:
             union=(none.union(*(k[0] for k in keys)), none.union(*(k[1] for k in keys))),
         )
 
+    def _live_rules(self, dst: Sequence[Point], key: Any, port: int, protos: frozenset[int]
+                    ) -> tuple[frozenset[int], frozenset[int], bool]:
+        """The src selectors of the posture-free rules that reach `dst` (per family 4, 6)
+        on port/protos, and whether posture-bound rules do too; cached per question.
+
+        Built from the shares of the dst selectors holding `dst` (most hosts have one).
+        """
+        qkey = (key, port, protos)
+        found = self._live.get(qkey)
+        if found is not None:
+            return found
+        sels4, sels6 = self._host_sels.get(key) or self._dst_selectors(dst, key)
+        rkey = (port, protos)
+        reach = self._reach.get(rkey)
+        if reach is None:
+            reach = self._reach[rkey] = [None] * len(self.by_dst)
+        if sels6 is sels4 and len(sels4) == 1:
+            (sid,) = sels4
+            found = reach[sid] or self._reach_of(reach, sid, port, protos)
+        else:
+            parts4 = [reach[sid] or self._reach_of(reach, sid, port, protos) for sid in sels4]
+            parts6 = parts4 if sels6 is sels4 else [
+                reach[sid] or self._reach_of(reach, sid, port, protos) for sid in sels6]
+            src4 = frozenset().union(*[p[0] for p in parts4])
+            src6 = src4 if parts6 is parts4 else frozenset().union(*[p[0] for p in parts6])
+            bound = bool(self.posture_rules) and any(p[2] for p in (*parts4, *parts6))
+            found = (src4, src6, bound)
+        self._live[qkey] = found
+        return found
+
+    def _reach_of(self, reach: list[tuple[frozenset[int], frozenset[int], bool] | None],
+                  sid: int, port: int, protos: frozenset[int]
+                  ) -> tuple[frozenset[int], frozenset[int], bool]:
+        """One dst selector's share of a question, as `_live_rules` answers (both families
+        alike); stored in `reach`, the list of shares for this port and protos."""
+        rules, rule_src = self.rules, self.rule_src
+        # rules listed under (sid, port) open the port: only their protocols are left
+        opening = [i for i in self._at_port.get((sid, port), ())
+                   if not rules[i].protos.isdisjoint(protos)]
+        ranged = self._ranged_at.get(sid)
+        if ranged:
+            opening += [i for i in ranged if any(rules[i].allows_port(p, port) for p in protos)]
+        free = [i for i in opening if i not in self.posture_rules] if self.posture_rules \
+            else opening
+        covered = rule_src[free[0]] if len(free) == 1 else frozenset().union(
+            *[rule_src[i] for i in free])
+        found = reach[sid] = (covered, covered, len(free) != len(opening))
+        return found
+
     def verdict(self, group: SourceGroup, dst: Sequence[Point], port: int,
                 protos: frozenset[int], *, every: bool, key: Any = None) -> bool:
         """every=True: do all sources get through (accept)? False: does any (deny)?"""
@@ -318,39 +465,31 @@ class RuleIndex:
             return False
         if self.allow_all:
             return True
-        by_port = self.port_rules(port, protos)
-        if not by_port and not self.self_rules:
-            return False  # no rule opens this port at all
-        ids4, ids6 = self._dst_rules(dst, key if key is not None else tuple(dst))
-        live4 = ids4 & by_port
-        live6 = ids6 & by_port
-        bound = None
-        if self.posture_rules:
-            bound = (live4 | live6) & self.posture_rules
-            if bound:
-                live4 = live4 - bound
-                live6 = live6 - bound
-        slow = bool(self.self_rules) or bool(bound)
-        if not live4 and not live6 and not slow:
+        if key is None:
+            key = tuple(dst)
+        # A source gets through on a posture-free rule when one of its selectors is
+        # among the live rules' src selectors (of its address's family).
+        srcs4, srcs6, bound = self._live.get((key, port, protos)) or self._live_rules(
+            dst, key, port, protos)
+        sel4, sel6 = group.universal if every else group.union
+        if not srcs4.isdisjoint(sel4) or not srcs6.isdisjoint(sel6):
+            return True
+        if not every and not bound and not self.self_rules:
             return False
-        rule_src = self.rule_src
+        vkey = (key, port, protos, every)
+        found = group.verdicts.get(vkey)
+        if found is None:
+            found = group.verdicts[vkey] = self._verdict(
+                group, dst, port, protos, every, key, bound or bool(self.self_rules))
+        return found
 
-        def hit(sel4: frozenset[int], sel6: frozenset[int]) -> bool:
-            if sel4:
-                for i in live4:
-                    if not rule_src[i].isdisjoint(sel4):
-                        return True
-            if sel6:
-                for i in live6:
-                    if not rule_src[i].isdisjoint(sel6):
-                        return True
-            return False
-
+    def _verdict(self, group: SourceGroup, dst: Sequence[Point], port: int,
+                 protos: frozenset[int], every: bool, key: Any, slow: bool) -> bool:
+        """`verdict` past its first check: per signature, then per source if need be."""
+        srcs4, srcs6, _ = self._live_rules(dst, key, port, protos)
         if every:
-            if hit(*group.universal):
-                return True
             for sel4, sel6, members in group.signatures:
-                if hit(sel4, sel6):
+                if not srcs4.isdisjoint(sel4) or not srcs6.isdisjoint(sel6):
                     continue
                 if not slow:
                     return False
@@ -358,10 +497,6 @@ class RuleIndex:
                 if not all(self._allowed(s, cand, dst, port, protos) for s in members):
                     return False
             return True
-        if hit(*group.union):
-            return True
-        if not slow:
-            return False
         cand = self.candidates(dst, port, protos, key)
         return any(self._allowed(s, cand, dst, port, protos) for s in group.sources)
 

@@ -132,28 +132,18 @@ def _from_native(data: Mapping[str, Any], source: str) -> Inventory:
             f"{source}: unknown key {sorted(unknown)[0]!r}",
             "An inventory has `users` and `devices` (or a conformance `topology`).",
         )
-    users: list[User] = []
-    for i, u in enumerate(_list(data.get("users") or [], source, "users")):
-        where = f"users[{i}]"
-        if isinstance(u, str):
-            u = {"login": u}
-        u = _mapping(u, source, where)
-        role = str(u.get("role", "member"))
-        if role not in ROLES:
-            raise InventoryError(
-                f"{source}: {where}.role: {role!r} is not one of {', '.join(ROLES)}"
-            )
-        users.append(User(
-            login=_str(u.get("login"), source, f"{where}.login"),
-            role=role,
-            id=str(u.get("id", "")),
-            display_name=str(u.get("display_name", "")),
-            shared=bool(u.get("shared", False)),
-        ))
+    raw_users = _list(data.get("users") or [], source, "users")
+    users = _users_fast(raw_users) or _users(raw_users, source)
     logins = {u.login for u in users}
-    devices: list[Device] = []
+    raw = _list(data.get("devices") or [], source, "devices")
+    fast = _devices_fast(raw, source, logins)
+    if fast is not None:
+        devices, owners = fast
+        users.extend(User(login=login) for login in owners)
+        return Inventory(users=tuple(users), devices=tuple(devices), source=source)
+    devices = []
     seen: set[str] = set()
-    for i, d in enumerate(_list(data.get("devices") or [], source, "devices")):
+    for i, d in enumerate(raw):
         where = f"devices[{i}]"
         d = _mapping(d, source, where)
         unknown = d.keys() - DEVICE_KEYS
@@ -199,6 +189,124 @@ def _from_native(data: Mapping[str, Any], source: str) -> Inventory:
             shared=bool(d.get("shared", False)),
         ))
     return Inventory(users=tuple(users), devices=tuple(devices), source=source)
+
+
+def _users(raw: list[Any], source: str) -> list[User]:
+    users: list[User] = []
+    for i, u in enumerate(raw):
+        where = f"users[{i}]"
+        if isinstance(u, str):
+            u = {"login": u}
+        u = _mapping(u, source, where)
+        role = str(u.get("role", "member"))
+        if role not in ROLES:
+            raise InventoryError(
+                f"{source}: {where}.role: {role!r} is not one of {', '.join(ROLES)}"
+            )
+        users.append(User(
+            login=_str(u.get("login"), source, f"{where}.login"),
+            role=role,
+            id=str(u.get("id", "")),
+            display_name=str(u.get("display_name", "")),
+            shared=bool(u.get("shared", False)),
+        ))
+    return users
+
+
+def _users_fast(raw: list[Any]) -> list[User] | None:
+    """`_users` for users given as dicts with a valid login and role, without the frozen
+    dataclass's per-field `__setattr__`; None (use `_users`) for anything else or none."""
+    users: list[User] = []
+    new = object.__new__
+    for u in raw:
+        if type(u) is not dict:
+            return None
+        login = u.get("login")
+        role = u.get("role", "member")
+        if type(login) is not str or role not in ROLES or type(role) is not str:
+            return None
+        login = login.strip()
+        if not login:
+            return None
+        user = new(User)
+        user.__dict__.update(login=login, role=role, id=str(u.get("id", "")),
+                             display_name=str(u.get("display_name", "")),
+                             shared=bool(u.get("shared", False)))
+        users.append(user)
+    return users
+
+
+def _devices_fast(raw: list[Any], source: str, logins: set[str]
+                  ) -> tuple[list[Device], list[str]] | None:
+    """`_from_native`'s device loop for well-formed devices, with C-level checks and no
+    per-field dataclass overhead; None at the first irregular device, so the exact loop
+    (and its error message) takes over. Also returns the owners missing from `users`."""
+    devices: list[Device] = []
+    owners: list[str] = []
+    known = set(logins)
+    seen: set[str] = set()
+    new = object.__new__
+    for d in raw:
+        if type(d) is not dict or not d.keys() <= DEVICE_KEYS:
+            return None
+        raw_name = d.get("name")
+        if type(raw_name) is not str or raw_name in seen:
+            return None
+        seen.add(raw_name)
+        name = raw_name.strip()
+        if not name:
+            return None
+        raw_tags = d.get("tags")
+        if raw_tags:
+            if type(raw_tags) is not list or not all(type(t) is str for t in raw_tags):
+                return None
+            tags = tuple([t.strip() for t in raw_tags])
+            if not all(tags):
+                return None
+        else:
+            tags = ()
+        user = d.get("user")
+        if (user is not None and type(user) is not str) or (not tags and not user):
+            return None
+        if user and not tags and user not in known:
+            owners.append(user)
+            known.add(user)
+        posture = d.get("posture") or {}
+        ipv4 = d.get("ipv4")
+        ipv6 = d.get("ipv6")
+        if type(posture) is not dict or (not ipv4 and not ipv6):
+            return None
+        try:
+            # `_ip`, inline: None or "" is no address, else a string parse_ip accepts
+            if ipv4 is None or ipv4 == "":
+                ipv4 = None
+            elif type(ipv4) is str:
+                parse_ip(ipv4)
+                ipv4 = ipv4.strip()
+            else:
+                return None
+            if ipv6 is None or ipv6 == "":
+                ipv6 = None
+            elif type(ipv6) is str:
+                parse_ip(ipv6)
+                ipv6 = ipv6.strip()
+            else:
+                return None
+            approved = d.get("approved_routes")
+            advertised = d.get("advertised_routes")
+            approved = _routes(approved, source, "") if approved else ()
+            advertised = _routes(advertised, source, "") if advertised else ()
+        except (AddressError, InventoryError):
+            return None
+        if not ipv4 and not ipv6:
+            return None
+        device = new(Device)  # Device(...) given every field, minus frozen __setattr__s
+        device.__dict__.update(
+            name=name, ipv4=ipv4, ipv6=ipv6, user=None if tags else user, tags=tags,
+            approved_routes=approved, advertised_routes=advertised, posture=dict(posture),
+            id=str(d.get("id", "")), shared=bool(d.get("shared", False)))
+        devices.append(device)
+    return devices, owners
 
 
 # --- value checks -----------------------------------------------------------------------

@@ -60,6 +60,9 @@ class Target:
     internet: bool = False
 
 
+_IDENTITY = Target(EMPTY)  # what `check` says of an identity: no flags, addresses unbuilt
+
+
 def device_addrs(devices: Iterable[Device]) -> AddrSet:
     v4: list[Interval] = []
     v6: list[Interval] = []
@@ -115,6 +118,8 @@ class Resolver:
         self._dst: dict[str, Target] = {}
         self._ipset: dict[str, AddrSet] = {}
         self._identity: dict[str, list[Device] | None] = {}
+        self._checked_src: dict[str, Target] = {}
+        self._checked_dst: dict[str, Target] = {}
 
     # --- identities ---------------------------------------------------------------
 
@@ -170,11 +175,18 @@ class Resolver:
 
     def check(self, selector: str, *, dst: bool) -> Target:
         """Validate a selector (raises SelectorError) without building its address set
-        for identities; the result's `addrs` is EMPTY for them, so use it for flags only."""
-        s = selector.strip()
-        if self.identity_devices(s) is not None:
-            return Target(EMPTY)
-        return self.dst(s) if dst else self.src(s)
+        for identities; the result's `addrs` is EMPTY for them, so use it for flags only.
+        Cached per text and side (rules repeat selectors)."""
+        checked = self._checked_dst if dst else self._checked_src
+        found = checked.get(selector)
+        if found is None:
+            s = selector.strip()
+            if self.identity_devices(s) is not None:
+                found = _IDENTITY
+            else:
+                found = self.dst(s) if dst else self.src(s)
+            checked[selector] = found
+        return found
 
     def src(self, selector: str) -> Target:
         s = selector.strip()

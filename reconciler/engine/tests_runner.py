@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from reconciler.engine.addrset import AddressError, AddrSet, parse_ip
+from reconciler.engine.addrset import AddressError, AddrSet, parse_ip, strict_ip
 from reconciler.engine.compile import CompiledPolicy, compile_policy
 from reconciler.engine.gcpause import gc_paused
 from reconciler.engine.index import Point, RuleIndex, Source, SourceGroup
@@ -103,7 +103,7 @@ class TestReport:
 
     @property
     def assertions(self) -> int:
-        return sum(r.assertions for r in self.results)
+        return sum([r.assertions for r in self.results])
 
     def tailscale_failures(self) -> list[dict[str, Any]]:
         """SaaS's `data` of a `test(s) failed` answer: ``[{"user": src, "errors": [...]}]``."""
@@ -114,12 +114,15 @@ class TestReport:
         return [{"user": src, "errors": errors} for src, errors in grouped.items()]
 
     def to_dict(self) -> dict[str, Any]:
+        results = [r.to_dict() for r in self.results]  # each result's status found once
+        statuses = [d["status"] for d in results]
+        failed, invalid = statuses.count("failed"), statuses.count("invalid")
         return {
-            "ok": self.ok,
+            "ok": not failed and not invalid,
             "inventory": self.inventory,
-            "counts": {"passed": len(self.passed), "failed": len(self.failed),
-                       "invalid": len(self.invalid), "assertions": self.assertions},
-            "results": [r.to_dict() for r in self.results],
+            "counts": {"passed": len(statuses) - failed - invalid, "failed": failed,
+                       "invalid": invalid, "assertions": self.assertions},
+            "results": results,
             "failures": self.tailscale_failures(),
         }
 
@@ -133,8 +136,10 @@ def run_tests(policy: Mapping[str, Any], inventory: Inventory | None = None,
     """
     with gc_paused():
         inv = inventory if inventory is not None else synthetic_inventory(policy)
-        compiled = compile_policy(policy, inv)
-        return Runner(compiled, sources).run()
+        # one expression: the compiled policy and the index are freed (by reference
+        # counting) before the collector resumes, so it has only the report left to scan
+        report = Runner(compile_policy(policy, inv), sources).run()
+    return report
 
 
 class Runner:
@@ -150,7 +155,7 @@ class Runner:
         self._dst_cache: dict[str, tuple[list[Point], list[Device]]] = {}
         self._src_cache: dict[str, list[Source]] = {}
         self._group_cache: dict[str, SourceGroup] = {}
-        self._parsed_dst: dict[str, tuple[str, list[Point], int]] = {}
+        self._parsed_dst: dict[str, tuple[str, str, list[Point], int]] = {}
 
     def run(self) -> TestReport:
         policy = self.compiled.policy
@@ -218,6 +223,11 @@ class Runner:
         cached = self._dst_cache.get(host)
         if cached is not None:
             return cached
+        point = strict_ip(host)
+        if point is not None:  # an IP literal, as parse_selector would find (but sooner)
+            owner = self.index.owner.get(point)
+            found = self._dst_cache[host] = ([point], [owner] if owner else [])
+            return found
         try:
             sel = parse_selector(host)
         except SyntaxError_ as e:
@@ -250,8 +260,7 @@ class Runner:
     # --- tests --------------------------------------------------------------------------
 
     def run_test(self, i: int, entry: Any) -> TestResult:
-        src_text = str(entry.get("src", entry.get("user", ""))) if isinstance(entry, Mapping) \
-            else ""
+        src_text = str(entry.get("src", entry.get("user", ""))) if _is_mapping(entry) else ""
         result = TestResult("tests", i, src_text.strip(), self._location(("tests", i)))
         try:
             self._run_test(entry, result)
@@ -260,7 +269,7 @@ class Runner:
         return result
 
     def _run_test(self, entry: Any, result: TestResult) -> None:
-        if not isinstance(entry, Mapping):
+        if not _is_mapping(entry):
             raise Invalid("a test must be an object with src and accept/deny")
         attrs = entry.get("srcPostureAttrs")
         if attrs is not None and not isinstance(attrs, Mapping):
@@ -278,47 +287,63 @@ class Runner:
         except ProtoError as e:
             raise Invalid(str(e)) from None
         protos = TCP_OR_UDP if proto is None else frozenset({proto})
-        checks: list[tuple[str, bool, str, list[Point], int]] = []
-        for want, dsts in ((True, accept), (False, deny)):
-            for text in dsts:
-                host, points, port = self.parse_dst_keyed(text)
-                checks.append((str(text).strip(), want, host, points, port))
+        parsed, query = self._parsed_dst, self._query
+        try:  # mostly destinations seen (and parsed) before
+            accepts = [parsed[text] if text in parsed else query(text) for text in accept]
+            denies = [parsed[text] if text in parsed else query(text) for text in deny]
+        except TypeError:  # not even hashable: `_query` says why it is invalid
+            accepts = [query(text) for text in accept]
+            denies = [query(text) for text in deny]
         if not srcs:
             result.errors.append(f'src "{result.src}" has no devices to test from')
         group = self.group_of(result.src, srcs, attrs)
-        for text, want, host, points, port in checks:
-            result.assertions += 1
-            got = self.index.verdict(group, points, port, protos, every=want, key=host)
-            if want and not got:
-                result.errors.append(f'address "{text}": want: Accept, got: Drop')
-            elif not want and got:
-                result.errors.append(f'address "{text}": want: Drop, got: Accept')
+        verdict = self.index.verdict
+        errors = result.errors
+        result.assertions += len(accepts) + len(denies)
+        for text, host, points, port in accepts:
+            if not verdict(group, points, port, protos, every=True, key=host):
+                errors.append(f'address "{text}": want: Accept, got: Drop')
+        for text, host, points, port in denies:
+            if verdict(group, points, port, protos, every=False, key=host):
+                errors.append(f'address "{text}": want: Drop, got: Accept')
 
     def parse_dst(self, text: Any) -> tuple[list[Point], int]:
         """A test dst `host:port` -> (addresses, port); raises Invalid."""
-        _, points, port = self.parse_dst_keyed(text)
+        _, _, points, port = self._query(text)
         return points, port
 
     def parse_dst_keyed(self, text: Any) -> tuple[str, list[Point], int]:
         """`parse_dst` plus the host text (the cache key of its addresses); cached."""
+        _, host, points, port = self._query(text)
+        return host, points, port
+
+    def _query(self, text: Any) -> tuple[str, str, list[Point], int]:
+        """A test dst as (trimmed text, host, addresses, port); cached per text."""
         found = self._parsed_dst.get(text) if isinstance(text, str) else None
         if found is None:
-            found = self._parse_dst_keyed(text)
-            self._parsed_dst[text] = found
+            host, points, port = self._parse_dst_keyed(text)  # raises Invalid for a non-str
+            found = self._parsed_dst[text] = (text.strip(), host, points, port)
         return found
 
     def _parse_dst_keyed(self, text: Any) -> tuple[str, list[Point], int]:
-        if not isinstance(text, str) or not text.strip():
+        trimmed = text.strip() if isinstance(text, str) else ""
+        if not trimmed:
             raise Invalid("a test destination must be a non-empty host:port string")
-        host, port_text = split_acl_dst(text) if "[" in text else _split_last_colon(text)
+        if "[" in text:
+            host, port_text = split_acl_dst(text)
+        else:  # split at the last ':'
+            host, sep, port_text = trimmed.rpartition(":")
+            if not sep:
+                host, port_text = trimmed, ""
         if not port_text:
             raise Invalid(f'"{text}": a test destination needs a port')
-        if not port_text.isdigit() or int(port_text) > 65535:
+        port = int(port_text) if port_text.isdigit() else -1
+        if not 0 <= port <= 65535:
             raise Invalid(f'"{text}": a test destination needs one numeric port (0-65535), '
                           f"not {port_text!r}")
         host = host.strip()
-        points, _ = self._dst_points(host, text.strip())
-        return host, points, int(port_text)
+        points, _ = self._dst_points(host, trimmed)
+        return host, points, port
 
     def group_of(self, src: str, sources: list[Source],
                  attrs: Mapping[str, Any] | None) -> SourceGroup:
@@ -419,10 +444,9 @@ class Runner:
         return found
 
 
-def _split_last_colon(text: str) -> tuple[str, str]:
-    """`split_acl_dst` for text without brackets: split at the last ':'."""
-    host, sep, ports = text.strip().rpartition(":")
-    return (host, ports) if sep else (text.strip(), "")
+def _is_mapping(value: Any) -> bool:
+    """isinstance(value, Mapping), checking the usual dict first (the ABC check is slow)."""
+    return type(value) is dict or isinstance(value, Mapping)
 
 
 def _ssh_word(actions: set[str]) -> str:
