@@ -119,3 +119,18 @@ def test_access(repo: Path) -> None:
         ("alice@example.com", "tag:db")}
     code, out, _ = run(repo, "access", "--from", "bob@example.com")
     assert code == 0 and out.strip() == "bob@example.com -> tag:web: tcp/udp/icmp 443"
+
+
+def test_report_json_is_the_same_document_with_one_line_per_result() -> None:
+    from reconciler.cli.engine_cmds import report_json
+
+    results = [{"section": "tests", "index": i, "src": f'a"{i}', "errors": ["x\ny"]}
+               for i in range(3)]
+    data = {"ok": False, "inventory": '"results": "@results@"', "counts": {"passed": 1},
+            "results": results, "failures": [{"src": "s", "errors": ["e"]}]}
+    text = report_json(data)
+    assert json.loads(text) == data
+    assert [line.strip().rstrip(",") for line in text.splitlines()
+            if '"section"' in line] == [json.dumps(r) for r in results]
+    empty = {**data, "results": []}
+    assert json.loads(report_json(empty)) == empty
