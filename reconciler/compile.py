@@ -50,7 +50,8 @@ class ManagedHeader:
 
 
 def canonical(policy: dict[str, Any]) -> dict[str, Any]:
-    """The same document with sections and entry keys in canonical order."""
+    """The same document with sections and entry keys in canonical order (entries already
+    in that order are shared, not copied)."""
     ordered: dict[str, Any] = {}
     known = [s for s in SECTION_ORDER if s in policy]
     unknown = sorted(s for s in policy if s not in SECTION_ORDER)
@@ -58,17 +59,31 @@ def canonical(policy: dict[str, Any]) -> dict[str, Any]:
         value = policy[section]
         order = ENTRY_KEY_ORDER.get(section)
         if order and isinstance(value, list):
-            value = [_order_keys(entry, order) for entry in value]
+            value = _ordered_entries(value, order)
         ordered[section] = value
     return ordered
 
 
-def _order_keys(entry: Any, order: tuple[str, ...]) -> Any:
-    if not isinstance(entry, dict):
-        return entry
-    first = [k for k in order if k in entry]
-    rest = sorted(k for k in entry if k not in order)
-    return {k: entry[k] for k in first + rest}
+def _ordered_entries(entries: list[Any], order: tuple[str, ...]) -> list[Any]:
+    # Entries mostly share a few key sequences: find each one's canonical order once.
+    orders: dict[tuple[str, ...], tuple[str, ...]] = {}
+    out = []
+    for entry in entries:
+        if not isinstance(entry, dict):
+            out.append(entry)
+            continue
+        keys = tuple(entry)
+        wanted = orders.get(keys)
+        if wanted is None:
+            wanted = orders[keys] = _key_order(keys, order)
+        out.append(entry if wanted == keys else {k: entry[k] for k in wanted})
+    return out
+
+
+def _key_order(keys: tuple[str, ...], order: tuple[str, ...]) -> tuple[str, ...]:
+    first = [k for k in order if k in keys]
+    rest = sorted(k for k in keys if k not in order)
+    return (*first, *rest)
 
 
 def fingerprint(policy: dict[str, Any]) -> str:

@@ -8,7 +8,7 @@ collected and raised together as one `PolicyError`, each with file:line:col.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -18,7 +18,12 @@ from reconciler import gitsource, hujson
 from reconciler.config import Config, load_config
 from reconciler.errors import ConfigError, PolicyError, ReconcilerError
 from reconciler.forked import Forked
-from reconciler.metadata import EntryMeta, Members, strip_group_members, strip_list_entry
+from reconciler.metadata import (
+    NO_ENTRY_META,
+    EntryMeta,
+    strip_group_members,
+    strip_list_entry,
+)
 from reconciler.problems import Problem, Severity
 from reconciler.source import Location, PathKey, SourceMap
 from reconciler.yamlsource import load_yaml
@@ -285,17 +290,16 @@ def merge_fragments(
                 if (section,) not in first:
                     first[(section,)] = key_loc
                     sources.set((section,), key_loc)
-                for i, entry in enumerate(value):
-                    kept = strip_list_entry(section, entry, (section, i), frag.sources, now,
-                                            problems)
-                    if kept is None:
-                        continue
-                    entry_data, entry_meta = kept
-                    new_index = len(target)
-                    target.append(entry_data)
-                    sources.update(frag.sources.rebased((section, i), (section, new_index)))
-                    if entry_meta is not None:
-                        meta[(section, new_index)] = entry_meta
+                start = len(target)
+                with_meta = [i for i, entry in enumerate(value)
+                             if isinstance(entry, dict) and not NO_ENTRY_META(entry)]
+                kept: Sequence[int] = range(len(value))  # file indices of the entries kept
+                if with_meta:
+                    kept = _strip_entries(section, value, frag.sources, start, now, target,
+                                          meta, problems)
+                else:
+                    target.extend(value)
+                sources.update(frag.sources.renumbered((section,), kept, start))
             elif section in MAPPING_SECTIONS or section == DEVICES:
                 target = devices if section == DEVICES else policy.setdefault(section, {})
                 if (section,) not in first:
@@ -310,8 +314,16 @@ def merge_fragments(
                         continue
                     first[(section, name)] = here
                     if section == "groups" and isinstance(item, list):
+                        written = len(item)
                         item = strip_group_members(name, item, frag.sources, now, problems)
-                        sources.update(_group_sources(frag.sources, name, item))
+                        if len(item.origins) == written:  # every member kept where it was
+                            sources.update(frag.sources.rebased((section, name), (section, name)))
+                        else:
+                            group_loc = frag.sources.at(("groups", name))
+                            if group_loc is not None:
+                                sources.set(("groups", name), group_loc)
+                            sources.update(
+                                frag.sources.renumbered(("groups", name), item.origins, 0))
                         member_meta.extend(
                             (name, login, expires, frag.sources.at(("groups", name, index)))
                             for login, expires, index in item.expiring)
@@ -335,19 +347,26 @@ def merge_fragments(
                    files=[f.path for f in fragments])
 
 
+def _strip_entries(section: str, entries: list[Any], frag_sources: SourceMap, start: int,
+                   now: datetime, target: list[Any], meta: dict[PathKey, EntryMeta],
+                   problems: list[Problem]) -> list[int]:
+    """Append the entries to `target` without their metadata (expired ones left out),
+    recording the metadata; the file indices of the entries kept."""
+    kept: list[int] = []
+    for i, entry in enumerate(entries):
+        stripped = strip_list_entry(section, entry, (section, i), frag_sources, now, problems)
+        if stripped is None:
+            continue
+        entry_data, entry_meta = stripped
+        if entry_meta is not None:
+            meta[(section, start + len(kept))] = entry_meta
+        target.append(entry_data)
+        kept.append(i)
+    return kept
+
+
 # Sections whose value maps names to definitions: merged key by key across fragments.
 MAPPING_SECTIONS = ("groups", "tagOwners", "hosts", "ipsets", "postures", "attrConfig")
-
-
-def _group_sources(frag_sources: SourceMap, name: str, members: Members) -> dict[PathKey, Location]:
-    """Locations of the kept members, re-indexed after expired ones were dropped."""
-    out: dict[PathKey, Location] = {}
-    group_loc = frag_sources.at(("groups", name))
-    if group_loc is not None:
-        out[("groups", name)] = group_loc
-    for new_index, old_index in enumerate(members.origins):
-        out.update(frag_sources.rebased(("groups", name, old_index), ("groups", name, new_index)))
-    return out
 
 
 def _check_unique_names(section: str, meta: dict[PathKey, EntryMeta], sources: SourceMap,

@@ -19,6 +19,8 @@ from reconciler.source import PathKey, SourceMap
 from reconciler.suggest import unknown_key
 
 ENTRY_META_KEYS = ("name", "description", "owner", "expires")
+# Whether a mapping has none of those keys (one C call per entry).
+NO_ENTRY_META = frozenset(ENTRY_META_KEYS).isdisjoint
 MEMBER_KEYS = ("user", "expires", "reason")
 
 

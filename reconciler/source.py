@@ -9,7 +9,7 @@ everything downstream reports problems through a `SourceMap` so messages carry
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import accumulate
 from typing import Any
@@ -55,6 +55,10 @@ class Lines:
 
 # A recorded location: a Location, or a (Lines, offset) pair not yet resolved.
 _Entry = Location | tuple[Lines, int]
+# Records on first use the entries strictly under a value: called with the value's path
+# and whatever offset the parser stored with it (see `SourceMap._lazy`).
+Expand = Callable[[PathKey, int], dict[PathKey, _Entry]]
+_NONE_DEFERRED = 1 << 30
 
 
 def _resolve(entry: _Entry) -> Location:
@@ -67,13 +71,26 @@ class SourceMap(Mapping[PathKey, Location]):
     """Path inside a document -> Location of the value (or key) at that path.
 
     `at(path)` falls back to the nearest recorded ancestor, so a check deep inside a
-    value still points at the closest place the user wrote something. Entries may be
-    recorded lazily (see `Lines`); reading one always gives a Location.
+    value still points at the closest place the user wrote something.
+
+    A parser may defer work (see `_lazy`): entries may be unresolved (Lines, offset)
+    pairs, and what lies under some values ("deferred" paths) may be recorded only when
+    a path under them is first read. Reading gives what recording everything at once
+    would have given; entries `set` (or `update`d) explicitly win over deferred ones.
     """
 
     def __init__(self, entries: Mapping[PathKey, Location] | None = None) -> None:
         self._entries: dict[PathKey, _Entry] = (
             dict(entries._entries) if isinstance(entries, SourceMap) else dict(entries or {}))
+        # Deferred path -> (expand, offset); its own entry and its "<key>" are in
+        # `_entries`. Deferred paths never lie under one another.
+        self._deferred: dict[PathKey, tuple[Expand, int]] = (
+            dict(entries._deferred) if isinstance(entries, SourceMap) else {})
+        # The length of the shortest deferred path (none: no path is that long).
+        self._shallowest = min(map(len, self._deferred), default=_NONE_DEFERRED)
+        # Deferred path -> the entries under it, once expanded.
+        self._expanded: dict[PathKey, dict[PathKey, _Entry]] = (
+            dict(entries._expanded) if isinstance(entries, SourceMap) else {})
         # prefix length -> prefix -> paths under it; built on first `rebased` call so that
         # moving every list entry of a large fragment stays linear, not quadratic.
         self._by_prefix: dict[int, dict[PathKey, list[PathKey]]] = {}
@@ -84,34 +101,108 @@ class SourceMap(Mapping[PathKey, Location]):
 
     @classmethod
     def _lazy(cls, entries: dict[PathKey, _Entry],
-              spans: dict[PathKey, tuple[int, int]] | None = None) -> SourceMap:
+              spans: dict[PathKey, tuple[int, int]] | None = None,
+              deferred: dict[PathKey, tuple[Expand, int]] | None = None) -> SourceMap:
         """A map over entries that may be unresolved (Lines, offset) pairs (not copied).
 
-        `spans`, if given, must give for each object and array the run of `entries` (in
-        insertion order) made of exactly the entries whose path starts with its path;
-        any other path may have only its own "<key>" entry under it."""
+        `spans`, if given, must give for each object and array recorded here (not
+        deferred) the run of `entries` (in insertion order) made of exactly the entries
+        whose path starts with its path; any other path may have only its own "<key>"
+        entry under it in `entries`. `deferred` maps a path (whose own entry is in
+        `entries`, none under another) to `(expand, offset)`: `expand(path, offset)`
+        gives the entries strictly under it, its own "<key>" excepted."""
         sm = cls()
         sm._entries = entries
         sm._spans = spans
+        sm._deferred = deferred or {}
+        sm._shallowest = min(map(len, sm._deferred), default=_NONE_DEFERRED)
         return sm
 
+    # --- deferred paths ------------------------------------------------------------------
+
+    def _root_of(self, path: PathKey) -> PathKey | None:
+        """The deferred path strictly above `path`, if any. A "<key>" entry belongs to
+        the parent of its value, so (*p, "<key>") is never under a deferred p."""
+        deferred = self._deferred
+        if not deferred:
+            return None
+        top = len(path) - (2 if path and path[-1] == "<key>" else 1)
+        for end in range(top, -1, -1):
+            prefix = path[:end]
+            if prefix in deferred:
+                return prefix
+        return None
+
+    def _expansion(self, root: PathKey) -> dict[PathKey, _Entry]:
+        found = self._expanded.get(root)
+        if found is None:
+            expand, offset = self._deferred[root]
+            found = self._expanded[root] = expand(root, offset)
+        return found
+
+    def _holder(self, path: PathKey) -> dict[PathKey, _Entry] | None:
+        """The dict holding `path`'s entry (explicit ones first), or None."""
+        if path in self._entries:
+            return self._entries
+        root = self._root_of(path)
+        if root is None:
+            return None
+        found = self._expansion(root)
+        return found if path in found else None
+
+    def _materialized(self) -> dict[PathKey, _Entry]:
+        everything: dict[PathKey, _Entry] = {}
+        for root in self._deferred:
+            everything.update(self._expansion(root))
+        everything.update(self._entries)
+        return everything
+
+    # --- reading -------------------------------------------------------------------------
+
     def __getitem__(self, path: PathKey) -> Location:
-        entry = self._entries[path]
+        holder = self._holder(path)
+        if holder is None:
+            raise KeyError(path)
+        entry = holder[path]
         if type(entry) is tuple:
-            entry = self._entries[path] = _resolve(entry)
+            entry = holder[path] = _resolve(entry)
         return entry  # type: ignore[return-value]
 
     def __iter__(self) -> Iterator[PathKey]:
-        return iter(self._entries)
+        if not self._deferred:
+            return iter(self._entries)
+        return iter(list(self._materialized()))
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._materialized() if self._deferred else self._entries)
 
     def __contains__(self, path: object) -> bool:
-        return path in self._entries
+        return type(path) is tuple and self._holder(path) is not None
 
     def get(self, path: PathKey, default: Any = None) -> Any:  # type: ignore[override]
-        return self[path] if path in self._entries else default
+        holder = self._holder(path)
+        return default if holder is None else self[path]
+
+    def at(self, path: PathKey) -> Location | None:
+        """The location of `path`, or of its nearest ancestor that has one."""
+        entries = self._entries
+        if path in entries:
+            return self[path]
+        root = self._root_of(path)
+        below = len(path) + 1 if root is None else len(root) + 1
+        found = self._expansion(root) if root is not None else entries
+        for end in range(len(path), -1, -1):
+            prefix = path[:end]
+            if prefix in entries or (end >= below and prefix in found):
+                return self[prefix]
+        return None
+
+    def key(self, path: PathKey) -> Location | None:
+        """The location of the mapping key at `path` (recorded as path + ("<key>",))."""
+        key = (*path, "<key>")
+        return self[key] if key in self else self.at(path)
+
+    # --- changing ------------------------------------------------------------------------
 
     def set(self, path: PathKey, location: Location) -> None:
         self._entries[path] = location
@@ -121,51 +212,94 @@ class SourceMap(Mapping[PathKey, Location]):
         self._by_prefix.clear()
         self._spans = self._keys = None
 
-    def at(self, path: PathKey) -> Location | None:
-        """The location of `path`, or of its nearest ancestor that has one."""
-        entries = self._entries
-        for end in range(len(path), -1, -1):
-            prefix = path[:end]
-            if prefix in entries:
-                return self[prefix]
-        return None
-
-    def key(self, path: PathKey) -> Location | None:
-        """The location of the mapping key at `path` (recorded as path + ("<key>",))."""
-        key = (*path, "<key>")
-        return self[key] if key in self._entries else self.at(path)
-
-    def rebased(self, old_prefix: PathKey, new_prefix: PathKey) -> SourceMap:
-        """Entries under `old_prefix`, with that prefix replaced by `new_prefix`."""
-        n = len(old_prefix)
-        entries = self._entries
-        if self._spans is not None:
-            span = self._spans.get(old_prefix)
-            if span is None:
-                # Spans cover every object and array; under anything else there is at
-                # most its own "<key>" entry.
-                paths = [p for p in ((*old_prefix, "<key>"), old_prefix) if p in entries]
-            else:
-                if self._keys is None:
-                    self._keys = list(entries)
-                paths = self._keys[span[0]:span[1]]
-            if old_prefix == new_prefix:
-                return SourceMap._lazy({path: entries[path] for path in paths})
-            return SourceMap._lazy({(*new_prefix, *path[n:]): entries[path]
-                                    for path in paths})
-        index = self._by_prefix.get(n)
-        if index is None:
-            index = {}
-            for path in self._entries:
-                if len(path) >= n:
-                    index.setdefault(path[:n], []).append(path)
-            self._by_prefix[n] = index
-        return SourceMap._lazy({(*new_prefix, *path[n:]): entries[path]
-                                for path in index.get(old_prefix, ())})
-
     def update(self, other: Mapping[PathKey, Location]) -> None:
+        """Add `other`'s entries; they win over this map's at the same paths. (A path
+        `other` defers is expanded first when this map records it or defers a path
+        above it: maps from the parsers, and merges of them, record every ancestor of
+        what they record, so only then can this map hold something under it.)"""
         if isinstance(other, SourceMap):
+            deferred = other._deferred
+            if deferred:
+                # Whole-map checks first: a deferred path can only lie under a
+                # shorter one.
+                clash = deferred.keys() & self._entries.keys()
+                if self._shallowest < max(map(len, deferred)):
+                    clash.update(r for r in deferred if self._root_of(r) is not None)
+                for root in clash:
+                    self._entries.update(other._expansion(root))
+                self._deferred.update(deferred if not clash else {
+                    root: how for root, how in deferred.items() if root not in clash})
+                self._shallowest = min(self._shallowest, *map(len, deferred))
             self._entries.update(other._entries)
         else:
             self._entries.update(other)
         self._changed()
+
+    # --- moving parts --------------------------------------------------------------------
+
+    def _paths_under(self, prefix: PathKey) -> list[PathKey]:
+        """Paths of `_entries` starting with `prefix`, in insertion order."""
+        entries = self._entries
+        if self._spans is not None:
+            span = self._spans.get(prefix)
+            if span is None:
+                # Spans cover every recorded object and array; under anything else
+                # (a scalar, a deferred value) there is at most its own "<key>" entry.
+                return [p for p in ((*prefix, "<key>"), prefix) if p in entries]
+            if self._keys is None:
+                self._keys = list(entries)
+            return self._keys[span[0]:span[1]]
+        n = len(prefix)
+        index = self._by_prefix.get(n)
+        if index is None:
+            index = {}
+            for path in entries:
+                if len(path) >= n:
+                    index.setdefault(path[:n], []).append(path)
+            self._by_prefix[n] = index
+        return index.get(prefix, [])
+
+    def _under(self, prefix: PathKey, *, expand: bool
+               ) -> tuple[dict[PathKey, _Entry], dict[PathKey, tuple[Expand, int]]]:
+        """(entries, deferred paths) at or under `prefix`; with `expand`, what lies under
+        `prefix` itself if it is deferred comes as entries."""
+        paths = self._paths_under(prefix)
+        entries = self._entries
+        found = {path: entries[path] for path in paths}
+        deferred = self._deferred
+        moved = {path: deferred[path] for path in paths if path in deferred} if deferred else {}
+        root = self._root_of(prefix)
+        if root is None and expand and prefix in moved:
+            root = prefix
+            del moved[prefix]
+        if root is not None:
+            n = len(prefix)
+            inner = {p: e for p, e in self._expansion(root).items() if p[:n] == prefix}
+            inner.update(found)
+            found = inner
+        return found, moved
+
+    def rebased(self, old_prefix: PathKey, new_prefix: PathKey) -> SourceMap:
+        """Entries under `old_prefix`, with that prefix replaced by `new_prefix`."""
+        found, deferred = self._under(old_prefix, expand=False)
+        if old_prefix != new_prefix:
+            n = len(old_prefix)
+            found = {(*new_prefix, *path[n:]): e for path, e in found.items()}
+            deferred = {(*new_prefix, *path[n:]): d for path, d in deferred.items()}
+        return SourceMap._lazy(found, deferred=deferred)
+
+    def renumbered(self, prefix: PathKey, old_indices: Sequence[int], start: int) -> SourceMap:
+        """Entries under the items of the list at `prefix` (not the list's own): item
+        `old_indices[k]` becomes item `start + k`; items not listed are left out."""
+        found, deferred = self._under(prefix, expand=True)
+        n = len(prefix)
+        new_of = {old: start + k for k, old in enumerate(old_indices)}
+        if start == 0 and list(new_of.values()) == list(new_of):
+            return SourceMap._lazy(
+                {p: e for p, e in found.items() if len(p) > n and p[n] in new_of},
+                deferred={p: d for p, d in deferred.items() if len(p) > n and p[n] in new_of})
+        return SourceMap._lazy(
+            {(*prefix, new_of[p[n]], *p[n + 1:]): e for p, e in found.items()
+             if len(p) > n and p[n] in new_of},
+            deferred={(*prefix, new_of[p[n]], *p[n + 1:]): d for p, d in deferred.items()
+                      if len(p) > n and p[n] in new_of})

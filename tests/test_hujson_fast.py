@@ -220,3 +220,156 @@ def test_dumps_errors_still_come_from_the_exact_path() -> None:
         deep = [deep]
     with pytest.raises(hujson.HuJSONError):
         hujson.dumps(deep)
+
+
+# --- deferred locations: the lazy map reads like the exact parser's map ---------------
+
+# Policy-shaped documents: sections of entries holding lists and mappings, nested deep
+# enough that most of it is deferred, written out in varied layouts (with comments and
+# trailing commas via the tricky gaps).
+_POLICY_DOC = st.builds(
+    lambda data, indent: json.dumps(data, indent=indent),
+    st.dictionaries(
+        st.sampled_from(["acls", "groups", "tests", "hosts", "x"]),
+        st.lists(st.dictionaries(st.sampled_from(["src", "dst", "a"]), _POLICY_LIKE,
+                                 max_size=3), max_size=4)
+        | st.dictionaries(st.sampled_from(["g:a", "g:b", "h"]), _POLICY_LIKE, max_size=3)
+        | _POLICY_LIKE,
+        max_size=4),
+    st.sampled_from([None, 0, 1, "\t"]),
+)
+
+
+def _probe_paths(exact: SourceMap) -> set[Any]:
+    """Every recorded path, each ancestor, and paths under and beside them."""
+    paths: set[Any] = set()
+    for path in exact:
+        paths.update(path[:n] for n in range(len(path) + 1))
+        paths.update({(*path, 0), (*path, "src"), (*path, "<key>"), (*path, 0, "x")})
+    return paths | {("nope",), ("nope", 0, "x")}
+
+
+def assert_lazy_reads_like_exact(text: str) -> None:
+    try:
+        _, exact = hujson.exact_load_with_sources(text, file="f")
+    except hujson.HuJSONError:
+        return
+    ok, _, lazy = _fast.fast_load_with_offsets(text, "f", hujson.MAX_DEPTH)
+    if not ok:
+        return
+    assert lazy is not None
+    plain = SourceMap(dict(exact.items()))
+    probes = sorted(_probe_paths(exact), key=repr)
+    # On a fresh map every time (for up to ~100 paths): the first read of a deferred
+    # part must be right too.
+    for path in probes[::max(1, len(probes) // 100)]:
+        _, fresh = hujson.load_with_sources(text, file="f")
+        assert fresh.at(path) == plain.at(path), path
+        assert fresh.key(path) == plain.key(path), path
+        assert (path in fresh) == (path in plain), path
+        assert fresh.get(path) == plain.get(path), path
+    # And on one map read in any order, then as a whole.
+    for path in reversed(probes):
+        assert lazy.at(path) == plain.at(path), path
+    assert dict(lazy.items()) == dict(plain.items())
+    assert len(lazy) == len(plain)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_POLICY_DOC)
+def test_deferred_locations_read_like_the_exact_parser(text: str) -> None:
+    assert_lazy_reads_like_exact(text)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(DOCUMENT, tricky_documents()))
+def test_deferred_locations_on_generated_documents(text: str) -> None:
+    assert_lazy_reads_like_exact(text)
+
+
+@pytest.mark.parametrize("text", [
+    '{"a": {"b": {"<key>": 1}}}', '{"a": [{"\\u0062": [1]}]}',  # read eagerly
+    '{"a": [[[1]]], // c\n "b": {"c": {"d": [1,]},},}', '[[[[1]]], {"k": {"j": []}}]',
+    "1", '"s"', "[]", "{}", '{"a": [{}, [], {"b": []}]}',
+])
+def test_deferred_locations_on_edge_cases(text: str) -> None:
+    assert_lazy_reads_like_exact(text)
+
+
+def test_sections_and_entries_are_recorded_and_the_rest_deferred() -> None:
+    text = '{"tests": [{"src": "a", "accept": ["b:1"]}], "hosts": {"h": "1.2.3.4"}}'
+    _, sources = hujson.load_with_sources(text, file="f")
+    assert sources._deferred.keys() == {("tests", 0)}
+    assert sources.at(("tests", 0)) == Location("f", 1, 12)
+    assert not sources._expanded
+    assert sources.at(("tests", 0, "accept", 0)) == Location("f", 1, 36)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_POLICY_DOC, st.data())
+def test_renumbered_matches_rebasing_item_by_item(text: str, data: st.DataObject) -> None:
+    try:
+        doc, sources = hujson.load_with_sources(text, file="f")
+    except hujson.HuJSONError:
+        return
+    plain = SourceMap(dict(sources.items()))
+    lists = [p for p in sources
+             if p and "<key>" not in p and isinstance(_get(doc, p), list)]
+    if not lists:
+        return
+    prefix = data.draw(st.sampled_from(sorted(lists, key=repr)))
+    size = len(_get(doc, prefix))
+    kept = sorted(data.draw(st.sets(st.integers(0, size))))  # `size`: no such item
+    start = data.draw(st.integers(0, 3))
+    want = SourceMap()
+    for k, old in enumerate(kept):
+        want.update(plain.rebased((*prefix, old), (*prefix, start + k)))
+    _, fresh = hujson.load_with_sources(text, file="f")
+    assert dict(fresh.renumbered(prefix, kept, start).items()) == dict(want.items())
+
+
+def _get(doc: Any, path: tuple[Any, ...]) -> Any:
+    for part in path:
+        doc = doc[part]
+    return doc
+
+
+def test_update_lets_the_other_map_win_where_both_record() -> None:
+    text = '{"a": [{"b": [1, 2]}]}'
+    _, mine = hujson.load_with_sources(text, file="mine")
+    _, theirs = hujson.load_with_sources(text, file="theirs")
+    mine.update(theirs)  # both defer ("a", 0): theirs must win under it too
+    assert mine.at(("a", 0, "b", 1)) == Location("theirs", 1, 18)
+    _, mine = hujson.load_with_sources(text, file="mine")
+    mine.set(("a", 0, "b", 1), Location("set", 9, 9))  # explicit beats deferred
+    assert mine.at(("a", 0, "b", 1)) == Location("set", 9, 9)
+    assert mine.at(("a", 0, "b", 0)) == Location("mine", 1, 15)
+
+
+# Lists of mappings (rules, tests) take `_Emitter.items`' shortcut: entries whose values
+# are literals and lists of literals, some too wide to stay inline, some with nothing
+# nested (so the entry itself may be inline), odd names ("%", non-ASCII, empty).
+_ENTRY_WORDS = st.sampled_from(["a", "tag:prod:443", "user1264@example.com:5432", "é" * 9,
+                                "%s", "x" * 60, 'q"uote', "", "100.64.0.0/10:*"])
+_ENTRY = st.dictionaries(
+    st.sampled_from(["src", "dst", "accept", "%d", "é", "", "a-much-longer-name"]),
+    _ENTRY_WORDS | st.integers(-5, 10**12) | st.none() | st.booleans()
+    | st.lists(_ENTRY_WORDS | st.integers(0, 70000) | st.floats(allow_nan=False,
+                                                                allow_infinity=False),
+               max_size=6)
+    | st.dictionaries(_ENTRY_WORDS, _ENTRY_WORDS, max_size=2),
+    max_size=4)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.dictionaries(st.sampled_from(["acls", "tests"]), st.lists(_ENTRY, max_size=6),
+                       max_size=2))
+def test_emit_of_entry_lists_matches_parse_and_format(data: Any) -> None:
+    assert hujson.dumps(data) == hujson._exact_dumps(data)
+
+
+def test_emit_matches_parse_and_format_on_a_generated_tailnet() -> None:
+    from benchmarks.generate import SCALES, generate
+
+    policy = generate(SCALES["small"], 3)[0]
+    assert hujson.dumps(policy) == hujson._exact_dumps(policy)
