@@ -89,6 +89,7 @@ def load_desired_alongside(
     ref: str | None = None,
     now: datetime | None = None,
     config: Config | None = None,
+    revision: bool = True,
 ) -> tuple[Desired, T]:
     """`load_desired`, with `work(desired)` done while the validation runs beside it
     (in a forked child where that helps: see `forked`).
@@ -96,8 +97,10 @@ def load_desired_alongside(
     The outcome is what the two in sequence would give: every error in the files is
     raised as one `PolicyError`, and it wins over whatever `work` raised (work on an
     invalid policy may fail in ways that only echo those errors); otherwise `work`'s
-    exception, or its result."""
-    desired, problems = read_desired(root, ref=ref, now=now, config=config)
+    exception, or its result. `revision=False`: the work needs no commit (see
+    `read_desired`)."""
+    desired, problems = read_desired(root, ref=ref, now=now, config=config,
+                                     revision=revision)
     if any(p.is_error for p in problems):  # the files are broken already: no work
         problems.extend(check_desired(desired))
         settle(desired, problems)
@@ -117,13 +120,16 @@ def read_desired(
     ref: str | None = None,
     now: datetime | None = None,
     config: Config | None = None,
+    revision: bool = True,
 ) -> tuple[Desired, list[Problem]]:
     """The first half of `load_desired`: read and merge, raising nothing for problems
     in the files. For callers that validate (`check_desired`) alongside other work and
-    then call `settle` with every problem."""
+    then call `settle` with every problem. `revision=False` leaves `commit` and `dirty`
+    unset for a working-tree load (asking git costs more than reading a large policy,
+    and commands such as `test` never show them)."""
     config = config or load_config(root)
     now = now or datetime.now(timezone.utc)
-    fragments, problems, commit, dirty = _read_fragments(config, ref)
+    fragments, problems, commit, dirty = _read_fragments(config, ref, revision=revision)
     desired = merge_fragments(fragments, now=now, problems=problems)
     desired.commit, desired.dirty, desired.root = commit, dirty, config.root
     return desired, problems
@@ -160,7 +166,7 @@ def _problem_order(p: Problem) -> tuple[str, int, int, str]:
 
 
 def _read_fragments(
-    config: Config, ref: str | None
+    config: Config, ref: str | None, *, revision: bool = True
 ) -> tuple[list[Fragment], list[Problem], str | None, bool]:
     root = config.root
     policies = config.policies_dir
@@ -185,8 +191,8 @@ def _read_fragments(
         for path in sorted(p for p in policies.rglob("*") if p.is_file()):
             if path.suffix in FRAGMENT_SUFFIXES and not _hidden(path, policies):
                 raw.append((_display(path, root), path.read_bytes()))
-        revision = gitsource.working_revision(root)
-        commit, dirty = revision.commit, revision.dirty
+        head = gitsource.working_revision(root) if revision else gitsource.NO_REVISION
+        commit, dirty = head.commit, head.dirty
     fragments: list[Fragment] = []
     problems: list[Problem] = []
     for name, data in raw:

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-
-import git
-from git.exc import BadName, GitCommandError, InvalidGitRepositoryError, NoSuchPathError
+from typing import TYPE_CHECKING
 
 from reconciler.errors import GitError
+
+if TYPE_CHECKING:
+    import git
+
+# gitpython is imported by the functions that use it: importing it costs about 0.1 s,
+# which commands that never ask git anything (test, validate, explain) need not pay.
 
 
 @dataclass(frozen=True)
@@ -22,8 +26,14 @@ class Revision:
     dirty: bool
 
 
+NO_REVISION = Revision(None, False)
+
+
 def open_repo(path: Path) -> git.Repo | None:
     """The repository containing `path`, or None when it is not inside one."""
+    import git
+    from git.exc import InvalidGitRepositoryError, NoSuchPathError
+
     try:
         return git.Repo(path, search_parent_directories=True)
     except (InvalidGitRepositoryError, NoSuchPathError):
@@ -34,7 +44,7 @@ def working_revision(path: Path) -> Revision:
     """HEAD and whether the working tree differs from it (untracked files count)."""
     repo = open_repo(path)
     if repo is None:
-        return Revision(None, False)
+        return NO_REVISION
     try:
         commit = repo.head.commit.hexsha
     except ValueError:  # unborn branch: no commits yet
@@ -44,6 +54,8 @@ def working_revision(path: Path) -> Revision:
 
 def resolve(path: Path, ref: str) -> str:
     """The full commit SHA that `ref` names in the repository around `path`."""
+    from git.exc import BadName, GitCommandError
+
     repo = _require_repo(path)
     try:
         return repo.commit(ref).hexsha
@@ -87,6 +99,8 @@ def root_of(path: Path) -> Path | None:
 
 def add_note(path: Path, commit: str, message: str, *, ref: str = "reconciler") -> None:
     """Attach `message` as a git note (namespace refs/notes/<ref>) to `commit`."""
+    from git.exc import GitCommandError
+
     repo = _require_repo(path)
     try:
         repo.git.notes("--ref", ref, "append", "-m", message, commit)
@@ -106,6 +120,9 @@ def _require_repo(path: Path) -> git.Repo:
 
 def init_repo(path: Path) -> bool:
     """Make `path` a git repository unless it is inside one already; True if created."""
+    import git
+    from git.exc import GitCommandError
+
     if open_repo(path) is not None:
         return False
     try:

@@ -54,3 +54,23 @@ def test_validate_does_not_import_the_plan_machinery(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_test_does_not_ask_git(tmp_path: Path) -> None:
+    """`test` shows no commit, so it spares importing gitpython even inside a repo."""
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "main.yaml").write_text(
+        "groups:\n  group:eng: [a@example.com]\n"
+        "acls:\n  - {action: accept, src: [group:eng], dst: ['group:eng:22']}\n"
+        "tests:\n  - {src: a@example.com, accept: ['a@example.com:22']}\n")
+    script = (
+        "import sys\n"
+        "from reconciler.cli import cli\n"
+        f"cli.main(['-C', {str(tmp_path)!r}, 'test'], standalone_mode=False)\n"
+        "print('git' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip().splitlines() == ["1 passed, 0 failed, 0 invalid (1 assertions; "
+                                               "inventory: synthetic)", "False"]

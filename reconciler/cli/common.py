@@ -38,13 +38,14 @@ def load(app: AppContext, *, ref: str | None = None, quiet: bool = False) -> Des
 
 
 def load_and_run(app: AppContext, work: Callable[[Desired], T], *, ref: str | None = None,
-                 quiet: bool = False) -> tuple[Desired, T]:
+                 quiet: bool = False, revision: bool = True) -> tuple[Desired, T]:
     """`load`, with `work(desired)` done while the desired state is validated beside it
     (`desired.load_desired_alongside`): for commands whose work is as heavy as the
-    validation, such as `test` on a large tailnet."""
+    validation, such as `test` on a large tailnet. `revision=False` when the work needs
+    no commit (spares asking git)."""
     config = load_config(app.cwd)
     desired, outcome = load_desired_alongside(app.cwd, work, ref=ref, now=app.now(),
-                                              config=config)
+                                              config=config, revision=revision)
     if not quiet:
         echo_problems(desired.notices)
     return desired, outcome

@@ -55,7 +55,7 @@ def test_cmd(app: AppContext, ref: str | None, inventory_path: Path | None, fmt:
         app, lambda desired: run_tests(desired.policy, _inventory(inventory_path,
                                                                   desired.policy),
                                        desired.sources),
-        ref=ref, quiet=fmt != "text")
+        ref=ref, quiet=fmt != "text", revision=False)
     if fmt == "json":
         click.echo(report_json(report.to_dict()))
     elif fmt == "junit":
