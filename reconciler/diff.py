@@ -1,9 +1,10 @@
 """Step 4, diff: resource changes between two normalised policies. The only deepdiff user.
 
 Layer 3. May import: deepdiff, `normalize`, `changes`. Resources are matched by address
-(see `normalize.resources`); deepdiff decides which fields of a matched pair differ and
-each differing field becomes a `FieldChange` (members added and removed for set-like
-fields, before/after otherwise). Output is sorted by address, so plans are stable.
+(see `normalize.resources`; two `normalize.Resources` part by part, skipping the parts
+they share); deepdiff decides which fields of a matched pair differ and each differing
+field becomes a `FieldChange` (members added and removed for set-like fields,
+before/after otherwise). Output is sorted by address, so plans are stable.
 
 Also here, because they are pure judgements over changes: the three-way classification
 (pending / drift / conflict) and `removes_access_only`, the guard of
@@ -18,7 +19,7 @@ from typing import Any
 from deepdiff import DeepDiff
 
 from reconciler.changes import Action, DeviceTagChange, FieldChange, Origin, ResourceChange
-from reconciler.normalize import Resource
+from reconciler.normalize import Resource, Resources
 
 #: Field label for resources whose whole value is a set (groups, tagOwners, ...).
 VALUE_LABELS = {"groups": "members", "tagOwners": "owners", "ipsets": "addresses",
@@ -81,6 +82,23 @@ def diff_resources(
     locate: Callable[[Resource], str | None] | None = None,
 ) -> list[ResourceChange]:
     """Changes that turn `before` into `after`, sorted by address (no-ops left out)."""
+    if isinstance(before, Resources) and isinstance(after, Resources) \
+            and before.partable and after.partable:
+        # Part by part (addresses never straddle parts), skipping the parts both share.
+        out: list[ResourceChange] = []
+        for part in sorted({*before.parts(), *after.parts()}):
+            if not before.same_part(after, part):
+                out += _diff(before.part(part), after.part(part), locate)
+        return sorted(out, key=_address)
+    return _diff(before, after, locate)
+
+
+def _address(change: ResourceChange) -> str:
+    return change.address
+
+
+def _diff(before: Mapping[str, Resource], after: Mapping[str, Resource],
+          locate: Callable[[Resource], str | None] | None) -> list[ResourceChange]:
     out: list[ResourceChange] = []
     for addr in sorted(set(before) | set(after)):
         old, new = before.get(addr), after.get(addr)

@@ -21,10 +21,11 @@ changes (terraform-provider-tailscale#798):
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -113,6 +114,31 @@ def normalize_entry(section: str, entry: Any) -> Any:
             out[key] = {k: _norm_nested(v) for k, v in value.items()}
         else:
             out[key] = value
+    return _section_rules(section, out)
+
+
+def _simple_entry(section: str, entry: Any) -> dict[str, Any] | None:
+    """`normalize_entry` of an entry whose values are all strings or string sets (nearly
+    every rule and test), else None. Such an entry equals (`==`) another one only when
+    both have exactly the same values and types, which lets a document share its normal
+    forms with another document's equal entries (see `Normalized`)."""
+    if type(entry) is not dict:
+        return None
+    out: dict[str, Any] = {}
+    for key, value in entry.items():
+        if value.__class__ is str:
+            out[key] = value.strip()
+        elif value.__class__ is list and key in SET_FIELDS:
+            try:
+                out[key] = sorted(set(map(str.strip, value)))
+            except TypeError:  # a member that is not a string
+                return None
+        else:
+            return None
+    return _section_rules(section, out)
+
+
+def _section_rules(section: str, out: dict[str, Any]) -> dict[str, Any]:
     if section == "acls":
         # Tailscale still accepts the legacy names; they mean exactly src and dst.
         if "users" in out and "src" not in out:
@@ -139,68 +165,139 @@ def _norm_nested(value: Any) -> Any:
     return value
 
 
+Pair = tuple[Any, str]  # (normalised entry, its canonical JSON)
+#: How far ahead an entry of one document is looked for in the other one, so that an
+#: entry inserted or removed does not stop the two lists from being matched up.
+_LOOKAHEAD = 8
+
+
+class _Section:
+    """One list section of a document, normalised: its raw entries, their (normal form,
+    canonical JSON) pairs and which of them are simple (see `_simple_entry`)."""
+
+    __slots__ = ("hashes", "pairs", "raw", "simple")
+
+    def __init__(self, raw: list[Any], pairs: list[Pair], simple: list[bool]) -> None:
+        self.raw, self.pairs, self.simple = raw, pairs, simple
+        self.hashes: list[str] | None = None
+
+    def same_as(self, other: _Section) -> bool:
+        """Exactly the same entries: equal, of the same types (all simple), keys in the
+        same order (normal forms keep it, and plans show it)."""
+        return self is other
+
+
+def _same_entry(a: Any, b: Any, b_simple: bool) -> bool:
+    return b_simple and a == b and list(a) == list(b)
+
+
+def _normalized_section(section: str, raw: list[Any], like: _Section | None) -> _Section:
+    """`raw` normalised, sharing `like`'s work for the entries both have."""
+    if like is not None and all(like.simple) and raw == like.raw and \
+            list(map(list, raw)) == list(map(list, like.raw)):
+        return like  # the same section (most sections of live, desired and base)
+    pairs: list[Pair] = []
+    simple: list[bool] = []
+    j = 0
+    for entry in raw:
+        if like is not None:
+            end = min(j + _LOOKAHEAD, len(like.raw))
+            k = next((k for k in range(j, end)
+                      if _same_entry(entry, like.raw[k], like.simple[k])), -1)
+            if k >= 0:
+                pairs.append(like.pairs[k])
+                simple.append(True)
+                j = k + 1
+                continue
+        norm = _simple_entry(section, entry)
+        simple.append(norm is not None)
+        if norm is None:
+            norm = normalize_entry(section, entry)
+        pairs.append((norm, canonical_json(norm)))
+    return _Section(raw, pairs, simple)
+
+
 class Normalized:
     """One document normalised once: entries, their hashes, the essence, its fingerprint.
 
     A plan looks at each document several ways (resources, name recovery, fingerprints);
-    computing the normal form of every entry once keeps large tailnets fast.
+    computing the normal form of every entry once keeps large tailnets fast. `like` is
+    another document of the same plan (desired, for live and base): entries equal in
+    both (nearly all of them) are normalised once, and sections equal in both are the
+    same `_Section`, which lets a diff skip them whole (see `Resources`).
     """
 
-    def __init__(self, policy: Mapping[str, Any]) -> None:
+    def __init__(self, policy: Mapping[str, Any], like: Normalized | None = None) -> None:
         self.policy = policy
-        self._entries: dict[str, list[tuple[Any, str]]] | None = None
+        self.like = like
+        self._sections: dict[str, _Section] | None = None
         self._essence: dict[str, Any] | None = None
-        self._hashes: dict[str, list[str]] = {}
+        self._fingerprint: str | None = None
 
     @property
-    def entries(self) -> dict[str, list[tuple[Any, str]]]:
+    def sections(self) -> dict[str, _Section]:
+        """List section -> its normalised entries, in document order."""
+        if self._sections is None:
+            like = self.like.sections if self.like is not None else {}
+            sections = {}
+            # Tens of thousands of small containers, all kept: the cyclic collector would
+            # rescan them again and again without finding garbage (a third of the time).
+            gc_was_enabled = gc.isenabled()
+            gc.disable()
+            try:
+                for raw_section, value in self.policy.items():
+                    section = raw_section.strip()
+                    if section in LIST_SECTIONS and isinstance(value, list):
+                        sections[section] = _normalized_section(section, value,
+                                                                like.get(section))
+            finally:
+                if gc_was_enabled:
+                    gc.enable()
+            self._sections = sections
+        return self._sections
+
+    @property
+    def entries(self) -> dict[str, list[Pair]]:
         """List section -> [(normalised entry, its canonical JSON)] in document order."""
-        if self._entries is None:
-            self._entries = {}
-            for raw_section, value in self.policy.items():
-                section = raw_section.strip()
-                if section in LIST_SECTIONS and isinstance(value, list):
-                    self._entries[section] = [_normalized_pair(section, e) for e in value]
-        return self._entries
+        return {section: part.pairs for section, part in self.sections.items()}
 
     def hashes(self, section: str) -> list[str]:
-        if section not in self._hashes:
-            self._hashes[section] = [_short_hash(t) for _, t in self.entries.get(section, [])]
-        return self._hashes[section]
+        part = self.sections.get(section)
+        if part is None:
+            return []
+        if part.hashes is None:
+            part.hashes = [_short_hash(t) for _, t in part.pairs]
+        return part.hashes
 
     @property
     def essence(self) -> dict[str, Any]:
         if self._essence is None:
-            self._essence = _essence(self.policy, self.entries)
+            self._essence = _essence(self.policy, self.entries, "entries")
         return self._essence
 
     @property
     def fingerprint(self) -> str:
-        return fingerprint(self.essence)
+        """`fingerprint(self.essence)`, from the entries' canonical JSON (not encoded again)."""
+        if self._fingerprint is None:
+            parts = []
+            for section, value in _essence(self.policy, self.entries, "texts").items():
+                text = ("[" + ",".join(value) + "]" if isinstance(value, _Texts)
+                        else canonical_json(value))
+                parts.append(f"{canonical_json(section)}:{text}")
+            self._fingerprint = hashlib.sha256(
+                ("{" + ",".join(parts) + "}").encode("utf-8")).hexdigest()
+        return self._fingerprint
 
 
-# A plan normalises the same entries in desired, base and live (and live twice): the
-# normal form and hash of an entry are remembered by its exact repr (which tells 1, 1.0
-# and True apart and keeps key order, so equal reprs mean equal normal forms). Bounded,
-# so a long-running process does not grow without limit.
-_PAIRS: dict[tuple[str, str], tuple[Any, str]] = {}
+class _Texts(list):  # type: ignore[type-arg]
+    """A list section of an essence as its entries' canonical JSON texts."""
+
+
+# Content hashes by canonical text: an entry normalised in two documents (moved too far
+# to be shared) hashes once, and so does a document planned for several targets.
+# Bounded, so a long-running process does not grow without limit.
 _HASHES: dict[str, str] = {}
 _MEMO_LIMIT = 200_000
-
-
-def _normalized_pair(section: str, entry: Any) -> tuple[Any, str]:
-    """(normalize_entry(section, entry), its canonical JSON), remembered."""
-    if type(entry) is not dict:
-        norm = normalize_entry(section, entry)
-        return norm, canonical_json(norm)
-    key = (section, repr(entry))
-    pair = _PAIRS.get(key)
-    if pair is None:
-        if len(_PAIRS) >= _MEMO_LIMIT:
-            _PAIRS.clear()
-        norm = normalize_entry(section, entry)
-        pair = _PAIRS[key] = (norm, canonical_json(norm))
-    return pair
 
 
 def _short_hash(text: str) -> str:
@@ -221,8 +318,10 @@ def essence(policy: Mapping[str, Any] | Normalized) -> dict[str, Any]:
     return as_normalized(policy).essence
 
 
-def _essence(policy: Mapping[str, Any], entries: dict[str, list[tuple[Any, str]]]
+def _essence(policy: Mapping[str, Any], entries: dict[str, list[Pair]], lists: str
              ) -> dict[str, Any]:
+    """The essence; list sections as normalised entries (`lists="entries"`), as their
+    canonical texts (`"texts"`, for the fingerprint) or left out (`"none"`)."""
     out: dict[str, Any] = {}
     for raw_section, value in policy.items():
         section = raw_section.strip()
@@ -233,8 +332,14 @@ def _essence(policy: Mapping[str, Any], entries: dict[str, list[tuple[Any, str]]
                                         else _norm_nested(_trim(item)))
             if mapping:
                 out[section] = mapping
+        elif section in LIST_SECTIONS and lists == "none":
+            continue
         elif section in LIST_SECTIONS and isinstance(value, list):
             pairs = entries[section]
+            if lists == "texts":
+                texts = [text for _, text in pairs]
+                out[section] = _Texts(sorted(texts) if section in ORDER_FREE else texts)
+                continue
             if section in ORDER_FREE:
                 pairs = sorted(pairs, key=lambda pair: pair[1])
             out[section] = [entry for entry, _ in pairs]
@@ -295,14 +400,55 @@ def resources(
     `names` maps (section, index in `policy`) to an entry's name; unnamed entries are
     addressed by `content_hash`, with `#2`, `#3` for identical copies.
     """
-    names = names or {}
-    doc = as_normalized(document)
-    policy = doc.policy
-    out: dict[str, Resource] = {}
-    ess = doc.essence
-    for section, pairs in doc.entries.items():
-        for i, (norm, text) in enumerate(pairs):
-            key = names.get((section, i)) or _short_hash(text)
+    return Resources(as_normalized(document), names).all()
+
+
+class Resources(Mapping[str, Resource]):
+    """`resources(doc, names)`, built a part at a time: each list section is one part,
+    everything else (mappings, settings, autoApprovers) the part "". A diff compares
+    part by part and skips the parts two documents share (`same_part`), so a plan over
+    thousands of unchanged rules builds no resource for them."""
+
+    def __init__(self, doc: Normalized, names: Mapping[tuple[str, int], str] | None = None
+                 ) -> None:
+        self.doc = doc
+        self.names = names or {}
+        self._names_of: dict[str, dict[int, str]] = {}
+        for (section, i), name in self.names.items():
+            self._names_of.setdefault(section, {})[i] = name
+        self._parts: dict[str, dict[str, Resource]] = {}
+        self._all: dict[str, Resource] | None = None
+        # A top-level key spelled like a list entry's address (`acls["x"]`) would be a
+        # resource of the part "" named like one of a list section: then every lookup
+        # goes through the whole mapping, as `resources()` merges it.
+        self.partable = not any(
+            k.strip().split("[", 1)[0] in LIST_SECTIONS and "[" in k for k in doc.policy)
+
+    def parts(self) -> list[str]:
+        return [*self.doc.sections, ""]
+
+    def part(self, name: str) -> dict[str, Resource]:
+        found = self._parts.get(name)
+        if found is None:
+            found = self._parts[name] = (self._list_part(name) if name
+                                         else self._other_part())
+        return found
+
+    def same_part(self, other: Resources, name: str) -> bool:
+        """The part is the same in both (no change in it), known without building it."""
+        if not name:
+            return False
+        mine, theirs = self.doc.sections.get(name), other.doc.sections.get(name)
+        return (mine is not None and theirs is not None and mine.same_as(theirs)
+                and self._names_of.get(name, {}) == other._names_of.get(name, {}))
+
+    def _list_part(self, section: str) -> dict[str, Resource]:
+        names = self._names_of.get(section, {})
+        pairs = self.doc.sections[section].pairs if section in self.doc.sections else []
+        hashes = self.doc.hashes(section)
+        out: dict[str, Resource] = {}
+        for i, (norm, _) in enumerate(pairs):
+            key = names.get(i) or hashes[i]
             base, n = key, 1
             addr = address(section, key)
             while addr in out:
@@ -310,32 +456,69 @@ def resources(
                 key = f"{base}#{n}"
                 addr = address(section, key)
             out[addr] = Resource(addr, section, key, norm, i)
-    if not any(k.strip() in ("acls", "grants") for k in policy):
-        # No acls and no grants at all: Tailscale allows everything. That default is a
-        # resource of its own, so adding the first rule (or removing the last section)
-        # shows what it really does.
-        out[ALLOW_ALL] = Resource(ALLOW_ALL, "settings", "allowAll", True)
-    for section in MAPPING_SECTIONS:
-        for key, item in (ess.get(section) or {}).items():
-            addr = address(section, key)
-            out[addr] = Resource(addr, section, key, item)
-    approvers = ess.get("autoApprovers") or {}
-    for route, item in (approvers.get("routes") or {}).items():
-        addr = f"autoApprovers.routes[{json.dumps(route)}]"
-        out[addr] = Resource(addr, "autoApprovers", f"routes/{route}", item)
-    for key, item in approvers.items():
-        if key != "routes":
-            addr = f"autoApprovers.{key}"
-            out[addr] = Resource(addr, "autoApprovers", key, item)
-    known = {*MAPPING_SECTIONS, *LIST_SECTIONS, "autoApprovers"}
-    for section, item in ess.items():
-        if section in known:
-            continue
-        addr = f"settings.{section}" if section in SETTINGS or not isinstance(
-            item, (dict, list)) else section
-        out[addr] = Resource(addr, "settings" if addr.startswith("settings.") else section,
-                             section, item)
-    return {addr: out[addr] for addr in sorted(out)}
+        return out
+
+    def _other_part(self) -> dict[str, Resource]:
+        policy = self.doc.policy
+        ess = _essence(policy, {}, "none")
+        out: dict[str, Resource] = {}
+        if not any(k.strip() in ("acls", "grants") for k in policy):
+            # No acls and no grants at all: Tailscale allows everything. That default is
+            # a resource of its own, so adding the first rule (or removing the last
+            # section) shows what it really does.
+            out[ALLOW_ALL] = Resource(ALLOW_ALL, "settings", "allowAll", True)
+        for section in MAPPING_SECTIONS:
+            for key, item in (ess.get(section) or {}).items():
+                addr = address(section, key)
+                out[addr] = Resource(addr, section, key, item)
+        approvers = ess.get("autoApprovers") or {}
+        for route, item in (approvers.get("routes") or {}).items():
+            addr = f"autoApprovers.routes[{json.dumps(route)}]"
+            out[addr] = Resource(addr, "autoApprovers", f"routes/{route}", item)
+        for key, item in approvers.items():
+            if key != "routes":
+                addr = f"autoApprovers.{key}"
+                out[addr] = Resource(addr, "autoApprovers", key, item)
+        known = {*MAPPING_SECTIONS, *LIST_SECTIONS, "autoApprovers"}
+        for section, item in ess.items():
+            if section in known:
+                continue
+            addr = f"settings.{section}" if section in SETTINGS or not isinstance(
+                item, (dict, list)) else section
+            out[addr] = Resource(addr, "settings" if addr.startswith("settings.") else section,
+                                 section, item)
+        return out
+
+    def all(self) -> dict[str, Resource]:
+        """Every resource, sorted by address (later parts win an address, as `""`)."""
+        if self._all is None:
+            out: dict[str, Resource] = {}
+            for name in self.parts():
+                out.update(self.part(name))
+            self._all = {addr: out[addr] for addr in sorted(out)}
+        return self._all
+
+    def _part_of(self, addr: str) -> str:
+        head = addr.split("[", 1)[0]
+        return head if head in LIST_SECTIONS and addr.startswith(head + "[") else ""
+
+    def __getitem__(self, addr: str) -> Resource:
+        if not self.partable:
+            return self.all()[addr]
+        return self.part(self._part_of(addr))[addr]
+
+    def __contains__(self, addr: object) -> bool:
+        if not isinstance(addr, str):
+            return False
+        if not self.partable:
+            return addr in self.all()
+        return addr in self.part(self._part_of(addr))
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.all())
+
+    def __len__(self) -> int:
+        return len(self.all())
 
 
 def entry_hashes(document: Mapping[str, Any] | Normalized, section: str) -> list[str]:
@@ -359,7 +542,10 @@ def recover_names(
         return names
     policy = as_normalized(document)
     known = [(as_normalized(doc), doc_names) for doc, doc_names in known]
+    named = {section for _, doc_names in known for section, _ in doc_names}
     for section in LIST_SECTIONS:
+        if section not in named:
+            continue  # no document names an entry of it: nothing to recover
         hashes = entry_hashes(policy, section)
         if not hashes:
             continue

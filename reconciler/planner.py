@@ -117,21 +117,22 @@ def build_plan(
     `with_document=False` leaves `document` empty: a plan only shown (not saved, not
     applied) never needs the text to push, and formatting it is the slow part."""
     dnames = names_of(desired)
-    live_doc = normalize.Normalized(live.policy)
+    # Live and base share the desired document's work for the entries they have alike.
     want_doc = normalize.Normalized(desired.policy)
-    base_docs = [(normalize.Normalized(b.policy), names_of(b))
+    live_doc = normalize.Normalized(live.policy, like=want_doc)
+    base_docs = [(normalize.Normalized(b.policy, like=want_doc), names_of(b))
                  for b in (base.candidates if base is not None else ())]
     known: list[tuple[Mapping[str, Any] | normalize.Normalized,
                       Mapping[tuple[str, int], str]]] = [(want_doc, dnames), *base_docs]
     lnames = normalize.recover_names(live_doc, known)
-    live_res = normalize.resources(live_doc, lnames)
-    want_res = normalize.resources(want_doc, dnames)
+    live_res = normalize.Resources(live_doc, lnames)
+    want_res = normalize.Resources(want_doc, dnames)
 
     bases: list[Mapping[str, Resource]] | None = None
     if base is not None and base.exact:
         bases = [live_res]
     elif base is not None and base.candidates:
-        bases = [normalize.resources(doc, names) for doc, names in base_docs]
+        bases = [normalize.Resources(doc, names) for doc, names in base_docs]
 
     changes = []
     for change in diff_resources(live_res, want_res, locate=lambda r: locate(desired, r)):
@@ -225,6 +226,8 @@ def _ssh_order(live: Mapping[str, Resource], desired: Mapping[str, Resource]
 
 
 def _ssh_addresses(res: Mapping[str, Resource]) -> list[str]:
+    if isinstance(res, normalize.Resources) and res.partable:
+        res = res.part("ssh")  # not every resource of the document
     ordered = sorted((r for r in res.values() if r.section == "ssh" and r.index is not None),
                      key=lambda r: r.index or 0)
     return [r.address for r in ordered]

@@ -1,16 +1,17 @@
 """Compute who gains and who loses network access between two policies.
 
 Access-diff layer (imports the engine's `compile`, `addrset`, `resolve`, `inventory_io`,
-`gcpause`; `reconciler.policy.ports`, `reconciler.source`, `reconciler.inventory`, and the
-sibling `model`, `naming`, `sets` modules). Both policies compile against the same
-inventory (sharing one resolver when their definitions are equal) to (src set, dst set,
-ports, protocols) rules; the change is the set difference of the two allow relations,
-computed exactly:
+`gcpause`; `reconciler.policy.ports` and `.selectors`, `reconciler.source`,
+`reconciler.inventory`, and the sibling `model`, `naming`, `sets` modules). Both
+policies compile against the same inventory (sharing one resolver when their
+definitions are equal) to (src set, dst set, ports, protocols) rules; the change is the
+set difference of the two allow relations, computed exactly:
 
-* only rules of one side that the other side does not have verbatim can add anything,
-  so each of them is cut into pieces (destination groups that the other side's rules
-  cover alike, and port segments) and the other side's sources for that piece are
-  subtracted from its own;
+* only rules of one side that the other side does not have verbatim can add anything
+  (found by spelling first, resolving only the selectors whose definitions changed:
+  `Selectors`), so each of them is cut into pieces (destination groups that the other
+  side's rules cover alike, and port segments) and the other side's sources for that
+  piece are subtracted from its own (its twin's first: `_beyond_twins`);
 * autogroup:self rules are expanded per user (a user's own untagged devices), and a
   user whose every device changes the same way is reported as `autogroup:self`;
 * the remaining pairs are merged back (per protocol and port segment, destinations
@@ -27,6 +28,7 @@ from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from itertools import pairwise
 from typing import Any
 
@@ -37,9 +39,10 @@ from reconciler.engine.addrset import EMPTY, AddrSet, Interval, union_all
 from reconciler.engine.compile import CompiledPolicy, Rule, compile_policy
 from reconciler.engine.gcpause import gc_paused
 from reconciler.engine.inventory_io import synthetic_inventory
-from reconciler.engine.resolve import device_addrs
+from reconciler.engine.resolve import SelectorError, device_addrs, parse
 from reconciler.inventory import Device, Inventory
 from reconciler.policy.ports import DEFAULT_PROTOCOLS, PROTOCOL_NAMES, split_acl_dst
+from reconciler.policy.selectors import Kind
 from reconciler.source import SourceMap
 
 DEFAULT = frozenset(DEFAULT_PROTOCOLS)
@@ -76,9 +79,6 @@ class Side:
         self.resolver = self.compiled.resolver
         # Device points and owners depend on the inventory alone: shared by both sides.
         self.devices = devices if devices is not None else DeviceIndex(inventory)
-        self.all_devices = self.devices.all_devices
-        self.points: dict[int, list[int]] = self.devices.points
-        self.owner: dict[tuple[int, int], Device] = self.devices.owner
         self._sels_at: dict[tuple[int, int], list[str]] | None = None
         self._by_sel: dict[str, list[int]] = {}
         self.counts: dict[AddrSet, int] = {}
@@ -95,8 +95,39 @@ class Side:
         self._sizes: dict[AddrSet, int] = {}
         self._canon_sel: dict[tuple[str, bool], AddrSet] = (
             like._canon_sel if like is not None and like.resolver is self.resolver else {})
-        self.sigs = [self.signature(r) for r in self.compiled.rules]
-        self.signatures = set(self.sigs)
+        # What each rule says, as written: equal spellings over equal selector sets
+        # allow the same pairs, and most rules of two policies compare equal this way
+        # without resolving a single selector (see `_unchanged`).
+        self.spelled = [_spelling(r) for r in self.compiled.rules]
+        self.spellings = set(self.spelled)
+        self.src_selectors: set[str] = set().union(*(r.src_sel for r in self.compiled.rules))
+        self.dst_selectors: set[str] = set().union(*(r.dst_sel for r in self.compiled.rules))
+
+    @property
+    def all_devices(self) -> AddrSet:
+        return self.devices.all_devices
+
+    @property
+    def points(self) -> dict[int, list[int]]:
+        return self.devices.points
+
+    @property
+    def owner(self) -> dict[tuple[int, int], Device]:
+        return self.devices.owner
+
+    @cached_property
+    def twins(self) -> dict[tuple[Any, ...], list[Rule]]:
+        """Spelling -> the rules (not autogroup:self) spelled so."""
+        out: dict[tuple[Any, ...], list[Rule]] = defaultdict(list)
+        for rule, spelling in zip(self.compiled.rules, self.spelled, strict=True):
+            if not rule.self_dst:
+                out[spelling].append(rule)
+        return out
+
+    @cached_property
+    def signatures(self) -> set[tuple[Any, ...]]:
+        """Every rule's `signature`: built only when some rule's spelling has no match."""
+        return {self.signature(r) for r in self.compiled.rules}
 
     def src(self, rule: Rule) -> AddrSet:
         """The rule's sources, less devices that fail its posture."""
@@ -317,12 +348,79 @@ class _Frag:
     user: str | None  # set for pieces of an autogroup:self rule
 
 
-def _new_pairs(new: Side, old: Side) -> tuple[list[_Frag], list[Rule]]:
+def _spelling(rule: Rule) -> tuple[Any, ...]:
+    """A rule's `Side.signature` with its selectors as written."""
+    return (rule.src_sel, rule.dst_sel, rule.ports, rule.protos, rule.self_dst, rule.posture)
+
+
+class Selectors:
+    """The selectors of two policies that stand for different addresses in each.
+
+    A selector's set depends on the (shared) inventory and on the definitions of its
+    policy that it reads: a tag whether tagOwners defines it, a group its members, a
+    host its address, an ipset the ipsets and hosts (what a Resolver reads of a policy).
+    A selector whose definitions are equal on both sides is the same set without
+    resolving it; any other one is resolved on both sides and compared. So a change to
+    one group costs resolving that group twice, not every selector of both policies.
+    """
+
+    def __init__(self, a: Side, b: Side) -> None:
+        self.a, self.b = a.resolver, b.resolver
+        self.tags_equal = self.a.tags == self.b.tags
+        self.hosts_equal = self.a.hosts == self.b.hosts
+        self.ipsets_equal = self.hosts_equal and self.a.ipsets == self.b.ipsets
+        same_sets = self.a is self.b
+        self.changed_src = set() if same_sets else {
+            s for s in a.src_selectors | b.src_selectors if not self._same(s, False)}
+        self.changed_dst = set() if same_sets else {
+            s for s in a.dst_selectors | b.dst_selectors if not self._same(s, True)}
+
+    def _same(self, selector: str, dst: bool) -> bool:
+        return self._reads_equal(selector) or self._resolves_equal(selector, dst)
+
+    def _reads_equal(self, selector: str) -> bool:
+        try:
+            sel = parse(selector.strip())
+        except SelectorError:
+            return False
+        if sel.kind is Kind.TAG:
+            return (sel.value in self.a.tags) == (sel.value in self.b.tags)
+        if sel.kind is Kind.GROUP:
+            members = self.a.groups.get(sel.value)
+            # Members are users, tags and autogroups; a nested group is compared by set.
+            return (members == self.b.groups.get(sel.value) and self.tags_equal
+                    and not any(m.startswith("group:") for m in members or ()))
+        if sel.kind is Kind.HOST:
+            return self.a.hosts.get(sel.value) == self.b.hosts.get(sel.value)
+        if sel.kind is Kind.IPSET:
+            return self.ipsets_equal
+        return True  # users, domains, autogroups, `*`, addresses: the inventory alone
+
+    def _resolves_equal(self, selector: str, dst: bool) -> bool:
+        try:
+            if dst:
+                return self.a.dst(selector).addrs == self.b.dst(selector).addrs
+            return self.a.src(selector).addrs == self.b.src(selector).addrs
+        except SelectorError:
+            return False
+
+
+def _unchanged(rule: Rule, spelling: tuple[Any, ...], new: Side, old: Side,
+               selectors: Selectors) -> bool:
+    """`old` has a rule with `rule`'s signature (so `rule` adds nothing): first by
+    spelling (the usual case, no sets built), else by the signatures themselves."""
+    if (spelling in old.spellings and selectors.changed_src.isdisjoint(rule.src_sel)
+            and selectors.changed_dst.isdisjoint(rule.dst_sel)):
+        return True
+    return new.signature(rule) in old.signatures
+
+
+def _new_pairs(new: Side, old: Side, selectors: Selectors) -> tuple[list[_Frag], list[Rule]]:
     """Pairs `new` allows that `old` does not, and the rules of `new` they came from."""
     frags: list[_Frag] = []
     changed: list[Rule] = []
-    for rule, sig in zip(new.compiled.rules, new.sigs, strict=True):
-        if not rule.ports or sig in old.signatures:
+    for rule, spelling in zip(new.compiled.rules, new.spelled, strict=True):
+        if not rule.ports or _unchanged(rule, spelling, new, old, selectors):
             continue
         src = new.src(rule)
         if not src:
@@ -339,8 +437,29 @@ def _new_pairs(new: Side, old: Side) -> tuple[list[_Frag], list[Rule]]:
                 if src_u:
                     _cut(rule, src_u, mine, old, frags, user)
         elif rule.dst:
-            _cut(rule, src, rule.dst, old, frags, None)
+            src, dst = _beyond_twins(rule, spelling, src, rule.dst, old)
+            if src and dst:
+                _cut(rule, src, dst, old, frags, None)
     return frags, changed
+
+
+def _beyond_twins(rule: Rule, spelling: tuple[Any, ...], src: AddrSet, dst: AddrSet,
+                  old: Side) -> tuple[AddrSet, AddrSet]:
+    """`rule`'s sources and destinations less what `old`'s rules spelled alike (the
+    same rule before one of its groups changed) already allow, where that is all of a
+    side: a twin whose destinations hold all of `dst` is among the blockers of every
+    piece `_cut` looks at, so its sources can go first; a twin whose sources hold all
+    of `src` blocks whole pieces, those inside its destinations, so they can go first.
+    No result changes, only the cost: a group that gained a member leaves just the
+    member's devices to cut, instead of the whole group's on every piece."""
+    for twin in old.twins.get(spelling, ()):
+        if not src or not dst:
+            break
+        if subset(dst, twin.dst):
+            src = minus(src, old.src(twin))
+        elif subset(src, old.src(twin)):
+            dst = minus(dst, twin.dst)
+    return src, dst
 
 
 def _cut(rule: Rule, src: AddrSet, dst: AddrSet, old: Side, frags: list[_Frag],
@@ -451,8 +570,8 @@ def _ports_text(ports: tuple[Interval, ...]) -> str:
     return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in ports)
 
 
-def _changes(new: Side, old: Side) -> list[AccessChange]:
-    frags, changed = _new_pairs(new, old)
+def _changes(new: Side, old: Side, selectors: Selectors) -> list[AccessChange]:
+    frags, changed = _new_pairs(new, old, selectors)
     if not frags:
         return []
     src_namer = Namer(new.compiled, dst=False, devices=new.devices)
@@ -591,7 +710,7 @@ def _responsible(side: Side, changed: list[Rule], name: str, src: AddrSet, dst: 
             continue
         # A self change comes from self rules only; a plain one from rules reaching its
         # destinations, or from a self rule whose user's devices were only partly covered.
-        if r.self_dst if is_self else (r.self_dst or r.dst.overlaps(dst)):
+        if r.self_dst if is_self else (r.self_dst or overlaps(r.dst, dst)):
             refs.add(side.ref(r))
     return tuple(sorted(refs, key=lambda ref: (str(ref), ref.label)))
 
@@ -625,8 +744,9 @@ def _access_diff(before_policy: Mapping[str, Any], after_policy: Mapping[str, An
     notes: list[str] = []
     if _apps(before.compiled) != _apps(after.compiled):
         notes.append("application capability grants (app) changed; they are not shown here")
-    return AccessDiff(tuple(_changes(after, before)), tuple(_changes(before, after)),
-                      inv.source, tuple(notes))
+    selectors = Selectors(before, after)
+    return AccessDiff(tuple(_changes(after, before, selectors)),
+                      tuple(_changes(before, after, selectors)), inv.source, tuple(notes))
 
 
 def _definitions(policy: Mapping[str, Any]) -> tuple[Any, ...]:

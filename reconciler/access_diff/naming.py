@@ -16,6 +16,7 @@ from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from itertools import repeat
 from typing import Any
 
@@ -23,7 +24,7 @@ from reconciler.access_diff.sets import subset
 from reconciler.engine.addrset import ALL, EMPTY, INTERNET, AddrSet, parse_ip
 from reconciler.engine.compile import CompiledPolicy
 from reconciler.engine.resolve import Resolver, SelectorError, device_addrs
-from reconciler.inventory import Inventory
+from reconciler.inventory import Device, Inventory
 from reconciler.policy.selectors import AUTOGROUP_MEMBER, AUTOGROUP_TAGGED, ROLE_AUTOGROUPS
 
 NON_DEVICE = "(addresses that are not tailnet devices)"
@@ -72,13 +73,30 @@ class DeviceIndex:
         self._cands: dict[tuple[str, AddrSet, int, bool], Candidate] = {}
         self._by_point: dict[tuple[Candidate, ...], dict[tuple[int, int], list[Candidate]]] = {}
         self._text: tuple[Mapping[str, Any], str] | None = None
-        self.all_devices = device_addrs(inventory.devices)
-        self.points: dict[int, list[int]] = {4: [], 6: []}
-        for fam, intervals in ((4, self.all_devices.v4), (6, self.all_devices.v6)):
-            self.points[fam] = [a for a, b in intervals for a in range(a, b + 1)]
-        self.owner = {parse_ip(ip): d for d in inventory.devices for ip in d.addresses}
-        # Users: straight from the already-parsed device addresses (thousands of them).
-        self.user_at: dict[tuple[int, int], list[Candidate]] = {}
+
+    # Device addresses are parsed on first use: a diff whose rules all compare equal
+    # (the usual plan) never needs them.
+
+    @cached_property
+    def all_devices(self) -> AddrSet:
+        return device_addrs(self.inventory.devices)
+
+    @cached_property
+    def points(self) -> dict[int, list[int]]:
+        """Every device address, per family, sorted."""
+        return {fam: [a for a, b in intervals for a in range(a, b + 1)]
+                for fam, intervals in ((4, self.all_devices.v4), (6, self.all_devices.v6))}
+
+    @cached_property
+    def owner(self) -> dict[tuple[int, int], Device]:
+        """Device address -> its device."""
+        return {parse_ip(ip): d for d in self.inventory.devices for ip in d.addresses}
+
+    @cached_property
+    def user_at(self) -> dict[tuple[int, int], list[Candidate]]:
+        """Device address -> the candidate of the user owning it (untagged, own devices)."""
+        # Straight from the already-parsed device addresses (thousands of them).
+        user_at: dict[tuple[int, int], list[Candidate]] = {}
         logins: dict[str, str] = {}
         user_points: dict[str, list[tuple[int, int]]] = defaultdict(list)
         for point, d in sorted(self.owner.items()):
@@ -92,8 +110,8 @@ class DeviceIndex:
                             [(v, v) for f, v in points if f == 6])
             cand = Candidate(logins[key], addrs, _RANK["user"], len(points), points)
             for p in points:
-                self.user_at.setdefault(p, []).append(cand)
-
+                user_at.setdefault(p, []).append(cand)
+        return user_at
 
     def points_in(self, addrs: AddrSet) -> list[tuple[int, int]]:
         """The device addresses inside `addrs`, as (family, value) points."""

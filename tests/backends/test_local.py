@@ -15,6 +15,7 @@ from reconciler.backends.localstore import LocalStore
 from reconciler.compile import read_header
 from reconciler.config import Target
 from reconciler.errors import BackendError, NotFound, PreconditionFailed, ValidationFailed
+from reconciler.inventory import Device, User
 from tests.backends.policies import HEADER, VALID, VALID_2
 
 
@@ -28,6 +29,29 @@ def test_created_on_first_use_with_parent_dirs_and_seeded_once(tmp_path: Path) -
     assert len(again.users()) == len(seed.DEMO_USERS)
     assert [h.source for h in again.history()] == ["seed"]
     assert again.policy().text == seed.DEFAULT_POLICY and again.policy().is_default
+
+
+def test_inventory_is_the_stored_rows(tmp_path: Path) -> None:
+    """`users()` and `devices()` (read column by column, for speed) say exactly what the
+    store's rows say: tagged devices owned by their tags, shared owners, JSON columns."""
+    store = LocalStore(tmp_path / "local.db")
+    store.add_user("guest@other.example", display_name="Guest", shared=True)
+    store.add_device("Zeta-box", user="guest@other.example")
+    store.add_device("éclair", tags=["tag:b", "tag:a"], routes=["10.1.0.0/16", "::/0"])
+    store.add_device("alpha", user="guest@other.example", tags=["tag:a"])
+    users = [User(login=r["login"], role=r["role"], id=r["id"],
+                  display_name=r["display_name"], shared=r["shared"])
+             for r in store.user_rows()]
+    devices = [Device(name=r["name"], ipv4=r["ipv4"], ipv6=r["ipv6"],
+                      user=None if r["tags"] else r["user"], tags=tuple(r["tags"]),
+                      approved_routes=tuple(r["approved_routes"]),
+                      advertised_routes=tuple(r["advertised_routes"]),
+                      posture=r["posture"], id=r["node_id"], shared=r["owner_shared"])
+               for r in store.device_rows()]
+    assert store.users() == users
+    assert store.devices() == devices
+    assert [d.posture for d in store.devices()] == [d.posture for d in devices]
+    assert next(d for d in store.devices() if d.name == "Zeta-box").shared
 
 
 def test_etag_is_the_quoted_sha256_of_the_stored_text(tmp_path: Path) -> None:
