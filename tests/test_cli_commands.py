@@ -74,3 +74,27 @@ def test_test_does_not_ask_git(tmp_path: Path) -> None:
                          check=True)
     assert out.stdout.strip().splitlines() == ["1 passed, 0 failed, 0 invalid (1 assertions; "
                                                "inventory: synthetic)", "False"]
+
+
+def test_a_command_runs_with_the_tuned_collector_and_restores_it() -> None:
+    import gc
+
+    import click
+
+    from reconciler.cli import COMMAND_GC_THRESHOLDS
+
+    seen: list[tuple[int, int, int]] = []
+
+    @click.command("probe-gc")
+    def probe() -> None:
+        seen.append(gc.get_threshold())
+
+    before = gc.get_threshold()
+    cli.add_command(probe)
+    try:
+        result = CliRunner().invoke(cli, ["probe-gc"])
+    finally:
+        cli.commands.pop("probe-gc")
+    assert result.exit_code == 0, result.output
+    assert seen == [COMMAND_GC_THRESHOLDS]
+    assert gc.get_threshold() == before
