@@ -1,7 +1,8 @@
 """Run a policy's `tests` and `sshTests` offline, with Tailscale's semantics and wording.
 
 Engine layer, the `test` step (imports the engine modules, `reconciler.inventory`,
-`reconciler.source`, and the parsers of `reconciler.policy`). Semantics are
+`reconciler.source`, `reconciler.errors`, `reconciler.forked`, and the parsers of
+`reconciler.policy`). A long list of entries is split with a forked child. Semantics are
 policy-semantics.md §2.7 and §2.8:
 
 * a test's src stands for every device of that identity: an `accept` entry needs every
@@ -21,7 +22,7 @@ src in `TestReport.tailscale_failures()`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +33,8 @@ from reconciler.engine.index import Point, RuleIndex, Source, SourceGroup
 from reconciler.engine.inventory_io import synthetic_inventory
 from reconciler.engine.resolve import SelectorError
 from reconciler.engine.ssh import SSHRule, compile_ssh, ssh_actions
+from reconciler.errors import ReconcilerError
+from reconciler.forked import Forked, forking_allowed
 from reconciler.inventory import Device, Inventory
 from reconciler.policy.ports import ProtoError, parse_proto, split_acl_dst
 from reconciler.policy.selectors import Kind, parse_selector
@@ -39,6 +42,9 @@ from reconciler.policy.selectors import SelectorError as SyntaxError_
 from reconciler.source import Location, SourceMap
 
 TCP_OR_UDP = frozenset({6, 17})
+# Below this many entries a second process costs more (fork, pickling the results
+# back) than it saves: entries take tens of microseconds each.
+SPLIT_AT = 2000
 SSH_WANT = {"accept": "Accept", "check": "Check", "deny": "Drop"}
 
 
@@ -159,13 +165,22 @@ class Runner:
 
     def run(self) -> TestReport:
         policy = self.compiled.policy
-        results: list[TestResult] = []
+        work: list[tuple[Callable[[int, Any], TestResult], int, Any]] = []
         for section, run_one in (("tests", self.run_test), ("sshTests", self.run_ssh_test)):
             entries = policy.get(section) or []
             if not isinstance(entries, list):
                 entries = [entries]
-            for i, entry in enumerate(entries):
-                results.append(run_one(i, entry))
+            work.extend((run_one, i, entry) for i, entry in enumerate(entries))
+        if len(work) < SPLIT_AT or not forking_allowed():
+            results = [run_one(i, entry) for run_one, i, entry in work]
+        else:
+            # Entries are independent: the second half runs in a forked child, which
+            # inherits the compiled rules and index (see reconciler/forked.py).
+            half = len(work) // 2
+            rest = Forked(lambda: [run_one(i, entry) for run_one, i, entry in work[half:]],
+                          transport=(ReconcilerError,))
+            results = [run_one(i, entry) for run_one, i, entry in work[:half]]
+            results.extend(rest.result())
         return TestReport(results, self.compiled.inventory.source)
 
     def _location(self, path: tuple[str | int, ...]) -> Location | None:
