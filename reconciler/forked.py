@@ -26,15 +26,19 @@ T = TypeVar("T")
 
 JOBS_ENV = "RECONCILER_JOBS"
 
+_in_child = False  # set in a forked child: it forks no further
+
 
 def forking_allowed() -> bool:
     """Fork only where it is safe and can pay off.
 
     A fork copies just the calling thread: with other threads running (`--all` plans
     targets on a thread pool) a lock one of them holds would stay held in the child
-    forever. One CPU, or RECONCILER_JOBS=1, gains nothing from a second process.
+    forever. One CPU, or RECONCILER_JOBS=1, gains nothing from a second process, and
+    neither does a child forking again: its parent keeps the other CPU busy already,
+    and every fork costs page copies (copy-on-write) on both sides.
     """
-    if not hasattr(os, "fork") or threading.active_count() > 1:
+    if _in_child or not hasattr(os, "fork") or threading.active_count() > 1:
         return False
     jobs = os.environ.get(JOBS_ENV, "").strip()
     if jobs:
@@ -64,6 +68,8 @@ class Forked(Generic[T]):
         read_fd, write_fd = os.pipe()
         pid = os.fork()
         if pid == 0:  # the child: compute, report, and leave without any cleanup
+            global _in_child
+            _in_child = True
             os.close(read_fd)
             code = 0
             try:

@@ -80,6 +80,13 @@ def test_a_child_that_dies_is_replaced_by_a_plain_call() -> None:
     assert calls == [parent]  # the child's append happened in the child's memory only
 
 
+@needs_fork
+def test_a_child_forks_no_further() -> None:
+    assert forking_allowed()
+    pid, nested_pid = Forked(lambda: (os.getpid(), Forked(os.getpid).result())).result()
+    assert pid == nested_pid != os.getpid()
+
+
 def test_jobs_1_runs_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(JOBS_ENV, "1")
     assert not forking_allowed()
