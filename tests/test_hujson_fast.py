@@ -373,3 +373,21 @@ def test_emit_matches_parse_and_format_on_a_generated_tailnet() -> None:
 
     policy = generate(SCALES["small"], 3)[0]
     assert hujson.dumps(policy) == hujson._exact_dumps(policy)
+
+
+def test_a_leading_comment_block_is_blanked_without_a_full_pass() -> None:
+    """The managed header of a live policy: only comments before the value."""
+    from reconciler.hujson import _fast, exact_loads, loads
+
+    body = '{\n\t"acls": [{"action": "accept", "src": ["10.0.0.0/8"], "dst": ["*:*"]}]\n}\n'
+    for head in ("// a\n// b\n", "/* x */\n", "  \n// c\n\n", ""):
+        text = head + body
+        standard = _fast._standard(text)
+        assert len(standard) == len(text)
+        assert standard[len(head):] == body and not standard[:len(head)].strip()
+        assert loads(text) == exact_loads(text)
+    # A comment after the header, or a trailing comma, still takes the full pass.
+    for text in ("// h\n" + body.replace('"acls"', '// in\n"acls"'),
+                 "// h\n" + body.replace("]\n}", "],\n}")):
+        assert loads(text) == exact_loads(text)
+        assert "//" not in _fast._standard(text) and "],\n}" not in _fast._standard(text)

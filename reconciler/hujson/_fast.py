@@ -28,6 +28,7 @@ _GAP = rf"(?:[ \t\r\n]+|{_COMMENT})*+"  # possessive: no exponential backtrackin
 # linear; matching only the rare tokens keeps the Python callback off the hot path.
 _STRIP = re.compile(
     rf'((?:[^"/,]++|"[^"\\]*+(?:\\.[^"\\]*+)*+"|,(?!{_GAP}[\]}}]))*+)({_COMMENT}|[,"/]|\Z)')
+_LEADING = re.compile(_GAP)  # whitespace and whole comments before the value
 _MAYBE_TRAILING = re.compile(r",[ \t\r\n]*[\]}]")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
@@ -117,10 +118,13 @@ def _blank_token(m: re.Match[str]) -> str:
 def _standard(text: str) -> str:
     """`text` with comments and trailing commas blanked out (same length). A text
     without `//`, `/*` or a comma before a closing bracket has none (a lone `/`, say
-    in a CIDR string, needs no pass)."""
-    if "//" in text or "/*" in text or _MAYBE_TRAILING.search(text):
+    in a CIDR string, needs no pass). Comments only before the value (the managed
+    header of a live policy) are blanked without a pass over the rest."""
+    lead = _LEADING.match(text).end()
+    if text.find("//", lead) >= 0 or text.find("/*", lead) >= 0 \
+            or _MAYBE_TRAILING.search(text, lead):
         return _STRIP.sub(_blank_token, text)
-    return text
+    return " " * lead + text[lead:] if lead and "/" in text[:lead] else text
 
 
 # --- data plus source offsets ---------------------------------------------------------
