@@ -45,6 +45,7 @@ from reconciler.config import Config, Target, load_config
 from reconciler.desired import Desired, load_desired, load_desired_alongside
 from reconciler.diff import diff_resources
 from reconciler.drift import drift_report
+from reconciler.engine import CompiledPolicy, compile_policy
 from reconciler.errors import ConfigError, GitError, PolicyError, ReconcilerError
 from reconciler.forked import Forked
 from reconciler.importer import ImportedFile, import_policy
@@ -155,10 +156,11 @@ def load_base(session: Session, desired: Desired, live: LiveState) -> BaseState 
     return BaseState(header.commit, tuple(candidates), exact)
 
 
-def test_results(desired: Desired, inventory: Inventory) -> TestResults:
+def test_results(desired: Desired, inventory: Inventory,
+                 compiled: CompiledPolicy | None = None) -> TestResults:
     from reconciler.engine import run_tests
 
-    report = run_tests(desired.policy, inventory, desired.sources)
+    report = run_tests(desired.policy, inventory, desired.sources, compiled=compiled)
     failures = []
     for r in report.results:
         where = str(r.location) if r.location else None
@@ -220,8 +222,10 @@ def make_plan(
         devices = clock.run("devices", be.list_devices) if desired.devices else None
         inv = clock.run("inventory",
                         lambda: choose_inventory(inventory, tgt, be, desired, devices))
+        # Compiled once for the tests and the access diff (the child inherits it).
+        compiled = clock.run("compile", lambda: compile_policy(desired.policy, inv))
         testing = None if timings is not None else Forked(
-            lambda: test_results(desired, inv), transport=(ReconcilerError,))
+            lambda: test_results(desired, inv, compiled), transport=(ReconcilerError,))
         base = clock.run("base", lambda: load_base(session, desired, live))
         plan = clock.run("diff", lambda: build_plan(
             target=tgt.name, identity=be.identity, desired=desired, live=live, base=base,
@@ -232,9 +236,10 @@ def make_plan(
         if plan.changes and not _same_checks(tgt, inventory):
             server = clock.run("validate", lambda: _server_validate(be, desired))
         if plan.changes:
-            plan = clock.run("access", lambda: _with_access(plan, live.policy, desired, inv))
+            plan = clock.run("access", lambda: _with_access(plan, live.policy, desired, inv,
+                                                            compiled))
         results = testing.result() if testing is not None else \
-            clock.run("tests", lambda: test_results(desired, inv))
+            clock.run("tests", lambda: test_results(desired, inv, compiled))
     finally:
         if own:
             be.close()
@@ -264,14 +269,14 @@ def _with_tests(plan: Plan, tests: TestResults,
 
 
 def _with_access(plan: Plan, live_policy: dict[str, Any], desired: Desired,
-                 inventory: Inventory | None) -> Plan:
+                 inventory: Inventory | None, compiled: CompiledPolicy | None = None) -> Plan:
     """The plan with who gains and who loses access, live -> desired, over the inventory
     the tests ran on. A live policy the engine cannot evaluate leaves a warning instead."""
     from reconciler.access_diff import access_diff
 
     try:
         access = access_diff(live_policy, desired.policy, inventory,
-                             after_sources=desired.sources)
+                             after_sources=desired.sources, after_compiled=compiled)
     except ReconcilerError as e:
         message = Message("warning", f"access changes could not be computed: {e}", None)
         return replace(plan, messages=[*plan.messages, message])

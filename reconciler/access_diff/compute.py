@@ -68,11 +68,13 @@ class Side:
 
     def __init__(self, policy: Mapping[str, Any], inventory: Inventory,
                  sources: SourceMap | None, devices: DeviceIndex | None = None,
-                 like: Side | None = None) -> None:
+                 like: Side | None = None, compiled: CompiledPolicy | None = None) -> None:
         # `like`: a side whose policy has the same definitions; its resolver (and its
-        # canonical selector sets) serve this side too.
+        # canonical selector sets) serve this side too. `compiled`: `policy` compiled
+        # over `inventory` already.
         resolver = like.resolver if like is not None else None
-        self.compiled: CompiledPolicy = compile_policy(policy, inventory, resolver=resolver)
+        self.compiled: CompiledPolicy = compiled if compiled is not None else \
+            compile_policy(policy, inventory, resolver=resolver)
         self.sources = sources
         self.rules: list[Rule] = [r for r in self.compiled.rules if not r.self_dst]
         self.self_rules: list[Rule] = [r for r in self.compiled.rules if r.self_dst]
@@ -718,29 +720,37 @@ def _responsible(side: Side, changed: list[Rule], name: str, src: AddrSet, dst: 
 def access_diff(before_policy: Mapping[str, Any], after_policy: Mapping[str, Any],
                 inventory: Inventory | None = None, *,
                 before_sources: SourceMap | None = None,
-                after_sources: SourceMap | None = None) -> AccessDiff:
+                after_sources: SourceMap | None = None,
+                after_compiled: CompiledPolicy | None = None) -> AccessDiff:
     """Network access gained and lost going from `before_policy` to `after_policy`.
 
     Both compile over `inventory` (default: a synthetic one with a device per user and
     tag either policy names). Gained changes cite the rules of the after policy, lost
     ones those of the before policy, at file:line when the sources are given. Raises
     the engine's CompileError (a ReconcilerError) when a policy does not compile.
+    `after_compiled`: the after policy compiled over `inventory` already (plan shares
+    the one its tests use); ignored when compiled over another inventory.
     """
     # Allocation-heavy and nothing cyclic to free: see `gcpause`.
     with gc_paused():
         return _access_diff(before_policy, after_policy, inventory, before_sources,
-                            after_sources)
+                            after_sources, after_compiled)
 
 
 def _access_diff(before_policy: Mapping[str, Any], after_policy: Mapping[str, Any],
                  inventory: Inventory | None, before_sources: SourceMap | None,
-                 after_sources: SourceMap | None) -> AccessDiff:
+                 after_sources: SourceMap | None,
+                 after_compiled: CompiledPolicy | None) -> AccessDiff:
     inv = inventory if inventory is not None else diff_inventory(before_policy, after_policy)
     devices = DeviceIndex(inv)
-    before = Side(before_policy, inv, before_sources, devices)
     # Equal definitions resolve every selector alike: share the resolver (and its caches).
-    shared = before if _definitions(before_policy) == _definitions(after_policy) else None
-    after = Side(after_policy, inv, after_sources, devices, shared)
+    same = _definitions(before_policy) == _definitions(after_policy)
+    if after_compiled is not None and after_compiled.inventory is inv:
+        after = Side(after_policy, inv, after_sources, devices, compiled=after_compiled)
+        before = Side(before_policy, inv, before_sources, devices, after if same else None)
+    else:
+        before = Side(before_policy, inv, before_sources, devices)
+        after = Side(after_policy, inv, after_sources, devices, before if same else None)
     notes: list[str] = []
     if _apps(before.compiled) != _apps(after.compiled):
         notes.append("application capability grants (app) changed; they are not shown here")

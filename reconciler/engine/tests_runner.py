@@ -134,18 +134,21 @@ class TestReport:
 
 
 def run_tests(policy: Mapping[str, Any], inventory: Inventory | None = None,
-              sources: SourceMap | None = None) -> TestReport:
+              sources: SourceMap | None = None, *,
+              compiled: CompiledPolicy | None = None) -> TestReport:
     """Run every `tests` and `sshTests` entry of `policy` against `inventory`.
 
     Without an inventory, a synthetic one (one device per user and per tag) is used.
+    `compiled`: `policy` already compiled over `inventory` (shared with other work).
     Raises `CompileError` (a ReconcilerError) if the rules themselves cannot compile.
     """
     with gc_paused():
-        inv = inventory if inventory is not None else synthetic_inventory(policy)
-        # one expression: the compiled policy and the index are freed (by reference
-        # counting) before the collector resumes, so it has only the report left to scan
-        report = Runner(compile_policy(policy, inv), sources).run()
-    return report
+        if compiled is None:
+            inv = inventory if inventory is not None else synthetic_inventory(policy)
+            # one expression: the compiled policy and the index are freed (by reference
+            # counting) before the collector resumes, so it has only the report to scan
+            return Runner(compile_policy(policy, inv), sources).run()
+        return Runner(compiled, sources).run()
 
 
 class Runner:

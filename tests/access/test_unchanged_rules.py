@@ -87,3 +87,40 @@ def _resolved(side: compute.Side, selector: str, dst: bool) -> Any:
         return (side.resolver.dst(selector) if dst else side.resolver.src(selector)).addrs
     except SelectorError:
         return "error"
+
+
+@settings(max_examples=100, deadline=None)
+@given(policies(), policies(), st.booleans())
+def test_an_after_policy_compiled_beforehand_gives_the_same_diff(
+        before: dict[str, Any], after: dict[str, Any], same_rules: bool) -> None:
+    """plan hands over the desired policy compiled for its tests (`after_compiled`)."""
+    from reconciler.engine import compile_policy
+
+    if same_rules:
+        after = {**after, "grants": before["grants"]}
+    try:
+        compiled = compile_policy(after, INV)
+    except CompileError:
+        return
+    assert _outcome(before, after) == _shared(before, after, compiled)
+
+
+def _shared(before: dict[str, Any], after: dict[str, Any], compiled: Any) -> Any:
+    try:
+        return access_diff(before, after, INV, after_compiled=compiled)
+    except CompileError as e:
+        return str(e)
+
+
+def test_a_policy_compiled_over_another_inventory_is_not_used() -> None:
+    from reconciler.engine import compile_policy
+
+    before = {"grants": [{"src": ["a@example.com"], "dst": ["tag:t1"], "ip": ["*"]}],
+              "tagOwners": {"tag:t1": []}}
+    after = {"grants": [{"src": ["b@example.com"], "dst": ["tag:t1"], "ip": ["*"]}],
+             "tagOwners": {"tag:t1": []}}
+    other = inv({"a@example.com": 1}, {"tag:t1": 1})
+    stale = compile_policy(before, other)  # the wrong policy, over the wrong inventory
+    assert access_diff(before, after, INV, after_compiled=stale) == access_diff(
+        before, after, INV)
+    assert access_diff(before, after, INV).gained
