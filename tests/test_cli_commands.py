@@ -4,6 +4,7 @@ and a command pays only for its own imports."""
 from __future__ import annotations
 
 import importlib
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -98,3 +99,29 @@ def test_a_command_runs_with_the_tuned_collector_and_restores_it() -> None:
     assert result.exit_code == 0, result.output
     assert seen == [COMMAND_GC_THRESHOLDS]
     assert gc.get_threshold() == before
+
+
+def test_the_entry_point_flushes_everything_and_keeps_exit_codes(tmp_path: Path) -> None:
+    """main() leaves with os._exit: output must still be whole, exit codes unchanged."""
+    (tmp_path / "policies").mkdir()
+    tests = "".join(f"  - {{src: a@example.com, accept: ['a@example.com:{p}']}}\n"
+                    for p in range(1, 400))
+    (tmp_path / "policies" / "main.yaml").write_text(
+        "groups:\n  group:eng: [a@example.com]\n"
+        "acls:\n  - {action: accept, src: [group:eng], dst: ['group:eng:*']}\n"
+        f"tests:\n{tests}")
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "reconciler", "-C", str(tmp_path), *args],
+                              capture_output=True, text=True, check=False)
+
+    ok = run("test", "--format", "json")
+    assert ok.returncode == 0, ok.stderr
+    assert len(json.loads(ok.stdout)["results"]) == 399
+    assert run("--version").returncode == 0
+    assert run("no-such-command").returncode == 2
+    (tmp_path / "policies" / "main.yaml").write_text(
+        (tmp_path / "policies" / "main.yaml").read_text().replace("group:eng:*", "group:eng:1"))
+    failing = run("test")
+    assert failing.returncode == 1
+    assert failing.stderr.strip().splitlines()[-2].startswith("Error: test(s) failed: 398 failed")

@@ -205,8 +205,34 @@ def report_error(error: ReconcilerError) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console-script entry point."""
-    cli.main(args=argv, prog_name="reconciler")
+    """Console-script entry point.
+
+    Leaves with `os._exit` once the output is flushed: the interpreter's teardown would
+    free, one by one, every object of a large policy (0.1 s of a 2 s run) for no one.
+    Nothing of ours waits for it: files and connections are closed by the commands,
+    and forked children exit on their own.
+    """
+    try:
+        cli.main(args=argv, prog_name="reconciler")
+        code = EXIT_OK
+    except SystemExit as e:
+        code = _exit_status(e.code)
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BrokenPipeError:  # the reader went away: nothing more to say to it
+        code = code or EXIT_FAILURE
+    os._exit(code)
+
+
+def _exit_status(code: object) -> int:
+    """What the interpreter would exit with for `SystemExit(code)`."""
+    if code is None:
+        return EXIT_OK
+    if isinstance(code, int):
+        return code & 0xFF
+    print(code, file=sys.stderr)
+    return EXIT_FAILURE
 
 
 __all__ = ["AppContext", "cli", "main", "pass_app"]
