@@ -134,3 +134,8 @@ def test_report_json_is_the_same_document_with_one_line_per_result() -> None:
             if '"section"' in line] == [json.dumps(r) for r in results]
     empty = {**data, "results": []}
     assert json.loads(report_json(empty)) == empty
+    # A src that spells the cut text, and results of another shape, stay whole.
+    tricky = [{"section": "tests", "src": '}, {"section": '}, {"index": 1, "section": "x"}]
+    odd = {**data, "results": tricky}
+    assert json.loads(report_json(odd)) == odd
+    assert len([line for line in report_json(odd).splitlines() if '"section"' in line]) == 2
