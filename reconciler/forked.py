@@ -32,13 +32,16 @@ _in_child = False  # set in a forked child: it forks no further
 def forking_allowed() -> bool:
     """Fork only where it is safe and can pay off.
 
-    A fork copies just the calling thread: with other threads running (`--all` plans
-    targets on a thread pool) a lock one of them holds would stay held in the child
-    forever. One CPU, or RECONCILER_JOBS=1, gains nothing from a second process, and
-    neither does a child forking again: its parent keeps the other CPU busy already,
-    and every fork costs page copies (copy-on-write) on both sides.
+    Linux only: on macOS a forked child may crash in system frameworks the parent has
+    touched (proxy lookup, for one), which is why Python stopped forking there by
+    default; elsewhere there is no fork. A fork copies just the calling thread: with
+    other threads running (`--all` plans targets on a thread pool) a lock one of them
+    holds would stay held in the child forever. One CPU, or RECONCILER_JOBS=1, gains
+    nothing from a second process, and neither does a child forking again: its parent
+    keeps the other CPU busy already, and every fork costs page copies (copy-on-write)
+    on both sides.
     """
-    if _in_child or not hasattr(os, "fork") or threading.active_count() > 1:
+    if _in_child or not sys.platform.startswith("linux") or threading.active_count() > 1:
         return False
     jobs = os.environ.get(JOBS_ENV, "").strip()
     if jobs:

@@ -18,7 +18,7 @@ from reconciler.desired import load_desired, load_desired_alongside
 from reconciler.errors import GitError, PolicyError, ReconcilerError
 from reconciler.forked import JOBS_ENV, Forked, forking_allowed
 
-needs_fork = pytest.mark.skipif(not hasattr(os, "fork") or (os.cpu_count() or 1) < 2,
+needs_fork = pytest.mark.skipif(not sys.platform.startswith("linux") or (os.cpu_count() or 1) < 2,
                                 reason="forking needs os.fork and two CPUs")
 
 
