@@ -12,7 +12,7 @@ import bisect
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import accumulate
-from typing import Any
+from typing import Any, Protocol
 
 PathKey = tuple[str | int, ...]
 
@@ -53,8 +53,15 @@ class Lines:
         return Location(self.file, line, 1 + offset - starts[line - 1])
 
 
-# A recorded location: a Location, or a (Lines, offset) pair not yet resolved.
-_Entry = Location | tuple[Lines, int]
+class Positions(Protocol):
+    """What turns a recorded position into a Location on first read: `Lines` (character
+    offsets), or the YAML loader's (line, column) marks."""
+
+    def location(self, key: int) -> Location: ...
+
+
+# A recorded location: a Location, or a (Positions, key) pair not yet resolved.
+_Entry = Location | tuple[Positions, int]
 # Records on first use the entries strictly under a value: called with the value's path
 # and whatever offset the parser stored with it (see `SourceMap._lazy`).
 Expand = Callable[[PathKey, int], dict[PathKey, _Entry]]

@@ -27,18 +27,42 @@ _TIMESTAMP = "tag:yaml.org,2002:timestamp"
 _STR = "tag:yaml.org,2002:str"
 
 
+class _Marks:
+    """Turns a node's (line, column), packed in one int, into a Location when one is
+    read: a large fragment has hundreds of thousands of nodes and few locations are
+    ever shown (a `source.Positions` for `SourceMap`'s unresolved entries)."""
+
+    __slots__ = ("file",)
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+
+    def location(self, packed: int) -> Location:
+        return Location(self.file, (packed >> 32) + 1, (packed & 0xFFFFFFFF) + 1)
+
+
+def _packed(node: yaml.Node) -> int:
+    mark = node.start_mark
+    return (mark.line << 32) | mark.column
+
+
 class _Builder:
     def __init__(self, file: str) -> None:
         self.file = file
-        self.sources = SourceMap()
+        self.marks = _Marks(file)
+        self.entries: dict[PathKey, Any] = {}
         self.problems: list[Problem] = []
         self._constructor = yaml.SafeLoader("")
 
+    @property
+    def sources(self) -> SourceMap:
+        return SourceMap._lazy(self.entries)
+
     def loc(self, node: yaml.Node) -> Location:
-        return Location(self.file, node.start_mark.line + 1, node.start_mark.column + 1)
+        return self.marks.location(_packed(node))
 
     def build(self, node: yaml.Node, path: PathKey) -> Any:
-        self.sources.set(path, self.loc(node))
+        self.entries[path] = (self.marks, _packed(node))
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node, path)
         if isinstance(node, yaml.SequenceNode):
@@ -57,28 +81,28 @@ class _Builder:
 
     def _mapping(self, node: yaml.MappingNode, path: PathKey) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        first_seen: dict[str, Location] = {}
+        first_seen: dict[str, int] = {}
         for key_node, value_node in node.value:
-            where = self.loc(key_node)
+            where = _packed(key_node)
             if key_node.tag == "tag:yaml.org,2002:merge":
-                self.problems.append(Problem("YAML merge keys (<<) are not supported", where))
+                self.problems.append(Problem("YAML merge keys (<<) are not supported",
+                                             self.marks.location(where)))
                 continue
             if not isinstance(key_node, yaml.ScalarNode) or key_node.tag != (
                 "tag:yaml.org,2002:str"
             ):
                 shown = getattr(key_node, "value", "?")
-                self.problems.append(
-                    Problem(f"keys must be strings, not {shown!r} (quote it)", where)
-                )
+                self.problems.append(Problem(f"keys must be strings, not {shown!r} (quote it)",
+                                             self.marks.location(where)))
                 continue
             key = key_node.value
             if key in first_seen:
-                self.problems.append(
-                    Problem(f'duplicate key "{key}" (first defined at {first_seen[key]})', where)
-                )
+                first = self.marks.location(first_seen[key])
+                self.problems.append(Problem(f'duplicate key "{key}" (first defined at {first})',
+                                             self.marks.location(where)))
                 continue
             first_seen[key] = where
-            self.sources.set((*path, key, "<key>"), where)
+            self.entries[(*path, key, "<key>")] = (self.marks, where)
             out[key] = self.build(value_node, (*path, key))
         return out
 
