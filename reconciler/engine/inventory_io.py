@@ -277,21 +277,8 @@ def _devices_fast(raw: list[Any], source: str, logins: set[str]
         if type(posture) is not dict or (not ipv4 and not ipv6):
             return None
         try:
-            # `_ip`, inline: None or "" is no address, else a string parse_ip accepts
-            if ipv4 is None or ipv4 == "":
-                ipv4 = None
-            elif type(ipv4) is str:
-                parse_ip(ipv4)
-                ipv4 = ipv4.strip()
-            else:
-                return None
-            if ipv6 is None or ipv6 == "":
-                ipv6 = None
-            elif type(ipv6) is str:
-                parse_ip(ipv6)
-                ipv6 = ipv6.strip()
-            else:
-                return None
+            ipv4 = _ip(ipv4, source, "")
+            ipv6 = _ip(ipv6, source, "")
             approved = d.get("approved_routes")
             advertised = d.get("advertised_routes")
             approved = _routes(approved, source, "") if approved else ()
