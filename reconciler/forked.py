@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import signal
 import sys
 import threading
 from collections.abc import Callable
@@ -69,7 +70,12 @@ class Forked(Generic[T]):
         sys.stdout.flush()
         sys.stderr.flush()
         read_fd, write_fd = os.pipe()
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError:  # out of processes or memory: `result()` runs fn here instead
+            os.close(read_fd)
+            os.close(write_fd)
+            return
         if pid == 0:  # the child: compute, report, and leave without any cleanup
             global _in_child
             _in_child = True
@@ -100,9 +106,11 @@ class Forked(Generic[T]):
         raise value
 
     def __del__(self) -> None:
-        # A Forked whose result nobody asked for (the caller failed first): reap it.
+        # A Forked whose result nobody asked for (the caller failed first): stop and
+        # reap it rather than wait for work no one will read.
         if self._pid is not None:
             try:
+                os.kill(self._pid, signal.SIGKILL)
                 os.close(self._read_fd)
                 os.waitpid(self._pid, 0)
             except OSError:

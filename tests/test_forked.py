@@ -188,3 +188,26 @@ def test_alongside_does_no_work_when_the_files_are_broken(
         load_desired_alongside(root, calls.append)
     assert calls == []
     assert [str(p) for p in info.value.problems] == [str(p) for p in plain.value.problems]
+
+
+@needs_fork
+def test_an_abandoned_child_is_stopped_not_waited_for() -> None:
+    import time
+
+    forked = Forked(lambda: time.sleep(30))
+    pid = forked._pid
+    assert pid is not None
+    start = time.perf_counter()
+    del forked  # the caller failed before asking for the result
+    assert time.perf_counter() - start < 5
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)  # already reaped
+
+
+def test_a_failed_fork_runs_the_step_here(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_fork() -> int:
+        raise OSError("Resource temporarily unavailable")
+
+    monkeypatch.setattr(os, "fork", no_fork, raising=False)
+    monkeypatch.setattr("reconciler.forked.forking_allowed", lambda: True)
+    assert Forked(os.getpid).result() == os.getpid()
