@@ -103,8 +103,8 @@ def load_desired_alongside(
                                      revision=revision)
     if any(p.is_error for p in problems):  # the files are broken already: no work
         problems.extend(check_desired(desired))
-        settle(desired, problems)
-    settle(desired, problems)  # the notices so far (expiry) are the work's to read
+    # Raises every error so far; otherwise keeps the notices (expiry) for the work.
+    settle(desired, problems)
     checks = Forked(lambda: check_desired(desired), transport=(ReconcilerError,))
     try:
         outcome = work(desired)
