@@ -167,6 +167,11 @@ class Plan:
     def has_changes(self) -> bool:
         return bool(self.changes or self.device_changes)
 
+    def record_tests(self, tests: TestResults) -> None:
+        """Set the checks' results; only a plan whose checks all pass can be applied."""
+        self.tests = tests
+        self.applyable = self.has_changes and tests.ok and not self.errored
+
     def counts(self) -> tuple[int, int, int]:
         """(to add, to change, to destroy); device tag updates count as changes."""
         add = sum(1 for c in self.changes if c.action is Action.CREATE)

@@ -263,8 +263,7 @@ def _with_tests(plan: Plan, tests: TestResults,
                          for e in f.get("errors") or [])
         tests = replace(tests, server_checked=True, server_ok=server.ok,
                         server_message=server.message, server_failures=failures)
-    plan.tests = tests
-    plan.applyable = plan.has_changes and tests.ok and not plan.errored
+    plan.record_tests(tests)
     return plan
 
 

@@ -180,12 +180,12 @@ def build_plan(
         prior_fingerprint=live_doc.fingerprint,
         document=document,
         document_fingerprint=want_doc.fingerprint,
-        changes=changes, drift=drift, device_changes=device_changes, tests=tests,
+        changes=changes, drift=drift, device_changes=device_changes,
         messages=messages, managed=managed, adoptable=adoptable,
         base_commit=live.header.commit if live.header else None,
         created_at=created_at, tool_version=tool_version,
     )
-    plan.applyable = plan.has_changes and tests.ok and not plan.errored
+    plan.record_tests(tests)
     return plan
 
 
