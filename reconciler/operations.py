@@ -208,8 +208,9 @@ def make_plan(
 ) -> Plan:
     """Load, test, fetch, diff: the plan for one target (nothing is written anywhere).
 
-    The local tests run in a forked child (see `forked`) while this process fetches,
-    loads the base and diffs: the two halves take about as long on a large tailnet.
+    The local tests run in a forked child (see `forked`) while this process loads the
+    base, diffs and computes the access changes: the two halves take about as long on
+    a large tailnet.
     `timings`, when given, receives the seconds each phase took (then everything runs
     in this process, so each phase is timed alone)."""
     tgt = session.target(target)
@@ -233,9 +234,9 @@ def make_plan(
             created_at=_stamp(session.now), tool_version=__version__,
             default_policy=_default_policy(), with_document=with_document))
         server = None
-        if plan.changes and not _same_checks(tgt, inventory):
-            server = clock.run("validate", lambda: _server_validate(be, desired))
         if plan.changes:
+            if not _same_checks(tgt, inventory):
+                server = clock.run("validate", lambda: _server_validate(be, desired))
             plan = clock.run("access", lambda: _with_access(plan, live.policy, desired, inv,
                                                             compiled))
         results = testing.result() if testing is not None else \
