@@ -54,9 +54,6 @@ class _Builder:
         self.problems: list[Problem] = []
         self._constructor = yaml.SafeLoader("")
 
-    @property
-    def sources(self) -> SourceMap:
-        return SourceMap._lazy(self.entries)
 
     def loc(self, node: yaml.Node) -> Location:
         return self.marks.location(_packed(node))
@@ -162,4 +159,4 @@ def load_yaml(text: str, *, file: str) -> tuple[Any, SourceMap, list[Problem]]:
         ]
     builder = _Builder(file)
     data = builder.build(nodes[0], ())
-    return data, builder.sources, builder.problems
+    return data, SourceMap._lazy(builder.entries), builder.problems
