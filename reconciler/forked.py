@@ -66,9 +66,6 @@ class Forked(Generic[T]):
             self._start()
 
     def _start(self) -> None:
-        # Buffered output would be written twice (by parent and child) if not flushed.
-        sys.stdout.flush()
-        sys.stderr.flush()
         read_fd, write_fd = os.pipe()
         try:
             pid = os.fork()

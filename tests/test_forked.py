@@ -106,7 +106,8 @@ def test_no_fork_while_other_threads_run() -> None:
 
 
 @needs_fork
-def test_output_buffered_before_the_fork_is_written_once(tmp_path: Path) -> None:
+def test_the_child_leaves_the_parents_buffered_output_alone(tmp_path: Path) -> None:
+    """The child copies the parent's unflushed stdout buffer; it must not write it."""
     script = ("import sys; from reconciler.forked import Forked\n"
               "sys.stdout.write('before ')\n"
               "print(Forked(lambda: 'child').result())\n")
