@@ -73,6 +73,21 @@ def _backend(app: AppContext, db: Path | None, target_name: str | None) -> Any:
               "Env: RECONCILER_SERVE_OAUTH_CLIENT_SECRET.")
 @click.option("--tailnet", default="example.com", show_default=True,
               help='Tailnet name accepted in paths besides "-".')
+# The limits' defaults live in ServeConfig (the server module is imported only when
+# `serve` runs, to keep every other command's start-up fast); the help states them.
+@click.option("--max-body", type=click.IntRange(1), metavar="BYTES",
+              help="Largest request body accepted; 413 past it.  [default: 33554432]")
+@click.option("--idle-timeout", type=click.FloatRange(0.1), metavar="SECONDS",
+              help="Drop a connection that sends nothing for this long.  [default: 30]")
+@click.option("--max-connections", type=click.IntRange(1), metavar="N",
+              help="Connections served at once; 503 past it.  [default: 128]")
+@click.option("--oidc-issuer", envvar="RECONCILER_SERVE_OIDC_ISSUER", metavar="URL",
+              help="Issuer whose JWTs /api/v2/oauth/token-exchange accepts (with "
+                   "--oidc-key); without both, workload identity is refused. "
+                   "Env: RECONCILER_SERVE_OIDC_ISSUER.")
+@click.option("--oidc-key", envvar="RECONCILER_SERVE_OIDC_KEY", metavar="KEY",
+              help="Shared HS256 key the issuer signs JWTs with. "
+                   "Env: RECONCILER_SERVE_OIDC_KEY.")
 @click.option("--faults", metavar="SPEC",
               help="Inject faults into the next requests, e.g. '429:1*2,500,drop-after@POST' "
                    "(testing only; see reconciler.server.faults).")
@@ -80,7 +95,10 @@ def _backend(app: AppContext, db: Path | None, target_name: str | None) -> Any:
 @pass_app
 def serve(app: AppContext, db: Path | None, target_name: str | None, host: str, port: int,
           api_key: str | None, oauth_client_id: str | None, oauth_client_secret: str | None,
-          tailnet: str, faults: str | None, verbose: bool) -> None:
+          tailnet: str, max_body: int | None, idle_timeout: float | None,
+          max_connections: int | None,
+          oidc_issuer: str | None, oidc_key: str | None, faults: str | None,
+          verbose: bool) -> None:
     """Serve the local store over HTTP as a Tailscale API v2 subset.
 
     Point a tailscale target's base_url at the printed URL and export the same key as
@@ -93,10 +111,15 @@ def serve(app: AppContext, db: Path | None, target_name: str | None, host: str, 
     if host not in ("127.0.0.1", "localhost", "::1"):
         click.echo(f"Warning: listening on {host}; this server is for local testing.",
                    err=True)
+    limits: dict[str, Any] = {k: v for k, v in (("max_body", max_body),
+                                                ("idle_timeout", idle_timeout),
+                                                ("max_connections", max_connections))
+                              if v is not None}
     config = ServeConfig(db=resolve_db(app, db, target_name), host=host, port=port,
                          api_key=api_key or None, oauth_client_id=oauth_client_id or None,
                          oauth_client_secret=oauth_client_secret or None, tailnet=tailnet,
-                         verbose=verbose)
+                         verbose=verbose, oidc_issuer=oidc_issuer or None,
+                         oidc_key=oidc_key or None, **limits)
     try:
         server = make_server(config)
     except OSError as e:

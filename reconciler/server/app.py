@@ -12,11 +12,18 @@ Layer: server (beside the backends; the only http.server user). May import:
   `POST /api/v2/device/{id}/tags`, `GET /api/v2/device/{id}/attributes` (posture),
   `GET /api/v2/tailnet/{tailnet}/users`
 - `POST /api/v2/oauth/token` (client credentials) and `/api/v2/oauth/token-exchange`
-  (workload identity: client_id + a JWT whose signature is NOT verified: this is a
-  local stand-in, not an identity provider); tokens last 3600 s.
+  (workload identity). Token exchange is refused unless an issuer and its key are
+  configured (`ServeConfig.oidc_issuer`, `oidc_key`): the JWT must be HS256-signed with
+  that key, name that issuer and not be expired. This is a local stand-in, so it takes a
+  shared key rather than fetching an identity provider's JWKS; it never trusts an
+  unsigned token. Tokens last 3600 s.
 
-Every other request without a valid credential gets 401. Credentials are never
-logged: the request log is off unless `verbose`, and it never includes headers.
+Every other request without a valid credential gets 401, decided from the headers
+before the body is read. Bodies are capped (`max_body`, 413 past it), idle sockets time
+out (`idle_timeout`), and at most `max_connections` are served at once (503 past
+that), so a flood of slow or huge requests cannot exhaust memory or threads.
+Credentials are never logged: the request log is off unless `verbose`, and it never
+includes headers.
 """
 
 from __future__ import annotations
@@ -51,6 +58,12 @@ from reconciler.errors import BackendError, NotFound, PreconditionFailed, Valida
 from reconciler.server.faults import FaultQueue
 
 TOKEN_LIFETIME = 3600
+# Tailscale's own limit on a policy file is well under this; the benchmark's huge
+# tailnet policy is about 9 MB, so 32 MiB leaves room without letting a client make
+# the server buffer an arbitrary amount.
+DEFAULT_MAX_BODY = 32 * 1024 * 1024
+DEFAULT_IDLE_TIMEOUT = 30.0  # seconds a socket may sit without sending a byte
+DEFAULT_MAX_CONNECTIONS = 128
 HUJSON = "application/hujson"
 JSON = "application/json"
 
@@ -65,6 +78,12 @@ class ServeConfig:
     oauth_client_secret: str | None = None
     tailnet: str = "example.com"  # the name accepted besides "-"
     verbose: bool = False
+    max_body: int = DEFAULT_MAX_BODY
+    idle_timeout: float = DEFAULT_IDLE_TIMEOUT
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
+    # Workload identity: refused unless both are set (see the module docstring).
+    oidc_issuer: str | None = None
+    oidc_key: str | None = None
 
     def __repr__(self) -> str:  # never show the secrets
         return f"ServeConfig(db={str(self.db)!r}, host={self.host!r}, port={self.port})"
@@ -106,6 +125,13 @@ def _b64url_json(part: str) -> Any:
     return json.loads(base64.urlsafe_b64decode(padded.encode()))
 
 
+_BUSY_BODY = b'{"message": "too many open connections"}'
+_BUSY_RESPONSE = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                  b"Retry-After: 1\r\nConnection: close\r\n"
+                  b"Content-Length: " + str(len(_BUSY_BODY)).encode() + b"\r\n\r\n"
+                  + _BUSY_BODY)
+
+
 class ControlServer(ThreadingHTTPServer):
     """The HTTP server; `faults` and `on_response` are the test hooks."""
 
@@ -126,7 +152,29 @@ class ControlServer(ThreadingHTTPServer):
         self._tokens: dict[str, float] = {}  # access token -> expiry (monotonic)
         self._tokens_lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        # One slot per connection being served; ThreadingHTTPServer alone starts a
+        # thread for every connection, however many stall.
+        self._slots = threading.BoundedSemaphore(config.max_connections)
         super().__init__((config.host, config.port), Handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            # Full: answer at once and close, rather than queue behind stalled clients.
+            with contextlib.suppress(OSError):
+                request.sendall(_BUSY_RESPONSE)
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
 
     def __repr__(self) -> str:
         return f"ControlServer({self.url!r})"
@@ -227,19 +275,54 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self._dispatch("POST")
 
+    def setup(self) -> None:
+        # StreamRequestHandler puts this on the socket: a client that sends nothing for
+        # this long (a stalled or abandoned connection) is dropped, freeing its slot.
+        self.timeout = self.server.config.idle_timeout
+        super().setup()
+
+    def _refuse_unread(self, method: str, path: str, operation: str, reply: Reply) -> None:
+        """Answer without reading the body: the connection cannot be reused after."""
+        self.close_connection = True
+        reply.headers["Connection"] = "close"
+        self._send(method, path, operation, reply)
+
     def _dispatch(self, method: str) -> None:
         url = urllib.parse.urlsplit(self.path)
         path = url.path.rstrip("/")
         query = urllib.parse.parse_qs(url.query)
+        route = next(((name, m, op) for meth, rx, name, op in _ROUTES
+                      if meth == method and (m := rx.fullmatch(path))), None)
+        operation = route[2] if route else ""
+        is_token = path.startswith("/api/v2/oauth/")
         try:
             length = int(self.headers.get("Content-Length") or 0)
         except ValueError:
-            self._send(method, path, "", error_reply(400, "bad Content-Length"))
+            self._refuse_unread(method, path, operation, error_reply(400, "bad Content-Length"))
             return
-        body = self.rfile.read(length) if length > 0 else b""
-        route = next(((name, m, op) for meth, rx, name, op in _ROUTES
-                      if meth == method and (m := rx.fullmatch(path))), None)
-        is_token = path.startswith("/api/v2/oauth/")
+        if length < 0:
+            self._refuse_unread(method, path, operation, error_reply(400, "bad Content-Length"))
+            return
+        # Authenticate from the headers alone: an unauthenticated client never gets the
+        # server to buffer its body. The token endpoints authenticate from the body, so
+        # for them only the size cap stands in front of the read.
+        if route is not None and not is_token and not self.server.authorized(
+                self.headers.get("Authorization")):
+            self._refuse_unread(method, path, operation, error_reply(401, "API token invalid"))
+            return
+        if length > self.server.config.max_body:
+            self._refuse_unread(method, path, operation, error_reply(
+                413, f"request body too large: {length} bytes, at most "
+                     f"{self.server.config.max_body}"))
+            return
+        try:
+            body = self.rfile.read(length) if length > 0 else b""
+        except OSError:  # the idle timeout struck mid-body
+            self.close_connection = True
+            return
+        if len(body) < length:  # the client closed early: nothing to answer
+            self.close_connection = True
+            return
         fault = None if is_token else self.server.faults.take(method)
         if fault is not None and fault.kind == "drop":
             self._drop()
@@ -254,8 +337,6 @@ class Handler(BaseHTTPRequestHandler):
             known = any(rx.fullmatch(path) for _, rx, _, _ in _ROUTES)
             reply = error_reply(405 if known else 404,
                                 "method not allowed" if known else "not found")
-        elif not is_token and not self.server.authorized(self.headers.get("Authorization")):
-            reply = error_reply(401, "API token invalid")
         else:
             name, match, _ = route
             try:
@@ -501,19 +582,52 @@ class Handler(BaseHTTPRequestHandler):
     def h_token_exchange(self, match: re.Match[str], query: dict[str, list[str]], body: bytes
                          ) -> Reply:
         form = self._form(body)
+        config = self.server.config
+        if not (config.oidc_issuer and config.oidc_key):
+            return error_reply(401, "workload identity is not configured on this server "
+                                    "(set an OIDC issuer and key)")
         if not self.server.client_ok(form.get("client_id", ""), None):
             return error_reply(401, "invalid client")
-        parts = form.get("jwt", "").split(".")
-        try:
-            claims = _b64url_json(parts[1]) if len(parts) == 3 else None
-        except (ValueError, binascii.Error):
-            claims = None
-        if not isinstance(claims, dict):
-            return error_reply(401, "jwt is not a JWT")
-        exp = claims.get("exp")
-        if isinstance(exp, (int, float)) and exp < datetime.now(timezone.utc).timestamp():
-            return error_reply(401, "jwt has expired")
+        problem = jwt_problem(form.get("jwt", ""), config.oidc_issuer, config.oidc_key)
+        if problem:
+            return error_reply(401, problem)
         return self._token_reply()
+
+
+def jwt_problem(token: str, issuer: str, key: str) -> str | None:
+    """Why `token` is not an HS256 JWT from `issuer` signed with `key`, or None.
+
+    The signature is checked before any claim is trusted; `alg` must be HS256, so an
+    unsigned (`none`) token or one signed with another algorithm is refused.
+    """
+    parts = token.split(".")
+    if len(parts) != 3:
+        return "jwt is not a JWT"
+    try:
+        header = _b64url_json(parts[0])
+        signature = base64.urlsafe_b64decode(parts[2] + "=" * (-len(parts[2]) % 4))
+    except (ValueError, binascii.Error):
+        return "jwt is not a JWT"
+    if not isinstance(header, dict) or header.get("alg") != "HS256":
+        return "jwt must be signed with HS256"
+    expected = hmac.new(key.encode(), f"{parts[0]}.{parts[1]}".encode(),
+                        hashlib.sha256).digest()
+    if not hmac.compare_digest(signature, expected):
+        return "jwt signature does not verify"
+    try:
+        claims = _b64url_json(parts[1])
+    except (ValueError, binascii.Error):
+        return "jwt is not a JWT"
+    if not isinstance(claims, dict):
+        return "jwt is not a JWT"
+    if claims.get("iss") != issuer:
+        return "jwt is from another issuer"
+    exp = claims.get("exp")
+    if not isinstance(exp, (int, float)) or isinstance(exp, bool):
+        return "jwt has no expiry"
+    if exp < datetime.now(timezone.utc).timestamp():
+        return "jwt has expired"
+    return None
 
 
 def _matches(device: dict[str, Any], filters: dict[str, list[str]]) -> bool:

@@ -11,7 +11,8 @@ comma separated, each `KIND[:ARG][*COUNT][@METHOD]`:
 - `stall:SECONDS`   wait SECONDS before doing the work (past a client's timeout)
 
 `*COUNT` repeats a fault; `@POST` limits it to one HTTP method. Token requests
-(`/api/v2/oauth/...`) are never faulted, so the faults land on API calls.
+(`/api/v2/oauth/...`) are never faulted, so the faults land on API calls; nor are
+requests without a valid credential, which are refused (401) before anything else.
 """
 
 from __future__ import annotations

@@ -27,7 +27,9 @@ API_KEY = "tskey-api-" + secrets.token_hex(12)
 CLIENT_ID = "k" + secrets.token_hex(6) + "CNTRL"
 CLIENT_SECRET = "tskey-client-" + secrets.token_hex(16)
 HEADSCALE_KEY = "hskey-api-" + secrets.token_hex(12)
-SECRETS = (API_KEY, CLIENT_ID, CLIENT_SECRET, HEADSCALE_KEY)
+OIDC_ISSUER = "https://token.actions.example.test"
+OIDC_KEY = "oidc-" + secrets.token_hex(16)  # the issuer's HS256 key, known to serve
+SECRETS = (API_KEY, CLIENT_ID, CLIENT_SECRET, HEADSCALE_KEY, OIDC_KEY)
 
 RECORDED: list[ResponseRecord] = []  # every serve response of the session
 
@@ -51,6 +53,22 @@ def responses_match_the_spec() -> Iterator[None]:
     assert not failures, "\n".join(failures[:10])
 
 
+def make_jwt(claims: dict[str, Any], key: str = OIDC_KEY, alg: str = "HS256") -> str:
+    """A JWT as an identity provider would sign it (HS256 with `key`); `iss` defaults
+    to the issuer `serve` trusts."""
+    import base64
+    import hashlib
+    import hmac
+    import json
+
+    def part(data: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+    signed = f"{part({'alg': alg, 'typ': 'JWT'})}.{part({'iss': OIDC_ISSUER, **claims})}"
+    mac = hmac.new(key.encode(), signed.encode(), hashlib.sha256).digest()
+    return f"{signed}.{base64.urlsafe_b64encode(mac).decode().rstrip('=')}"
+
+
 @dataclass
 class Served:
     server: Any
@@ -62,7 +80,8 @@ class Served:
 def serve(tmp_path: Path) -> Iterator[Served]:
     """`reconciler serve` (the real HTTP server) on a free port, in a thread."""
     config = ServeConfig(db=tmp_path / "serve" / "local.db", port=0, api_key=API_KEY,
-                         oauth_client_id=CLIENT_ID, oauth_client_secret=CLIENT_SECRET)
+                         oauth_client_id=CLIENT_ID, oauth_client_secret=CLIENT_SECRET,
+                         oidc_issuer=OIDC_ISSUER, oidc_key=OIDC_KEY)
     server = make_server(config)
     server.on_response = RECORDED.append
     server.start()

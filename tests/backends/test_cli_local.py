@@ -106,8 +106,11 @@ def test_serve_runs_as_a_real_process(tmp_path: Path) -> None:
         banner = proc.stdout.readline()
         url = proc.stdout.readline().removeprefix("URL:").strip()
         assert url.startswith("http://127.0.0.1:")
-        assert httpx.get(url + "/api/v2/tailnet/-/acl").status_code == 503  # --faults
+        # Faults strike authenticated requests: a request without a key is refused
+        # first, from its headers alone, and does not use up the fault.
         assert httpx.get(url + "/api/v2/tailnet/-/acl").status_code == 401
+        assert httpx.get(url + "/api/v2/tailnet/-/acl",
+                         auth=(API_KEY, "")).status_code == 503  # --faults
         response = httpx.get(url + "/api/v2/tailnet/-/acl", auth=(API_KEY, ""))
         assert response.status_code == 200 and response.headers["ETag"]
     finally:

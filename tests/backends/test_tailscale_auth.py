@@ -4,7 +4,6 @@ the rule that no credential ever shows up in an error, a repr or a log line."""
 from __future__ import annotations
 
 import base64
-import json
 import logging
 import time
 
@@ -20,15 +19,9 @@ from tests.backends.conftest import (
     CLIENT_SECRET,
     SECRETS,
     Served,
+    make_jwt,
     tailscale_client,
 )
-
-
-def make_jwt(claims: dict[str, object]) -> str:
-    def part(data: dict[str, object]) -> str:
-        return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
-
-    return f"{part({'alg': 'RS256', 'typ': 'JWT'})}.{part(claims)}.c2lnbmF0dXJl"
 
 
 class FakeClock:
