@@ -237,8 +237,15 @@ def drift_command(app: AppContext, target: str | None, all_targets: bool, fmt: s
         reports = [r if r is not None else DriftReport(n, "", error=str(e))
                    for n, r, e in results]
     else:
-        _, report = operations.plan_alongside(
-            session, None, lambda d: operations.drift(session, target=target, desired=d))
+        try:
+            _, report = operations.plan_alongside(
+                session, None, lambda d: operations.drift(session, target=target, desired=d))
+        except ReconcilerError as e:
+            # A nightly job whose check fails must still tell someone: a silent webhook
+            # reads as "no drift".
+            if notify:
+                _notify_failure(session, target, notify, e)
+            raise
         reports = [report]
     if fmt == "json":
         click.echo(json_.render_drift(reports[0]) if len(reports) == 1
@@ -256,6 +263,25 @@ def drift_command(app: AppContext, target: str | None, all_targets: bool, fmt: s
         post_json(notify, operations.drift_payload(reports))
         click.echo(f"Sent the drift summary to {redacted(notify)}.", err=True)
     sys.exit(drift_exit_code(reports))
+
+
+def _notify_failure(session: operations.Session, target: str | None, url: str,
+                    error: ReconcilerError) -> None:
+    """Send the failed check to the webhook; a failure to send is only reported, so the
+    check's own error stays the one the command exits with."""
+    from reconciler.notify import post_json, redacted
+
+    try:
+        name = session.target(target).name
+    except ReconcilerError:
+        name = target or "(default target)"
+    report = DriftReport(name, "", error=str(error))
+    try:
+        post_json(url, operations.drift_payload([report]))
+    except ReconcilerError as e:
+        click.echo(f"Error: {e}", err=True)
+    else:
+        click.echo(f"Sent the failed drift check to {redacted(url)}.", err=True)
 
 
 def drift_table(reports: list[DriftReport]) -> str:

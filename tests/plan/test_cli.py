@@ -185,3 +185,19 @@ def test_an_unparsable_live_policy_is_a_clear_error(local_repo: Repo, tmp_path: 
     assert r.exit_code == 1
     assert 'Error: the live policy of target "local" cannot be parsed' in r.output
     assert "Traceback" not in r.output
+
+
+def test_drift_notify_reports_a_failed_check(make_repo: Callable[..., Repo], webhook: str,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """A nightly job whose check fails (here: no credentials) still notifies, and exits 1."""
+    for name in ("TS_API_KEY", "TS_OAUTH_CLIENT_ID", "TS_OAUTH_CLIENT_SECRET", "TS_ID_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    repo = make_repo(config="targets:\n  remote: {backend: tailscale, tailnet: '-'}\n")
+    r = repo.run("drift", "--notify", webhook)
+    assert r.exit_code == 1
+    assert "no Tailscale credentials" in r.output
+    (body,) = Hook.bodies
+    assert body["text"].startswith("reconciler drift check\nremote: drift check failed: ")
+    assert "no Tailscale credentials" in body["text"]
+    assert body["targets"][0]["error"]
+    assert "/hooks/T000/SECRET" not in r.output  # the webhook URL is itself a secret
