@@ -26,7 +26,7 @@ DEFAULT_TAILSCALE_URL = "https://api.tailscale.com"
 
 TOP_KEYS = ("policies", "default_target", "targets", "lint")
 TARGET_KEYS = {
-    "local": ("backend", "path"),
+    "local": ("backend", "path", "seed"),
     "tailscale": ("backend", "tailnet", "base_url", "timeout", "posture"),
     "headscale": ("backend", "base_url", "timeout"),
 }
@@ -191,6 +191,13 @@ def _parse_target(
     if base_url and not base_url.startswith(("http://", "https://")):
         problems.append(f'{where}: target "{name}": base_url must start with http:// or https://')
     options: dict[str, Any] = {}
+    if "seed" in spec:
+        # What a new local store starts with; checked when the store is created.
+        if not (isinstance(spec["seed"], str) and spec["seed"]):
+            problems.append(f'{where}: target "{name}": seed must be demo, empty or the path '
+                            "of an inventory file")
+        else:
+            options["seed"] = spec["seed"]
     if "posture" in spec:
         if not isinstance(spec["posture"], bool):
             problems.append(f'{where}: target "{name}": posture must be true or false')

@@ -20,9 +20,37 @@ DEFAULT_LOCAL_DB = ".reconciler/local.db"
 
 
 def _open_local(target: Any, root: Path, env: Mapping[str, str]) -> Backend:
+    return open_local(target, root)
+
+
+def open_local(target: Any, root: Path) -> Any:
+    """A local target's store (a LocalBackend), seeded as its `seed` option says when new."""
     from reconciler.backends.local import LocalBackend
 
-    return LocalBackend(local_db_path(target, root))
+    choice = (getattr(target, "options", None) or {}).get("seed") or "demo"
+    return LocalBackend(local_db_path(target, root),
+                        seed_with=lambda: _seed(target, root, choice))
+
+
+def _seed(target: Any, root: Path, choice: str) -> Any:
+    """What a new local store starts with: `demo`, `empty` or an inventory file's tailnet."""
+    from reconciler.backends import seed
+
+    if choice == "demo":
+        return seed.demo_seed()
+    if choice == "empty":
+        return seed.empty_seed()
+    # An inventory file, read with the engine's reader (the one format for users and
+    # devices); imported here, when a store is created, not on every open.
+    from reconciler.engine.inventory_io import load_inventory
+
+    path = Path(choice) if Path(choice).is_absolute() else Path(root) / choice
+    if not path.is_file():
+        raise ConfigError(
+            f'target "{getattr(target, "name", "?")}": seed file {choice} not found',
+            "Point seed at an inventory file (users and devices; see `reconciler test "
+            "--help`), or use seed: demo or seed: empty.")
+    return seed.seed_from_inventory(load_inventory(path), str(choice))
 
 
 def _open_tailscale(target: Any, root: Path, env: Mapping[str, str]) -> Backend:
@@ -64,4 +92,4 @@ def open_backend(target: Any, *, root: Path, env: Mapping[str, str]) -> Backend:
 
 
 __all__ = ["REGISTRY", "Backend", "LivePolicy", "ValidationResult", "local_db_path",
-           "open_backend"]
+           "open_backend", "open_local"]

@@ -16,6 +16,7 @@ from pathlib import Path
 from reconciler.backends.base import LivePolicy, ValidationResult
 from reconciler.backends.localstore import PRECONDITION_MESSAGE, LocalStore, etag_matches
 from reconciler.backends.policycheck import check_text, tag_owners
+from reconciler.backends.seed import Seed
 from reconciler.errors import PreconditionFailed, ValidationFailed
 from reconciler.inventory import Device, User
 
@@ -31,8 +32,9 @@ def refuse(result: ValidationResult) -> ValidationFailed:
 class LocalBackend:
     """The local control plane in the SQLite file at `path`."""
 
-    def __init__(self, path: Path, *, clock: Callable[[], datetime] | None = None) -> None:
-        self.store = LocalStore(Path(path), clock=clock)
+    def __init__(self, path: Path, *, clock: Callable[[], datetime] | None = None,
+                 seed_with: Callable[[], Seed] | None = None) -> None:
+        self.store = LocalStore(Path(path), clock=clock, seed_with=seed_with)
 
     @property
     def identity(self) -> str:

@@ -4,7 +4,9 @@ Layer 4 (backends). May import: `backends.base`, `backends.seed`, `inventory`,
 `errors`. Holds the policy text exactly as pushed (HuJSON, comments kept) with its
 ETag (quoted sha256 of the text), the history of every accepted write, users and
 devices. The file and its parent directories are created on first use and seeded
-with the demo tailnet. Writes run in `BEGIN IMMEDIATE` transactions, so of two
+(by default with the demo tailnet; see `backends.seed`). A `.reconciler` directory
+gets a `.gitignore` of its own, so the store never shows up as an untracked file in
+a repository that has none for it. Writes run in `BEGIN IMMEDIATE` transactions, so of two
 writers holding the same ETag exactly one wins and the other gets PreconditionFailed;
 `reconciler serve` shares this module, so HTTP and in-process writers agree.
 """
@@ -117,9 +119,12 @@ def etag_matches(if_match: str | None, current: StoredPolicy) -> bool:
 class LocalStore:
     """A local tailnet in one SQLite file. Cheap to construct; connects per operation."""
 
-    def __init__(self, path: Path, *, clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(self, path: Path, *, clock: Callable[[], datetime] | None = None,
+                 seed_with: Callable[[], seed.Seed] | None = None) -> None:
         self.path = Path(path)
         self._clock = clock or (lambda: datetime.now(timezone.utc))
+        # Called only when the store is new, so an inventory file is read once, ever.
+        self._seed_with = seed_with or seed.demo_seed
         self._ensure()
 
     # --- plumbing -------------------------------------------------------------------
@@ -155,6 +160,10 @@ class LocalStore:
     def _ensure(self) -> None:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            ignore = self.path.parent / ".gitignore"
+            if self.path.parent.name == ".reconciler" and not ignore.exists():
+                ignore.write_text("# reconciler's local state: not for git\n*\n",
+                                  encoding="utf-8")
         except OSError as e:
             raise BackendError(f"cannot create {self.path.parent}: {e}") from e
         with self._connect() as conn:
@@ -174,10 +183,12 @@ class LocalStore:
         text = seed.DEFAULT_POLICY
         conn.execute("INSERT INTO policy VALUES (1, ?, ?, 1, ?)", (text, text_etag(text), now))
         self._record(conn, text, "seed", now)
-        for user in seed.demo_users():
+        start = self._seed_with()
+        conn.execute("INSERT INTO meta VALUES ('seed', ?)", (start.source,))
+        for user in start.users:
             self._insert_user(conn, user["login"], user["role"], user["display_name"],
                               user["shared"], now)
-        for device in seed.demo_devices():
+        for device in start.devices:
             self._insert_device(conn, device, now)
 
     @staticmethod

@@ -1,15 +1,23 @@
 """The demo tailnet a new local store starts with, and Tailscale's default policy.
 
-Layer 4 (backends), data only; stdlib only. The tables are the one place to adjust
-the demo tailnet so it matches the example organisation in `policies/`: users in
-groups eng, sre, data, finance and contractors, and devices tagged prod, staging,
-db, ci, monitoring and exit. Addresses are derived from the row number, so they are
-stable across runs.
+Layer 4 (backends), data only. May import: `inventory` (the model), stdlib. The
+tables are the one place to adjust the demo tailnet so it matches the example
+organisation in `policies/`: users in groups eng, sre, data, finance and contractors,
+and devices tagged prod, staging, db, ci, monitoring and exit. Addresses are derived
+from the row number, so they are stable across runs.
+
+A local target chooses what its store starts with (`seed:` in reconciler.yaml): this
+demo tailnet (the default, which fits this checkout's `policies/`), nothing at all
+(`empty`), or the users and devices of an inventory file, so a new repository's first
+plan speaks of its own people and devices rather than of the example organisation.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
+
+from reconciler.inventory import Inventory
 
 # Tailscale's default policy for a new tailnet (allow all, SSH to own devices in check
 # mode), comments and all: `If-Match: "ts-default"` matches only while this is stored.
@@ -126,3 +134,46 @@ def demo_devices() -> list[dict[str, Any]]:
             "os": os_name,
         })
     return rows
+
+
+@dataclass(frozen=True)
+class Seed:
+    """What a new local store starts with: user and device rows, and where they came from."""
+
+    source: str  # "demo", "empty" or the inventory file's path, for messages
+    users: list[dict[str, Any]] = field(default_factory=list)
+    devices: list[dict[str, Any]] = field(default_factory=list)
+
+
+def demo_seed() -> Seed:
+    return Seed("demo", demo_users(), demo_devices())
+
+
+def empty_seed() -> Seed:
+    return Seed("empty")
+
+
+def seed_from_inventory(inventory: Inventory, source: str) -> Seed:
+    """Store rows for an inventory file's users and devices. Every device's owner
+    becomes a user, since the store (like Tailscale) has no device of an unknown user."""
+    users = [{"login": u.login, "role": u.role, "display_name": u.display_name
+              or u.login.split("@")[0], "shared": u.shared} for u in inventory.users]
+    known = {u["login"] for u in users}
+    devices = []
+    for d in inventory.devices:
+        if d.user and d.user not in known:
+            known.add(d.user)
+            users.append({"login": d.user, "role": "member",
+                          "display_name": d.user.split("@")[0], "shared": False})
+        devices.append({
+            "name": d.name,
+            "user": d.user,
+            "tags": list(d.tags),
+            "ipv4": d.ipv4,
+            "ipv6": d.ipv6,
+            "approved_routes": list(d.approved_routes),
+            "advertised_routes": list(d.advertised_routes),
+            "posture": dict(d.posture),
+            "os": str(d.posture.get("node:os") or "linux"),
+        })
+    return Seed(source, users, devices)

@@ -30,8 +30,14 @@ target_option = click.option("--target", "target_name", metavar="NAME",
 
 def resolve_db(app: AppContext, db: Path | None, target_name: str | None) -> Path:
     """--db, else the (named or default) local target's path from reconciler.yaml."""
+    return _local_target(app, db, target_name)[0]
+
+
+def _local_target(app: AppContext, db: Path | None, target_name: str | None
+                  ) -> tuple[Path, Any, Path | None]:
+    """The store's path, and the local target (with its root) it belongs to, if any."""
     if db is not None:
-        return db.resolve()
+        return db.resolve(), None, None
     from reconciler.backends import local_db_path
     from reconciler.config import load_config
 
@@ -44,13 +50,18 @@ def resolve_db(app: AppContext, db: Path | None, target_name: str | None) -> Pat
             f'target "{target.name}" is a {target.backend} target, not local',
             "Pass --db FILE or --target with a local target.",
         )
-    return local_db_path(target, config.root)
+    return local_db_path(target, config.root), target, config.root
 
 
 def _backend(app: AppContext, db: Path | None, target_name: str | None) -> Any:
+    """The local store, created (when new) with what its target's `seed` says."""
+    from reconciler.backends import open_local
     from reconciler.backends.local import LocalBackend
 
-    return LocalBackend(resolve_db(app, db, target_name))
+    path, target, root = _local_target(app, db, target_name)
+    if target is None:
+        return LocalBackend(path)  # --db alone: no target, so the demo tailnet
+    return open_local(target, root)
 
 
 # --- serve -------------------------------------------------------------------------------
@@ -115,13 +126,14 @@ def serve(app: AppContext, db: Path | None, target_name: str | None, host: str, 
                                                 ("idle_timeout", idle_timeout),
                                                 ("max_connections", max_connections))
                               if v is not None}
-    config = ServeConfig(db=resolve_db(app, db, target_name), host=host, port=port,
+    backend = _backend(app, db, target_name)
+    config = ServeConfig(db=backend.store.path, host=host, port=port,
                          api_key=api_key or None, oauth_client_id=oauth_client_id or None,
                          oauth_client_secret=oauth_client_secret or None, tailnet=tailnet,
                          verbose=verbose, oidc_issuer=oidc_issuer or None,
                          oidc_key=oidc_key or None, **limits)
     try:
-        server = make_server(config)
+        server = make_server(config, backend)
     except OSError as e:
         raise ConfigError(f"cannot listen on {host}:{port}: {e.strerror or e}") from e
     if faults:

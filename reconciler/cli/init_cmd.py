@@ -17,6 +17,7 @@ SCAFFOLD = {
     "policies/groups.yaml": "policies/groups.yaml",
     "policies/access.yaml": "policies/access.yaml",
     "policies/tests.yaml": "policies/tests.yaml",
+    "tailnet.yaml": "tailnet.yaml",
     "github/reconciler.yml": ".github/workflows/reconciler.yml",
     "gitignore": ".gitignore",
 }

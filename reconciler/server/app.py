@@ -645,5 +645,5 @@ def _matches(device: dict[str, Any], filters: dict[str, list[str]]) -> bool:
     return True
 
 
-def make_server(config: ServeConfig) -> ControlServer:
-    return ControlServer(config)
+def make_server(config: ServeConfig, backend: LocalBackend | None = None) -> ControlServer:
+    return ControlServer(config, backend)
