@@ -113,6 +113,8 @@ def test_fast_paths_agree_on_malformed_text(text: str) -> None:
     '{"a": 1, "\\u0061": 2}',
     '["\\ud800"]', '["\\udc00\\ud800"]', '["\\\\ud800\\udc00"]',
     "[1, 2,]", "[1, 2, /* c */ ]", '{"a": [1,], // c\n}',
+    # A comma before a closer with no value before it is an error, not a trailing comma.
+    "[,]", "{,}", "[1,,]", '{"a":,}', "[ ,\n]", "[1\n,]", "[1 /* c */ ,]",
     "// no newline at the end", "[1] // no newline", "/* never closed",
     '["unterminated', '["a\\"]', '["\\"]', "[1, /]", "[1 2]", "[01]", "[1.]", "[-]",
     "[NaN]", "[Infinity]", "[-Infinity]", "[truex]", "[nul]", "\ufeff[1]", "", " ",

@@ -112,7 +112,21 @@ def _blank_token(m: re.Match[str]) -> str:
     token = m.group(2)
     if len(token) == 1 and token != ",":
         raise _Decline
+    if token == "," and _no_value_before(m.string, m.start(2)):
+        # `[,]`, `[1,,]`, `{"a":,}`: a comma only ends a value; blanking it would turn
+        # an error into an empty list. The exact parser words the error.
+        raise _Decline
     return m.group(1) + " " * len(token)
+
+
+def _no_value_before(text: str, end: int) -> bool:
+    """Whether what precedes `end` (past whitespace) cannot end a value. A comment
+    there (`*/`, or a line comment's newline) also counts: rare, so left to the exact
+    parser rather than scanned back over."""
+    i = end - 1
+    while i >= 0 and text[i] in " \t\r":
+        i -= 1
+    return i < 0 or text[i] in "[{,:/\n"
 
 
 def _standard(text: str) -> str:
