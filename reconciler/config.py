@@ -24,7 +24,7 @@ BACKENDS = ("local", "tailscale", "headscale")
 DEFAULT_LOCAL_DB = ".reconciler/local.db"
 DEFAULT_TAILSCALE_URL = "https://api.tailscale.com"
 
-TOP_KEYS = ("policies", "default_target", "targets", "lint")
+TOP_KEYS = ("policies", "default_target", "targets", "lint", "sensitive_tags")
 TARGET_KEYS = {
     "local": ("backend", "path", "seed"),
     "tailscale": ("backend", "tailnet", "base_url", "timeout", "posture"),
@@ -56,6 +56,9 @@ class Config:
     targets: Mapping[str, Target] = field(default_factory=dict)
     lint: Mapping[str, Any] = field(default_factory=dict)
     file: Path | None = None  # None when the repo has no reconciler.yaml
+    # Tags whose devices matter most (production, data): `report` lists who reaches
+    # them. None: not configured, so tags named like production are taken.
+    sensitive_tags: tuple[str, ...] | None = None
 
     @property
     def policies_dir(self) -> Path:
@@ -149,13 +152,22 @@ def load_config(root: Path) -> Config:
         problems.append(f"{_where(shown, top['lint'][1])}: lint must be a mapping")
         lint = {}
 
+    sensitive = data.get("sensitive_tags")
+    if sensitive is not None and not (
+            isinstance(sensitive, list)
+            and all(isinstance(t, str) and t.startswith("tag:") for t in sensitive)):
+        problems.append(f"{_where(shown, top['sensitive_tags'][1])}: sensitive_tags must be "
+                        "a list of tags, e.g. [tag:prod, tag:db]")
+        sensitive = None
+
     if problems:
         raise ConfigError(
             f"{len(problems)} error{'s' if len(problems) != 1 else ''} in {shown}",
             "\n".join(problems),
         )
     return Config(root=root, policies=policies, default_target=str(default_target),
-                  targets=targets, lint=lint, file=path)
+                  targets=targets, lint=lint, file=path,
+                  sensitive_tags=tuple(sensitive) if sensitive is not None else None)
 
 
 def _parse_target(

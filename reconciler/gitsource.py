@@ -108,6 +108,28 @@ def add_note(path: Path, commit: str, message: str, *, ref: str = "reconciler") 
         raise GitError(f"could not add a git note to {commit[:12]}", str(e.stderr).strip()) from e
 
 
+def read_notes(path: Path, *, ref: str = "reconciler") -> list[tuple[str, str]]:
+    """(commit, note text) for every note under refs/notes/<ref>, newest commit first;
+    empty when there are none (or no such ref yet)."""
+    from git.exc import GitCommandError
+
+    repo = _require_repo(path)
+    try:
+        listing = repo.git.notes("--ref", ref, "list")
+    except GitCommandError:
+        return []
+    notes = []
+    for line in listing.splitlines():
+        _, _, commit = line.partition(" ")
+        try:
+            text = repo.git.notes("--ref", ref, "show", commit)
+            when = repo.commit(commit).committed_date
+        except (GitCommandError, ValueError):
+            continue
+        notes.append((when, commit, text))
+    return [(commit, text) for _, commit, text in sorted(notes, reverse=True)]
+
+
 def _require_repo(path: Path) -> git.Repo:
     repo = open_repo(path)
     if repo is None:

@@ -83,6 +83,7 @@ COMMAND_MODULES = {
     "lint": "lint_cmds",
     "local": "backend_cmds",
     "plan": "plan_cmds",
+    "report": "report_cmd",
     "schema": "schema_cmd",
     "serve": "backend_cmds",
     "show": "show_cmd",

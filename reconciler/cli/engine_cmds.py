@@ -174,15 +174,31 @@ def explain_cmd(app: AppContext, src: str, dst: str, proto: str | None, ref: str
 @click.option("--to", "dst", metavar="SELECTOR", help="Only destinations this selector covers.")
 @ref_option
 @inventory_option
-@click.option("--format", "fmt", type=FORMAT_TEXT_JSON, default="text", show_default=True,
-              help="Output format.")
+@click.option("--format", "fmt", default="text", show_default=True,
+              type=click.Choice(["text", "json", "matrix", "markdown", "html"]),
+              help="text and json: one line or object per (source, destination) pair; "
+                   "matrix, markdown and html: a grid of groups and tags.")
 @pass_app
 def access_cmd(app: AppContext, src: str | None, dst: str | None, ref: str | None,
                inventory_path: Path | None, fmt: str) -> None:
-    """Show the effective access matrix: who reaches what, on which ports."""
+    """Show the effective access matrix: who reaches what, on which ports.
+
+    The grid formats (matrix for a terminal, markdown, html) merge users with the same
+    access into one row, named after their group when they are exactly its members.
+    """
     desired = load(app, ref=ref, quiet=fmt != "text")
     rows = access_matrix(desired.policy, _inventory(inventory_path, desired.policy),
                          src=src, dst=dst)
+    if fmt in ("matrix", "markdown", "html"):
+        from reconciler.render import matrix
+
+        grid = matrix.build((matrix.Row(r.src, r.dst, r.ports) for r in rows),
+                            desired.policy.get("groups") or {},
+                            tags=desired.policy.get("tagOwners") or {})
+        render = {"matrix": matrix.render_text, "markdown": matrix.render_markdown,
+                  "html": matrix.render_html}[fmt]
+        click.echo(render(grid), nl=False)
+        return
     if fmt == "json":
         click.echo(json.dumps([r.to_dict() for r in rows], indent=2))
         return

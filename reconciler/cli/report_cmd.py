@@ -1,0 +1,95 @@
+"""`reconciler report`: the auditor's page (access matrix, reach of sensitive tags,
+just-in-time access, lint and coverage, last applies) as one self-contained HTML file.
+
+CLI layer. Thin: gathers the facts from the engine, lint and git, and hands them to
+`render.report`, which lays them out.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from reconciler.cli import AppContext, cli, pass_app
+from reconciler.cli.common import config_for, load, ref_option
+from reconciler.cli.engine_cmds import inventory_option
+from reconciler.desired import Desired
+from reconciler.engine import access_matrix
+from reconciler.engine.inventory_io import load_inventory, synthetic_inventory
+from reconciler.render import matrix as grid
+from reconciler.render import report as page
+
+
+def sensitive_tags(configured: tuple[str, ...] | None, tags: list[str]) -> tuple[list[str], str]:
+    """The sensitive tags, and a sentence saying where they came from."""
+    if configured is not None:
+        return list(configured), "Sensitive tags, from sensitive_tags in reconciler.yaml."
+    named = [t for t in tags if "prod" in t.removeprefix("tag:").lower()]
+    return named, ("Sensitive tags: those named like production (no sensitive_tags in "
+                   "reconciler.yaml; list them there to choose).")
+
+
+def expiries(desired: Desired) -> list[page.Expiry]:
+    found = [page.Expiry(f"{group}: {login}", expires, str(where) if where else "")
+             for group, login, expires, where in desired.member_meta]
+    for path, meta in desired.meta.items():
+        if meta.expires is not None:
+            name = f'"{meta.name}"' if meta.name else f"[{path[1]}]"
+            where = desired.where(path)
+            found.append(page.Expiry(f"{path[0]} {name}", meta.expires,
+                                     str(where) if where else "", meta.description or ""))
+    return found
+
+
+@cli.command("report")
+@ref_option
+@inventory_option
+@click.option("-o", "--output", "out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the page here (default: standard output).")
+@pass_app
+def report_cmd(app: AppContext, ref: str | None, inventory_path: Path | None,
+               out: Path | None) -> None:
+    """Write an HTML access report for auditors and pull-request artifacts.
+
+    One file, nothing fetched: who reaches each sensitive tag (sensitive_tags in
+    reconciler.yaml), the access matrix, just-in-time access with its expiry, lint
+    findings and test coverage, and the applies recorded in the audit notes.
+    """
+    from reconciler import gitsource
+    from reconciler.lint import LintSettings, lint_desired
+
+    config = config_for(app)
+    desired = load(app, ref=ref, quiet=True)
+    inventory = (load_inventory(inventory_path) if inventory_path is not None
+                 else synthetic_inventory(desired.policy))
+    rows = access_matrix(desired.policy, inventory)
+    tags = sorted(desired.policy.get("tagOwners") or {})
+    matrix = grid.build((grid.Row(r.src, r.dst, r.ports) for r in rows),
+                        desired.policy.get("groups") or {}, tags=tags)
+    sensitive, why = sensitive_tags(config.sensitive_tags, tags)
+    settings = LintSettings.from_config(config.lint,
+                                        where=str(config.file or "reconciler.yaml"))
+    lint = lint_desired(desired, settings, now=app.now(), inventory=inventory)
+    applies = gitsource.read_notes(config.root) if gitsource.root_of(config.root) else []
+    facts = [("revision", (desired.commit or "working tree")[:12]
+              + (" (uncommitted changes)" if desired.dirty else "")),
+             ("generated", app.now().strftime("%Y-%m-%d %H:%M UTC")),
+             ("inventory", inventory.source if inventory_path is not None
+              else "synthetic: one device per user and per tag the policy names")]
+    coverage = lint.coverage
+    report = page.Report(
+        title="Access report", facts=facts, matrix=matrix, sensitive=sensitive,
+        sensitive_source=why, now=app.now(), expiries=expiries(desired),
+        findings=[page.Finding(f.severity, f.code, f.message,
+                               str(f.location) if f.location else "")
+                  for f in lint.findings],
+        coverage=(len(coverage.covered), len(coverage.entries)) if coverage else None,
+        untested=coverage.to_dict()["untested"] if coverage else [],
+        applies=applies)
+    text = page.render(report)
+    if out is None:
+        click.echo(text, nl=False)
+        return
+    out.write_text(text, encoding="utf-8")
+    click.echo(f"Wrote {out}", err=True)

@@ -1,0 +1,248 @@
+"""Step 8, report: the access matrix, who reaches what, as a grid a person can read.
+
+Layer 6 (render). May import: stdlib only; it takes plain rows (source identity,
+destination, (protocol, ports) pairs), as `engine.access.AccessEntry` holds them, and
+the policy's groups. Pure: computing access happens in the engine.
+
+A flat list of identity pairs does not answer "who can reach production" at a glance,
+so the grid aggregates before it draws:
+- rows: users with exactly the same access are one row, named after their group when
+  they are exactly its members (`group:sre`), else listed (`alice, bob`); each tag is a
+  row of its own (tagged devices as sources);
+- columns: tags, then destinations that are not devices (hosts, subnets,
+  `autogroup:internet`), then users' own devices, merged like the rows;
+  a user reaching their own devices is the column `(own devices)`, so a whole team
+  allowed to reach its own laptops stays one row;
+- cells: the ports allowed, with what a wider grant already covers left out
+  (`tcp 443` beside `tcp/udp/icmp *` says nothing more).
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+Ports = tuple[tuple[str, str], ...]  # (protocol label, ports text), as the engine gives them
+
+OWN = "(own devices)"
+
+
+@dataclass(frozen=True)
+class Row:
+    """One access row: an identity's reach, before aggregation."""
+
+    src: str
+    dst: str
+    ports: Ports
+
+
+@dataclass
+class Matrix:
+    rows: list[str]  # row labels, in display order
+    columns: list[str]
+    cells: dict[tuple[str, str], str] = field(default_factory=dict)  # (row, column) -> ports
+    members: dict[str, list[str]] = field(default_factory=dict)  # label -> identities
+
+    def cell(self, row: str, column: str) -> str:
+        return self.cells.get((row, column), "")
+
+
+def _is_user(identity: str) -> bool:
+    return "@" in identity and not identity.startswith(("tag:", "autogroup:"))
+
+
+def simplify(ports: Iterable[tuple[str, str]]) -> Ports:
+    """The (protocol, ports) pairs with those a `*` on a wider protocol set covers left
+    out. Protocol labels are `/`-joined names (`tcp/udp/icmp`), as the engine writes."""
+    pairs = sorted(set(ports))
+    wide = [set(label.split("/")) for label, text in pairs if text == "*"]
+    kept = [(label, text) for label, text in pairs
+            if not (text != "*" and any(set(label.split("/")) <= w for w in wide))
+            and not (text == "*" and any(set(label.split("/")) < w for w in wide))]
+    return tuple(kept)
+
+
+def ports_text(ports: Ports) -> str:
+    return "; ".join(f"{label} {text}" for label, text in ports)
+
+
+def _label(identities: Sequence[str], groups: Mapping[str, Sequence[str]]) -> str:
+    """A group's name when `identities` are exactly its members; else the identities."""
+    wanted = set(identities)
+    exact = sorted(g for g, members in groups.items() if set(members) == wanted)
+    if exact:
+        return exact[0]
+    # Most of a group, the rest of it elsewhere (a member also in a group with more
+    # access): name the group and the few left out.
+    near = sorted((len(members), g) for g, members in groups.items()
+                  if len(wanted) >= 2 and wanted < set(members)
+                  and len(set(members) - wanted) <= min(2, len(wanted) - 1))
+    if near:
+        group = near[0][1]
+        return f"{group} except {', '.join(sorted(set(groups[group]) - wanted))}"
+    shown = sorted(identities)
+    return ", ".join(shown) if len(shown) <= 3 else f"{', '.join(shown[:3])} +{len(shown) - 3}"
+
+
+def build(rows: Iterable[Row], groups: Mapping[str, Sequence[str]], *,
+          tags: Iterable[str] = ()) -> Matrix:
+    """Aggregate identity-level rows into the grid described in the module docstring."""
+    reach: dict[str, dict[str, Ports]] = {}
+    for r in rows:
+        dst = OWN if r.dst == r.src and _is_user(r.src) else r.dst
+        cell = reach.setdefault(r.src, {})
+        cell[dst] = simplify([*cell.get(dst, ()), *r.ports])
+    # Rows: users with equal reach become one; tags stay apart.
+    by_reach: dict[tuple[tuple[str, Ports], ...], list[str]] = {}
+    tag_rows: list[str] = []
+    for src in sorted(reach):
+        if _is_user(src):
+            by_reach.setdefault(tuple(sorted(reach[src].items())), []).append(src)
+        else:
+            tag_rows.append(src)
+    user_rows = sorted(by_reach.values(), key=lambda ids: (_label(ids, groups).startswith(
+        "group:") is False, _label(ids, groups)))
+    matrix = Matrix(rows=[], columns=[])
+    for ids in user_rows:
+        label = _label(ids, groups)
+        matrix.rows.append(label)
+        matrix.members[label] = ids
+        for dst, ports in reach[ids[0]].items():
+            matrix.cells[(label, dst)] = ports_text(ports)
+    for src in tag_rows:
+        matrix.rows.append(src)
+        matrix.members[src] = [src]
+        for dst, ports in reach[src].items():
+            matrix.cells[(src, dst)] = ports_text(ports)
+    _merge_user_columns(matrix, groups)
+    known_tags = set(tags)
+    columns = {c for _, c in matrix.cells}
+    tag_cols = sorted(c for c in columns if c.startswith("tag:") or c in known_tags)
+    user_cols = sorted(c for c in columns if c.startswith("devices of "))
+    own = [OWN] if OWN in columns else []
+    other = sorted(columns - set(tag_cols) - set(user_cols) - set(own))
+    matrix.columns = tag_cols + other + own + user_cols
+    return matrix
+
+
+def _merge_user_columns(matrix: Matrix, groups: Mapping[str, Sequence[str]]) -> None:
+    """Users as destinations (another user's devices): equal columns become one."""
+    users = sorted({c for _, c in matrix.cells if _is_user(c)})
+    if not users:
+        return
+    by_column: dict[tuple[tuple[str, str], ...], list[str]] = {}
+    for user in users:
+        column = tuple(sorted((row, text) for (row, c), text in matrix.cells.items()
+                              if c == user))
+        by_column.setdefault(column, []).append(user)
+    for ids in by_column.values():
+        label = f"devices of {_label(ids, groups)}"
+        for user in ids:
+            for key in [k for k in matrix.cells if k[1] == user]:
+                matrix.cells[(key[0], label)] = matrix.cells.pop(key)
+        matrix.members[label] = ids
+
+
+# --- renderers ---------------------------------------------------------------------------
+
+
+def render_text(matrix: Matrix) -> str:
+    """A grid for a terminal: numbered columns (their names in a legend below), so a
+    wide tailnet stays readable in 100 columns per cell block."""
+    if not matrix.rows:
+        return "No access.\n"
+    head = ["from \\ to", *[f"[{i}]" for i in range(1, len(matrix.columns) + 1)]]
+    body = [[row, *[matrix.cell(row, c) or "·" for c in matrix.columns]]
+            for row in matrix.rows]
+    widths = [max(len(line[i]) for line in [head, *body]) for i in range(len(head))]
+    out = ["  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip()
+           for line in [head, *body]]
+    out.append("")
+    out.extend(f"[{i}] {c}" for i, c in enumerate(matrix.columns, 1))
+    merged = [(label, ids) for label, ids in matrix.members.items()
+              if len(ids) > 1 and not label.startswith(("group:", "devices of group:"))]
+    if merged:
+        out.append("")
+        out.extend(f"{label}: {', '.join(ids)}" for label, ids in merged)
+    return "\n".join(out) + "\n"
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|") or " "
+
+
+def render_markdown(matrix: Matrix) -> str:
+    if not matrix.rows:
+        return "No access.\n"
+    lines = ["| from \\ to | " + " | ".join(f"`{_md(c)}`" for c in matrix.columns) + " |",
+             "|---|" + "---|" * len(matrix.columns)]
+    for row in matrix.rows:
+        cells = [_md(matrix.cell(row, c)) if matrix.cell(row, c) else "·"
+                 for c in matrix.columns]
+        lines.append(f"| `{_md(row)}` | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+STYLE = """
+:root { color-scheme: light dark; --fg: #1f2328; --bg: #ffffff; --line: #d0d7de;
+  --muted: #656d76; --cell: #dafbe1; --risky: #ffebe9; --head: #f6f8fa; }
+@media (prefers-color-scheme: dark) {
+  :root { --fg: #e6edf3; --bg: #0d1117; --line: #30363d; --muted: #8d96a0;
+    --cell: #033a16; --risky: #5d0f12; --head: #161b22; } }
+body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: var(--fg);
+  background: var(--bg); margin: 2rem; }
+h1 { font-size: 1.5rem; } h2 { font-size: 1.2rem; margin-top: 2rem; }
+table.matrix, table.list { border-collapse: collapse; }
+table.matrix th, table.matrix td, table.list th, table.list td {
+  border: 1px solid var(--line); padding: .35rem .55rem; vertical-align: top;
+  text-align: left; }
+table.list thead th, table.list tbody th { background: var(--head); }
+dl.facts { display: grid; grid-template-columns: max-content auto; gap: .15rem 1rem; }
+dl.facts dt { color: var(--muted); } dl.facts dd { margin: 0; }
+table.matrix thead th { background: var(--head); position: sticky; top: 0;
+  writing-mode: vertical-rl; transform: rotate(180deg); white-space: nowrap; }
+table.matrix tbody th { background: var(--head); white-space: nowrap; }
+td.allowed { background: var(--cell); font-family: ui-monospace, monospace; font-size: 12px; }
+td.risky { background: var(--risky); font-weight: 600; }
+td.none { color: var(--muted); text-align: center; }
+.muted { color: var(--muted); }
+@media print { body { margin: 0; } table.matrix thead th { position: static; } }
+"""
+
+
+def render_html_table(matrix: Matrix, *, risky: set[tuple[str, str]] | None = None) -> str:
+    """The grid as an HTML table; `data-from`/`data-to` name each cell for tools."""
+    if not matrix.rows:
+        return '<p class="muted">No access.</p>\n'
+    risky = risky or set()
+    out = ['<table class="matrix">', "<thead><tr><th>from \\ to</th>"]
+    out.extend(f'<th scope="col">{html.escape(c)}</th>' for c in matrix.columns)
+    out.append("</tr></thead><tbody>")
+    for row in matrix.rows:
+        members = matrix.members.get(row, [row])
+        title = f' title="{html.escape(", ".join(members))}"' if members != [row] else ""
+        out.append(f'<tr><th scope="row"{title}>{html.escape(row)}</th>')
+        for c in matrix.columns:
+            text = matrix.cell(row, c)
+            attrs = f'data-from="{html.escape(row)}" data-to="{html.escape(c)}"'
+            if text:
+                kind = "allowed risky" if (row, c) in risky else "allowed"
+                out.append(f'<td class="{kind}" {attrs}>{html.escape(text)}</td>')
+            else:
+                out.append(f'<td class="none" {attrs}>·</td>')
+        out.append("</tr>")
+    out.append("</tbody></table>")
+    return "\n".join(out) + "\n"
+
+
+def html_page(title: str, body: str) -> str:
+    """A self-contained page: inline CSS, no script, nothing fetched from anywhere."""
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
+            f"<title>{html.escape(title)}</title>\n"
+            '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+            f"<style>{STYLE}</style></head>\n<body>\n{body}</body></html>\n")
+
+
+def render_html(matrix: Matrix, title: str = "Access matrix") -> str:
+    return html_page(title, f"<h1>{html.escape(title)}</h1>\n{render_html_table(matrix)}")

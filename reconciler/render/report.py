@@ -1,0 +1,176 @@
+"""Step 8, report: `reconciler report`, one self-contained HTML page for auditors.
+
+Layer 6 (render). May import: `render.matrix`, stdlib. Pure: the command gathers the
+facts (access, lint, expiries, audit notes) and this module only lays them out. The
+page fetches nothing (inline CSS, no script), reads in light and dark mode, and prints
+to PDF.
+
+Sections, most asked-for first: who can reach each sensitive tag; the access matrix;
+just-in-time access with its expiry; lint findings and test coverage; the last
+applies from the audit notes.
+
+A matrix cell is marked risky when its destination is a sensitive tag and it allows
+every port of some protocol (`*`) or SSH (port 22): the two ways a small-looking rule
+hands out the most on the devices that matter most.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from reconciler.render.matrix import Matrix, html_page, render_html_table
+
+
+@dataclass(frozen=True)
+class Expiry:
+    """One just-in-time grant: a group member or a policy entry with `expires`."""
+
+    what: str  # "group:oncall: dave@example.com" or "grants \"contractor-ssh\""
+    expires: datetime
+    location: str = ""
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Finding:
+    severity: str
+    code: str
+    message: str
+    location: str = ""
+
+
+@dataclass
+class Report:
+    title: str
+    facts: list[tuple[str, str]]  # (label, value) lines under the title
+    matrix: Matrix
+    sensitive: list[str]
+    sensitive_source: str  # how the sensitive tags were chosen, said on the page
+    now: datetime
+    expiries: list[Expiry] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    coverage: tuple[int, int] | None = None  # (covered rules, all rules)
+    untested: list[str] = field(default_factory=list)
+    applies: list[tuple[str, str]] = field(default_factory=list)  # (commit, note)
+
+
+_SSH_OR_ALL = re.compile(r"(?:^|[ ,])(?:\*|22)(?:$|[;,])")
+
+
+def risky_cells(matrix: Matrix, sensitive: Sequence[str]) -> set[tuple[str, str]]:
+    """Cells on a sensitive column that allow `*` or port 22 (see the module docstring)."""
+    return {(row, column) for (row, column), text in matrix.cells.items()
+            if column in sensitive and _SSH_OR_ALL.search(text)}
+
+
+def time_left(expires: datetime, now: datetime) -> str:
+    seconds = (expires - now).total_seconds()
+    if seconds <= 0:
+        return "expired"
+    days, rest = divmod(int(seconds), 86400)
+    hours = rest // 3600
+    if days:
+        return f"{days} day{'s' if days != 1 else ''} {hours} h left"
+    minutes = rest % 3600 // 60
+    return f"{hours} h {minutes} min left"
+
+
+def _utc(when: datetime) -> str:
+    return when.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _reach_section(report: Report) -> str:
+    out = ["<h2>Who can reach sensitive devices</h2>",
+           f'<p class="muted">{html.escape(report.sensitive_source)}</p>']
+    if not report.sensitive:
+        out.append('<p class="muted">No sensitive tags.</p>')
+    risky = risky_cells(report.matrix, report.sensitive)
+    for tag in report.sensitive:
+        who = [(row, report.matrix.cell(row, tag)) for row in report.matrix.rows
+               if report.matrix.cell(row, tag)]
+        out.append(f'<h3 id="reach-{html.escape(tag)}">{html.escape(tag)}</h3>')
+        if not who:
+            out.append('<p class="muted">Nobody.</p>')
+            continue
+        out.append('<table class="list"><tbody>')
+        for row, ports in who:
+            cls = "allowed risky" if (row, tag) in risky else "allowed"
+            members = report.matrix.members.get(row, [row])
+            title = f' title="{html.escape(", ".join(members))}"' if members != [row] else ""
+            out.append(f'<tr><th scope="row"{title}>{html.escape(row)}</th>'
+                       f'<td class="{cls}">{html.escape(ports)}</td></tr>')
+        out.append("</tbody></table>")
+    return "\n".join(out) + "\n"
+
+
+def _expiry_section(report: Report) -> str:
+    out = ["<h2>Just-in-time access</h2>"]
+    if not report.expiries:
+        return out[0] + '\n<p class="muted">No access with an expiry.</p>\n'
+    out.append('<table class="list"><thead><tr><th>access</th><th>expires</th>'
+               "<th>left</th><th>reason</th><th>where</th></tr></thead><tbody>")
+    for e in sorted(report.expiries, key=lambda e: e.expires):
+        out.append(f"<tr><td>{html.escape(e.what)}</td><td>{_utc(e.expires)}</td>"
+                   f"<td>{time_left(e.expires, report.now)}</td>"
+                   f"<td>{html.escape(e.reason)}</td>"
+                   f'<td class="muted">{html.escape(e.location)}</td></tr>')
+    out.append("</tbody></table>")
+    return "\n".join(out) + "\n"
+
+
+def _lint_section(report: Report) -> str:
+    out = ["<h2>Lint and test coverage</h2>"]
+    if report.coverage is not None:
+        covered, total = report.coverage
+        percent = 100.0 * covered / total if total else 100.0
+        out.append(f"<p>Tests exercise {covered} of {total} rules ({percent:.0f}%).</p>")
+        if report.untested:
+            out.append("<p>Untested: " + ", ".join(
+                f"<code>{html.escape(u)}</code>" for u in report.untested) + "</p>")
+    if not report.findings:
+        out.append('<p class="muted">No findings.</p>')
+    else:
+        out.append('<table class="list"><thead><tr><th>severity</th><th>check</th>'
+                   "<th>finding</th><th>where</th></tr></thead><tbody>")
+        for f in report.findings:
+            out.append(f"<tr><td>{html.escape(f.severity)}</td><td>{html.escape(f.code)}</td>"
+                       f"<td>{html.escape(f.message)}</td>"
+                       f'<td class="muted">{html.escape(f.location)}</td></tr>')
+        out.append("</tbody></table>")
+    return "\n".join(out) + "\n"
+
+
+def _applies_section(report: Report) -> str:
+    out = ["<h2>Last applies</h2>"]
+    if not report.applies:
+        return out[0] + ('\n<p class="muted">No audit notes (refs/notes/reconciler): '
+                         "apply with --git-note to record them.</p>\n")
+    out.append("<ul>")
+    out.extend(f"<li><code>{html.escape(commit[:12])}</code> {html.escape(note)}</li>"
+               for commit, note in report.applies[:20])
+    out.append("</ul>")
+    return "\n".join(out) + "\n"
+
+
+def render(report: Report) -> str:
+    facts = "".join(f"<dt>{html.escape(k)}</dt><dd>{html.escape(v)}</dd>"
+                    for k, v in report.facts)
+    risky = risky_cells(report.matrix, report.sensitive)
+    body = "\n".join([
+        f"<h1>{html.escape(report.title)}</h1>",
+        f'<dl class="facts">{facts}</dl>',
+        _reach_section(report),
+        "<h2>Access matrix</h2>",
+        '<p class="muted">Rows: groups (users with the same access), users, and tags as '
+        "sources. Columns: tags, other destinations, and users' own devices. Cells: the "
+        "ports allowed. Marked cells allow every port or SSH on a sensitive tag.</p>",
+        render_html_table(report.matrix, risky=risky),
+        _expiry_section(report),
+        _lint_section(report),
+        _applies_section(report),
+    ])
+    return html_page(report.title, body)

@@ -1,0 +1,127 @@
+"""The access grid: aggregation that stays exact, and its formats through the real CLI.
+
+Every cell of the grid is checked against `reconciler access --format json` (the flat
+list of identity pairs): a merged row or column must say, for each of its members,
+exactly what the flat list says for that member.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from reconciler.render.matrix import OWN, Row, build, ports_text, render_markdown, simplify
+from tests.conftest import REPO_ROOT
+
+
+def reconciler(*args: str, cwd: Path = REPO_ROOT) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "NO_COLOR": "1", "RECONCILER_JOBS": "1"}
+    return subprocess.run([sys.executable, "-m", "reconciler", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def access_entries(data: Any) -> list[dict[str, Any]]:
+    """The pair list of `access --format json`, bare or inside a versioned envelope."""
+    if isinstance(data, list):
+        return data
+    return next(v for v in data.values() if isinstance(v, list))
+
+
+def test_simplify_drops_what_a_wider_star_covers() -> None:
+    assert simplify([("tcp", "443"), ("tcp/udp/icmp", "*")]) == (("tcp/udp/icmp", "*"),)
+    assert simplify([("tcp", "*"), ("tcp/udp/icmp", "*")]) == (("tcp/udp/icmp", "*"),)
+    assert simplify([("tcp", "443"), ("udp", "*")]) == (("tcp", "443"), ("udp", "*"))
+    assert simplify([("tcp", "22"), ("tcp", "22")]) == (("tcp", "22"),)
+
+
+def test_rows_merge_only_identical_access_and_name_groups() -> None:
+    groups = {"group:sre": ["a@x.io", "b@x.io"], "group:eng": ["c@x.io", "d@x.io", "e@x.io"]}
+    rows = [Row("a@x.io", "tag:prod", (("tcp", "22"),)),
+            Row("b@x.io", "tag:prod", (("tcp", "22"),)),
+            Row("c@x.io", "tag:prod", (("tcp", "443"),)),
+            Row("d@x.io", "tag:prod", (("tcp", "443"),)),
+            Row("e@x.io", "tag:prod", (("tcp", "443"),)),
+            Row("e@x.io", "tag:db", (("tcp", "5432"),)),
+            Row("tag:ci", "tag:prod", (("tcp", "22"),)),
+            Row("a@x.io", "a@x.io", (("tcp/udp/icmp", "*"),))]
+    grid = build(rows, groups)
+    # a and b differ (only a reaches its own devices): no "group:sre" row may claim both.
+    assert "group:sre" not in grid.rows
+    assert grid.cell("a@x.io", OWN) == "tcp/udp/icmp *"
+    assert grid.cell("b@x.io", "tag:prod") == "tcp 22"
+    assert grid.cell("group:eng except e@x.io", "tag:prod") == "tcp 443"
+    assert grid.cell("e@x.io", "tag:db") == "tcp 5432"
+    assert grid.rows[-1] == "tag:ci"  # tags as sources come after people
+    assert grid.columns == ["tag:db", "tag:prod", OWN]
+    md = render_markdown(grid)
+    assert md.splitlines()[0] == "| from \\ to | `tag:db` | `tag:prod` | `(own devices)` |"
+
+
+def _expected(entries: list[dict[str, Any]]) -> dict[tuple[str, str], str]:
+    """(source identity, destination) -> the cell text the grid must show for it."""
+    merged: dict[tuple[str, str], list[tuple[str, str]]] = defaultdict(list)
+    for e in entries:
+        dst = OWN if e["to"] == e["from"] and "@" in e["from"] else e["to"]
+        merged[(e["from"], dst)].extend((p["proto"], p["ports"]) for p in e["ports"])
+    return {key: ports_text(simplify(ports)) for key, ports in merged.items()}
+
+
+def test_every_grid_cell_matches_the_flat_list() -> None:
+    flat = reconciler("access", "--format", "json")
+    assert flat.returncode == 0, flat.stderr
+    expected = _expected(access_entries(json.loads(flat.stdout)))
+    html = reconciler("access", "--format", "html")
+    assert html.returncode == 0, html.stderr
+    cells = _cells_of(html.stdout)
+    members = _members(html.stdout)
+    assert cells, "no cells in the html grid"
+    checked = 0
+    for (row, column), text in cells.items():
+        for src in members.get(row, [row]):
+            for dst in members.get(column, [column]):
+                assert expected.get((src, dst), "") == text, (row, column, src, dst)
+                checked += 1
+    # And nothing the flat list has is missing from the grid.
+    shown = {(src, dst) for (row, column), text in cells.items() if text
+             for src in members.get(row, [row]) for dst in members.get(column, [column])}
+    assert set(expected) <= shown
+    assert checked >= len(expected)
+
+
+def _cells_of(page: str) -> dict[tuple[str, str], str]:
+    import html as htmllib
+    import re
+
+    out = {}
+    for m in re.finditer(r'<td class="([^"]*)" data-from="([^"]*)" data-to="([^"]*)">'
+                         r"([^<]*)</td>", page):
+        text = htmllib.unescape(m.group(4))
+        out[(htmllib.unescape(m.group(2)), htmllib.unescape(m.group(3)))] = \
+            "" if "none" in m.group(1) else text
+    return out
+
+
+def _members(page: str) -> dict[str, list[str]]:
+    """Row labels that stand for several users carry them in their title."""
+    import html as htmllib
+    import re
+
+    return {htmllib.unescape(m.group(2)): htmllib.unescape(m.group(1)).split(", ")
+            for m in re.finditer(r'<th scope="row" title="([^"]*)">([^<]*)</th>', page)}
+
+
+def test_matrix_text_and_markdown_formats() -> None:
+    text = reconciler("access", "--format", "matrix")
+    assert text.returncode == 0, text.stderr
+    lines = text.stdout.splitlines()
+    assert lines[0].startswith("from \\ to")
+    assert any(line.startswith("group:sre ") for line in lines)
+    assert "[1] tag:db" in lines
+    md = reconciler("access", "--format", "markdown")
+    assert md.returncode == 0 and md.stdout.startswith("| from \\ to |")
+    assert "| `group:sre` |" in md.stdout
