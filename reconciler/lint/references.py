@@ -15,6 +15,7 @@ from reconciler.lint.findings import Finding
 from reconciler.policy.ports import split_acl_dst
 from reconciler.policy.selectors import Kind, SelectorError, parse_selector
 from reconciler.source import PathKey, SourceMap
+from reconciler.suggest import nearest_name
 
 Ref = tuple[str, str, PathKey]  # (kind, name, where it is used)
 _KINDS = {Kind.GROUP: "group", Kind.TAG: "tag", Kind.HOST: "host", Kind.IPSET: "ipset"}
@@ -163,10 +164,13 @@ def check_references(policy: Mapping[str, Any], sources: SourceMap,
             continue
         used[kind].add(name)
         if name not in defined[kind]:
+            nearest = nearest_name(name, set().union(*defined.values()))
             findings.append(Finding(
                 f"undefined-{kind}", "error",
                 f'{kind} "{name}" is used here but not defined in {_SECTION[kind]}',
-                sources.at(path), f"define it in {_SECTION[kind]}, or fix the spelling"))
+                sources.at(path),
+                f"did you mean {nearest}? (or define it in {_SECTION[kind]})" if nearest
+                else f"define it in {_SECTION[kind]}, or fix the spelling"))
     for kind, names in defined.items():
         for name in sorted(names - used[kind]):
             findings.append(Finding(

@@ -35,6 +35,7 @@ from reconciler.policy.selectors import (
     parse_selector,
 )
 from reconciler.source import PathKey
+from reconciler.suggest import did_you_mean_name
 
 # tailscale.com capabilities users may grant (HS types.go tailscaleCapAllowlist, matching
 # SaaS captures grant-a5/k9/k10 rejecting relay-target, ingress and funnel).
@@ -134,7 +135,8 @@ def _check_grant(
         if sel is None or sel.kind is not Kind.TAG:
             ctx.report(path, "via can only be a tag", "via")
         elif sel.value not in ctx.tags:
-            ctx.report(path, f'tag "{sel.value}" not found', "not-found")
+            hint = did_you_mean_name(sel.value, ctx.tags)
+            ctx.report(path, f'tag "{sel.value}" not found{hint}', "not-found")
 
     if has_self:
         check_self_sources(ctx, sources, wildcard_ok=False)
