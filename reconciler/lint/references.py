@@ -91,7 +91,7 @@ def references(policy: Mapping[str, Any], devices: Mapping[str, Any] | None = No
         yield from _posture_refs(grant, ("grants", i))
     for i, rule in enumerate(policy.get("ssh") or []):
         if isinstance(rule, Mapping):
-            for key in ("src", "dst"):
+            for key in ("src", "dst", "recorder"):
                 for j, s in strings(rule.get(key)):
                     yield from _selector_refs(s, ("ssh", i, key, j))
             yield from _posture_refs(rule, ("ssh", i))
@@ -108,6 +108,8 @@ def references(policy: Mapping[str, Any], devices: Mapping[str, Any] | None = No
         for key, value in approvers.items():
             if isinstance(value, Mapping):
                 for route, names in value.items():
+                    if key == "services" and isinstance(route, str) and route.startswith("tag:"):
+                        yield from _selector_refs(route, ("autoApprovers", key, route))
                     for j, s in strings(names):
                         yield from _selector_refs(s, ("autoApprovers", key, route, j))
             else:

@@ -37,8 +37,11 @@ from reconciler.policy.selectors import (
 from reconciler.source import PathKey
 from reconciler.suggest import did_you_mean_name
 
-# tailscale.com capabilities users may grant (HS types.go tailscaleCapAllowlist, matching
-# SaaS captures grant-a5/k9/k10 rejecting relay-target, ingress and funnel).
+# tailscale.com capabilities users may grant: the ones Tailscale documents for grants
+# (app capabilities page; golink's and tailsql's READMEs), not only Headscale's shorter
+# `tailscaleCapAllowlist`, which lacks golink and tailsql (Headscale refuses those; its
+# dialect says so, this one follows Tailscale). SaaS captures grant-a5/k9/k10 reject the
+# server-made companions relay-target, ingress and funnel.
 ALLOWED_TAILSCALE_CAPS = frozenset(
     {
         "tailscale.com/cap/drive",
@@ -47,6 +50,8 @@ ALLOWED_TAILSCALE_CAPS = frozenset(
         "tailscale.com/cap/kubernetes",
         "tailscale.com/cap/tsidp",
         "tailscale.com/cap/secrets",
+        "tailscale.com/cap/golink",
+        "tailscale.com/cap/tailsql",
     }
 )
 
