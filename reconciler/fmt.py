@@ -118,7 +118,7 @@ def format_bytes(raw: bytes, suffix: str, *, file: str = "<string>") -> bytes:
         return format_yaml(raw.decode("utf-8"), file=file).encode("utf-8")
     if suffix == ".json":
         try:
-            data = json.loads(raw)
+            data = json.loads(raw.decode("utf-8"))
         except ValueError:
             pass  # a .json file with comments is HuJSON in practice: format it as such
         else:
