@@ -21,6 +21,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -136,7 +137,10 @@ def format_file(path: Path, *, shown: str) -> FormatResult:
     try:
         original = path.read_bytes()
     except OSError as e:
-        return FormatResult(path, b"", None, (_problem(shown, f"cannot read: {e.strerror}"),))
+        why = f"cannot read: {e.strerror}"
+        if path.is_symlink():
+            why += f" (a symlink to {os.readlink(path)})"
+        return FormatResult(path, b"", None, (_problem(shown, why),))
     try:
         _check_encoding(original, shown)
         before = _fragment_data(original, shown, path.suffix)

@@ -76,8 +76,10 @@ def _collect(paths: tuple[Path, ...], policies_dir: Path) -> list[Path]:
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
+            # A dangling or looping symlink is kept: reading it fails with a located
+            # problem instead of the fragment silently going unformatted.
             files.extend(p for p in sorted(path.rglob("*"))
-                         if p.is_file() and p.suffix in FRAGMENT_SUFFIXES
+                         if (p.is_file() or p.is_symlink()) and p.suffix in FRAGMENT_SUFFIXES
                          and not any(part.startswith(".") for part in p.relative_to(path).parts))
         elif path.suffix in FRAGMENT_SUFFIXES:
             files.append(path)

@@ -198,3 +198,18 @@ def test_fmt_never_prints_a_traceback(tmp_path: Path, raw: bytes) -> None:
     finally:
         for name in files:
             (root / "policies" / name).unlink(missing_ok=True)
+
+
+def test_dangling_and_looping_symlinks_are_located_not_skipped(tmp_path: Path) -> None:
+    root = policies(tmp_path, {"a.hujson": b'{"hosts": {},}'})
+    (root / "policies/dangling.hujson").symlink_to("nowhere.hujson")
+    (root / "policies/self.yaml").symlink_to("self.yaml")
+    code, out, err = fmt(root)
+    assert code == 1
+    assert err.splitlines() == [
+        "policies/dangling.hujson:1:1: cannot read: No such file or directory "
+        "(a symlink to nowhere.hujson)",
+        "policies/self.yaml:1:1: cannot read: Too many levels of symbolic links "
+        "(a symlink to self.yaml)",
+    ]
+    assert out == "reformatted policies/a.hujson\n"
