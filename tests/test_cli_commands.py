@@ -38,7 +38,7 @@ def test_help_lists_every_command() -> None:
 
 def test_an_unknown_command_is_a_usage_error() -> None:
     result = CliRunner().invoke(cli, ["plna"])
-    assert result.exit_code == 2
+    assert result.exit_code == 1
     assert "No such command 'plna'" in result.output
 
 
@@ -119,7 +119,7 @@ def test_the_entry_point_flushes_everything_and_keeps_exit_codes(tmp_path: Path)
     assert ok.returncode == 0, ok.stderr
     assert len(json.loads(ok.stdout)["results"]) == 399
     assert run("--version").returncode == 0
-    assert run("no-such-command").returncode == 2
+    assert run("no-such-command").returncode == 1
     (tmp_path / "policies" / "main.yaml").write_text(
         (tmp_path / "policies" / "main.yaml").read_text().replace("group:eng:*", "group:eng:1"))
     failing = run("test")

@@ -2,8 +2,9 @@
 
 Top layer. Commands are thin: parse options, call a plain function that returns an
 outcome, render it, exit. This module owns the group, the options every command
-shares, and the one error handler (exit 1 for a `ReconcilerError`, 3 for a bug,
-130 for ^C). Each command lives in a sibling module that registers on `cli`.
+shares (before or after the subcommand), and the one error handler (exit 1 for a
+`ReconcilerError` or a usage error, 3 for a bug, 130 for ^C; 2 is kept for "changes or
+drift"). Each command lives in a sibling module that registers on `cli`.
 """
 
 from __future__ import annotations
@@ -114,6 +115,61 @@ def command_gc() -> Iterator[None]:
         gc.set_threshold(*before)
 
 
+def _late_chdir(ctx: click.Context, _param: click.Parameter, value: Path | None) -> None:
+    """`-C DIR` given after the subcommand: applied on top of any earlier `-C`, as git
+    does with several, relative to the directory that one chose."""
+    app = ctx.find_object(AppContext)
+    if value is None or app is None:
+        return
+    if not value.is_dir():
+        raise click.BadParameter(f"{value} is not a directory", param_hint="-C/--chdir")
+    app.cwd = value.resolve()
+    os.chdir(app.cwd)
+
+
+def _late_now(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    app = ctx.find_object(AppContext)
+    parsed = parse_now(ctx, param, value)
+    if parsed is not None and app is not None:
+        app._now = parsed
+
+
+def _late_global_options() -> list[click.Parameter]:
+    """`-C` and `--now` again, for every subcommand: users put them after the command
+    (`reconciler drift --now ...`) as often as before it. Eager, so `-C` moves before
+    the command's own paths are checked; not exposed, so no command signature changes."""
+    return [
+        click.Option(["-C", "--chdir", "late_chdir"], metavar="DIR", expose_value=False,
+                     is_eager=True, callback=_late_chdir,
+                     type=click.Path(file_okay=False, path_type=Path),
+                     help="Run as if started in DIR (also before the command)."),
+        click.Option(["--now", "late_now"], metavar="TIME", expose_value=False,
+                     callback=_late_now,
+                     help="Pretend the current time is TIME, ISO 8601 (also before the "
+                          "command)."),
+    ]
+
+
+def _add_global_options(command: click.Command) -> None:
+    """Give `command` and, for a group such as `local`, each of its subcommands the
+    late global options (once: commands are module-level objects)."""
+    if getattr(command, "_reconciler_global_options", False):
+        return
+    taken = {opt for p in command.params for opt in getattr(p, "opts", ())}
+    command.params.extend(p for p in _late_global_options() if not set(p.opts) & taken)
+    command._reconciler_global_options = True  # type: ignore[attr-defined]
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _add_global_options(sub)
+
+
+def _as_usage_failure(error: click.UsageError) -> click.UsageError:
+    """Click exits 2 on a usage error; here 2 means only "changes or drift" (as with
+    Terraform's -detailed-exitcode), so a typo'd option must not look like drift."""
+    error.exit_code = EXIT_FAILURE
+    return error
+
+
 class ReconcilerGroup(click.Group):
     """A group whose `invoke` is the one error handler, so CliRunner sees it too, and
     whose commands are imported on first use (see COMMAND_MODULES)."""
@@ -121,7 +177,17 @@ class ReconcilerGroup(click.Group):
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name not in self.commands and cmd_name in COMMAND_MODULES:
             importlib.import_module(f"reconciler.cli.{COMMAND_MODULES[cmd_name]}")
-        return super().get_command(ctx, cmd_name)
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            _add_global_options(command)
+        return command
+
+    def make_context(self, info_name: str | None, args: list[str],
+                     parent: click.Context | None = None, **extra: Any) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.UsageError as e:
+            raise _as_usage_failure(e) from None
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(set(self.commands) | set(COMMAND_MODULES))
@@ -130,6 +196,8 @@ class ReconcilerGroup(click.Group):
         try:
             with command_gc():
                 return super().invoke(ctx)
+        except click.UsageError as e:
+            raise _as_usage_failure(e) from None
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
         except ReconcilerError as e:

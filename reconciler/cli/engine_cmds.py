@@ -147,26 +147,15 @@ def explain_cmd(app: AppContext, src: str, dst: str, proto: str | None, ref: str
     SRC is a user, group, tag, host alias or IP; DST a host, user, group, tag or IP.
     """
     desired = load(app, ref=ref, quiet=fmt != "text")
+    names = {path: meta.name for path, meta in desired.meta.items() if meta.name}
     result = explain(desired.policy, src, dst, proto=proto,
                      inventory=_inventory(inventory_path, desired.policy),
-                     sources=desired.sources)
+                     sources=desired.sources, names=names)
     if fmt == "json":
         click.echo(json.dumps(result.to_dict(), indent=2))
         return
-    verdict = "ALLOWED" if result.allowed else "DENIED"
-    click.echo(f"{verdict}: {result.src} -> {result.dst} ({result.proto})")
-    if result.rules:
-        click.echo("Allowed by:")
-        for rule in result.rules:
-            click.echo(f"  {rule}")
-    if result.sources_denied:
-        click.echo(f"Denied from: {', '.join(result.sources_denied)}")
-    if result.near_misses:
-        click.echo("Nearest rules:")
-        for rule in result.near_misses:
-            click.echo(f"  {rule}")
-            for reason in rule.reasons:
-                click.echo(f"    - {reason}")
+    for line in result.text_lines():
+        click.echo(line)
 
 
 @cli.command("access")

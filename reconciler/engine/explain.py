@@ -9,6 +9,7 @@ protocol not allowed, posture not met.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,7 +21,7 @@ from reconciler.engine.tests_runner import TCP_OR_UDP, Invalid, Runner
 from reconciler.errors import ReconcilerError
 from reconciler.inventory import Inventory
 from reconciler.policy.ports import ProtoError, parse_proto
-from reconciler.source import Location, SourceMap
+from reconciler.source import Location, PathKey, SourceMap
 
 PROTO_NAMES = {1: "icmp", 6: "tcp", 17: "udp", 58: "ipv6-icmp", 132: "sctp"}
 
@@ -41,10 +42,28 @@ class RuleRef:
     ports: str
     protos: str
     reasons: tuple[str, ...] = ()  # for near misses: why it does not match
+    name: str | None = None  # the entry's `name:` in the fragment, when it has one
+
+    @property
+    def address(self) -> str:
+        """How people know the rule: `grants["eng-prod-https"]`, or `grants[7]` when
+        it has no name (positions shift as fragments change; names do not)."""
+        if self.name is None or "[" not in self.path:
+            return self.path
+        return f"{self.path.split('[', 1)[0]}[{json.dumps(self.name, ensure_ascii=False)}]"
+
+    @property
+    def traffic(self) -> str:
+        """`tcp:443` for a grant's `ip` entry, which names its protocol already;
+        `tcp/udp/icmp 443` for an ACL's ports with the protocols they mean."""
+        if self.kind == "grant" and ":" in self.ports:
+            return self.ports
+        return f"{self.protos} {self.ports}"
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
-            "path": self.path, "location": str(self.location) if self.location else None,
+            "path": self.path, "address": self.address, "name": self.name,
+            "location": str(self.location) if self.location else None,
             "kind": self.kind, "src": list(self.src), "dst": list(self.dst),
             "ports": self.ports, "proto": self.protos,
         }
@@ -54,8 +73,8 @@ class RuleRef:
 
     def __str__(self) -> str:
         where = f"{self.location}: " if self.location else ""
-        return (f"{where}{self.path}: {', '.join(self.src)} -> {', '.join(self.dst)}"
-                f" ({self.protos} {self.ports})")
+        return (f"{where}{self.address}: {', '.join(self.src)} -> {', '.join(self.dst)}"
+                f" ({self.traffic})")
 
 
 @dataclass
@@ -67,14 +86,36 @@ class Explanation:
     rules: list[RuleRef] = field(default_factory=list)
     near_misses: list[RuleRef] = field(default_factory=list)
     sources_denied: list[str] = field(default_factory=list)  # src devices that cannot
+    sources_total: int = 0  # how many devices SRC stands for
+    owners: dict[str, str] = field(default_factory=dict)  # denied device -> user or tags
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "allowed": self.allowed, "src": self.src, "dst": self.dst, "proto": self.proto,
             "rules": [r.to_dict() for r in self.rules],
             "near_misses": [r.to_dict() for r in self.near_misses],
-            "sources_denied": self.sources_denied,
+            "sources_denied": self.sources_denied, "sources_total": self.sources_total,
         }
+
+    def text_lines(self) -> list[str]:
+        """The text report, one line each."""
+        verdict = "ALLOWED" if self.allowed else "DENIED"
+        lines = [f"{verdict}: {self.src} -> {self.dst} ({self.proto})"]
+        if self.rules:
+            lines.append("Allowed by:")
+            lines.extend(f"  {rule}" for rule in self.rules)
+        if self.sources_denied:
+            # A bare device name ("sam-4") says nothing of why it is one of SRC's.
+            shown = ", ".join(f"{name} ({self.owners[name]})" if self.owners.get(name)
+                              else name for name in self.sources_denied)
+            lines.append(f"Denied from {len(self.sources_denied)} of {self.sources_total} "
+                         f"source device(s): {shown}")
+        if self.near_misses:
+            lines.append("Nearest rules:")
+            for rule in self.near_misses:
+                lines.append(f"  {rule}")
+                lines.extend(f"    - {reason}" for reason in rule.reasons)
+        return lines
 
 
 def _path_text(rule: Rule) -> str:
@@ -89,16 +130,19 @@ def _protos_text(rule: Rule) -> str:
     return "/".join(PROTO_NAMES.get(p, str(p)) for p in sorted(rule.protos))
 
 
-def _ref(rule: Rule, sources: SourceMap | None, reasons: tuple[str, ...] = ()) -> RuleRef:
+def _ref(rule: Rule, sources: SourceMap | None, reasons: tuple[str, ...] = (),
+         names: Mapping[PathKey, str] | None = None) -> RuleRef:
     location = sources.at(rule.path[:2]) if sources is not None and rule.path else None
+    name = names.get(rule.path[:2]) if names and rule.path else None
     return RuleRef(_path_text(rule), location, rule.kind, rule.src_text, rule.dst_text,
-                   rule.port_text, _protos_text(rule), reasons)
+                   rule.port_text, _protos_text(rule), reasons, name)
 
 
 def explain(policy: Mapping[str, Any], src: str, dst: str, *, proto: str | None = None,
             inventory: Inventory | None = None, sources: SourceMap | None = None,
-            near: int = 3) -> Explanation:
-    """Whether `src` (user, group, tag, host or IP) reaches `dst` (host:port), and why."""
+            near: int = 3, names: Mapping[PathKey, str] | None = None) -> Explanation:
+    """Whether `src` (user, group, tag, host or IP) reaches `dst` (host:port), and why.
+    `names`: entry path (`("grants", 7)`) -> its `name:`, to cite rules by name."""
     from reconciler.engine.compile import compile_policy
 
     inv = inventory if inventory is not None else synthetic_inventory(policy)
@@ -119,18 +163,22 @@ def explain(policy: Mapping[str, Any], src: str, dst: str, *, proto: str | None 
     index = runner.index
     allowing: dict[int, Rule] = {}
     denied: list[str] = []
+    owners: dict[str, str] = {}
     for s in srcs:
         ok = index.allowed(s, points, port, protos)
         for rule in index.allowing_rules(s, points, port, protos):
             allowing[rule.index] = rule
         if not ok:
-            denied.append(s.device.name if s.device else _source_text(s))
+            name = s.device.name if s.device else _source_text(s)
+            denied.append(name)
+            if s.device is not None:
+                owners[name] = s.device.user or ", ".join(s.device.tags)
     result = Explanation(src.strip(), dst.strip(), proto_text, not denied,
-                         [_ref(r, sources) for _, r in sorted(allowing.items())],
-                         sources_denied=denied)
+                         [_ref(r, sources, names=names) for _, r in sorted(allowing.items())],
+                         sources_denied=denied, sources_total=len(srcs), owners=owners)
     if denied:
         result.near_misses = _near_misses(runner, srcs, points, port, protos, near, sources,
-                                          set(allowing))
+                                          set(allowing), names)
     return result
 
 
@@ -142,7 +190,7 @@ def _source_text(s: Source) -> str:
 
 def _near_misses(runner: Runner, srcs: list[Source], points: list[Point], port: int,
                  protos: frozenset[int], limit: int, sources: SourceMap | None,
-                 skip: set[int]) -> list[RuleRef]:
+                 skip: set[int], names: Mapping[PathKey, str] | None) -> list[RuleRef]:
     scored: list[tuple[int, int, RuleRef]] = []
     for rule in runner.compiled.rules:
         if rule.index in skip:
@@ -175,6 +223,7 @@ def _near_misses(runner: Runner, srcs: list[Source], points: list[Point], port: 
         ):
             reasons.append(f"srcPosture {', '.join(rule.posture)} not met")
         if reasons:
-            scored.append((len(reasons), rule.index, _ref(rule, sources, tuple(reasons))))
+            scored.append((len(reasons), rule.index,
+                           _ref(rule, sources, tuple(reasons), names)))
     scored.sort(key=lambda t: (t[0], t[1]))
     return [ref for _, _, ref in scored[:limit]]

@@ -15,6 +15,7 @@ from reconciler.lint.findings import Finding
 from reconciler.policy.ports import split_acl_dst
 from reconciler.policy.selectors import Kind, SelectorError, parse_selector
 from reconciler.source import PathKey, SourceMap
+from reconciler.suggest import nearest_name
 
 Ref = tuple[str, str, PathKey]  # (kind, name, where it is used)
 _KINDS = {Kind.GROUP: "group", Kind.TAG: "tag", Kind.HOST: "host", Kind.IPSET: "ipset"}
@@ -90,7 +91,7 @@ def references(policy: Mapping[str, Any], devices: Mapping[str, Any] | None = No
         yield from _posture_refs(grant, ("grants", i))
     for i, rule in enumerate(policy.get("ssh") or []):
         if isinstance(rule, Mapping):
-            for key in ("src", "dst"):
+            for key in ("src", "dst", "recorder"):
                 for j, s in strings(rule.get(key)):
                     yield from _selector_refs(s, ("ssh", i, key, j))
             yield from _posture_refs(rule, ("ssh", i))
@@ -107,6 +108,8 @@ def references(policy: Mapping[str, Any], devices: Mapping[str, Any] | None = No
         for key, value in approvers.items():
             if isinstance(value, Mapping):
                 for route, names in value.items():
+                    if key == "services" and isinstance(route, str) and route.startswith("tag:"):
+                        yield from _selector_refs(route, ("autoApprovers", key, route))
                     for j, s in strings(names):
                         yield from _selector_refs(s, ("autoApprovers", key, route, j))
             else:
@@ -163,10 +166,13 @@ def check_references(policy: Mapping[str, Any], sources: SourceMap,
             continue
         used[kind].add(name)
         if name not in defined[kind]:
+            nearest = nearest_name(name, set().union(*defined.values()))
             findings.append(Finding(
                 f"undefined-{kind}", "error",
                 f'{kind} "{name}" is used here but not defined in {_SECTION[kind]}',
-                sources.at(path), f"define it in {_SECTION[kind]}, or fix the spelling"))
+                sources.at(path),
+                f"did you mean {nearest}? (or define it in {_SECTION[kind]})" if nearest
+                else f"define it in {_SECTION[kind]}, or fix the spelling"))
     for kind, names in defined.items():
         for name in sorted(names - used[kind]):
             findings.append(Finding(

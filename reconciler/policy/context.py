@@ -72,6 +72,11 @@ class Context:
     def postures(self) -> Collection[str]:
         return {k.strip() for k in as_map(self.policy.get("postures")) if isinstance(k, str)}
 
+    @cached_property
+    def defined_names(self) -> Collection[str]:
+        """Every tag, group, host and ipset name: what a did-you-mean chooses from."""
+        return {*self.tags, *self.groups, *self.hosts, *self.ipsets}
+
     def domain_problem(self, selector: Selector, prefix: str = "") -> str | None:
         """The SaaS message when a `user:*@d` / `localpart:*@d` domain is not the tailnet's.
 

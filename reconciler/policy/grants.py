@@ -35,9 +35,13 @@ from reconciler.policy.selectors import (
     parse_selector,
 )
 from reconciler.source import PathKey
+from reconciler.suggest import did_you_mean_name
 
-# tailscale.com capabilities users may grant (HS types.go tailscaleCapAllowlist, matching
-# SaaS captures grant-a5/k9/k10 rejecting relay-target, ingress and funnel).
+# tailscale.com capabilities users may grant: the ones Tailscale documents for grants
+# (app capabilities page; golink's and tailsql's READMEs), not only Headscale's shorter
+# `tailscaleCapAllowlist`, which lacks golink and tailsql (Headscale refuses those; its
+# dialect says so, this one follows Tailscale). SaaS captures grant-a5/k9/k10 reject the
+# server-made companions relay-target, ingress and funnel.
 ALLOWED_TAILSCALE_CAPS = frozenset(
     {
         "tailscale.com/cap/drive",
@@ -46,6 +50,8 @@ ALLOWED_TAILSCALE_CAPS = frozenset(
         "tailscale.com/cap/kubernetes",
         "tailscale.com/cap/tsidp",
         "tailscale.com/cap/secrets",
+        "tailscale.com/cap/golink",
+        "tailscale.com/cap/tailsql",
     }
 )
 
@@ -134,7 +140,8 @@ def _check_grant(
         if sel is None or sel.kind is not Kind.TAG:
             ctx.report(path, "via can only be a tag", "via")
         elif sel.value not in ctx.tags:
-            ctx.report(path, f'tag "{sel.value}" not found', "not-found")
+            hint = did_you_mean_name(sel.value, ctx.tags)
+            ctx.report(path, f'tag "{sel.value}" not found{hint}', "not-found")
 
     if has_self:
         check_self_sources(ctx, sources, wildcard_ok=False)

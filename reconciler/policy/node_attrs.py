@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from reconciler.policy.context import Context, as_list
 from reconciler.policy.references import undefined
 from reconciler.policy.selectors import (
+    AUTOGROUP_MEMBERS,
     AUTOGROUP_TAGGED,
     ROLE_AUTOGROUPS,
     Kind,
@@ -27,7 +28,8 @@ _RESERVED_POOLS = (
     ipaddress.ip_network("100.100.100.0/24"),  # MagicDNS / TSMP
     ipaddress.ip_network("100.115.92.0/23"),  # ChromeOS VM range
 )
-_TARGET_AUTOGROUPS = ROLE_AUTOGROUPS | {AUTOGROUP_TAGGED}
+# The legacy autogroup:members too: a target wherever autogroup:member is.
+_TARGET_AUTOGROUPS = ROLE_AUTOGROUPS | {AUTOGROUP_TAGGED, AUTOGROUP_MEMBERS}
 
 
 def check_node_attrs(ctx: Context) -> None:

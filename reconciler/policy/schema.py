@@ -79,6 +79,8 @@ ENTRY_TYPES: dict[str, dict[str, Field]] = {
         "checkPeriod": Field("string", description='Go duration or "always"'),
         "acceptEnv": _strings("environment variable globs"),
         "srcPosture": _strings("posture names"),
+        "recorder": _strings("tags of the session recorder nodes"),
+        "enforceRecorder": Field("boolean", description="refuse sessions no recorder takes"),
     },
     "nodeAttr": {
         "target": _strings("selectors"),
@@ -106,7 +108,8 @@ ENTRY_TYPES: dict[str, dict[str, Field]] = {
     "autoApprovers": {
         "routes": Field("map", items="strings", description="CIDR -> approvers"),
         "exitNode": _strings("approvers"),
-        "services": Field("map", items="strings", description='"svc:<name>" -> approvers'),
+        "services": Field("map", items="strings",
+                          description='"svc:<name>" or "tag:<name>" -> approvers'),
     },
     # derpMap follows tailcfg.DERPMap, whose JSON names are Go field names; Go matches
     # them case-insensitively, and the docs write them capitalised.

@@ -27,6 +27,7 @@ from reconciler.policy.selectors import (
     AUTOGROUP_TAGGED,
     ROLE_AUTOGROUPS,
     Kind,
+    Selector,
     SelectorError,
     is_valid_host_name,
     parse_ip,
@@ -175,11 +176,25 @@ def check_auto_approvers(ctx: Context) -> None:
             continue
         path = ("autoApprovers", "services", service)
         where = f'autoApprovers.services["{service}"]'
-        if not service.strip().startswith("svc:"):
-            ctx.report(path, f"{where}: names must start with 'svc:'", "name", key=True)
+        _check_service_key(ctx, path, where, service.strip())
         for j, owner in enumerate(as_list(owners)):
             if isinstance(owner, str):
                 _check_owner(ctx, (*path, j), where, owner)
+
+
+def _check_service_key(ctx: Context, path: PathKey, where: str, key: str) -> None:
+    """A service (`svc:web`) or a tag (`tag:web`: every service carrying it), as
+    Tailscale's Services documentation writes them. Headscale has no Services and
+    refuses the whole `services` key (its dialect, not this one, says so)."""
+    if key.startswith("svc:") and len(key) > len("svc:"):
+        return
+    if key.startswith("tag:"):
+        reason = undefined(ctx, Selector(Kind.TAG, key, key))
+        if reason is not None:
+            ctx.report(path, f"{where}: {reason}", "not-found", key=True)
+        return
+    ctx.report(path, f"{where}: names must start with 'svc:' (a service) or 'tag:' "
+               "(the services carrying that tag)", "name", key=True)
 
 
 def check_sections(ctx: Context) -> None:

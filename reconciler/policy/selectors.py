@@ -35,6 +35,7 @@ class Kind(str, Enum):
 
 
 AUTOGROUP_MEMBER = "autogroup:member"
+AUTOGROUP_MEMBERS = "autogroup:members"  # legacy spelling of autogroup:member
 AUTOGROUP_TAGGED = "autogroup:tagged"
 AUTOGROUP_SELF = "autogroup:self"
 AUTOGROUP_INTERNET = "autogroup:internet"
@@ -60,7 +61,7 @@ KNOWN_AUTOGROUPS = frozenset(
         AUTOGROUP_INTERNET,
         AUTOGROUP_DANGER_ALL,
         AUTOGROUP_SHARED,
-        "autogroup:members",  # legacy spelling of autogroup:member
+        AUTOGROUP_MEMBERS,
     }
 )
 

@@ -1,4 +1,5 @@
-"""`ssh` entries: action, src and dst rules, users, checkPeriod, acceptEnv, srcPosture.
+"""`ssh` entries: action, src and dst rules, users, checkPeriod, acceptEnv, srcPosture,
+recorder.
 
 Policy model layer (imports `policy.context`, `policy.durations`, `policy.references`,
 `policy.selectors`, `policy.rule_sides`). Wording per policy-semantics.md 1.5 and the
@@ -21,11 +22,14 @@ from reconciler.policy.rule_sides import (
 )
 from reconciler.policy.selectors import (
     AUTOGROUP_MEMBER,
+    AUTOGROUP_MEMBERS,
     AUTOGROUP_SELF,
     AUTOGROUP_TAGGED,
     ROLE_AUTOGROUPS,
     Kind,
     Selector,
+    SelectorError,
+    parse_selector,
 )
 from reconciler.problems import Severity
 from reconciler.source import PathKey
@@ -39,8 +43,13 @@ def check_ssh(ctx: Context) -> None:
             _check_ssh_rule(ctx, ("ssh", i), entry)
 
 
-_SSH_SRC_AUTOGROUPS = ROLE_AUTOGROUPS | {AUTOGROUP_TAGGED}
-_SSH_DST_AUTOGROUPS = frozenset({AUTOGROUP_SELF, AUTOGROUP_MEMBER, AUTOGROUP_TAGGED})
+# autogroup:members, the legacy spelling of autogroup:member, is accepted wherever
+# autogroup:member is (DOC-POLICY §Autogroups; real policies use it as an ssh src).
+# Headscale does not know the legacy spelling: its dialect refuses it, not this one.
+_SSH_SRC_AUTOGROUPS = ROLE_AUTOGROUPS | {AUTOGROUP_TAGGED, AUTOGROUP_MEMBERS}
+_SSH_DST_AUTOGROUPS = frozenset(
+    {AUTOGROUP_SELF, AUTOGROUP_MEMBER, AUTOGROUP_MEMBERS, AUTOGROUP_TAGGED}
+)
 
 
 def _check_ssh_rule(ctx: Context, base: PathKey, entry: Mapping[str, Any]) -> None:
@@ -62,6 +71,28 @@ def _check_ssh_rule(ctx: Context, base: PathKey, entry: Mapping[str, Any]) -> No
         if env.strip() == "":
             ctx.report((*base, "acceptEnv", j), "acceptEnv values cannot be empty", "acceptEnv")
     check_src_posture(ctx, base, entry)
+    _check_recorders(ctx, base, entry)
+
+
+def _check_recorders(ctx: Context, base: PathKey, entry: Mapping[str, Any]) -> None:
+    """`recorder` names the tags of session recorder nodes (DOC-SSH session recording).
+
+    Warnings, not errors: no capture shows what SaaS refuses here, and refusing a policy
+    Tailscale accepts is worse than letting through one no recorder can serve (with
+    `enforceRecorder`, such a rule lets no session in)."""
+    for j, text in string_items(entry.get("recorder")):
+        path = (*base, "recorder", j)
+        try:
+            sel = parse_selector(text)
+        except SelectorError:
+            sel = None
+        if sel is None or sel.kind is not Kind.TAG:
+            ctx.report(path, f'recorder "{text.strip()}": a recorder is named by its tag',
+                       "recorder", severity=Severity.WARNING)
+            continue
+        reason = undefined(ctx, sel)
+        if reason is not None:
+            ctx.report(path, f"recorder: {reason}", "not-found", severity=Severity.WARNING)
 
 
 def _check_ssh_sources(
@@ -117,7 +148,7 @@ def _check_ssh_destinations(
             if reason is not None:
                 ctx.report(path, f'dst="{sel.text}": {reason}', "not-found")
         elif sel.kind is Kind.AUTOGROUP and sel.value in _SSH_DST_AUTOGROUPS:
-            if tagged_src and sel.value in (AUTOGROUP_SELF, AUTOGROUP_MEMBER):
+            if tagged_src and sel.value in (AUTOGROUP_SELF, AUTOGROUP_MEMBER, AUTOGROUP_MEMBERS):
                 message = (
                     SELF_SOURCE_MESSAGE
                     if sel.value == AUTOGROUP_SELF

@@ -49,13 +49,13 @@ def test_add_user_and_device(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("args", "code", "needle"), [
-    (["local", "add-device", "lonely"], 2, "--user LOGIN or at least one --tag"),
-    (["local", "add-device", "x", "--tag", "prod"], 2, "must start with tag:"),
+    (["local", "add-device", "lonely"], 1, "--user LOGIN or at least one --tag"),
+    (["local", "add-device", "x", "--tag", "prod"], 1, "must start with tag:"),
     (["local", "add-device", "x", "--user", "ghost@example.com"], 1, "user ghost@example.com"),
-    (["local", "add-user", "not-an-email"], 2, "is not a login"),
+    (["local", "add-user", "not-an-email"], 1, "is not a login"),
     (["local", "add-user", "alice@example.com"], 1, "already exists"),
-    (["local", "edit"], 2, "exactly one of --file or --set"),
-    (["local", "edit", "--set", "groups", "{nope"], 2, "is not JSON"),
+    (["local", "edit"], 1, "exactly one of --file or --set"),
+    (["local", "edit", "--set", "groups", "{nope"], 1, "is not JSON"),
     (["local", "history", "--text", "99"], 1, "no history entry 99"),
 ])
 def test_bad_input_is_a_clear_error(tmp_path: Path, args: list[str], code: int, needle: str

@@ -157,7 +157,7 @@ def test_missing_policies_directory_is_a_clean_error(tmp_path: Path) -> None:
 
 def test_bad_now_is_a_usage_error() -> None:
     code, _, err = run("--now", "yesterday", "validate")
-    assert code == 2 and "not an ISO 8601" in err
+    assert code == 1 and "not an ISO 8601" in err
 
 
 def test_console_script_and_module_entry_point(example: Path) -> None:
