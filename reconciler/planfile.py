@@ -463,7 +463,8 @@ def plan_from_dict(data: Any, source: str = "plan file") -> Plan:
     names = [d.device_id for d in plan.device_changes]
     if len(set(names)) != len(names):
         raise s.fail("device_changes", "a device is listed twice")
-    summary = s.obj(data["summary"], "summary", {"add", "change", "destroy"})
+    summary = {k: s.count(v, f"summary.{k}") for k, v in
+               s.obj(data["summary"], "summary", {"add", "change", "destroy"}).items()}
     add, change, destroy = plan.counts()
     if summary != {"add": add, "change": change, "destroy": destroy}:
         raise s.fail("summary", "disagrees with the changes listed")

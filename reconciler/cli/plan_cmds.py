@@ -1,8 +1,9 @@
 """`reconciler plan|apply|drift|diff|import`: the Terraform-style core on the command line.
 
 CLI layer (click's home). May import: click, `operations`, `planfile`, `plancheck`,
-`render`, `drift`, `changes`, `errors`. Thin: parse options, call one function of
-`operations`, render the data in the chosen format, exit with the code of
+`planner` (the dirty-tree warning's wording), `render`, `drift`, `changes`, `errors`.
+Thin: parse options, call one function of `operations`, render the data in the chosen
+format, exit with the code of
 architecture.md (0 no changes, 1 an expected failure, 2 changes or drift with
 --detailed-exitcode / drift).
 """
@@ -221,8 +222,13 @@ def apply_command(app: AppContext, plan_file: Path | None, target: str | None,
         if not auto_approve and not _approved(plan):
             click.echo("\nApply cancelled.", err=True)
             sys.exit(EXIT_FAILURE)
+    if plan_file is not None and plan.desired_dirty:
+        from reconciler.planner import dirty_warning
+
+        click.echo(f"Warning: {dirty_warning(plan.desired_commit)}", err=True)
     result = operations.apply(session, plan, target=target, adopt=adopt,
-                              revocations_only=revocations_only, git_note=git_note)
+                              revocations_only=revocations_only, git_note=git_note,
+                              require_clean=require_clean)
     if fmt == "json":
         click.echo(json_.render_apply(result), nl=False)
     else:
