@@ -3,9 +3,8 @@
 CLI layer (click's home). May import: click, `operations`, `planfile`, `plancheck`,
 `planner` (the dirty-tree warning's wording), `render`, `drift`, `changes`, `errors`.
 Thin: parse options, call one function of `operations`, render the data in the chosen
-format, exit with the code of
-architecture.md (0 no changes, 1 an expected failure, 2 changes or drift with
---detailed-exitcode / drift).
+format, exit with the code of architecture.md (0 no changes, 1 an expected failure,
+2 changes or drift with --detailed-exitcode / drift).
 """
 
 from __future__ import annotations
