@@ -103,17 +103,14 @@ def apply_plan(
         # included): a refused device must not leave the policy half-applied.
         check_devices(plan, backend.list_devices())
     etag_after = plan.prior_etag
-    pushed = False
+    pushed = found_live = False
     if plan.changes:
         try:
             etag_after = backend.push_policy(plan.document, if_match=plan.prior_etag)
         except PreconditionFailed as e:
-            raise StalePlanError(
-                "Saved plan is stale",
-                f"The live policy of target \"{plan.target}\" changed after this plan was "
-                f"made (the plan expected ETag {plan.prior_etag}). Nothing was applied. "
-                "Run `reconciler plan` again and review the new plan.") from e
+            raise _stale(plan, backend) from e
         pushed = True
+        found_live = bool(getattr(backend, "found_live_after_retry", False))
     for change in plan.device_changes:
         backend.set_device_tags(change.device_id, list(change.after))
     if pushed:
@@ -122,8 +119,28 @@ def apply_plan(
         target=plan.target, etag_before=plan.prior_etag, etag_after=etag_after,
         commit=plan.desired_commit, changes=tuple(plan.changes),
         device_changes=tuple(plan.device_changes), pushed=pushed,
-        applied_at=now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        applied_at=now.strftime("%Y-%m-%dT%H:%M:%SZ"), found_live=found_live,
     )
+
+
+def _stale(plan: Plan, backend: Backend) -> StalePlanError:
+    """The refusal of a push that met another ETag. One read (on this failure path
+    only) tells a changed policy from one that already is this plan's document, so a
+    re-run after a lost answer says the plan is in place instead of just "stale"."""
+    detail = (f"The live policy of target \"{plan.target}\" changed after this plan was "
+              f"made (the plan expected ETag {plan.prior_etag}). Nothing was applied. "
+              "Run `reconciler plan` again and review the new plan.")
+    try:
+        live = backend.fetch_policy()
+    except ReconcilerError:
+        return StalePlanError("Saved plan is stale", detail)
+    if live.text == plan.document:
+        detail = (f"The live policy of target \"{plan.target}\" already is exactly this "
+                  f"plan's document (ETag {live.etag}; the plan expected {plan.prior_etag}): "
+                  "the plan, or another one with the same document, was applied before. "
+                  "Nothing was written by this run. Run `reconciler plan` again to confirm "
+                  "nothing is left to do.")
+    return StalePlanError("Saved plan is stale", detail)
 
 
 def check_devices(plan: Plan, devices: Sequence[Device]) -> None:

@@ -197,6 +197,9 @@ class ApplyResult:
     device_changes: tuple[DeviceTagChange, ...]
     pushed: bool
     applied_at: str
+    # The push was retried and then found the document already live: an attempt whose
+    # answer was lost stored it, or an earlier apply had; which one cannot be told.
+    found_live: bool = False
 
 
 @dataclass

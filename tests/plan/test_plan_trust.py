@@ -256,3 +256,42 @@ def test_apply_over_http_refuses_a_tampered_plan_before_any_request(
     assert r.exit_code == 0, r.output
     assert request_log.take() == [("POST", "/api/v2/tailnet/-/acl"),
                                   ("GET", "/api/v2/tailnet/-/acl")]
+
+
+def test_a_retried_push_of_an_already_applied_plan_does_not_claim_it(
+        make_repo: Callable[..., Repo], serve: Any, tmp_path: Path) -> None:
+    """A transient 5xx makes the client retry; the retry meets 412 and finds the
+    document live. Whether this run stored it cannot be told, and the output says so
+    instead of a plain "Apply complete!"; without the fault the re-run is stale."""
+    config = (f"targets:\n  tailnet: {{backend: tailscale, tailnet: '-', "
+              f"base_url: '{serve.url}', timeout: 10}}\n")
+    repo = make_repo(config=config)
+    repo.env = {"TS_API_KEY": API_KEY}
+    store = serve.server.backend.store
+    plan = planned(repo, tmp_path)
+    r = repo.run("apply", str(plan))
+    assert r.exit_code == 0 and "Apply complete! Resources:" in r.output, r.output
+    writes = len(store.history())
+
+    serve.server.faults.push("503@POST")
+    r = repo.run("apply", str(plan))
+    assert r.exit_code == 0, r.output
+    assert "Apply complete!" not in r.output
+    assert "or this plan had\nbeen applied before" in r.output
+    assert len(store.history()) == writes  # nothing stored twice
+
+    r = repo.run("apply", str(plan))
+    assert r.exit_code == 1, r.output
+    assert "Error: Saved plan is stale" in r.output
+    assert "already is exactly this plan's document" in r.output
+    assert "Nothing was written by this run" in r.output
+
+    # An answer lost after the store: the same caveat, the plan stored exactly once.
+    repo.commit({"policies/groups.yaml": "groups:\n  group:eng: [alice@example.com]\n"
+                                         "  group:sre: [frank@example.com]\n"})
+    plan = planned(repo, tmp_path, "second.plan.json")
+    serve.server.faults.push("drop-after@POST")
+    r = repo.run("apply", str(plan))
+    assert r.exit_code == 0, r.output
+    assert "either that attempt stored it before its answer was lost" in r.output
+    assert len(store.history()) == writes + 1
