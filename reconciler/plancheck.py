@@ -47,7 +47,10 @@ def _policy(text: str, what: str, source: str) -> dict[str, Any]:
 def verify(plan: Plan, source: str = "plan file") -> None:
     """Raise PlanFileError unless the plan's record follows from its document and prior."""
     prior = _policy(plan.prior_document, "prior document", source)
-    live_doc = normalize.Normalized(prior)
+    policy = _policy(plan.document, "document", source) if plan.document else {}
+    # Live shares the desired document's work for the entries both have (most of them).
+    want_doc = normalize.Normalized(policy)
+    live_doc = normalize.Normalized(prior, like=want_doc)
     if live_doc.fingerprint != plan.prior_fingerprint:
         raise _refuse(source, "prior.fingerprint does not match the prior document")
     header = compiler.read_header(plan.prior_document)
@@ -59,8 +62,6 @@ def verify(plan: Plan, source: str = "plan file") -> None:
         if plan.changes or plan.access is not None:
             raise _refuse(source, "the plan records policy changes but holds no document")
         return
-    policy = _policy(plan.document, "document", source)
-    want_doc = normalize.Normalized(policy, like=None)
     if want_doc.fingerprint != plan.document_fingerprint:
         raise _refuse(source, "desired.fingerprint does not match the plan's document")
     mine = compiler.read_header(plan.document)
@@ -68,7 +69,6 @@ def verify(plan: Plan, source: str = "plan file") -> None:
             or mine.commit != plan.desired_commit or mine.dirty != plan.desired_dirty:
         raise _refuse(source, "the document's managed header does not match the document "
                               "and the plan's commit")
-    live_doc = normalize.Normalized(prior, like=want_doc)
     _same_changes(plan, live_doc, want_doc, source)
     _same_access(plan, prior, policy, source)
 
