@@ -295,3 +295,91 @@ def test_a_retried_push_of_an_already_applied_plan_does_not_claim_it(
     assert r.exit_code == 0, r.output
     assert "either that attempt stored it before its answer was lost" in r.output
     assert len(store.history()) == writes + 1
+
+
+SSH_AB = """\
+ssh:
+  - name: ssh-a
+    action: accept
+    src: [group:sre]
+    dst: [tag:prod]
+    users: [root]
+  - name: ssh-b
+    action: check
+    src: [group:eng]
+    dst: [tag:prod]
+    users: [ubuntu]
+"""
+
+SSH_BA = """\
+ssh:
+  - name: ssh-b
+    action: check
+    src: [group:eng]
+    dst: [tag:prod]
+    users: [ubuntu]
+  - name: ssh-a
+    action: accept
+    src: [group:sre]
+    dst: [tag:prod]
+    users: [root]
+"""
+
+
+@pytest.mark.parametrize("edit", [
+    # a named grant updated, another deleted, one added
+    {"policies/access.yaml": """\
+grants:
+  - name: eng-web
+    src: [group:eng]
+    dst: [tag:prod]
+    ip: ["tcp:443", "tcp:80"]
+  - name: sre-all
+    src: [group:sre]
+    dst: [tag:prod, tag:db]
+    ip: ["*"]
+  - name: ci-db
+    src: [tag:ci]
+    dst: [tag:db]
+    ip: ["tcp:5432"]
+""", "policies/extra.yaml": "hosts:\n  db1: 100.101.0.30\n"},
+    # SSH rules reordered (a change of its own) and a member removed
+    {"policies/ssh.yaml": SSH_BA,
+     "policies/groups.yaml": "groups:\n  group:eng: [alice@example.com]\n"
+                             "  group:sre: [frank@example.com]\n"},
+    # an unnamed entry, and a host removed
+    {"policies/tags.yaml": "tagOwners:\n  tag:prod: [group:sre]\n  tag:db: [group:sre]\n"
+                           "  tag:ci: [group:sre]\n  tag:staging: [group:sre]\n",
+     "policies/access.yaml": 'acls:\n  - {action: accept, src: ["group:eng"], '
+                             'dst: ["tag:prod:443"]}\ngrants:\n  - {name: sre-all, '
+                             'src: [group:sre], dst: [tag:prod, tag:db], ip: ["*"]}\n'},
+])
+def test_honest_plans_pass_the_recomputation(local_repo: Repo, tmp_path: Path,
+                                             edit: dict[str, str]) -> None:
+    """No false refusals: plans of the everyday edits, including names recovered from
+    the base, SSH order and drift, are shown and applied."""
+    local_repo.commit({"policies/ssh.yaml": SSH_AB, "policies/extra.yaml": """\
+grants:
+  - name: legacy
+    src: [group:eng]
+    dst: [tag:staging]
+    ip: ["tcp:22"]
+"""})
+    assert local_repo.run("apply", "--auto-approve").exit_code == 0
+    # An out-of-band edit the next plan reverts.
+    backend = LocalBackend(local_repo.root.parent / "control" / "local.db")
+    live = backend.fetch_policy()
+    backend.push_policy(live.text.replace('"bob@example.com"',
+                                          '"bob@example.com", "carol@example.com"', 1),
+                        if_match=live.etag)
+    local_repo.commit(edit)
+    plan = planned(local_repo, tmp_path)
+    addresses = [c["address"] for c in load(plan)["resource_changes"]]
+    assert addresses
+    if "ssh.yaml" in str(edit):
+        assert "ssh[*]" in addresses  # the order is a change of its own
+    r = local_repo.run("show", str(plan))
+    assert r.exit_code == 0, r.output
+    r = local_repo.run("apply", str(plan))
+    assert r.exit_code == 0 and "Apply complete!" in r.output, r.output
+    assert local_repo.run("plan", "--detailed-exitcode").exit_code == 0
