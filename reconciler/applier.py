@@ -13,7 +13,8 @@ policy is checked by the control plane itself, atomically: the push carries
 (an extra read before the write could not close the race, and would cost a request).
 Device tags have no If-Match: when the plan changes any, one read of the device list,
 before the first write, checks that each device still exists with the tags the plan
-was made against (`check_devices`). After the write, one read verifies that live is
+was made against (`check_devices`); a plan that changes only tags also reads the policy
+once and compares its ETag, since no push checks it. After the write, one read verifies that live is
 now the planned document; a mismatch is an error, not a warning.
 """
 
@@ -23,7 +24,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 
 from reconciler import hujson, normalize
-from reconciler.backends.base import Backend
+from reconciler.backends.base import Backend, unquote_etag
 from reconciler.changes import ApplyResult, Plan
 from reconciler.diff import removes_access_only
 from reconciler.errors import (
@@ -102,6 +103,17 @@ def apply_plan(
         # Every device precondition is checked before the first write (the policy
         # included): a refused device must not leave the policy half-applied.
         check_devices(plan, backend.list_devices())
+        if not plan.changes:
+            # No push carries If-Match: the policy the plan was made against (its
+            # tagOwners decide who may tag) is checked with one read instead.
+            live = backend.fetch_policy()
+            if unquote_etag(live.etag) != unquote_etag(plan.prior_etag):
+                raise StalePlanError(
+                    "Saved plan is stale",
+                    f"The live policy of target \"{plan.target}\" changed after this plan "
+                    f"was made (the plan expected ETag {plan.prior_etag}, it is now "
+                    f"{live.etag}). Nothing was applied. Run `reconciler plan` again and "
+                    "review the new plan.")
     etag_after = plan.prior_etag
     pushed = found_live = False
     if plan.changes:

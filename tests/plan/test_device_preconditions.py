@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from reconciler.backends.local import LocalBackend
-from tests.plan.conftest import DESIRED, Repo
+from tests.plan.conftest import API_KEY, DESIRED, Repo
 from tests.plan.test_plan_trust import store_bytes
 
 
@@ -101,3 +102,40 @@ def test_a_deleted_device_refuses_before_the_policy_is_pushed(
     assert r.exit_code == 1, r.output
     assert 'device "office-router" (' in r.output and "no longer exists" in r.output
     assert store_bytes(repo) == before
+
+
+def test_a_device_only_plan_checks_the_policy_etag_over_http(
+        make_repo: Callable[..., Repo], serve: Any, request_log: Any,
+        tmp_path: Path) -> None:
+    """No push carries If-Match for a tags-only plan: one read of the devices and one of
+    the policy come before the tag write, and a changed policy refuses it."""
+    config = (f"targets:\n  tailnet: {{backend: tailscale, tailnet: '-', "
+              f"base_url: '{serve.url}', timeout: 10}}\n")
+    repo = make_repo(config=config, files={**DESIRED, **router("[tag:exit]")})
+    repo.env = {"TS_API_KEY": API_KEY}
+    assert repo.run("apply", "--auto-approve").exit_code == 0
+    repo.commit(router("[tag:exit, tag:db]"))
+    d1 = tmp_path / "d1.plan.json"
+    assert repo.run("plan", "-o", str(d1)).exit_code == 0
+    d2 = tmp_path / "d2.plan.json"
+    assert repo.run("plan", "-o", str(d2)).exit_code == 0
+
+    request_log.take()
+    r = repo.run("apply", str(d1))
+    assert r.exit_code == 0, r.output
+    requests = request_log.take()
+    assert requests[:2] == [("GET", "/api/v2/tailnet/-/devices"),
+                            ("GET", "/api/v2/tailnet/-/acl")]
+    assert len(requests) == 3 and requests[2][0] == "POST" and requests[2][1].endswith("/tags")
+
+    # The policy changes (a member added, applied); the other tags-only plan is stale.
+    repo.commit({"policies/groups.yaml": DESIRED["policies/groups.yaml"].replace(
+        "bob@example.com]", "bob@example.com, carol@example.com]"), **router("[tag:exit]")})
+    assert repo.run("apply", "--auto-approve").exit_code == 0
+    before = LocalBackend(serve.db).list_devices()
+    request_log.take()
+    r = repo.run("apply", str(d2))
+    assert r.exit_code == 1, r.output
+    assert "Error: Saved plan is stale" in r.output
+    assert all(method == "GET" for method, _ in request_log.take())
+    assert LocalBackend(serve.db).list_devices() == before
