@@ -211,7 +211,10 @@ def test_signed_plans(local_repo: Repo, tmp_path: Path) -> None:
     signed = planned(local_repo, tmp_path, "signed.plan.json")
     text = signed.read_text()
     assert load(signed)["integrity"]["signature"].startswith("hmac-sha256:")
-    assert KEY not in text  # the key never enters the file
+    assert KEY not in text  # the key never enters the file, nor any output
+    for fmt in ("text", "json", "markdown", "github"):
+        assert KEY not in local_repo.run("plan", "--format", fmt).output
+        assert KEY not in local_repo.run("show", str(signed), "--format", fmt).output
 
     # With the key set, an unsigned plan is refused, and so is a re-signed-less edit.
     before = store_bytes(local_repo)
