@@ -13,6 +13,7 @@ from enum import Enum
 from typing import Any
 
 from reconciler.access_diff.model import AccessDiff
+from reconciler.inventory import Inventory
 
 
 class Action(str, Enum):
@@ -162,6 +163,10 @@ class Plan:
     errored: bool = False
     # Who gains and who loses network access (live -> desired), for the reviewer.
     access: AccessDiff | None = None
+    # The live text the plan was made against and the inventory the access diff ran
+    # over: with them `show` and `apply` recompute the changes from the file itself.
+    prior_document: str = ""
+    access_inventory: Inventory | None = None
 
     @property
     def has_changes(self) -> bool:
@@ -192,6 +197,9 @@ class ApplyResult:
     device_changes: tuple[DeviceTagChange, ...]
     pushed: bool
     applied_at: str
+    # The push was retried and then found the document already live: an attempt whose
+    # answer was lost stored it, or an earlier apply had; which one cannot be told.
+    found_live: bool = False
 
 
 @dataclass

@@ -280,7 +280,8 @@ def _with_access(plan: Plan, live_policy: dict[str, Any], desired: Desired,
     except ReconcilerError as e:
         message = Message("warning", f"access changes could not be computed: {e}", None)
         return replace(plan, messages=[*plan.messages, message])
-    return replace(plan, access=access)
+    # The inventory goes into the plan file, so `show` and `apply` can recompute it.
+    return replace(plan, access=access, access_inventory=inventory)
 
 
 class _Stopwatch:
@@ -325,6 +326,7 @@ def apply(
     revocations_only: bool = False,
     git_note: bool = False,
     backend: Backend | None = None,
+    require_clean: bool = False,
 ) -> ApplyResult:
     """Apply a plan to its target (the one named, or the plan's own)."""
     tgt = session.target(target or plan.target)
@@ -332,7 +334,8 @@ def apply(
     be = backend or session.backend(tgt)
     try:
         result = apply_plan(plan, be, target=tgt.name, adopt=adopt,
-                            revocations_only=revocations_only, clock=lambda: session.now)
+                            revocations_only=revocations_only, require_clean=require_clean,
+                            clock=lambda: session.now)
     finally:
         if own:
             be.close()

@@ -142,7 +142,7 @@ def build_plan(
             reason = "; ".join(filter(None, [
                 "with neither acls nor grants, Tailscale allows all traffic", reason]))
         changes.append(replace(change, origin=origin, reason=reason))
-    changes.extend(_ssh_order(live_res, want_res))
+    changes.extend(ssh_order(live_res, want_res))
     changes = [_expiry_reason(c, desired) for c in changes]
 
     drift: list[ResourceChange] = []
@@ -169,6 +169,8 @@ def build_plan(
             "The first apply needs --adopt (run `reconciler import` first to keep its "
             "contents).",
         ))
+    if desired.dirty:
+        messages.append(Message("warning", dirty_warning(desired.commit)))
     if base is not None and not base.exact and not base.candidates and base.commit:
         messages.append(Message(
             "warning", f"the last-applied commit {base.commit[:12]} is not in this "
@@ -184,9 +186,18 @@ def build_plan(
         messages=messages, managed=managed, adoptable=adoptable,
         base_commit=live.header.commit if live.header else None,
         created_at=created_at, tool_version=tool_version,
+        prior_document=live.text if with_document else "",
     )
     plan.record_tests(tests)
     return plan
+
+
+def dirty_warning(commit: str | None) -> str:
+    """What every format of a plan says when it was made from uncommitted changes."""
+    of = f"commit {commit[:12]} plus " if commit else ""
+    return ("the desired state has uncommitted changes: this plan is of the working tree "
+            f"({of}edits not in git), not of a commit. Commit them and plan again, or "
+            "use --require-clean to refuse such plans.")
 
 
 def _expiry_reason(change: ResourceChange, desired: Desired) -> ResourceChange:
@@ -210,7 +221,7 @@ def _expiry_reason(change: ResourceChange, desired: Desired) -> ResourceChange:
     return replace(change, reason="; ".join(whys)) if whys else change
 
 
-def _ssh_order(live: Mapping[str, Resource], desired: Mapping[str, Resource]
+def ssh_order(live: Mapping[str, Resource], desired: Mapping[str, Resource]
                ) -> list[ResourceChange]:
     """SSH rules match in order: the same rules in another order is a change too."""
     before, after = _ssh_addresses(live), _ssh_addresses(desired)

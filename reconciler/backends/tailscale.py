@@ -183,6 +183,7 @@ class TailscaleBackend:
         self.http = HttpClient(self.base_url, auth=self.tokens.headers, timeout=timeout,
                                client=client, retry=retry, sleep=sleep, redact=self.redact)
         self.tokens.http = self.http
+        self.found_live_after_retry = False
 
     @classmethod
     def from_target(cls, target: Any, *, env: Mapping[str, str], **kwargs: Any
@@ -230,6 +231,9 @@ class TailscaleBackend:
         if if_match is not None:
             headers["If-Match"] = '"' + unquote_etag(if_match) + '"'
         retries_before = self.http.stats.retries
+        # Set when the text was found live after a retry: stored by an attempt whose
+        # answer was lost, or live before this push; the caller says it cannot tell.
+        self.found_live_after_retry = False
         try:
             response = self._request("POST", self._tailnet_path("acl"), content=text.encode(),
                                      headers=headers, retry=if_match is not None)
@@ -237,6 +241,7 @@ class TailscaleBackend:
             if if_match is not None and self.http.stats.retries > retries_before:
                 landed = self._landed(text)
                 if landed is not None:
+                    self.found_live_after_retry = True
                     return landed
             e.detail = ("The policy may or may not have been stored (the answer was lost). "
                         "Fetch it to check before pushing again"
@@ -250,6 +255,7 @@ class TailscaleBackend:
             # lost? If live is exactly our text, it did, once; otherwise someone else won.
             landed = self._landed(text)
             if landed is not None:
+                self.found_live_after_retry = True
                 return landed
             raise PreconditionFailed(
                 e.summary, "The live policy changed while the push was being retried; "

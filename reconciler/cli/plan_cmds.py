@@ -1,9 +1,10 @@
 """`reconciler plan|apply|drift|diff|import`: the Terraform-style core on the command line.
 
-CLI layer (click's home). May import: click, `operations`, `planfile`, `render`, `drift`,
-`changes`, `errors`. Thin: parse options, call one function of `operations`, render the
-data in the chosen format, exit with the code of architecture.md (0 no changes, 1 an
-expected failure, 2 changes or drift with --detailed-exitcode / drift).
+CLI layer (click's home). May import: click, `operations`, `planfile`, `plancheck`,
+`planner` (the dirty-tree warning's wording), `render`, `drift`, `changes`, `errors`.
+Thin: parse options, call one function of `operations`, render the data in the chosen
+format, exit with the code of architecture.md (0 no changes, 1 an expected failure,
+2 changes or drift with --detailed-exitcode / drift).
 """
 
 from __future__ import annotations
@@ -14,12 +15,12 @@ from pathlib import Path
 
 import click
 
-from reconciler import operations, planfile
+from reconciler import operations, plancheck, planfile
 from reconciler.changes import DriftReport, Plan
 from reconciler.cli import EXIT_CHANGES, EXIT_FAILURE, AppContext, cli, echo_problems, pass_app
 from reconciler.cli.common import ref_option
 from reconciler.drift import exit_code as drift_exit_code
-from reconciler.errors import ReconcilerError, TestsFailed
+from reconciler.errors import NotApplyable, ReconcilerError, TestsFailed
 from reconciler.render import github, json_, markdown, text
 
 PLAN_FORMATS = click.Choice(["text", "json", "markdown", "github"])
@@ -27,6 +28,19 @@ REPORT_FORMATS = click.Choice(["text", "json", "markdown"])
 
 target_option = click.option("--target", "target", metavar="NAME",
                              help="The target in reconciler.yaml (default: default_target).")
+require_clean_option = click.option(
+    "--require-clean", is_flag=True,
+    help="Refuse (exit 1) when the desired state has uncommitted changes.")
+
+
+def refuse_dirty(dirty: bool, commit: str | None) -> None:
+    """--require-clean: a plan of uncommitted changes is refused before anything is
+    written (plan file or control plane)."""
+    if dirty or not commit:
+        raise NotApplyable(
+            "--require-clean: the desired state has uncommitted changes"
+            if dirty else "--require-clean: the desired state is not a commit",
+            "Commit the changes (or stash them), then run the command again.")
 
 
 def _session(app: AppContext) -> operations.Session:
@@ -74,28 +88,32 @@ def _progress(name: str, state: str) -> None:
               help="Users and devices for the local test run: an inventory file, or "
                    "`backend` to fetch them (default: the local backend's own, else "
                    "synthetic; the control plane's validate checks the real tailnet).")
+@require_clean_option
 @pass_app
 def plan_command(app: AppContext, target: str | None, all_targets: bool, ref: str | None,
                  out: Path | None, detailed_exitcode: bool, fmt: str,
-                 inventory: str | None) -> None:
+                 inventory: str | None, require_clean: bool) -> None:
     """Show what apply would change on the control plane, and test the policy.
 
     Drift (changes made outside git since the last apply) is listed first; the plan
-    reverts it. Save the plan with -o to apply exactly it later.
+    reverts it. Save the plan with -o to apply exactly it later; with
+    RECONCILER_PLAN_KEY set, the saved plan is signed (HMAC-SHA256) with that key.
     """
     session = _session(app)
     if all_targets:
         if out is not None or target is not None:
             raise click.UsageError("--all plans every target: leave out -o and --target")
         _plan_all(session, ref=ref, fmt=fmt, inventory=inventory,
-                  detailed=detailed_exitcode)
+                  detailed=detailed_exitcode, require_clean=require_clean)
         return
     desired, plan = operations.plan_alongside(session, ref, lambda d: operations.make_plan(
         session, target=target, desired=d, inventory=inventory,
         with_document=out is not None))
     echo_problems(desired.notices)
+    if require_clean:
+        refuse_dirty(plan.desired_dirty, plan.desired_commit)
     if out is not None:
-        planfile.write(plan, out)
+        planfile.write(plan, out, key=planfile.signing_key())
     click.echo(render_plan(plan, fmt, str(out) if out else None), nl=False)
     if not plan.tests.ok:
         sys.exit(EXIT_FAILURE)
@@ -104,13 +122,15 @@ def plan_command(app: AppContext, target: str | None, all_targets: bool, ref: st
 
 
 def _plan_all(session: operations.Session, *, ref: str | None, fmt: str,
-              inventory: str | None, detailed: bool) -> None:
+              inventory: str | None, detailed: bool, require_clean: bool = False) -> None:
     names = sorted(session.config.targets)
     desired, results = operations.plan_alongside(session, ref, lambda d: operations.for_targets(
         names, lambda n: operations.make_plan(session, target=n, desired=d,
                                               inventory=inventory, with_document=False),
         progress=_progress))
     echo_problems(desired.notices)
+    if require_clean:
+        refuse_dirty(desired.dirty, desired.commit)
     plans = [p for _, p, _ in results if p is not None]
     if fmt == "json":
         import json
@@ -164,18 +184,24 @@ def plan_table(results: list[tuple[str, Plan | None, ReconcilerError | None]]) -
               help="Apply only if every change removes access (safe unattended runs).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True)
+@require_clean_option
 @pass_app
 def apply_command(app: AppContext, plan_file: Path | None, target: str | None,
                   auto_approve: bool, adopt: bool, git_note: bool, revocations_only: bool,
-                  fmt: str) -> None:
+                  fmt: str, require_clean: bool) -> None:
     """Apply a saved PLAN exactly, or plan now and apply after you type `yes`.
 
-    A saved plan is refused if its target differs, its tests failed, or the live policy
-    changed since it was made (the push carries If-Match with the planned ETag).
+    A saved plan is refused if it was changed after it was written (checksum; with
+    RECONCILER_PLAN_KEY set, it must be signed with that key), if its recorded changes
+    do not follow from its document, if its target differs, its tests failed, the live
+    policy changed since it was made (the push carries If-Match with the planned ETag)
+    or a managed device's tags moved. Nothing is written before every check passes.
     """
     session = _session(app)
     if plan_file is not None:
-        plan = planfile.read(plan_file)
+        plan = plancheck.read(plan_file, key=planfile.signing_key())
+        if require_clean:
+            refuse_dirty(plan.desired_dirty, plan.desired_commit)
     else:
         desired, plan = operations.plan_alongside(
             session, None, lambda d: operations.make_plan(session, target=target, desired=d))
@@ -183,6 +209,8 @@ def apply_command(app: AppContext, plan_file: Path | None, target: str | None,
         if fmt == "text" or not auto_approve:
             click.echo(text.render_plan(plan, color=_color(), show_footer=False),
                        err=fmt != "text", nl=False)
+        if require_clean:
+            refuse_dirty(plan.desired_dirty, plan.desired_commit)
         if not plan.has_changes:
             if fmt == "json":
                 click.echo(json_.render_plan(plan), nl=False)
@@ -193,8 +221,13 @@ def apply_command(app: AppContext, plan_file: Path | None, target: str | None,
         if not auto_approve and not _approved(plan):
             click.echo("\nApply cancelled.", err=True)
             sys.exit(EXIT_FAILURE)
+    if plan_file is not None and plan.desired_dirty:
+        from reconciler.planner import dirty_warning
+
+        click.echo(f"Warning: {dirty_warning(plan.desired_commit)}", err=True)
     result = operations.apply(session, plan, target=target, adopt=adopt,
-                              revocations_only=revocations_only, git_note=git_note)
+                              revocations_only=revocations_only, git_note=git_note,
+                              require_clean=require_clean)
     if fmt == "json":
         click.echo(json_.render_apply(result), nl=False)
     else:

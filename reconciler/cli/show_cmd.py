@@ -1,4 +1,9 @@
-"""`reconciler show PLAN`: render a saved plan without contacting a control plane."""
+"""`reconciler show PLAN`: render a saved plan without contacting a control plane.
+
+CLI layer. May import: click, `planfile`, `plancheck`, `render`. The plan is checked as
+`apply` checks it (checksum, signature with RECONCILER_PLAN_KEY set, and the recorded
+changes recomputed from its document), so what is shown is what would be pushed.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from reconciler import planfile
+from reconciler import plancheck, planfile
 from reconciler.cli import cli, use_color
 from reconciler.render import github, json_, markdown, text
 
@@ -21,7 +26,7 @@ def show_command(plan_file: Path, fmt: str) -> None:
 
     Reads only the file: the rendering is of exactly what `apply PLAN` would do.
     """
-    plan = planfile.read(plan_file)
+    plan = plancheck.read(plan_file, key=planfile.signing_key())
     if fmt == "json":
         out = json_.render_plan(plan)
     elif fmt == "markdown":

@@ -284,6 +284,13 @@ def render_apply(result: ApplyResult, *, color: bool = False) -> str:
     destroy = sum(1 for c in result.changes if c.action is Action.DELETE)
     text = render_lines(lines, color=color)
     done = f"Apply complete! Resources: {add} added, {change} changed, {destroy} destroyed."
+    if result.found_live:
+        # A retried push met a policy that already was the document: honest about it.
+        done = ("Apply complete, with a caveat: the live policy is exactly this plan's "
+                "document,\nbut the push was retried after a failed attempt and found it "
+                "already stored:\neither that attempt stored it before its answer was lost, "
+                "or this plan had\nbeen applied before. Resources as planned: "
+                f"{add} added, {change} changed, {destroy} destroyed.")
     if color:
         done = BOLD + COLORS["+"] + done + RESET
     etags = (f"Target \"{result.target}\": ETag {result.etag_before} -> {result.etag_after}."

@@ -29,7 +29,7 @@ def test_detailed_exitcode_and_formats(local_repo: Repo, tmp_path: Path,
     r = local_repo.run("plan")
     assert r.exit_code == 0 and "Plan: " in r.output
     data = json.loads(local_repo.run("plan", "--format", "json").output)
-    assert data["format_version"] == "1.0" and data["applyable"] is True
+    assert data["format_version"] == "1.1" and data["applyable"] is True
     assert {"create"} <= {a for c in data["resource_changes"] for a in c["actions"]}
     md = local_repo.run("plan", "--format", "markdown").output
     assert md.startswith("<!-- reconciler-plan:local -->\n")

@@ -42,9 +42,11 @@ def test_write_replaces_atomically(tmp_path: Path) -> None:
     ("not json", UnsupportedPlanFormat, "not a reconciler plan file"),
     ('{"kind": "terraform"}', UnsupportedPlanFormat, "not a reconciler plan file"),
     ('{"kind": "reconciler-plan", "format_version": "9.0"}', UnsupportedPlanFormat,
-     "unsupported plan format version '9.0'"),
-    ('{"kind": "reconciler-plan", "format_version": "1.0"}', PlanFileError,
-     "incomplete or damaged"),
+     'unsupported plan format version "9.0"'),
+    ('{"kind": "reconciler-plan", "format_version": "1.0"}', UnsupportedPlanFormat,
+     "carries no checksum"),
+    ('{"kind": "reconciler-plan", "format_version": "1.1"}', PlanFileError,
+     "plan: missing field 'access'"),
 ])
 def test_foreign_and_damaged_files_are_refused(tmp_path: Path, content: str,
                                                 error: type, words: str) -> None:

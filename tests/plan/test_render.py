@@ -157,7 +157,7 @@ def test_unsaved_plan_warns_it_cannot_be_applied_exactly() -> None:
 
 def test_json_is_versioned_and_scannable() -> None:
     data = json.loads(json_.render_plan(sample_plan()))
-    assert data["format_version"] == "1.0"
+    assert data["format_version"] == "1.1"
     assert "document" not in data  # the plan file has it; stdout JSON does not
     deletes = [c["address"] for c in data["resource_changes"] if "delete" in c["actions"]]
     assert deletes[0] == 'groups["group:legacy"]' and deletes[1].startswith("tests[")

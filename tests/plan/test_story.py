@@ -56,17 +56,20 @@ def story(repo: Repo, make_repo: Callable[..., Repo], config: str, backend: Any,
         assert sorted(log.take()) == sorted([
             ("GET", ACL), ("GET", "/api/v2/tailnet/-/devices"), ("POST", ACL + "/validate")])
 
-    # apply the saved plan: one POST, one tag POST per changed device, one verifying GET.
+    # apply the saved plan: one read of the devices (their tags are the precondition,
+    # checked before any write), one POST, one tag POST per changed device, one
+    # verifying GET.
     r = repo.run("apply", "first.plan.json")
     assert r.exit_code == 0, r.output
     assert "Apply complete! Resources:" in r.output
     assert "created" in r.output
     if log:
         requests = log.take()
-        assert requests[0] == ("POST", ACL)
+        assert requests[0] == ("GET", "/api/v2/tailnet/-/devices")
+        assert requests[1] == ("POST", ACL)
         assert requests[-1] == ("GET", ACL)
-        assert sorted(requests[1:-1]) == [("POST", requests[1][1])]
-        assert requests[1][1].endswith("/tags")
+        assert sorted(requests[2:-1]) == [("POST", requests[2][1])]
+        assert requests[2][1].endswith("/tags")
     exit_1 = next(d for d in backend.list_devices() if d.name == "exit-1")
     assert sorted(exit_1.tags) == ["tag:exit", "tag:monitoring"]
     if log:
