@@ -15,7 +15,12 @@ SECRET_VARS = (
 )
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SHARED = REPO_ROOT.parent / "shared"
+# The conformance recordings and spec vectors the tests read, copied into the project so
+# a fresh clone tests itself (tests/data/README.md names their sources and licences).
+DATA = REPO_ROOT / "tests" / "data"
+CONFORMANCE_DIR = Path(os.environ.get("RECONCILER_CONFORMANCE",
+                                      DATA / "conformance" / "tailscale-saas"))
+SPECS_DIR = DATA / "specs"
 
 
 @pytest.fixture(autouse=True)

@@ -5,7 +5,6 @@ bytes identical to what Go's hujson.Format would write)."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,11 +13,10 @@ from hypothesis import strategies as st
 
 from reconciler import compile as compiler
 from reconciler import hujson
+from tests.conftest import CONFORMANCE_DIR
 from tests.test_hujson import JSON_DATA
 
-CONFORMANCE = sorted(
-    (Path(__file__).resolve().parent.parent.parent / "shared" / "conformance"
-     / "tailscale-saas").glob("*.json"))
+CONFORMANCE = sorted(CONFORMANCE_DIR.glob("*.json"))
 
 
 def _fixed_point(policy: dict[str, Any], commit: str | None, dirty: bool) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,10 +13,10 @@ from hypothesis import strategies as st
 from reconciler import hujson
 from reconciler.errors import ReconcilerError
 from reconciler.source import Location
+from tests.conftest import CONFORMANCE_DIR, SPECS_DIR
 
-SHARED = Path(__file__).resolve().parent.parent.parent / "shared"
-VECTORS = json.loads((SHARED / "specs" / "hujson-format-vectors.json").read_text("utf-8"))
-CONFORMANCE = sorted((SHARED / "conformance" / "tailscale-saas").glob("*.json"))
+VECTORS = json.loads((SPECS_DIR / "hujson-format-vectors.json").read_text("utf-8"))
+CONFORMANCE = sorted(CONFORMANCE_DIR.glob("*.json"))
 
 
 def _cases(section: str) -> list[Any]:
