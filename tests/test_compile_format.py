@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from reconciler import compile as compiler
 from reconciler import hujson
-from tests.conftest import CONFORMANCE_DIR
+from tests.conftest import CONFORMANCE_DIR, examples
 from tests.test_hujson import JSON_DATA
 
 CONFORMANCE = sorted(CONFORMANCE_DIR.glob("*.json"))
@@ -27,7 +27,7 @@ def _fixed_point(policy: dict[str, Any], commit: str | None, dirty: bool) -> Non
     assert header is not None and header.commit == commit and header.dirty == dirty
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.dictionaries(st.sampled_from(["groups", "acls", "tests", "hosts", "zzz", "x y"])
                        | st.text(max_size=8), JSON_DATA, max_size=6),
        st.sampled_from([None, "0123456789abcdef0123456789abcdef01234567"]), st.booleans())

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from reconciler import hujson
 from reconciler.errors import ReconcilerError
 from reconciler.source import Location
-from tests.conftest import CONFORMANCE_DIR, SPECS_DIR
+from tests.conftest import CONFORMANCE_DIR, SPECS_DIR, examples
 
 VECTORS = json.loads((SPECS_DIR / "hujson-format-vectors.json").read_text("utf-8"))
 CONFORMANCE = sorted(CONFORMANCE_DIR.glob("*.json"))
@@ -300,7 +300,7 @@ JSON_DATA = st.recursive(
 )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(JSON_DATA)
 def test_dumps_is_canonical_and_loads_back(data: Any) -> None:
     text = hujson.dumps(data)
@@ -360,7 +360,7 @@ def documents(draw: st.DrawFn) -> str:
 DOCUMENT = documents()
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(DOCUMENT)
 def test_generated_documents(text: str) -> None:
     tree = hujson.parse(text)
@@ -391,7 +391,7 @@ def malformed(draw: st.DrawFn) -> str:
 MALFORMED = malformed()
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(400), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(MALFORMED)
 def test_malformed_text_only_ever_raises_hujson_error(text: str) -> None:
     for function in (hujson.loads, hujson.format, hujson.standardize):
