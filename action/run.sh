@@ -124,8 +124,13 @@ run() {
       [ -f "$dir/plan.json" ] || exit "$code"
       output plan-path "$dir/plan.json"
       output has-changes "$([ "$code" = 2 ] && echo true || echo false)"
-      output drift "$(reconciler show "$dir/plan.json" --format json | python3 -c \
-        'import json, sys; print("true" if json.load(sys.stdin).get("drift") else "false")')"
+      # Drift: live edited outside git, as the plan's three-way view lists it (policy
+      # resources under resource_drift, managed device tags by their origin).
+      output drift "$(python3 -c '
+import json, sys
+plan = json.load(open(sys.argv[1]))
+drifted = plan["resource_drift"] or [d for d in plan["device_changes"] if d["origin"] == "drift"]
+print("true" if drifted else "false")' "$dir/plan.json")"
       reconciler show "$dir/plan.json" --format markdown > "$dir/comment.md"
       output comment-path "$dir/comment.md"
       post_comment "$dir/comment.md"

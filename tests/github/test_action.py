@@ -22,7 +22,12 @@ import git
 import pytest
 import yaml
 
-from tests.backends.conftest import API_KEY, Served, serve  # noqa: F401  (fixture)
+from tests.backends.conftest import (  # noqa: F401  (fixture)
+    API_KEY,
+    Served,
+    serve,
+    tailscale_client,
+)
 from tests.conftest import REPO_ROOT
 
 ACTION = REPO_ROOT / "action.yml"
@@ -247,6 +252,43 @@ def test_apply_then_drift_and_test_steps(
     proc = run_step("run", env, repo, command="test")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "### reconciler test" in github_env["summary"].read_text()
+
+
+def console_edit(url: str) -> None:
+    """What an admin does in the Tailscale console: edit the live policy text."""
+    client = tailscale_client(url)
+    try:
+        live = client.fetch_policy()
+        edited = live.text.replace('"bob@example.com"', '"bob@example.com", "zoe@example.com"', 1)
+        assert edited != live.text
+        client.push_policy(edited, if_match=live.etag)
+    finally:
+        client.close()
+
+
+def test_plan_step_drift_output_follows_a_console_edit(
+    serve: Served, github_env: dict[str, Any], tmp_path: Path  # noqa: F811
+) -> None:
+    repo = desired_repo(tmp_path / "repo", serve.url)
+    env = {**github_env["env"], "GITHUB_EVENT_NAME": "push"}
+
+    def plan() -> dict[str, str]:
+        github_env["output"].write_text("")
+        proc = run_step("run", env, repo, command="plan", target="prod", api_key=API_KEY)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        return outputs(github_env["output"])
+
+    applied = plan()
+    proc = run_step("run", env, repo, command="apply", target="prod", api_key=API_KEY,
+                    plan_file=applied["plan-path"])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert plan() == {**applied, "has-changes": "false", "drift": "false"}
+
+    console_edit(serve.url)
+    after_edit = plan()
+    assert after_edit["drift"] == "true"
+    assert after_edit["has-changes"] == "true"  # the plan would revert the edit
+    assert "zoe@example.com" in Path(after_edit["comment-path"]).read_text()
 
 
 @pytest.mark.parametrize(
