@@ -23,7 +23,7 @@ def show_command(plan_file: Path, fmt: str) -> None:
     """
     plan = planfile.read(plan_file)
     if fmt == "json":
-        out = json_.render_plan(plan)
+        out = json_.render_plan(plan, command="show")
     elif fmt == "markdown":
         out = markdown.render_plan(plan)
     elif fmt == "github":

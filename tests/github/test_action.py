@@ -244,6 +244,13 @@ def test_apply_then_drift_and_test_steps(
     assert "### reconciler apply" in github_env["summary"].read_text()
     assert github_env["gh.log"].read_text() == ""  # no comment outside pull requests
 
+    # Applying again without a plan file: nothing to change, said with the target's name.
+    proc = run_step("run", env, repo, command="apply", target="prod", api_key=API_KEY)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "has-changes=false" in github_env["output"].read_text().splitlines()[-1]
+    assert github_env["summary"].read_text().endswith(
+        "### reconciler apply\n\nNo changes: `prod` already matches git.\n")
+
     github_env["output"].write_text("")
     proc = run_step("run", env, repo, command="drift", target="prod", api_key=API_KEY)
     assert proc.returncode == 0, proc.stdout + proc.stderr
