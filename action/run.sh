@@ -50,6 +50,62 @@ print(targets[name]["backend"] if name in targets else "unknown")
 ' "${INPUT_TARGET:-}"
 }
 
+target_name() {
+  # The target a command runs on: input target, else reconciler.yaml's default.
+  if [ -n "${INPUT_TARGET:-}" ]; then echo "$INPUT_TARGET"; return 0; fi
+  reconciler targets --format json \
+    | python3 -c 'import json, sys; print(json.load(sys.stdin)["default_target"])'
+}
+
+plan_failed() {
+  # No plan could be made. Validation errors become annotations on their file:line:col,
+  # and the sticky comment turns red with the errors: left as it was, an earlier green
+  # comment would tell the reviewer that the last good plan still stands.
+  local dir="$1" name
+  name="$(target_name)" || name="${INPUT_TARGET:-default}"
+  reconciler validate --format json > "$dir/validate.json" 2>/dev/null
+  python3 - "$dir/validate.json" "$dir/plan.err" "$dir/comment.md" "$name" \
+    "$(git rev-parse --show-prefix 2>/dev/null)" <<'PY'
+import html, json, sys
+
+validate, err, comment, target, prefix = sys.argv[1:6]
+try:
+    problems = [p for p in json.load(open(validate))["problems"] if p["severity"] == "error"]
+except (OSError, ValueError, KeyError):
+    problems = []  # validate itself failed (bad reconciler.yaml, ...): plan's error says why
+
+
+def data(s):
+    return s.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def prop(s):
+    return data(s).replace(":", "%3A").replace(",", "%2C")
+
+
+lines = [f"<!-- reconciler-plan:{target} -->", f"### ❌ reconciler plan for `{target}` failed", ""]
+if problems:
+    lines += [f"**The policy is invalid: {len(problems)} error(s).** No plan was made; "
+              "nothing can be applied until they are fixed.", ""]
+for p in problems:
+    # Annotations name files from the repository root; reconciler's are from the
+    # working directory.
+    props = [f"file={prop(prefix + p['file'])}"] if p.get("file") else []
+    props += [f"line={p['line']}"] if p.get("file") and p.get("line") else []
+    props += [f"col={p['column']}"] if p.get("file") and p.get("column") else []
+    print(f"::error {','.join([*props, 'title=reconciler'])}::{data(p['message'])}")
+    where = ":".join(str(p[k]) for k in ("file", "line", "column") if p.get(k))
+    lines.append(f"- `{where or '-'}` {html.escape(p['message'])}")
+if not problems:
+    text = open(err).read().strip() or "reconciler plan failed without a message."
+    print(f"::error title=reconciler::{data(text)}")
+    lines += ["No plan was made; nothing can be applied:", "", "```", text, "```"]
+open(comment, "w").write("\n".join(lines) + "\n")
+PY
+  output comment-path "$dir/comment.md"
+  post_comment "$dir/comment.md"
+}
+
 github_oidc_token() {
   [ -n "${ACTIONS_ID_TOKEN_REQUEST_URL:-}" ] && [ -n "${ACTIONS_ID_TOKEN_REQUEST_TOKEN:-}" ] \
     || error "workload identity needs an OIDC token: add 'permissions: id-token: write' to the job"
@@ -119,9 +175,16 @@ run() {
 
   case "$COMMAND" in
     plan)
-      reconciler plan "${target_args[@]}" --format github --detailed-exitcode -o "$dir/plan.json"
+      rm -f "$dir/plan.json"  # a plan left by an earlier step must not pass for this one
+      reconciler plan "${target_args[@]}" --format github --detailed-exitcode \
+        -o "$dir/plan.json" 2> "$dir/plan.err"
       code=$?
-      [ -f "$dir/plan.json" ] || exit "$code"
+      cat "$dir/plan.err" >&2
+      if [ ! -f "$dir/plan.json" ]; then
+        plan_failed "$dir"
+        [ "$code" = 0 ] && code=1
+        exit "$code"
+      fi
       output plan-path "$dir/plan.json"
       output has-changes "$([ "$code" = 2 ] && echo true || echo false)"
       # Drift: live edited outside git, as the plan's three-way view lists it (policy

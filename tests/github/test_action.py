@@ -261,6 +261,57 @@ def test_apply_then_drift_and_test_steps(
     assert "### reconciler test" in github_env["summary"].read_text()
 
 
+def test_an_invalid_policy_annotates_and_turns_the_sticky_comment_red(
+    serve: Served, github_env: dict[str, Any], tmp_path: Path  # noqa: F811
+) -> None:
+    repo = desired_repo(tmp_path / "repo", serve.url)
+    env = github_env["env"]
+    proc = run_step("run", env, repo, command="plan", target="prod", api_key=API_KEY)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    green = Path(outputs(github_env["output"])["comment-path"]).read_text()
+    assert green.startswith("<!-- reconciler-plan:prod -->\n### ✅")
+
+    # The pull request's next push breaks the policy; the green comment is there (id 991).
+    (repo / "policies" / "zz-bad.yaml").write_text(
+        "grants:\n  - src: [group:nope]\n    dst: [tag:prod]\n    ip: [\"tcp:99999\"]\n")
+    github_env["output"].write_text("")
+    github_env["gh.log"].write_text("")
+    proc = run_step("run", {**env, "GH_EXISTING_COMMENT": "991"}, repo, command="plan",
+                    target="prod", api_key=API_KEY)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    annotations = [line for line in proc.stdout.splitlines() if line.startswith("::error")]
+    assert annotations == [
+        "::error file=policies/zz-bad.yaml,line=2,col=11,title=reconciler::"
+        'src=group not found: "group:nope"',
+        "::error file=policies/zz-bad.yaml,line=4,col=10,title=reconciler::"
+        'port range "99999": invalid first integer',
+    ]
+    out = outputs(github_env["output"])
+    assert "plan-path" not in out and "has-changes" not in out
+    red = Path(out["comment-path"]).read_text()
+    assert red.startswith("<!-- reconciler-plan:prod -->\n### ❌ reconciler plan for `prod` failed")
+    assert "**The policy is invalid: 2 error(s).**" in red
+    assert "- `policies/zz-bad.yaml:2:11` src=group not found: &quot;group:nope&quot;" in red
+    calls = github_env["gh.log"].read_text().splitlines()
+    assert calls[1].startswith("api -X PATCH repos/acme/access-policy/issues/comments/991")
+    assert Path(str(github_env["gh.log"]) + ".body").read_text() == red
+
+
+def test_a_plan_that_fails_without_policy_errors_still_turns_the_comment_red(
+    github_env: dict[str, Any], tmp_path: Path
+) -> None:
+    # Nothing listens on this port: the control plane cannot be reached.
+    repo = desired_repo(tmp_path / "repo", "http://127.0.0.1:9")
+    proc = run_step("run", github_env["env"], repo, command="plan", target="prod",
+                    api_key=API_KEY)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert any(line.startswith("::error title=reconciler::") for line in proc.stdout.splitlines())
+    red = Path(outputs(github_env["output"])["comment-path"]).read_text()
+    assert red.startswith("<!-- reconciler-plan:prod -->\n### ❌ reconciler plan for `prod` failed")
+    assert "No plan was made" in red
+    assert API_KEY not in red + proc.stdout + proc.stderr
+
+
 def console_edit(url: str) -> None:
     """What an admin does in the Tailscale console: edit the live policy text."""
     client = tailscale_client(url)
