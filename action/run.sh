@@ -14,6 +14,7 @@ error() { echo "::error title=reconciler::$*"; exit 1; }
 output() { [ -n "${GITHUB_OUTPUT:-}" ] && echo "$1=$2" >> "$GITHUB_OUTPUT"; return 0; }
 summary() { [ -n "${GITHUB_STEP_SUMMARY:-}" ] && cat >> "$GITHUB_STEP_SUMMARY"; return 0; }
 
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 COMMAND="${INPUT_COMMAND:-}"
 API_KEY="${INPUT_API_KEY:-}"
 CLIENT_ID="${INPUT_OAUTH_CLIENT_ID:-}"
@@ -64,46 +65,50 @@ plan_failed() {
   local dir="$1" name
   name="$(target_name)" || name="${INPUT_TARGET:-default}"
   reconciler validate --format json > "$dir/validate.json" 2>/dev/null
-  python3 - "$dir/validate.json" "$dir/plan.err" "$dir/comment.md" "$name" \
-    "$(git rev-parse --show-prefix 2>/dev/null)" <<'PY'
-import html, json, sys
-
-validate, err, comment, target, prefix = sys.argv[1:6]
-try:
-    problems = [p for p in json.load(open(validate))["problems"] if p["severity"] == "error"]
-except (OSError, ValueError, KeyError):
-    problems = []  # validate itself failed (bad reconciler.yaml, ...): plan's error says why
-
-
-def data(s):
-    return s.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-
-
-def prop(s):
-    return data(s).replace(":", "%3A").replace(",", "%2C")
-
-
-lines = [f"<!-- reconciler-plan:{target} -->", f"### ❌ reconciler plan for `{target}` failed", ""]
-if problems:
-    lines += [f"**The policy is invalid: {len(problems)} error(s).** No plan was made; "
-              "nothing can be applied until they are fixed.", ""]
-for p in problems:
-    # Annotations name files from the repository root; reconciler's are from the
-    # working directory.
-    props = [f"file={prop(prefix + p['file'])}"] if p.get("file") else []
-    props += [f"line={p['line']}"] if p.get("file") and p.get("line") else []
-    props += [f"col={p['column']}"] if p.get("file") and p.get("column") else []
-    print(f"::error {','.join([*props, 'title=reconciler'])}::{data(p['message'])}")
-    where = ":".join(str(p[k]) for k in ("file", "line", "column") if p.get(k))
-    lines.append(f"- `{where or '-'}` {html.escape(p['message'])}")
-if not problems:
-    text = open(err).read().strip() or "reconciler plan failed without a message."
-    print(f"::error title=reconciler::{data(text)}")
-    lines += ["No plan was made; nothing can be applied:", "", "```", text, "```"]
-open(comment, "w").write("\n".join(lines) + "\n")
-PY
+  python3 "$HERE/report.py" failed "$dir/validate.json" "$dir/plan.err" "$dir/comment.md" \
+    "$name" "$(git rev-parse --show-prefix 2>/dev/null)"
   output comment-path "$dir/comment.md"
   post_comment "$dir/comment.md"
+}
+
+fork_pull_request() {
+  # True for a pull request whose head lives in another repository: GitHub gives such
+  # runs no secrets (a deleted fork has no head repository at all).
+  case "${GITHUB_EVENT_NAME:-}" in pull_request|pull_request_target) ;; *) return 1 ;; esac
+  python3 -c '
+import json, os, sys
+pr = json.load(open(os.environ["GITHUB_EVENT_PATH"])).get("pull_request") or {}
+head = ((pr.get("head") or {}).get("repo") or {}).get("full_name")
+base = ((pr.get("base") or {}).get("repo") or {}).get("full_name") or os.environ.get("GITHUB_REPOSITORY")
+sys.exit(0 if "head" in pr and head != base else 1)'
+}
+
+offline_plan() {
+  # A fork's pull request cannot read the control plane: check what can be checked
+  # without it (validate, test, lint) and show the change as `diff BASE HEAD`, in a
+  # comment that says the live state was not consulted.
+  local dir="$1" name base ok=true
+  name="$(target_name)" || name="${INPUT_TARGET:-default}"
+  base="$(python3 -c 'import json, os; print(json.load(open(os.environ["GITHUB_EVENT_PATH"]))["pull_request"]["base"]["sha"])')" \
+    || error "no base commit in the pull request event"
+  echo "::notice title=reconciler::pull request from a fork: no secrets, so the live policy is not read; running the offline checks and reconciler diff ${base:0:12} HEAD"
+  reconciler validate --format json > "$dir/validate.json" 2>/dev/null || ok=false
+  reconciler test --format json > "$dir/test.json" 2> "$dir/test.err" || ok=false
+  reconciler lint --format github > "$dir/lint.txt" 2> "$dir/lint.err" || ok=false
+  cat "$dir/lint.txt"
+  reconciler diff "$base" HEAD --format markdown > "$dir/diff.md" 2> "$dir/diff.err" || ok=false
+  cat "$dir/test.err" "$dir/lint.err" "$dir/diff.err" >&2
+  output has-changes "$(reconciler diff "$base" HEAD --format json 2>/dev/null | python3 -c \
+    'import json, sys; print("true" if json.load(sys.stdin)["resource_changes"] else "false")' \
+    || echo false)"
+  output offline true
+  python3 "$HERE/report.py" offline "$dir/validate.json" "$dir/test.json" "$dir/lint.txt" \
+    "$dir/diff.md" "$dir/comment.md" "$name" "$(git rev-parse --show-prefix 2>/dev/null)" \
+    "$base" "$ok"
+  summary < "$dir/comment.md"
+  output comment-path "$dir/comment.md"
+  post_comment "$dir/comment.md"
+  [ "$ok" = true ]
 }
 
 github_oidc_token() {
@@ -167,6 +172,13 @@ run() {
   local backend dir target_args=() code
   if [ "$COMMAND" != test ]; then  # test runs offline: no control plane, no credentials
     backend="$(target_backend)" || error "could not read reconciler.yaml"
+    if [ "$COMMAND" = plan ] && [ "$backend" != local ] && [ -z "$API_KEY$SECRET$AUDIENCE" ] \
+        && fork_pull_request; then
+      dir="${RUNNER_TEMP:-$(mktemp -d)}/reconciler"
+      mkdir -p "$dir"
+      offline_plan "$dir"
+      exit $?
+    fi
     map_credentials "$backend"
   fi
   dir="${RUNNER_TEMP:-$(mktemp -d)}/reconciler"

@@ -312,6 +312,73 @@ def test_a_plan_that_fails_without_policy_errors_still_turns_the_comment_red(
     assert API_KEY not in red + proc.stdout + proc.stderr
 
 
+def test_a_fork_pull_request_runs_the_offline_checks_and_says_so(
+    serve: Served, github_env: dict[str, Any], tmp_path: Path  # noqa: F811
+) -> None:
+    repo = desired_repo(tmp_path / "repo", serve.url)
+    r = git.Repo(repo)
+    base = r.head.commit.hexsha
+    (repo / "policies" / "zz-fork.yaml").write_text(
+        "grants:\n  - src: [group:eng]\n    dst: [tag:prod]\n    ip: [\"tcp:8443\"]\n")
+    r.index.add(["policies/zz-fork.yaml"])
+    head = r.index.commit("a contributor's change").hexsha
+    r.close()
+    event = {"pull_request": {"number": 8,
+                              "base": {"sha": base, "repo": {"full_name": "acme/access-policy"}},
+                              "head": {"sha": head, "repo": {"full_name": "mallory/access-policy"}}}}
+    Path(github_env["env"]["GITHUB_EVENT_PATH"]).write_text(json.dumps(event))
+    requests: list[Any] = []
+    serve.server.on_response = requests.append
+
+    # No credentials at all: GitHub gives a fork's pull request no secrets.
+    proc = run_step("run", github_env["env"], repo, command="plan", target="prod")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert requests == []  # the control plane was never asked
+    out = outputs(github_env["output"])
+    assert out["offline"] == "true" and out["has-changes"] == "true"
+    assert "plan-path" not in out and "drift" not in out
+    comment = Path(out["comment-path"]).read_text()
+    assert comment.startswith("<!-- reconciler-plan:prod -->\n### ✅ reconciler offline check for `prod`")
+    assert "**Live state was not consulted.**" in comment
+    assert f"(`{base[:12]}`)" in comment
+    assert "Validation: passed." in comment
+    assert re.search(r"^Tests: \d+ passed, 0 failed, 0 invalid\.$", comment, re.M)
+    assert 'grants["' in comment and '+ ip  = ["tcp:8443"]' in comment
+    assert "| + | `alice@example.com` | `tcp:8443` | `tag:prod` | 1 | `policies/zz-fork.yaml:2` |" \
+        in comment  # the access diff: who gains what
+    assert "Access: 4 gained, 0 lost." in comment
+    calls = github_env["gh.log"].read_text().splitlines()
+    assert calls[1].startswith("api -X POST repos/acme/access-policy/issues/8/comments")
+    assert github_env["summary"].read_text().endswith(comment)
+
+    # The fork's next push breaks the policy: annotations, a red comment, a failed step.
+    (repo / "policies" / "zz-fork.yaml").write_text(
+        "grants:\n  - src: [group:nope]\n    dst: [tag:prod]\n    ip: [\"tcp:8443\"]\n")
+    github_env["output"].write_text("")
+    proc = run_step("run", github_env["env"], repo, command="plan", target="prod")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "::error file=policies/zz-fork.yaml,line=2,col=11,title=reconciler::" \
+        'src=group not found: "group:nope"' in proc.stdout.splitlines()
+    comment = Path(outputs(github_env["output"])["comment-path"]).read_text()
+    assert "### ❌ reconciler offline check for `prod`" in comment
+    assert "**Validation: 1 error(s).**" in comment
+    assert requests == []
+
+
+def test_a_same_repository_pull_request_without_credentials_still_fails(
+    serve: Served, github_env: dict[str, Any], tmp_path: Path  # noqa: F811
+) -> None:
+    # Only a fork is excused: in the repository itself, missing secrets are a mistake.
+    repo = desired_repo(tmp_path / "repo", serve.url)
+    same = {"full_name": "acme/access-policy"}
+    event = {"pull_request": {"number": 9, "base": {"sha": "0" * 40, "repo": same},
+                              "head": {"sha": "1" * 40, "repo": same}}}
+    Path(github_env["env"]["GITHUB_EVENT_PATH"]).write_text(json.dumps(event))
+    proc = run_step("run", github_env["env"], repo, command="plan", target="prod")
+    assert proc.returncode == 1
+    assert "::error title=reconciler::target needs Tailscale credentials" in proc.stdout
+
+
 def console_edit(url: str) -> None:
     """What an admin does in the Tailscale console: edit the live policy text."""
     client = tailscale_client(url)
