@@ -10,6 +10,13 @@ the README documents) and writes GitHub workflow commands to stdout.
         A pull request from a fork (no secrets): the offline checks and the git diff, in a
         comment that says the live state was not consulted.
 
+    report.py compare REVIEWED_PLAN CURRENT_PLAN
+        Prints `current` when the live policy is as it was when the plan was reviewed
+        (same ETag), `identical` when it moved but planning again gives the same resource
+        changes and access diff, `differs` otherwise.
+    report.py stale CURRENT_MD COMMENT TARGET REVIEWED_COMMIT
+        The comment for a merge whose reviewed plan no longer holds: the new plan.
+
 PREFIX is the working directory's path inside the repository (`git rev-parse
 --show-prefix`): reconciler names files from the working directory, GitHub from the
 repository root.
@@ -124,8 +131,54 @@ def offline(validate_json: str, test_json: str, lint_txt: str, diff_md: str, com
     Path(comment).write_text("\n".join(lines).rstrip("\n") + "\n")
 
 
+def _essence(plan: dict[str, Any]) -> dict[str, Any]:
+    """What a reviewer approved: each change's address, action and values, and who gains
+    or loses which access. Where a rule sits (file:line) and the ETag may move when another
+    change lands first; they are not part of what was approved."""
+    def changes(key: str) -> list[Any]:
+        return sorted(json.dumps([c["address"], c["actions"], c.get("before"), c.get("after")],
+                                  sort_keys=True) for c in plan.get(key) or [])
+
+    access = plan.get("access") or {}
+
+    def grants(key: str) -> list[str]:
+        return sorted(json.dumps({k: v for k, v in c.items() if k != "rules"}, sort_keys=True)
+                      for c in access.get(key) or [])
+
+    return {"drift": changes("resource_drift"), "changes": changes("resource_changes"),
+            "devices": changes("device_changes"), "target": plan["target"]["name"],
+            "gained": grants("gained"), "lost": grants("lost")}
+
+
+def compare(reviewed_plan: str, current_plan: str) -> None:
+    reviewed = json.loads(Path(reviewed_plan).read_text())
+    current = json.loads(Path(current_plan).read_text())
+    if reviewed["target"]["name"] != current["target"]["name"]:
+        print("differs")
+    elif reviewed["prior"]["etag"] == current["prior"]["etag"]:
+        print("current")
+    else:
+        print("identical" if _essence(reviewed) == _essence(current) else "differs")
+
+
+def stale(current_md: str, comment: str, target: str, reviewed_commit: str) -> None:
+    body = Path(current_md).read_text().splitlines()
+    if body and body[0].startswith("<!-- reconciler-plan:"):
+        body = body[1:]  # replaced by this comment's own marker and heading
+        while body and (not body[0].strip() or body[0].startswith("### ")):
+            body = body[1:]
+    lines = [_marker(target), f"### ❌ reconciler apply for `{target}` refused: the plan changed",
+             "", f"**Nothing was applied.** The live policy changed after the plan reviewed "
+             f"here (made at `{reviewed_commit[:12]}`), and planning again gives different "
+             "changes or access than those reviewed. Review the new plan below; to apply it, "
+             "merge a change that brings the desired state up to date, or run the apply "
+             "workflow by hand.", "", *body]
+    Path(comment).write_text("\n".join(lines).rstrip("\n") + "\n")
+
+
 if __name__ == "__main__":
-    commands = {"failed": (failed, 5), "offline": (offline, 9)}
+    commands = {"failed": (failed, 5), "offline": (offline, 9), "compare": (compare, 2),
+                "stale": (stale, 4)}
     name, args = sys.argv[1], sys.argv[2:]
     function, count = commands[name]
     if len(args) != count:

@@ -147,11 +147,15 @@ map_credentials() {
 
 post_comment() {
   # One sticky comment per target: find ours by the hidden marker on its first line.
-  local body="$1"
-  case "${GITHUB_EVENT_NAME:-}" in pull_request|pull_request_target) ;; *) return 0 ;; esac
+  # On pull-request events the pull request is the event's; after a merge (push), the
+  # one named by input pull-request.
+  local body="$1" pr="${INPUT_PULL_REQUEST:-}"
   [ "${INPUT_COMMENT_ON_PR:-true}" = "true" ] || return 0
-  local pr marker existing
-  pr="$(python3 -c 'import json, os; print(json.load(open(os.environ["GITHUB_EVENT_PATH"]))["pull_request"]["number"])')" \
+  if [ -z "$pr" ]; then
+    case "${GITHUB_EVENT_NAME:-}" in pull_request|pull_request_target) ;; *) return 0 ;; esac
+  fi
+  local marker existing
+  [ -n "$pr" ] || pr="$(python3 -c 'import json, os; print(json.load(open(os.environ["GITHUB_EVENT_PATH"]))["pull_request"]["number"])')" \
     || { echo "::warning title=reconciler::no pull request number in the event; comment not posted"; return 0; }
   marker="$(head -n 1 "$body")"
   existing="$(gh api "repos/${GITHUB_REPOSITORY}/issues/${pr}/comments" --paginate \
@@ -164,6 +168,67 @@ post_comment() {
     gh api -X POST "repos/${GITHUB_REPOSITORY}/issues/${pr}/comments" -F "body=@${body}" >/dev/null \
       || echo "::warning title=reconciler::could not post the plan comment"
   fi
+}
+
+apply_reviewed() {
+  # Apply the plan reviewed on the pull request. If the live policy moved since (another
+  # change landed first), plan again and apply the new plan only if its changes and
+  # access diff are the reviewed ones; otherwise apply nothing, say why on the pull
+  # request and fail. Writes the path of the plan file to apply to $dir/chosen.
+  local dir="$1" reviewed="$2" verdict name
+  [ -f "$reviewed" ] || error "plan-file '${reviewed}' not found: download the plan reviewed on the pull request first"
+  rm -f "$dir/current.json"
+  reconciler plan "${target_args[@]}" -o "$dir/current.json" > /dev/null 2> "$dir/replan.err"
+  if [ ! -f "$dir/current.json" ]; then
+    cat "$dir/replan.err" >&2
+    error "could not plan again to check the reviewed plan; nothing was applied"
+  fi
+  verdict="$(python3 "$HERE/report.py" compare "$reviewed" "$dir/current.json")" \
+    || error "could not read the reviewed plan '${reviewed}'; nothing was applied"
+  output reviewed-plan "$verdict"
+  case "$verdict" in
+    current) echo "$reviewed" > "$dir/chosen" ;;
+    identical)
+      echo "::notice title=reconciler::the live policy changed since the plan was reviewed; planned again: the same changes and access, so the new plan is applied"
+      echo "$dir/current.json" > "$dir/chosen" ;;
+    *)
+      name="$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["target"]["name"])' "$dir/current.json")"
+      reconciler show "$dir/current.json" --format markdown > "$dir/current.md"
+      python3 "$HERE/report.py" stale "$dir/current.md" "$dir/comment.md" "$name" \
+        "$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["desired"]["commit"] or "")' "$reviewed")"
+      output comment-path "$dir/comment.md"
+      summary < "$dir/comment.md"
+      post_comment "$dir/comment.md"
+      error "the live policy changed since the plan was reviewed, and planning again gives different changes or access; nothing was applied (the new plan is on the pull request)" ;;
+  esac
+}
+
+record_note() {
+  # The audit trail: a git note on the commit now applied (refs/notes/reconciler), with the
+  # target, the ETags around the write, the time and who merged, pushed so it outlives
+  # the runner. `reconciler history` lists them.
+  [ "${INPUT_GIT_NOTE:-true}" = "true" ] || return 0
+  local message
+  message="$(python3 - "$1" <<'PY'
+import json, os, sys
+r = json.load(open(sys.argv[1]))
+env = os.environ.get
+fields = {"target": r["target"], "etag_before": r["etag_before"], "etag_after": r["etag_after"],
+          "at": r["applied_at"], "actor": env("GITHUB_ACTOR") or "unknown",
+          "pull_request": env("INPUT_PULL_REQUEST") or None,
+          "run": (f"{env('GITHUB_SERVER_URL')}/{env('GITHUB_REPOSITORY')}/actions/runs/"
+                  f"{env('GITHUB_RUN_ID')}" if env("GITHUB_RUN_ID") else None)}
+print("reconciler apply " + " ".join(f"{k}={v}" for k, v in fields.items() if v))
+PY
+)" || error "applied, but could not read the apply result to record the git note"
+  git fetch --quiet origin "+refs/notes/reconciler:refs/notes/reconciler" 2>/dev/null || true
+  GIT_COMMITTER_NAME="${GIT_COMMITTER_NAME:-github-actions[bot]}" \
+  GIT_COMMITTER_EMAIL="${GIT_COMMITTER_EMAIL:-41898282+github-actions[bot]@users.noreply.github.com}" \
+    git notes --ref reconciler append -m "$message" HEAD \
+    || error "applied, but could not record the git note on $(git rev-parse --short HEAD)"
+  git push --quiet origin refs/notes/reconciler \
+    || error "applied, but could not push refs/notes/reconciler: the job needs 'permissions: contents: write'"
+  echo "Recorded the apply as a git note on $(git rev-parse --short HEAD) (refs/notes/reconciler)."
 }
 
 run() {
@@ -213,7 +278,8 @@ print("true" if drifted else "false")' "$dir/plan.json")"
       exit 0 ;;
     apply)
       if [ -n "${INPUT_PLAN_FILE:-}" ]; then
-        reconciler apply "$INPUT_PLAN_FILE" --format json > "$dir/apply.json"
+        apply_reviewed "$dir" "$INPUT_PLAN_FILE"
+        reconciler apply "$(cat "$dir/chosen")" --format json > "$dir/apply.json"
       else
         reconciler apply "${target_args[@]}" --auto-approve --format json > "$dir/apply.json"
       fi
@@ -235,6 +301,11 @@ with open(os.environ.get("GITHUB_STEP_SUMMARY", os.devnull), "a") as summary:
     summary.write("### reconciler apply\n\n" + text + "\n")
 print(text)
 PY
+      if [ "$code" = 0 ] && [ -s "$dir/apply.json" ] && python3 -c \
+          'import json, sys; r = json.load(open(sys.argv[1])); sys.exit(0 if r["pushed"] or r["device_changes"] else 1)' \
+          "$dir/apply.json"; then
+        record_note "$dir/apply.json"
+      fi
       exit "$code" ;;
     drift)
       reconciler drift "${target_args[@]}" --format markdown > "$dir/drift.md"

@@ -108,6 +108,23 @@ def add_note(path: Path, commit: str, message: str, *, ref: str = "reconciler") 
         raise GitError(f"could not add a git note to {commit[:12]}", str(e.stderr).strip()) from e
 
 
+def notes(path: Path, *, ref: str = "reconciler") -> list[tuple[str, str]]:
+    """Every (commit, note text) under refs/notes/<ref>, newest commit first (history's
+    topological order; notes on commits outside it last). Empty when there is no ref."""
+    from git.exc import GitCommandError
+
+    repo = _require_repo(path)
+    try:
+        listing = repo.git.notes("--ref", ref, "list")
+    except GitCommandError:
+        return []
+    order = {sha: i for i, sha in enumerate(repo.git.rev_list("--topo-order", "--all")
+                                            .splitlines())}
+    commits = sorted((line.partition(" ")[2] for line in listing.splitlines()),
+                     key=lambda c: order.get(c, len(order)))
+    return [(c, repo.git.notes("--ref", ref, "show", c)) for c in commits]
+
+
 def _require_repo(path: Path) -> git.Repo:
     repo = open_repo(path)
     if repo is None:

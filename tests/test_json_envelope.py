@@ -55,6 +55,7 @@ def _envelope(data: dict[str, Any], command: str) -> None:
     (("access",), "access", "rows"),
     (("targets",), "targets", "targets"),
     (("diff", "HEAD", "HEAD"), "diff", "resource_changes"),
+    (("history",), "history", "applies"),
 ])
 def test_offline_commands_share_the_envelope(repo: Path, args: tuple[str, ...], command: str,
                                              key: str) -> None:
