@@ -33,7 +33,6 @@ def _passing(*args: str, profile_env: str | None = None) -> int:
 
 def test_dev_is_the_default_and_ci_runs_every_example() -> None:
     assert _passing() == 30
-    assert _passing("--hypothesis-profile=dev") == 30
     assert _passing("--hypothesis-profile=ci") == 300
     assert _passing(profile_env="ci") == 300
 
