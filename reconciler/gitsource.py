@@ -108,9 +108,9 @@ def add_note(path: Path, commit: str, message: str, *, ref: str = "reconciler") 
         raise GitError(f"could not add a git note to {commit[:12]}", str(e.stderr).strip()) from e
 
 
-def read_notes(path: Path, *, ref: str = "reconciler") -> list[tuple[str, str]]:
-    """(commit, note text) for every note under refs/notes/<ref>, newest commit first;
-    empty when there are none (or no such ref yet)."""
+def notes(path: Path, *, ref: str = "reconciler") -> list[tuple[str, str]]:
+    """Every (commit, note text) under refs/notes/<ref>, newest commit first (history's
+    topological order; notes on commits outside it last). Empty when there is no ref."""
     from git.exc import GitCommandError
 
     repo = _require_repo(path)
@@ -118,16 +118,11 @@ def read_notes(path: Path, *, ref: str = "reconciler") -> list[tuple[str, str]]:
         listing = repo.git.notes("--ref", ref, "list")
     except GitCommandError:
         return []
-    notes = []
-    for line in listing.splitlines():
-        _, _, commit = line.partition(" ")
-        try:
-            text = repo.git.notes("--ref", ref, "show", commit)
-            when = repo.commit(commit).committed_date
-        except (GitCommandError, ValueError):
-            continue
-        notes.append((when, commit, text))
-    return [(commit, text) for _, commit, text in sorted(notes, reverse=True)]
+    order = {sha: i for i, sha in enumerate(repo.git.rev_list("--topo-order", "--all")
+                                            .splitlines())}
+    commits = sorted((line.partition(" ")[2] for line in listing.splitlines()),
+                     key=lambda c: order.get(c, len(order)))
+    return [(c, repo.git.notes("--ref", ref, "show", c)) for c in commits]
 
 
 def _require_repo(path: Path) -> git.Repo:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import git
 import pytest
+from hypothesis import settings
 
 SECRET_VARS = (
     "TS_API_KEY", "TS_OAUTH_CLIENT_ID", "TS_OAUTH_CLIENT_SECRET", "TS_ID_TOKEN",
@@ -15,7 +16,30 @@ SECRET_VARS = (
 )
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SHARED = REPO_ROOT.parent / "shared"
+# The conformance recordings and spec vectors the tests read, copied into the project so
+# a fresh clone tests itself (tests/data/README.md names their sources and licences).
+DATA = REPO_ROOT / "tests" / "data"
+CONFORMANCE_DIR = Path(os.environ.get("RECONCILER_CONFORMANCE",
+                                      DATA / "conformance" / "tailscale-saas"))
+SPECS_DIR = DATA / "specs"
+
+# Hypothesis profiles. `ci` (.ci/run) runs every property as thoroughly as it asks for;
+# `dev`, the default, runs a tenth of the examples so the suite stays quick to run by
+# hand. Every property runs under both. Choose with HYPOTHESIS_PROFILE=ci or
+# --hypothesis-profile=ci. No deadline in either: a loaded machine must not fail a test
+# that is merely slow.
+CI_EXAMPLES = 100
+settings.register_profile("ci", max_examples=CI_EXAMPLES, deadline=None, print_blob=True)
+settings.register_profile("dev", max_examples=CI_EXAMPLES // 10, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+
+def examples(thorough: int) -> int:
+    """max_examples for a property that wants `thorough` examples under the ci profile,
+    scaled to the loaded profile (a tenth under dev, at least 5). Call it where the test
+    module is imported: pytest loads --hypothesis-profile before that."""
+    scaled = thorough * settings.default.max_examples // CI_EXAMPLES
+    return max(min(thorough, 5), scaled)
 
 
 @pytest.fixture(autouse=True)

@@ -5,7 +5,6 @@ bytes identical to what Go's hujson.Format would write)."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,11 +13,10 @@ from hypothesis import strategies as st
 
 from reconciler import compile as compiler
 from reconciler import hujson
+from tests.conftest import CONFORMANCE_DIR, examples
 from tests.test_hujson import JSON_DATA
 
-CONFORMANCE = sorted(
-    (Path(__file__).resolve().parent.parent.parent / "shared" / "conformance"
-     / "tailscale-saas").glob("*.json"))
+CONFORMANCE = sorted(CONFORMANCE_DIR.glob("*.json"))
 
 
 def _fixed_point(policy: dict[str, Any], commit: str | None, dirty: bool) -> None:
@@ -29,7 +27,7 @@ def _fixed_point(policy: dict[str, Any], commit: str | None, dirty: bool) -> Non
     assert header is not None and header.commit == commit and header.dirty == dirty
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.dictionaries(st.sampled_from(["groups", "acls", "tests", "hosts", "zzz", "x y"])
                        | st.text(max_size=8), JSON_DATA, max_size=6),
        st.sampled_from([None, "0123456789abcdef0123456789abcdef01234567"]), st.booleans())

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,10 +13,10 @@ from hypothesis import strategies as st
 from reconciler import hujson
 from reconciler.errors import ReconcilerError
 from reconciler.source import Location
+from tests.conftest import CONFORMANCE_DIR, SPECS_DIR, examples
 
-SHARED = Path(__file__).resolve().parent.parent.parent / "shared"
-VECTORS = json.loads((SHARED / "specs" / "hujson-format-vectors.json").read_text("utf-8"))
-CONFORMANCE = sorted((SHARED / "conformance" / "tailscale-saas").glob("*.json"))
+VECTORS = json.loads((SPECS_DIR / "hujson-format-vectors.json").read_text("utf-8"))
+CONFORMANCE = sorted(CONFORMANCE_DIR.glob("*.json"))
 
 
 def _cases(section: str) -> list[Any]:
@@ -301,7 +300,7 @@ JSON_DATA = st.recursive(
 )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(JSON_DATA)
 def test_dumps_is_canonical_and_loads_back(data: Any) -> None:
     text = hujson.dumps(data)
@@ -361,7 +360,7 @@ def documents(draw: st.DrawFn) -> str:
 DOCUMENT = documents()
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(DOCUMENT)
 def test_generated_documents(text: str) -> None:
     tree = hujson.parse(text)
@@ -392,7 +391,7 @@ def malformed(draw: st.DrawFn) -> str:
 MALFORMED = malformed()
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(400), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(MALFORMED)
 def test_malformed_text_only_ever_raises_hujson_error(text: str) -> None:
     for function in (hujson.loads, hujson.format, hujson.standardize):

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from reconciler import hujson
 from reconciler.hujson import _fast
 from reconciler.source import Location, SourceMap
+from tests.conftest import examples
 from tests.test_hujson import DOCUMENT, JSON_DATA, MALFORMED
 
 
@@ -89,20 +90,20 @@ def tricky_documents(draw: st.DrawFn) -> str:
     return draw(_TRICKY_DOC)
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(400), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(tricky_documents())
 def test_fast_paths_agree_on_tricky_documents(text: str) -> None:
     assert_agree(text)
     assert_agree(text.encode("utf-8"))
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(200), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(DOCUMENT)
 def test_fast_paths_agree_on_generated_documents(text: str) -> None:
     assert_agree(text)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(MALFORMED)
 def test_fast_paths_agree_on_malformed_text(text: str) -> None:
     assert_agree(text)
@@ -149,7 +150,7 @@ def test_fast_paths_are_taken_for_formatted_policies() -> None:
     assert_agree(json.dumps(policy, indent=1))
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(DOCUMENT)
 def test_rebased_from_parser_spans_matches_the_generic_index(text: str) -> None:
     """`rebased` on a parsed map slices the parser's spans; it must give exactly what the
@@ -191,7 +192,7 @@ _POLICY_LIKE = st.recursive(
 )
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.one_of(JSON_DATA, _POLICY_LIKE))
 def test_emit_matches_parse_and_format(data: Any) -> None:
     assert hujson.dumps(data) == hujson._exact_dumps(data)
@@ -277,13 +278,13 @@ def assert_lazy_reads_like_exact(text: str) -> None:
     assert len(lazy) == len(plain)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_POLICY_DOC)
 def test_deferred_locations_read_like_the_exact_parser(text: str) -> None:
     assert_lazy_reads_like_exact(text)
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(80), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.one_of(DOCUMENT, tricky_documents()))
 def test_deferred_locations_on_generated_documents(text: str) -> None:
     assert_lazy_reads_like_exact(text)
@@ -307,7 +308,7 @@ def test_sections_and_entries_are_recorded_and_the_rest_deferred() -> None:
     assert sources.at(("tests", 0, "accept", 0)) == Location("f", 1, 36)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_POLICY_DOC, st.data())
 def test_renumbered_matches_rebasing_item_by_item(text: str, data: st.DataObject) -> None:
     try:
@@ -363,7 +364,7 @@ _ENTRY = st.dictionaries(
     max_size=4)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.dictionaries(st.sampled_from(["acls", "tests"]), st.lists(_ENTRY, max_size=6),
                        max_size=2))
 def test_emit_of_entry_lists_matches_parse_and_format(data: Any) -> None:

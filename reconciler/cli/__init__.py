@@ -79,6 +79,7 @@ COMMAND_MODULES = {
     "drift": "plan_cmds",
     "explain": "engine_cmds",
     "fmt": "fmt_cmd",
+    "history": "history_cmd",
     "import": "plan_cmds",
     "init": "init_cmd",
     "lint": "lint_cmds",

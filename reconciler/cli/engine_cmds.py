@@ -57,7 +57,9 @@ def test_cmd(app: AppContext, ref: str | None, inventory_path: Path | None, fmt:
                                        desired.sources),
         ref=ref, quiet=fmt != "text", revision=False)
     if fmt == "json":
-        click.echo(report_json(report.to_dict()))
+        from reconciler.render.json_ import envelope  # heavy; only JSON output needs it
+
+        click.echo(report_json(envelope("test", report.to_dict())))
     elif fmt == "junit":
         click.echo(junit_xml(report))
     else:
@@ -152,7 +154,9 @@ def explain_cmd(app: AppContext, src: str, dst: str, proto: str | None, ref: str
                      inventory=_inventory(inventory_path, desired.policy),
                      sources=desired.sources, names=names)
     if fmt == "json":
-        click.echo(json.dumps(result.to_dict(), indent=2))
+        from reconciler.render.json_ import render  # heavy; only JSON output needs it
+
+        click.echo(render("explain", result.to_dict()), nl=False)
         return
     for line in result.text_lines():
         click.echo(line)
@@ -189,7 +193,9 @@ def access_cmd(app: AppContext, src: str | None, dst: str | None, ref: str | Non
         click.echo(render(grid), nl=False)
         return
     if fmt == "json":
-        click.echo(json.dumps([r.to_dict() for r in rows], indent=2))
+        from reconciler.render.json_ import render  # heavy; only JSON output needs it
+
+        click.echo(render("access", {"rows": [r.to_dict() for r in rows]}), nl=False)
         return
     if not rows:
         click.echo("No access.")

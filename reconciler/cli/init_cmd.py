@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from reconciler import gitsource
+from reconciler import __version__, gitsource
 from reconciler.cli import AppContext, cli, pass_app
 from reconciler.errors import ConfigError
 
@@ -47,7 +47,10 @@ def init_command(app: AppContext, directory: Path, force: bool) -> None:
     for source, dest in SCAFFOLD.items():
         out = target / dest
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text((package / source).read_text(encoding="utf-8"), encoding="utf-8")
+        text = (package / source).read_text(encoding="utf-8")
+        # The workflow pins the release that wrote it, so CI runs what `init` was run with.
+        text = text.replace("@version@", __version__)
+        out.write_text(text, encoding="utf-8")
         click.echo(f"  created {dest}")
     if gitsource.init_repo(target):
         click.echo("  initialised a git repository")

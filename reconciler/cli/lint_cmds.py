@@ -14,10 +14,17 @@ from reconciler.cli import AppContext, cli, pass_app
 from reconciler.config import load_config
 from reconciler.desired import load_desired
 from reconciler.engine.inventory_io import load_inventory
-from reconciler.lint import LintSettings, lint_desired
-from reconciler.lint.render import render_github, render_json, render_text
+from reconciler.lint import LintReport, LintSettings, lint_desired
+from reconciler.lint.render import render_github, render_text
 
-RENDERERS = {"text": render_text, "json": render_json, "github": render_github}
+
+def _render_json(report: LintReport) -> str:
+    from reconciler.render.json_ import render  # heavy; only JSON output needs it
+
+    return render("lint", report.to_dict())
+
+
+RENDERERS = {"text": render_text, "json": _render_json, "github": render_github}
 
 
 @cli.command()

@@ -133,12 +133,9 @@ def _plan_all(session: operations.Session, *, ref: str | None, fmt: str,
         refuse_dirty(desired.dirty, desired.commit)
     plans = [p for _, p, _ in results if p is not None]
     if fmt == "json":
-        import json
-
-        data = {"format_version": planfile.FORMAT_VERSION,
-                "targets": [planfile.plan_to_dict(p, include_document=False) for p in plans],
+        data = {"targets": [planfile.plan_to_dict(p, include_document=False) for p in plans],
                 "errors": {n: str(e) for n, _, e in results if e is not None}}
-        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        click.echo(json_.render("plan", data), nl=False)
     else:
         for p in plans:
             click.echo(render_plan(p, fmt, None), nl=False)
@@ -212,8 +209,8 @@ def apply_command(app: AppContext, plan_file: Path | None, target: str | None,
         if require_clean:
             refuse_dirty(plan.desired_dirty, plan.desired_commit)
         if not plan.has_changes:
-            if fmt == "json":
-                click.echo(json_.render_plan(plan), nl=False)
+            if fmt == "json":  # an apply result like any other, not the plan
+                click.echo(json_.render_apply(json_.nothing_applied(plan)), nl=False)
             return
         if not plan.tests.ok:
             raise TestsFailed("the plan's tests failed; nothing was applied",

@@ -71,7 +71,7 @@ def report_cmd(app: AppContext, ref: str | None, inventory_path: Path | None,
     settings = LintSettings.from_config(config.lint,
                                         where=str(config.file or "reconciler.yaml"))
     lint = lint_desired(desired, settings, now=app.now(), inventory=inventory)
-    applies = gitsource.read_notes(config.root) if gitsource.root_of(config.root) else []
+    applies = gitsource.notes(config.root) if gitsource.root_of(config.root) else []
     facts = [("revision", (desired.commit or "working tree")[:12]
               + (" (uncommitted changes)" if desired.dirty else "")),
              ("generated", app.now().strftime("%Y-%m-%d %H:%M UTC")),

@@ -28,7 +28,7 @@ def show_command(plan_file: Path, fmt: str) -> None:
     """
     plan = plancheck.read(plan_file, key=planfile.signing_key())
     if fmt == "json":
-        out = json_.render_plan(plan)
+        out = json_.render_plan(plan, command="show")
     elif fmt == "markdown":
         out = markdown.render_plan(plan)
     elif fmt == "github":

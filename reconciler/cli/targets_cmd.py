@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
 from reconciler.cli import AppContext, cli, pass_app
@@ -29,8 +27,10 @@ def targets_command(app: AppContext, fmt: str) -> None:
             "credentials": list(CREDENTIAL_VARS.get(t.backend, ())),
         })
     if fmt == "json":
-        click.echo(json.dumps({"default_target": config.default_target, "targets": rows},
-                              indent=2))
+        from reconciler.render.json_ import render  # heavy; only JSON output needs it
+
+        click.echo(render("targets", {"default_target": config.default_target,
+                                      "targets": rows}), nl=False)
         return
     for row in rows:
         mark = "*" if row["default"] else " "

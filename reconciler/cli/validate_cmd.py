@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
 from reconciler.cli import AppContext, cli, pass_app
@@ -29,12 +27,15 @@ def validate(app: AppContext, ref: str | None, fmt: str) -> None:
         )
         click.echo(f"Valid: {len(desired.files)} fragment(s)" + (f"; {counts}." if counts else "."))
         return
+    # Imported here: it pulls in the plan file's modules, which text output never needs.
+    from reconciler.render.json_ import render
+
     try:
         desired = load(app, ref=ref, quiet=True)
     except PolicyError as e:
-        click.echo(json.dumps(_report(False, e.problems), indent=2))
+        click.echo(render("validate", _report(False, e.problems)), nl=False)
         raise click.exceptions.Exit(1) from e
-    click.echo(json.dumps(_report(True, desired.notices, files=desired.files), indent=2))
+    click.echo(render("validate", _report(True, desired.notices, files=desired.files)), nl=False)
 
 
 def _report(valid: bool, problems: list, files: list[str] | None = None) -> dict:

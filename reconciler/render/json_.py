@@ -1,8 +1,10 @@
-"""Machine-readable output: the plan (and drift, apply) as stable, versioned JSON.
+"""Machine-readable output: every command's JSON as stable, versioned objects.
 
 Layer 6 (render). May import: `planfile` (the one definition of the plan's JSON
-shape), `changes`, stdlib. The plan JSON is the plan file without the document text;
-`format_version` changes only when consumers must change.
+shape), `changes`, stdlib. Every command's JSON is one object in the same envelope:
+`format_version` first, then `command` (the command that wrote it), then that command's
+own keys. The plan JSON is the plan file without the document text; `format_version`
+changes only when consumers must change.
 """
 
 from __future__ import annotations
@@ -20,8 +22,18 @@ def _dump(data: Any) -> str:
     return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
 
 
-def render_plan(plan: Plan) -> str:
-    return _dump(plan_to_dict(plan, include_document=False))
+def envelope(command: str, data: dict[str, Any]) -> dict[str, Any]:
+    """`data` in the envelope every command's JSON shares (see the module docstring)."""
+    body = {k: v for k, v in data.items() if k not in ("format_version", "command")}
+    return {"format_version": FORMAT_VERSION, "command": command, **body}
+
+
+def render(command: str, data: dict[str, Any]) -> str:
+    return _dump(envelope(command, data))
+
+
+def render_plan(plan: Plan, command: str = "plan") -> str:
+    return render(command, plan_to_dict(plan, include_document=False))
 
 
 def drift_to_dict(report: DriftReport) -> dict[str, Any]:
@@ -42,23 +54,29 @@ def drift_to_dict(report: DriftReport) -> dict[str, Any]:
 
 
 def render_drift(report: DriftReport) -> str:
-    return _dump(drift_to_dict(report))
+    return render("drift", drift_to_dict(report))
 
 
 def render_drift_many(reports: list[DriftReport]) -> str:
-    return _dump({"format_version": FORMAT_VERSION,
-                  "targets": [drift_to_dict(r) for r in reports]})
+    return render("drift", {"targets": [drift_to_dict(r) for r in reports]})
 
 
 def render_apply(result: ApplyResult) -> str:
     data = asdict(result)
     data["changes"] = [change_to_dict(c) for c in result.changes]
     data["device_changes"] = [device_to_dict(d) for d in result.device_changes]
-    data["format_version"] = FORMAT_VERSION
-    return _dump(data)
+    return render("apply", data)
+
+
+def nothing_applied(plan: Plan) -> ApplyResult:
+    """The apply result of a plan without changes: same shape as any apply's, nothing
+    pushed, no time of apply (`applied_at` is empty)."""
+    return ApplyResult(target=plan.target, etag_before=plan.prior_etag,
+                       etag_after=plan.prior_etag, commit=plan.desired_commit, changes=(),
+                       device_changes=(), pushed=False, applied_at="")
 
 
 def render_diff(changes: list[Any], base: str, head: str, access: Any = None) -> str:
-    return _dump({"format_version": FORMAT_VERSION, "base": base, "head": head,
-                  "resource_changes": [change_to_dict(c) for c in changes],
-                  "access": access_to_json(access) if access is not None else None})
+    return render("diff", {"base": base, "head": head,
+                           "resource_changes": [change_to_dict(c) for c in changes],
+                           "access": access_to_json(access) if access is not None else None})

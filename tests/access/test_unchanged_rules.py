@@ -14,6 +14,7 @@ from reconciler.access_diff import access_diff, compute
 from reconciler.engine.compile import CompileError
 from reconciler.engine.resolve import SelectorError
 from tests.access.test_access_diff import inv
+from tests.conftest import examples
 
 INV = inv({"a@example.com": 1, "b@example.com": 2, "c@example.com": 1, "d@example.com": 0},
           {"tag:t1": 2, "tag:t2": 1, "tag:t3": 1})
@@ -47,7 +48,7 @@ def _outcome(before: dict[str, Any], after: dict[str, Any]) -> Any:
         return str(e)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(policies(), policies(), st.data())
 def test_shortcuts_agree_with_the_plain_diff(before: dict[str, Any], after: dict[str, Any],
                                          data: st.DataObject) -> None:
@@ -64,7 +65,7 @@ def test_shortcuts_agree_with_the_plain_diff(before: dict[str, Any], after: dict
     assert fast == exact
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(policies(), policies())
 def test_unlisted_selectors_resolve_alike(before: dict[str, Any],
                                           after: dict[str, Any]) -> None:
@@ -89,7 +90,7 @@ def _resolved(side: compute.Side, selector: str, dst: bool) -> Any:
         return "error"
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(policies(), policies(), st.booleans())
 def test_an_after_policy_compiled_beforehand_gives_the_same_diff(
         before: dict[str, Any], after: dict[str, Any], same_rules: bool) -> None:

@@ -16,9 +16,9 @@ import jsonschema
 import yaml
 
 from reconciler.server import ResponseRecord
-from tests.conftest import SHARED
+from tests.conftest import SPECS_DIR
 
-SPEC_FILE = SHARED / "specs" / "tailscale-api-v2-openapi.yaml"
+SPEC_FILE = SPECS_DIR / "tailscale-api-v2-openapi.yaml"
 
 # Statuses the server sends that the spec does not list for the operation, with why.
 UNLISTED_OK = {

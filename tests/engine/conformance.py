@@ -1,4 +1,4 @@
-"""Load the recordings of Tailscale SaaS in /work/shared/conformance for engine tests.
+"""Load the recordings of Tailscale SaaS in tests/data/conformance for engine tests.
 
 Test helper (imports json and the engine). A record's `policy` is a JSON object or its
 text; its `topology` loads with `inventory_from_data` exactly as recorded.
@@ -7,15 +7,12 @@ text; its `topology` loads with `inventory_from_data` exactly as recorded.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from functools import cache
-from pathlib import Path
 from typing import Any
 
-CONFORMANCE_DIR = Path(
-    os.environ.get("RECONCILER_CONFORMANCE", "/work/shared/conformance/tailscale-saas")
-)
+from tests.conftest import CONFORMANCE_DIR
+
 CATEGORIES = ("acl", "grant", "ssh", "policytest", "sshtest", "routes", "nodeattrs")
 
 

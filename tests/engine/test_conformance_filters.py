@@ -26,7 +26,7 @@ from tests.engine.conformance import CATEGORIES, available, policy_of, records
 
 def test_recordings_are_present() -> None:
     # Missing recordings must fail the run, never turn it into skips.
-    assert available(), "conformance recordings not found (../shared/conformance)"
+    assert available(), "conformance recordings not found (tests/data/conformance)"
 
 # record id -> (node, why the engine and the recording disagree on purpose)
 KNOWN_DISAGREEMENTS: dict[str, tuple[str, str]] = {

@@ -16,7 +16,7 @@ from tests.engine.conformance import available, policy_of, records
 
 def test_recordings_are_present() -> None:
     # Missing recordings must fail the run, never turn it into skips.
-    assert available(), "conformance recordings not found (../shared/conformance)"
+    assert available(), "conformance recordings not found (tests/data/conformance)"
 
 # record id -> why the engine's verdict differs from SaaS's on purpose (none today)
 KNOWN_DISAGREEMENTS: dict[str, str] = {}

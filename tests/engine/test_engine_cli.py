@@ -112,7 +112,7 @@ def test_explain(repo: Path) -> None:
 
 def test_access(repo: Path) -> None:
     code, out, _ = run(repo, "access", "--format", "json")
-    rows = json.loads(out)
+    rows = json.loads(out)["rows"]
     assert code == 0
     assert {(r["from"], r["to"]) for r in rows} == {
         ("alice@example.com", "tag:web"), ("bob@example.com", "tag:web"),

@@ -28,6 +28,7 @@ from reconciler.engine.inventory_io import InventoryError
 from reconciler.engine.tests_runner import TCP_OR_UDP, Runner
 from reconciler.inventory import Inventory
 from reconciler.policy.selectors import Kind, SelectorError, parse_selector
+from tests.conftest import examples
 
 # --- inventory loading ---------------------------------------------------------------------
 
@@ -88,7 +89,7 @@ def _fields(inv: Inventory | str) -> Any:
     return ([vars(u) for u in inv.users], [dataclasses.asdict(d) for d in inv.devices])
 
 
-@settings(max_examples=400, deadline=None,
+@settings(max_examples=examples(400), deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(users, st.lists(st.one_of(device, one_off), max_size=5))
 def test_fast_inventory_loops_match_the_checking_loops(

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from reconciler.engine import access_matrix, compile_policy, explain, filter_rules, run_tests
 from reconciler.engine.inventory_io import synthetic_inventory
 from reconciler.errors import ReconcilerError
+from tests.conftest import examples
 
 ATOMS = ["*", "tag:a", "group:g", "a@x.com", "autogroup:member", "autogroup:self",
          "autogroup:internet", "autogroup:danger-all", "10.0.0.0/8", "h", "ipset:s", "svc:x",
@@ -35,7 +36,7 @@ sections = st.fixed_dictionaries({}, optional={
 })
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(sections)
 def test_odd_policies_fail_cleanly(policy: dict[str, Any]) -> None:
     for call in (

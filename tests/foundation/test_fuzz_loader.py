@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from reconciler.desired import check_desired, merge_fragments, parse_fragment
 from reconciler.problems import Problem
+from tests.conftest import examples
 
 NOW = datetime(2026, 11, 23, tzinfo=timezone.utc)
 SECTIONS = ["acls", "grants", "ssh", "groups", "tagOwners", "hosts", "ipsets", "postures",
@@ -65,7 +66,7 @@ def load(files: dict[str, bytes]) -> list[Problem]:
     return problems
 
 
-FUZZ = settings(max_examples=1500, deadline=None,
+FUZZ = settings(max_examples=examples(1500), deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from reconciler import hujson
 from reconciler.desired import Fragment, merge_fragments
 from reconciler.source import SourceMap
+from tests.conftest import examples
 
 NOW = datetime(2026, 11, 23, tzinfo=timezone.utc)
 WORDS = st.sampled_from(["tag:a", "group:b", "c@example.com", "*:443", "10.0.0.0/8"])
@@ -45,7 +46,7 @@ def _merged(texts: list[str], load: Any) -> tuple[Any, ...]:
             [str(p) for p in problems], desired.sources)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(FRAGMENT, min_size=1, max_size=3), st.sampled_from([None, 1, "\t"]))
 def test_merging_deferred_locations_matches_merging_recorded_ones(
         fragments: list[dict[str, Any]], indent: Any) -> None:

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from reconciler import yamlsource
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, examples
 from tests.foundation.test_fuzz_loader import fragments
 
 pytestmark = pytest.mark.skipif(yamlsource._FAST_LOADER is None,
@@ -72,7 +72,7 @@ def test_the_example_policies_load_alike() -> None:
         assert fast == slow, path
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(fragments, st.sampled_from(["block", "flow", "default"]))
 def test_generated_fragments_load_alike(fragment: dict, style: str) -> None:
     flow = {"block": False, "flow": True, "default": None}[style]
@@ -82,7 +82,7 @@ def test_generated_fragments_load_alike(fragment: dict, style: str) -> None:
     assert fast == slow
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.text(max_size=120))
 def test_random_texts_load_alike(text: str) -> None:
     fast, slow = both(text)

@@ -22,7 +22,12 @@ import git
 import pytest
 import yaml
 
-from tests.backends.conftest import API_KEY, Served, serve  # noqa: F401  (fixture)
+from tests.backends.conftest import (  # noqa: F401  (fixture)
+    API_KEY,
+    Served,
+    serve,
+    tailscale_client,
+)
 from tests.conftest import REPO_ROOT
 
 ACTION = REPO_ROOT / "action.yml"
@@ -178,8 +183,27 @@ def desired_repo(root: Path, url: str) -> Path:
         cw.set_value("user", "email", "test@example.com")
     repo.index.add(["policies", "reconciler.yaml"])
     repo.index.commit("desired state")
+    # The repository on GitHub, where the Action pushes its audit notes.
+    origin = git.Repo.init(root.parent / f"{root.name}-origin.git", bare=True)
+    repo.create_remote("origin", origin.git_dir)
+    repo.git.push("origin", repo.active_branch.name)
+    origin.close()
     repo.close()
     return root
+
+
+def origin_notes(root: Path) -> list[str]:
+    """The `reconciler apply` lines of the notes pushed to the origin repository."""
+    origin = git.Repo(root.parent / f"{root.name}-origin.git")
+    try:
+        listing = origin.git.notes("--ref", "reconciler", "list")
+        return [line for _, _, commit in (row.partition(" ") for row in listing.splitlines())
+                for line in origin.git.notes("--ref", "reconciler", "show", commit).splitlines()
+                if line.startswith("reconciler apply ")]
+    except git.GitCommandError:
+        return []
+    finally:
+        origin.close()
 
 
 def run_step(step: str, env: dict[str, str], cwd: Path, **inputs: str) -> subprocess.CompletedProcess:
@@ -239,6 +263,13 @@ def test_apply_then_drift_and_test_steps(
     assert "### reconciler apply" in github_env["summary"].read_text()
     assert github_env["gh.log"].read_text() == ""  # no comment outside pull requests
 
+    # Applying again without a plan file: nothing to change, said with the target's name.
+    proc = run_step("run", env, repo, command="apply", target="prod", api_key=API_KEY)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "has-changes=false" in github_env["output"].read_text().splitlines()[-1]
+    assert github_env["summary"].read_text().endswith(
+        "### reconciler apply\n\nNo changes: `prod` already matches git.\n")
+
     github_env["output"].write_text("")
     proc = run_step("run", env, repo, command="drift", target="prod", api_key=API_KEY)
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -247,6 +278,292 @@ def test_apply_then_drift_and_test_steps(
     proc = run_step("run", env, repo, command="test")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "### reconciler test" in github_env["summary"].read_text()
+
+
+def test_an_invalid_policy_annotates_and_turns_the_sticky_comment_red(
+    serve: Served, github_env: dict[str, Any], tmp_path: Path  # noqa: F811
+) -> None:
+    repo = desired_repo(tmp_path / "repo", serve.url)
+    env = github_env["env"]
+    proc = run_step("run", env, repo, command="plan", target="prod", api_key=API_KEY)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    green = Path(outputs(github_env["output"])["comment-path"]).read_text()
+    assert green.startswith("<!-- reconciler-plan:prod -->\n### ✅")
+
+    # The pull request's next push breaks the policy; the green comment is there (id 991).
+    (repo / "policies" / "zz-bad.yaml").write_text(
+        "grants:\n  - src: [group:nope]\n    dst: [tag:prod]\n    ip: [\"tcp:99999\"]\n")
+    github_env["output"].write_text("")
+    github_env["gh.log"].write_text("")
+    proc = run_step("run", {**env, "GH_EXISTING_COMMENT": "991"}, repo, command="plan",
+                    target="prod", api_key=API_KEY)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    annotations = [line for line in proc.stdout.splitlines() if line.startswith("::error")]
+    assert annotations == [
+        "::error file=policies/zz-bad.yaml,line=2,col=11,title=reconciler::"
+        'src=group not found: "group:nope"',
+        "::error file=policies/zz-bad.yaml,line=4,col=10,title=reconciler::"
+        'port range "99999": invalid first integer',
+    ]
+    out = outputs(github_env["output"])
+    assert "plan-path" not in out and "has-changes" not in out
+    red = Path(out["comment-path"]).read_text()
+    assert red.startswith("<!-- reconciler-plan:prod -->\n### ❌ reconciler plan for `prod` failed")
+    assert "**The policy is invalid: 2 error(s).**" in red
+    assert "- `policies/zz-bad.yaml:2:11` src=group not found: &quot;group:nope&quot;" in red
+    calls = github_env["gh.log"].read_text().splitlines()
+    assert calls[1].startswith("api -X PATCH repos/acme/access-policy/issues/comments/991")
+    assert Path(str(github_env["gh.log"]) + ".body").read_text() == red
+
+
+def test_a_plan_that_fails_without_policy_errors_still_turns_the_comment_red(
+    github_env: dict[str, Any], tmp_path: Path
+) -> None:
+    # Nothing listens on this port: the control plane cannot be reached.
+    repo = desired_repo(tmp_path / "repo", "http://127.0.0.1:9")
+    proc = run_step("run", github_env["env"], repo, command="plan", target="prod",
+                    api_key=API_KEY)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert any(line.startswith("::error title=reconciler::") for line in proc.stdout.splitlines())
+    red = Path(outputs(github_env["output"])["comment-path"]).read_text()
+    assert red.startswith("<!-- reconciler-plan:prod -->\n### ❌ reconciler plan for `prod` failed")
+    assert "No plan was made" in red
+    assert API_KEY not in red + proc.stdout + proc.stderr
+
+
+def test_a_fork_pull_request_runs_the_offline_checks_and_says_so(
+    serve: Served, github_env: dict[str, Any], tmp_path: Path  # noqa: F811
+) -> None:
+    repo = desired_repo(tmp_path / "repo", serve.url)
+    r = git.Repo(repo)
+    base = r.head.commit.hexsha
+    (repo / "policies" / "zz-fork.yaml").write_text(
+        "grants:\n  - src: [group:eng]\n    dst: [tag:prod]\n    ip: [\"tcp:8443\"]\n")
+    r.index.add(["policies/zz-fork.yaml"])
+    head = r.index.commit("a contributor's change").hexsha
+    r.close()
+    event = {"pull_request": {"number": 8,
+                              "base": {"sha": base, "repo": {"full_name": "acme/access-policy"}},
+                              "head": {"sha": head, "repo": {"full_name": "mallory/access-policy"}}}}
+    Path(github_env["env"]["GITHUB_EVENT_PATH"]).write_text(json.dumps(event))
+    requests: list[Any] = []
+    serve.server.on_response = requests.append
+
+    # No credentials at all: GitHub gives a fork's pull request no secrets.
+    proc = run_step("run", github_env["env"], repo, command="plan", target="prod")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert requests == []  # the control plane was never asked
+    out = outputs(github_env["output"])
+    assert out["offline"] == "true" and out["has-changes"] == "true"
+    assert "plan-path" not in out and "drift" not in out
+    comment = Path(out["comment-path"]).read_text()
+    assert comment.startswith("<!-- reconciler-plan:prod -->\n### ✅ reconciler offline check for `prod`")
+    assert "**Live state was not consulted.**" in comment
+    assert f"(`{base[:12]}`)" in comment
+    assert "Validation: passed." in comment
+    assert re.search(r"^Tests: \d+ passed, 0 failed, 0 invalid\.$", comment, re.M)
+    assert 'grants["' in comment and '+ ip  = ["tcp:8443"]' in comment
+    assert "| + | `alice@example.com` | `tcp:8443` | `tag:prod` | 1 | `policies/zz-fork.yaml:2` |" \
+        in comment  # the access diff: who gains what
+    assert "Access: 4 gained, 0 lost." in comment
+    calls = github_env["gh.log"].read_text().splitlines()
+    assert calls[1].startswith("api -X POST repos/acme/access-policy/issues/8/comments")
+    assert github_env["summary"].read_text().endswith(comment)
+
+    # The fork's next push breaks the policy: annotations, a red comment, a failed step.
+    (repo / "policies" / "zz-fork.yaml").write_text(
+        "grants:\n  - src: [group:nope]\n    dst: [tag:prod]\n    ip: [\"tcp:8443\"]\n")
+    github_env["output"].write_text("")
+    proc = run_step("run", github_env["env"], repo, command="plan", target="prod")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "::error file=policies/zz-fork.yaml,line=2,col=11,title=reconciler::" \
+        'src=group not found: "group:nope"' in proc.stdout.splitlines()
+    comment = Path(outputs(github_env["output"])["comment-path"]).read_text()
+    assert "### ❌ reconciler offline check for `prod`" in comment
+    assert "**Validation: 1 error(s).**" in comment
+    assert requests == []
+
+
+def test_a_same_repository_pull_request_without_credentials_still_fails(
+    serve: Served, github_env: dict[str, Any], tmp_path: Path  # noqa: F811
+) -> None:
+    # Only a fork is excused: in the repository itself, missing secrets are a mistake.
+    repo = desired_repo(tmp_path / "repo", serve.url)
+    same = {"full_name": "acme/access-policy"}
+    event = {"pull_request": {"number": 9, "base": {"sha": "0" * 40, "repo": same},
+                              "head": {"sha": "1" * 40, "repo": same}}}
+    Path(github_env["env"]["GITHUB_EVENT_PATH"]).write_text(json.dumps(event))
+    proc = run_step("run", github_env["env"], repo, command="plan", target="prod")
+    assert proc.returncode == 1
+    assert "::error title=reconciler::target needs Tailscale credentials" in proc.stdout
+
+
+def pr_event(path: Path, number: int) -> dict[str, str]:
+    """An event payload for pull request `number` from a branch of the repository."""
+    same = {"full_name": "acme/access-policy"}
+    path.write_text(json.dumps({"pull_request": {"number": number, "base": {"repo": same},
+                                                 "head": {"repo": same}}}))
+    return {"GITHUB_EVENT_PATH": str(path), "GITHUB_EVENT_NAME": "pull_request"}
+
+
+class Story:
+    """Pull requests on one repository: branches planned by the Action, merged into main,
+    applied by the Action from the plan reviewed on the pull request."""
+
+    def __init__(self, root: Path, github_env: dict[str, Any], tmp: Path) -> None:
+        self.root, self.gh, self.tmp = root, github_env, tmp
+        self.repo = git.Repo(root)
+        self.main = self.repo.active_branch.name
+        self.push_env = {**github_env["env"], "GITHUB_EVENT_NAME": "push",
+                         "GITHUB_ACTOR": "merger", "GITHUB_RUN_ID": "42",
+                         "GITHUB_SERVER_URL": "https://github.example"}
+
+    def fresh_outputs(self) -> None:
+        for name in ("output", "gh.log", "summary"):
+            self.gh[name].write_text("")
+
+    def open_pr(self, number: int, files: dict[str, str]) -> Path:
+        """Branch, commit, plan as on the pull request; return the plan artifact."""
+        self.repo.git.checkout("-b", f"pr-{number}", self.main)
+        for rel, text in files.items():
+            (self.root / rel).write_text(text)
+        self.repo.index.add(list(files))
+        self.repo.index.commit(f"pull request {number}")
+        self.fresh_outputs()
+        env = {**self.gh["env"], **pr_event(self.tmp / f"event-{number}.json", number)}
+        proc = run_step("run", env, self.root, command="plan", target="prod", api_key=API_KEY)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        artifact = self.tmp / f"reconciler-plan-{number}.json"
+        shutil.copy(outputs(self.gh["output"])["plan-path"], artifact)
+        self.repo.git.checkout(self.main)
+        return artifact
+
+    def merge(self, number: int, artifact: Path) -> subprocess.CompletedProcess:
+        self.repo.git.merge("--no-ff", "-m", f"Merge pull request #{number}", f"pr-{number}")
+        self.repo.git.push("origin", self.main)
+        self.fresh_outputs()
+        return run_step("run", self.push_env, self.root, command="apply", target="prod",
+                        api_key=API_KEY, plan_file=str(artifact), pull_request=str(number))
+
+
+def live_policy(url: str) -> dict[str, Any]:
+    from reconciler import hujson
+
+    client = tailscale_client(url)
+    try:
+        return hujson.loads(client.fetch_policy().text)
+    finally:
+        client.close()
+
+
+GRANT_A = "grants:\n  - {src: [group:eng], dst: [tag:prod], ip: [\"tcp:8443\"]}\n"
+GRANT_C = "grants:\n  - {src: [group:data], dst: [tag:prod], ip: [\"tcp:9000\"]}\n"
+
+
+def test_merge_applies_the_reviewed_plan_or_nothing_and_records_notes(
+    serve: Served, github_env: dict[str, Any], tmp_path: Path  # noqa: F811
+) -> None:
+    root = desired_repo(tmp_path / "repo", serve.url)
+    story = Story(root, github_env, tmp_path)
+    proc = run_step("run", story.push_env, root, command="apply", target="prod", api_key=API_KEY)
+    assert proc.returncode == 0, proc.stdout + proc.stderr  # the tailnet is now managed
+    assert len(origin_notes(root)) == 1
+
+    groups = (root / "policies" / "groups.yaml").read_text()
+    plan_a = story.open_pr(1, {"policies/acls/zz-a.yaml": GRANT_A})
+    plan_b = story.open_pr(2, {"policies/groups.yaml": groups.replace(
+        "    - oscar@example.com\n", "    - oscar@example.com\n    - ivan@example.com\n")})
+
+    # B merges first: live is as B's plan saw it, so the reviewed plan itself is applied.
+    proc = story.merge(2, plan_b)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = outputs(github_env["output"])
+    assert out["reviewed-plan"] == "current" and out["has-changes"] == "true"
+    assert "ivan@example.com" in live_policy(serve.url)["groups"]["group:finance"]
+
+    # A merges: its plan is stale (B moved live), but planning again gives the same
+    # changes and access, so the new plan is applied.
+    proc = story.merge(1, plan_a)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert outputs(github_env["output"])["reviewed-plan"] == "identical"
+    assert "::notice title=reconciler::the live policy changed since the plan was reviewed" \
+        in proc.stdout
+    live = live_policy(serve.url)
+    assert any(g.get("ip") == ["tcp:8443"] for g in live["grants"])
+    assert "ivan@example.com" in live["groups"]["group:finance"]
+
+    # C is reviewed, then someone edits the console: C's new plan would also revert that
+    # edit, which nobody reviewed. Nothing is applied; the pull request hears why.
+    plan_c = story.open_pr(3, {"policies/acls/zz-c.yaml": GRANT_C})
+    console_edit(serve.url)
+    before = live_policy(serve.url)
+    proc = story.merge(3, plan_c)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "::error title=reconciler::the live policy changed since the plan was reviewed, " \
+        "and planning again gives different changes or access; nothing was applied" in proc.stdout
+    assert outputs(github_env["output"])["reviewed-plan"] == "differs"
+    assert live_policy(serve.url) == before
+    comment = Path(outputs(github_env["output"])["comment-path"]).read_text()
+    assert comment.startswith("<!-- reconciler-plan:prod -->\n### ❌ reconciler apply for "
+                              "`prod` refused: the plan changed")
+    assert "**Nothing was applied.**" in comment and "zoe@example.com" in comment
+    calls = github_env["gh.log"].read_text().splitlines()
+    assert calls[0].startswith("api repos/acme/access-policy/issues/3/comments --paginate")
+    assert calls[1].startswith("api -X POST repos/acme/access-policy/issues/3/comments")
+
+    # The audit trail: one note per apply, pushed; `reconciler history` lists them.
+    notes = origin_notes(root)
+    assert len(notes) == 3
+    assert all("target=prod" in n and "actor=merger" in n and
+               "run=https://github.example/acme/access-policy/actions/runs/42" in n
+               for n in notes)
+    assert sum("pull_request=" in n for n in notes) == 2
+    story.repo.git.fetch("origin", "+refs/notes/reconciler:refs/notes/reconciler")
+    history = subprocess.run([str(Path(sys.executable).parent / "reconciler"), "-C", str(root),
+                              "history", "--format", "json"], capture_output=True, text=True,
+                             check=True)
+    applies = json.loads(history.stdout)["applies"]
+    assert [a.get("pull_request") for a in applies] == ["1", "2", None]
+    assert applies[0]["commit"] == story.repo.git.rev_parse(f"{story.main}~1")
+    assert applies[0]["etag_before"] == applies[1]["etag_after"]
+    story.repo.close()
+
+
+def console_edit(url: str) -> None:
+    """What an admin does in the Tailscale console: edit the live policy text."""
+    client = tailscale_client(url)
+    try:
+        live = client.fetch_policy()
+        edited = live.text.replace('"bob@example.com"', '"bob@example.com", "zoe@example.com"', 1)
+        assert edited != live.text
+        client.push_policy(edited, if_match=live.etag)
+    finally:
+        client.close()
+
+
+def test_plan_step_drift_output_follows_a_console_edit(
+    serve: Served, github_env: dict[str, Any], tmp_path: Path  # noqa: F811
+) -> None:
+    repo = desired_repo(tmp_path / "repo", serve.url)
+    env = {**github_env["env"], "GITHUB_EVENT_NAME": "push"}
+
+    def plan() -> dict[str, str]:
+        github_env["output"].write_text("")
+        proc = run_step("run", env, repo, command="plan", target="prod", api_key=API_KEY)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        return outputs(github_env["output"])
+
+    applied = plan()
+    proc = run_step("run", env, repo, command="apply", target="prod", api_key=API_KEY,
+                    plan_file=applied["plan-path"])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert plan() == {**applied, "has-changes": "false", "drift": "false"}
+
+    console_edit(serve.url)
+    after_edit = plan()
+    assert after_edit["drift"] == "true"
+    assert after_edit["has-changes"] == "true"  # the plan would revert the edit
+    assert "zoe@example.com" in Path(after_edit["comment-path"]).read_text()
 
 
 @pytest.mark.parametrize(

@@ -20,6 +20,7 @@ from reconciler.normalize import (
     normalize_entry,
     recover_names,
 )
+from tests.conftest import examples
 
 SECTIONS = ["acls", "grants", "ssh", "tests", "nodeAttrs"]
 KEYS = ["src", "dst", "users", "ports", "accept", "action", "proto", "ip", "x"]
@@ -87,7 +88,7 @@ def _seen(doc: Normalized) -> list[Any]:
     return [(s, repr(doc.entries[s]), doc.hashes(s)) for s in doc.entries]
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(entries, st.sampled_from(SECTIONS))
 def test_simple_entries_normalise_as_any_other(entry: Any, section: str) -> None:
     fast = _simple_entry(section, copy.deepcopy(entry))
@@ -95,7 +96,7 @@ def test_simple_entries_normalise_as_any_other(entry: Any, section: str) -> None
         assert repr(fast) == repr(normalize_entry(section, copy.deepcopy(entry)))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.data(), documents())
 def test_shared_documents_normalise_as_alone(data: st.DataObject, doc: dict[str, Any]) -> None:
     other = data.draw(edited(doc))
@@ -108,7 +109,7 @@ def test_shared_documents_normalise_as_alone(data: st.DataObject, doc: dict[str,
         assert d.fingerprint == fingerprint(Normalized(d.policy).essence)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.data(), documents(), names_st, names_st)
 def test_part_by_part_diff_is_the_whole_diff(data: st.DataObject, doc: dict[str, Any],
                                              names: Any, other_names: Any) -> None:

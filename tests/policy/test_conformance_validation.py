@@ -1,4 +1,4 @@
-"""The validator against Tailscale SaaS's real answers (/work/shared/conformance).
+"""The validator against Tailscale SaaS's real answers (tests/data/conformance).
 
 A record answered 400 with a message other than `test(s) failed` must be rejected (at
 least one error Problem); a record answered 200 must be accepted (no error Problem).
@@ -23,19 +23,15 @@ capture anonymised the policy's domain but not the message, so no validator can 
 from __future__ import annotations
 
 import json
-import os
 from collections import Counter
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from reconciler.policy.validate import validate_policy
+from tests.conftest import CONFORMANCE_DIR
 
-CONFORMANCE_DIR = Path(
-    os.environ.get("RECONCILER_CONFORMANCE", "/work/shared/conformance/tailscale-saas")
-)
 CATEGORIES = ("acl", "grant", "ssh", "policytest", "sshtest", "routes", "nodeattrs")
 TESTS_FAILED = "test(s) failed"
 
@@ -62,7 +58,7 @@ def _available() -> bool:
 
 
 def test_recordings_are_present() -> None:
-    # A missing shared/ must fail loudly, never turn the conformance run into a skip.
+    # Missing recordings must fail loudly, never turn the conformance run into a skip.
     assert _available(), f"conformance recordings not found in {CONFORMANCE_DIR}"
 
 

@@ -22,6 +22,7 @@ from reconciler.policy.schema import ENTRY_TYPES
 from reconciler.policy.validate import validate_policy
 from reconciler.problems import Problem
 from reconciler.source import Location, PathKey, SourceMap
+from tests.conftest import examples
 
 from .helpers import policy
 from .strategies import (
@@ -37,7 +38,7 @@ from .strategies import (
 
 DOMAINS = {"example.com"}
 HYPOTHESIS = settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 
 

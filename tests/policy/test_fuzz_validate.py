@@ -8,11 +8,12 @@ from hypothesis import HealthCheck, given, settings
 
 from reconciler.policy.validate import validate_policy
 from reconciler.problems import Problem
+from tests.conftest import examples
 
 from .strategies import DOCS
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(DOCS)
 def test_validate_never_raises(doc: dict[str, Any]) -> None:
     problems = validate_policy(doc, tailnet_domains={"example.com"})
