@@ -44,6 +44,7 @@ NODES: list[tuple[str, str, list[str], list[str], list[str]]] = [
     ("alice-laptop", "alice", [], [], []),
     ("bob-laptop", "bob", [], [], []),
     ("erin-laptop", "erin", [], [], []),
+    ("frank-laptop", "frank", [], [], []),
     ("quinn-laptop", "quinn", [], [], []),
     ("prod-web-1", "frank", ["tag:prod"], [], []),
     ("staging-web-1", "grace", ["tag:staging"], [], []),
@@ -109,6 +110,7 @@ class RealHeadscale:
     binary: Path
     workdir: Path
     port: int = field(default_factory=free_port)
+    policy_mode: str = "database"  # "file": the policy is read from workdir/policy.hujson
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -152,7 +154,8 @@ database:
 log:
   level: warn
 policy:
-  mode: database
+  mode: {self.policy_mode}
+  path: {self.workdir / "policy.hujson" if self.policy_mode == "file" else '""'}
 dns:
   magic_dns: false
   override_local_dns: false
