@@ -77,7 +77,7 @@ def serve(tmp_path: Path) -> Iterator[Served]:
 @pytest.fixture
 def fake_headscale() -> Iterator[FakeHeadscale]:
     # No policy stored yet, as on a fresh Headscale in database mode.
-    server = FakeHeadscale(HEADSCALE_KEY, policy="").start()
+    server = FakeHeadscale(HEADSCALE_KEY, policy=None).start()
     try:
         yield server
     finally:
