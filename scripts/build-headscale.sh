@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Build Headscale from its Go module for the real-Headscale tests (tests/headscale_real),
-# once per version: the binary is cached in
-#   ${XDG_CACHE_HOME:-~/.cache}/reconciler-test/headscale/<version>/headscale
-# and a second run only checks that it is there. Usage: scripts/build-headscale.sh [VERSION...]
+# once per version, with the Tailscale client it is built against (tailscaled and
+# tailscale from the same tailscale.com module version, for the real-nodes test):
+#   ${XDG_CACHE_HOME:-~/.cache}/reconciler-test/headscale/<version>/{headscale,tailscaled,tailscale}
+# A second run only checks that they are there. Usage: scripts/build-headscale.sh [VERSION...]
 #
 # Why not `go install github.com/juanfont/headscale/cmd/headscale@VERSION`: `go install`
 # asks the module proxy for the module's version list (to report deprecation), and the
@@ -23,7 +24,8 @@ fi
 
 for version in ${versions[@]}; do
     dest="$cache/$version"
-    if [ -x "$dest/headscale" ] && "$dest/headscale" version >/dev/null 2>&1; then
+    if [ -x "$dest/headscale" ] && [ -x "$dest/tailscaled" ] && [ -x "$dest/tailscale" ] \
+        && "$dest/headscale" version >/dev/null 2>&1; then
         echo "build-headscale: $version cached at $dest/headscale"
         continue
     fi
@@ -33,10 +35,13 @@ for version in ${versions[@]}; do
         "$version" > "$work/go.mod"
     mkdir -p "$dest"
     start=$(date +%s)
-    echo "build-headscale: building $version (a cold build takes minutes on 2 cores)"
-    (cd "$work" && GOFLAGS=-mod=mod go build -o "$dest/headscale.new" \
-        github.com/juanfont/headscale/cmd/headscale)
-    mv "$dest/headscale.new" "$dest/headscale"
+    echo "build-headscale: building $version with tailscaled (a cold build takes minutes on 2 cores)"
+    mkdir -p "$work/out"
+    (cd "$work" && GOFLAGS=-mod=mod go build -o "$work/out/" \
+        github.com/juanfont/headscale/cmd/headscale \
+        tailscale.com/cmd/tailscaled tailscale.com/cmd/tailscale)
+    mv "$work/out/tailscaled" "$work/out/tailscale" "$dest/"
+    mv "$work/out/headscale" "$dest/headscale"  # last: its presence means complete
     echo "build-headscale: $version built in $(( $(date +%s) - start ))s: $dest/headscale"
     rm -rf "$work"
     trap - EXIT

@@ -26,6 +26,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -73,7 +74,7 @@ DERP_MAP = """regions:
         hostname: 127.0.0.1
         ipv4: 127.0.0.1
         stunport: -1
-        derpport: 1
+        derpport: {port}
         insecurefortests: true
 """
 
@@ -97,6 +98,18 @@ def require_binary(version: str = VERSION) -> Path:
     pytest.skip(message)
 
 
+def require_clients(version: str = VERSION) -> Path:
+    """The directory with `tailscaled` and `tailscale`, built beside Headscale."""
+    where = require_binary(version).parent
+    if all((where / name).is_file() for name in ("tailscaled", "tailscale")):
+        return where
+    message = (f"tailscaled is not built beside Headscale {version} ({where}); run "
+               f"`{BUILD} {version}`")
+    if os.environ.get("CI") == "true":
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -111,6 +124,9 @@ class RealHeadscale:
     workdir: Path
     port: int = field(default_factory=free_port)
     policy_mode: str = "database"  # "file": the policy is read from workdir/policy.hujson
+    # The embedded DERP server, on this Headscale's own port (plain HTTP, loopback): the
+    # relay real nodes (tailscaled) use to reach each other without leaving 127.0.0.1.
+    derp_server: bool = False
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -126,7 +142,16 @@ class RealHeadscale:
         return self.workdir / "db.sqlite"
 
     def write_config(self) -> None:
-        (self.workdir / "derp.yaml").write_text(DERP_MAP)
+        (self.workdir / "derp.yaml").write_text(DERP_MAP.format(port=self.port))
+        derp_server = f"""
+    enabled: true
+    region_id: 901
+    region_code: embedded
+    region_name: Embedded
+    private_key_path: {self.workdir}/derp_server_private.key
+    stun_listen_addr: 127.0.0.1:{free_port()}
+    automatically_add_embedded_derp_region: false
+    ipv4: 127.0.0.1""" if self.derp_server else "\n    enabled: false"
         self.config.write_text(f"""
 server_url: {self.url}
 listen_addr: 127.0.0.1:{self.port}
@@ -140,8 +165,7 @@ prefixes:
   v6: fd7a:115c:a1e0::/48
   allocation: sequential
 derp:
-  server:
-    enabled: false
+  server:{derp_server}
   urls: []
   paths: [{self.workdir}/derp.yaml]
   auto_update_enabled: false
@@ -232,15 +256,20 @@ logtail:
         return self.cli("users", "create", name, "--email", f"{name}@example.com",
                         "--display-name", name.title())  # type: ignore[return-value]
 
-    def create_node(self, name: str, user: str, routes: list[str] | None = None
-                    ) -> dict[str, object]:
-        """A node without a client: Headscale's debug registration, then `nodes register`."""
-        auth_id = "hskey-authreq-" + secrets.token_urlsafe(18)[:24]
-        extra = [a for r in routes or [] for a in ("--route", r)]
-        self.cli("debug", "create-node", "--name", name, "--user", user, "--key", auth_id,
-                 *extra)
-        return self.cli("nodes", "register", "--user", user,  # type: ignore[return-value]
-                        "--key", auth_id)
+    def create_nodes(self, nodes: list[tuple[str, str, list[str]]]) -> None:
+        """(name, user, routes) nodes without a client: Headscale's debug registration,
+        then `nodes register`. Registering takes Headscale about a second each, so the
+        registrations run side by side (ids and addresses then follow no fixed order)."""
+        pending = []
+        for name, user, routes in nodes:
+            auth_id = "hskey-authreq-" + secrets.token_urlsafe(18)[:24]
+            extra = [a for r in routes for a in ("--route", r)]
+            self.cli("debug", "create-node", "--name", name, "--user", user, "--key",
+                     auth_id, *extra)
+            pending.append((user, auth_id))
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            list(pool.map(lambda p: self.cli("nodes", "register", "--user", p[0],
+                                             "--key", p[1]), pending))
 
     def node_ids(self) -> dict[str, str]:
         nodes = self.cli("nodes", "list")
@@ -252,8 +281,7 @@ logtail:
 def seed_demo_tailnet(hs: RealHeadscale) -> None:
     for user in USERS:
         hs.create_user(user)
-    for name, user, _tags, advertised, _approved in NODES:
-        hs.create_node(name, user, advertised)
+    hs.create_nodes([(name, user, advertised) for name, user, _t, advertised, _a in NODES])
     ids = hs.node_ids()
     hs.cli("policy", "set", "--file", str(_write(hs.workdir / "seed.json", SEED_POLICY)),
            json_output=False)
