@@ -192,6 +192,18 @@ logtail:
 """)
 
     def start(self, timeout: float = 30.0) -> RealHeadscale:
+        # Free ports are picked before Headscale binds them: on a shared machine another
+        # process can take one in between, so a start that lost that race gets new ones.
+        for _ in range(2):
+            try:
+                return self._start(timeout)
+            except RuntimeError as e:
+                if "address already in use" not in str(e):
+                    raise
+                self.port = free_port()
+        return self._start(timeout)
+
+    def _start(self, timeout: float) -> RealHeadscale:
         self.write_config()
         log = (self.workdir / "headscale.log").open("wb")
         self.process = subprocess.Popen(
