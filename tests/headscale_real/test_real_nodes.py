@@ -8,7 +8,9 @@ tagged key (tag:web). They reach each other only through Headscale's embedded DE
 relay on 127.0.0.1 (plain HTTP, local addresses and STUN left out), so nothing leaves
 loopback. A node in userspace mode hands an accepted connection to the host's
 127.0.0.1:PORT, where a listener answers `hello`; the destination node's packet filter,
-pushed by Headscale from the applied policy, decides whether it gets there.
+pushed by Headscale from the applied policy, decides whether it gets there. The
+filter web-1 received (`tailscale debug netmap`) must also equal, as a relation, the
+one the engine computes for it over the live inventory.
 """
 
 from __future__ import annotations
@@ -23,9 +25,15 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from reconciler.backends.headscale import HeadscaleBackend
+from reconciler.engine import compile_policy
+from reconciler.engine.filters import node_relation
+from reconciler.engine.relation import canonical_by_key, parse_filter_rules
+from reconciler.inventory import Inventory
 from tests.headscale_real.server import (
     RealHeadscale,
     require_binary,
@@ -159,6 +167,39 @@ def policy_files(rules: list[tuple[str, str]]) -> dict[str, str]:
             "policies/acls.yaml": "acls:\n" + acls}
 
 
+def engine_filter(repo: Repo, tailnet: Tailnet, name: str) -> dict[Any, Any]:
+    """The packet filter the engine computes for node `name`, over the live inventory."""
+    r = repo.run("compile", "--format", "json")
+    assert r.exit_code == 0, r.output
+    backend = HeadscaleBackend(base_url=tailnet.headscale.url, api_key=tailnet.api_key)
+    try:
+        inventory = Inventory(users=tuple(backend.list_users()),
+                              devices=tuple(backend.list_devices()), source="headscale")
+    finally:
+        backend.close()
+    device = next(d for d in inventory.devices if d.name == name)
+    compiled = compile_policy(json.loads(r.output), inventory)
+    return canonical_by_key(node_relation(compiled, device))
+
+
+def node_filter_received(node: Node) -> dict[Any, Any]:
+    """The packet filter Headscale pushed to the node, from its own netmap."""
+    done = node.ts("debug", "netmap")
+    assert done.returncode == 0, done.stderr
+    rules = json.loads(done.stdout).get("PacketFilterRules") or []
+    return canonical_by_key(parse_filter_rules(rules)[0])
+
+
+def check_filter(repo: Repo, tailnet: Tailnet, name: str) -> None:
+    """Within SETTLE, the node's filter becomes exactly the engine's."""
+    want = engine_filter(repo, tailnet, name)
+    assert want, "the engine gives this node no filter at all: nothing would be compared"
+    deadline = time.monotonic() + SETTLE
+    while (got := node_filter_received(tailnet.nodes[name])) != want:
+        assert time.monotonic() < deadline, f"{name}: received {got}, engine {want}"
+        time.sleep(0.5)
+
+
 def check_cases(repo: Repo, tailnet: Tailnet, cases: list[tuple[str, str, str, int]]
                 ) -> list[tuple[str, str, int, bool, bool]]:
     """(src node, src identity, dst, port) -> (…, explain says, connection made).
@@ -217,6 +258,7 @@ def test_connections_match_explain_before_and_after_an_apply(
         before = check_cases(repo, tailnet, cases)
         assert [e for *_, e, _c in before] == [True, False, False, True, False]
         assert all(said == made for *_, said, made in before), before
+        check_filter(repo, tailnet, "web-1")
 
         # Second apply: alice loses the web port, bob gains it.
         repo.commit(policy_files([("bob@example.com", f"tag:web:{web.port}"),
@@ -226,6 +268,7 @@ def test_connections_match_explain_before_and_after_an_apply(
         after = check_cases(repo, tailnet, cases)
         assert [e for *_, e, _c in after] == [False, False, True, True, False]
         assert all(said == made for *_, said, made in after), after
+        check_filter(repo, tailnet, "web-1")
     finally:
         web.close()
         admin.close()
