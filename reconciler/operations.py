@@ -216,6 +216,7 @@ def make_plan(
     tgt = session.target(target)
     clock = _Stopwatch(timings)
     desired = desired or clock.run("load", lambda: session.desired(ref))
+    _check_dialect(tgt, desired)
     own = backend is None
     be = backend or session.backend(tgt)
     try:
@@ -235,6 +236,9 @@ def make_plan(
             default_policy=_default_policy(), with_document=with_document))
         server = None
         if plan.changes:
+            note = getattr(be, "precondition_note", None)
+            if note:  # the backend cannot refuse a stale write: say so where it matters
+                plan = replace(plan, messages=[*plan.messages, Message("warning", note)])
             if not _same_checks(tgt, inventory):
                 server = clock.run("validate", lambda: _server_validate(be, desired))
             plan = clock.run("access", lambda: _with_access(plan, live.policy, desired, inv,
@@ -298,6 +302,19 @@ class _Stopwatch:
             return fn()
         finally:
             self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - start
+
+
+def _check_dialect(target: Target, desired: Desired) -> None:
+    """What the target's control plane refuses beyond Tailscale's rules (Headscale's
+    dialect), reported from the files before anything is read or written."""
+    if target.backend != "headscale":
+        return
+    from reconciler.policy.dialect import headscale_problems
+
+    problems = headscale_problems(desired.policy, desired.sources)
+    if problems:
+        raise PolicyError(problems, detail=f'Target "{target.name}" is Headscale, which '
+                          "refuses these; remove them from the fragments for this target.")
 
 
 def _same_checks(target: Target, inventory: str | None) -> bool:

@@ -5,13 +5,24 @@ Layer 4 (backends). May import: httpx, `config` (credential names), `backends.ba
 run with `policy.mode: database`; in file mode writes are refused with
 `update is disabled for modes other than 'database'`), `POST /api/v1/policy/check`,
 `GET /api/v1/user`, `GET /api/v1/node` and `POST /api/v1/node/{id}/tags`, with
-`Authorization: Bearer $HEADSCALE_API_KEY`.
+`Authorization: Bearer $HEADSCALE_API_KEY`. Checked against Headscale v0.29.2 itself
+(tests/headscale_real):
+
+- A fresh Headscale in database mode has no policy: `GET /api/v1/policy` answers 500
+  `loading ACL from database: acl policy not found`. That is the empty policy (Headscale
+  then allows all traffic), not a server failure, so it is not retried.
+- A refused write (`PUT /api/v1/policy`: invalid, unknown field, failing tests) comes
+  back as 500 with gRPC code 2 and `setting policy: <why>`; `/policy/check` says the
+  same with 400. Both become `ValidationFailed` with Headscale's words, never retried.
+- The PUT is sent once: Headscale has no write precondition, so repeating a PUT after
+  a lost answer could overwrite a write that landed in between.
 
 ETags: Headscale v1 has none, so the ETag here is the quoted sha256 of the policy
-text, and `push_policy(if_match=...)` compares it with a fresh GET just before the
-PUT. This is best effort, NOT atomic: a write landing between the GET and the PUT
-is overwritten. `"ts-default"` matches only while no policy is stored (the policy
-text is empty), as in Headscale's own v2 API.
+text, and `push_policy(if_match=...)` compares it with a fresh GET immediately before
+the PUT. This narrows the race, it does NOT close it: a write landing between that GET
+and the PUT is overwritten (`NO_PRECONDITION` says so in plan and apply output).
+`"ts-default"` matches only while no policy is stored (the policy text is empty), as
+in Headscale's own v2 API.
 """
 
 from __future__ import annotations
@@ -30,10 +41,35 @@ from reconciler.backends.base import (
     unquote_etag,
 )
 from reconciler.backends.http import HttpClient, Redactor, RetryPolicy
-from reconciler.errors import BackendError, PreconditionFailed, ValidationFailed
+from reconciler.errors import (
+    BackendError,
+    NotFound,
+    PreconditionFailed,
+    RateLimited,
+    ServerError,
+    TransportError,
+    ValidationFailed,
+)
 from reconciler.inventory import Device, User
 
 FILE_MODE = "update is disabled for modes other than 'database'"
+# Headscale's answer to GET /api/v1/policy in database mode before any policy is set.
+POLICY_NOT_FOUND = "acl policy not found"
+# How Headscale's SetPolicy wraps a refusal (hscontrol/grpcv1.go); the rest is its reason.
+REFUSED_PREFIXES = ("setting policy: ", "verifying SSH rules: ")
+NO_PRECONDITION = (
+    "Headscale has no write precondition: reconciler re-reads the live policy and "
+    "compares it immediately before writing, but a change made by someone else in "
+    "between would be overwritten.")
+
+
+def headscale_message(e: BackendError, method: str, path: str) -> str:
+    """Headscale's own message out of an error summary (`METHOD path: HTTP n: msg`)."""
+    text = e.summary
+    prefix = f"{method} {path}: HTTP {e.status}: "
+    if text.startswith(prefix):
+        text = text[len(prefix):]
+    return text.split(" (after ", 1)[0] if e.status and e.status >= 500 else text
 
 
 def _login(user: Mapping[str, Any] | None) -> str | None:
@@ -60,6 +96,9 @@ def node_to_device(node: Mapping[str, Any]) -> Device:
 
 class HeadscaleBackend:
     """A Headscale server at `base_url` (policy in database mode)."""
+
+    #: Shown in plan and apply output: Headscale cannot refuse a write as stale.
+    precondition_note = NO_PRECONDITION
 
     def __init__(self, *, base_url: str, api_key: str, timeout: float = 30.0,
                  client: httpx.Client | None = None, retry: RetryPolicy | None = None,
@@ -93,8 +132,17 @@ class HeadscaleBackend:
     # --- policy -----------------------------------------------------------------------
 
     def fetch_policy(self) -> LivePolicy:
-        body = self.http.request("GET", "/api/v1/policy").json()
-        text = str(body.get("policy") or "")
+        # The first try is not retried: "no policy yet" is a 500 that retrying cannot
+        # change. Anything else transient gets the usual retries after it.
+        try:
+            response = self.http.request("GET", "/api/v1/policy", retry=False)
+        except ServerError as e:
+            if POLICY_NOT_FOUND in e.summary:
+                return LivePolicy("", text_etag(""))
+            response = self.http.request("GET", "/api/v1/policy")
+        except (TransportError, RateLimited):
+            response = self.http.request("GET", "/api/v1/policy")
+        text = str(response.json().get("policy") or "")
         return LivePolicy(text, text_etag(text))
 
     def push_policy(self, text: str, *, if_match: str | None) -> str:
@@ -110,16 +158,28 @@ class HeadscaleBackend:
                     "re-plan.", status=412)
         try:
             body = self.http.request("PUT", "/api/v1/policy", json={"policy": text},
-                                     retry=if_match is not None).json()
-        except ValidationFailed as e:
-            if FILE_MODE in e.summary:
-                raise self._file_mode(e) from e
-            raise
+                                     retry=False).json()
         except BackendError as e:
             if FILE_MODE in e.summary:
                 raise self._file_mode(e) from e
+            if isinstance(e, ServerError):
+                refused = self._refusal(e)
+                if refused is not None:
+                    raise refused from e
             raise
         return text_etag(str(body.get("policy", text)))
+
+    @staticmethod
+    def _refusal(e: ServerError) -> ValidationFailed | None:
+        """Headscale's 500 for a policy it refuses, as the validation failure it is."""
+        message = headscale_message(e, "PUT", "/api/v1/policy")
+        for prefix in REFUSED_PREFIXES:
+            if message.startswith(prefix):
+                reason = message[len(prefix):] if prefix.startswith("setting") else message
+                return ValidationFailed(
+                    reason, "Headscale refused the policy; nothing was written.",
+                    status=e.status)
+        return None
 
     @staticmethod
     def _file_mode(e: BackendError) -> BackendError:
@@ -151,4 +211,10 @@ class HeadscaleBackend:
                       key=lambda d: d.name)
 
     def set_device_tags(self, device_id: str, tags: list[str]) -> None:
+        if not device_id.isdigit():
+            # Headscale answers a non-numeric id with 400 "type mismatch": its node ids
+            # are numbers, so such a device cannot exist there.
+            raise NotFound(f"Headscale has no node with id {device_id!r}",
+                           "Headscale node ids are numbers; `headscale nodes list` shows "
+                           "them.", status=404)
         self.http.request("POST", f"/api/v1/node/{device_id}/tags", json={"tags": list(tags)})

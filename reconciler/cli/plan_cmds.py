@@ -229,6 +229,10 @@ def apply_command(app: AppContext, plan_file: Path | None, target: str | None,
         click.echo(json_.render_apply(result), nl=False)
     else:
         click.echo(text.render_apply(result, color=_color()), nl=False)
+        if result.pushed and session.target(result.target).backend == "headscale":
+            from reconciler.backends.headscale import NO_PRECONDITION
+
+            click.echo(f"Note: {NO_PRECONDITION}")
 
 
 def _approved(plan: Plan) -> bool:

@@ -1,4 +1,5 @@
-"""Fixtures for the backend tests: a real `reconciler serve` on 127.0.0.1, the fake
+"""Fixtures for the backend tests: a real `reconciler serve` on 127.0.0.1, real
+Headscale (tests/headscale_real; built by scripts/build-headscale.sh), the fake
 Headscale, and one backend of each kind over them.
 
 Every response `serve` gives during the run is recorded (the server's `on_response`
@@ -21,6 +22,7 @@ from reconciler.backends.local import LocalBackend
 from reconciler.backends.tailscale import TailscaleBackend
 from reconciler.server import ResponseRecord, ServeConfig, make_server
 from tests.fakes.headscale import FakeHeadscale
+from tests.headscale_real.server import Running, real_headscale  # noqa: F401  (a fixture)
 
 # Secrets are random per run, so a leak cannot hide behind a fixed string.
 API_KEY = "tskey-api-" + secrets.token_hex(12)
@@ -94,7 +96,7 @@ def serve(tmp_path: Path) -> Iterator[Served]:
 @pytest.fixture
 def fake_headscale() -> Iterator[FakeHeadscale]:
     # No policy stored yet, as on a fresh Headscale in database mode.
-    server = FakeHeadscale(HEADSCALE_KEY, policy="").start()
+    server = FakeHeadscale(HEADSCALE_KEY, policy=None).start()
     try:
         yield server
     finally:
@@ -116,12 +118,24 @@ class BackendUnderTest:
     # The store/server behind it, for checks that look beneath the interface.
     local: LocalBackend | None = None
     fake: FakeHeadscale | None = None
+    real: Running | None = None  # a real Headscale process
 
 
-@pytest.fixture(params=["local", "tailscale", "headscale"])
+@pytest.fixture(params=["local", "tailscale", "headscale-fake", "headscale-real"])
 def any_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BackendUnderTest]:
-    """Each backend kind over its real counterpart: the contract suite runs on all three."""
+    """Each backend kind over its counterpart: the contract suite runs on all of them.
+
+    Headscale runs twice: over the real server, and over the fake, which is kept for
+    what the real one cannot be made to do (see tests/fakes/headscale.py)."""
     kind = request.param
+    if kind == "headscale-real":
+        real: Running = request.getfixturevalue("real_headscale")
+        backend = HeadscaleBackend(base_url=real.url, api_key=real.api_key, retry=FAST_RETRY)
+        try:
+            yield BackendUnderTest("headscale", backend, real=real)
+        finally:
+            backend.close()
+        return
     if kind == "local":
         local = LocalBackend(tmp_path / "nested" / "dir" / "local.db")
         yield BackendUnderTest(kind, local, local=local)
@@ -136,7 +150,7 @@ def any_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Back
         fake: FakeHeadscale = request.getfixturevalue("fake_headscale")
         backend = HeadscaleBackend(base_url=fake.url, api_key=HEADSCALE_KEY, retry=FAST_RETRY)
         try:
-            yield BackendUnderTest(kind, backend, fake=fake)
+            yield BackendUnderTest("headscale", backend, fake=fake)
         finally:
             backend.close()
 

@@ -108,7 +108,10 @@ def test_users_and_devices_are_the_demo_tailnet(any_backend: BackendUnderTest) -
     laptop = devices["alice-laptop"]
     assert laptop.user == "alice@example.com" and laptop.tags == ()
     assert devices["exit-1"].approved_routes == ("0.0.0.0/0", "::/0")
-    assert "10.30.0.0/16" in devices["office-router"].advertised_routes
+    if any_backend.real is None:
+        # Only a client (tailscaled) advertises routes; the real server's demo nodes are
+        # registered without one, so advertised routes are checked on the others.
+        assert "10.30.0.0/16" in devices["office-router"].advertised_routes
 
 
 def test_set_device_tags_needs_tags_defined_in_the_policy(any_backend: BackendUnderTest

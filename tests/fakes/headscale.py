@@ -1,16 +1,28 @@
-"""A fake Headscale REST API v1 on 127.0.0.1: the only fake control plane in the project.
+"""A fake Headscale REST API v1 on 127.0.0.1, kept beside the real one.
 
-Written from Headscale's documented API (docs/policy-semantics.md section 4.5, v0.29):
-`GET|PUT /api/v1/policy` (`{"policy", "updatedAt"}`; PUT refused in file mode with
-`update is disabled for modes other than 'database'`), `POST /api/v1/policy/check`,
-`GET /api/v1/user`, `GET /api/v1/node[/{id}]`, `POST /api/v1/node/{id}/tags` (tags
-must exist in the policy's tagOwners; an empty list is refused; tagging clears the
-node's user), Bearer API key, and errors as gRPC-gateway status JSON
-`{"code", "message", "details"}`. Everything else (Tailscale SaaS, `reconciler
-serve`) is tested for real. To decide what a policy check says, the fake borrows the
-project's own validator and test engine (`reconciler.backends.policycheck`): the
-real Headscale has its own, which this fake does not pretend to reproduce; the
-messages of failed tests are flattened into `message`, as Headscale's are.
+Real Headscale v0.29.2 runs in the test suite (tests/headscale_real, and the backend
+contract suite's `headscale-real`); this fake is kept for what the real server cannot
+be made to do without a client or Go: advertised routes (only tailscaled advertises),
+the demo tailnet's full device list, runs on a machine without the binary. Where the
+backend depends on an answer, the fake now gives the real server's (checked against
+v0.29.2):
+
+- no policy stored: `GET /api/v1/policy` is 500, code 2, `loading ACL from database:
+  acl policy not found` (the fake used to answer 200 with an empty policy);
+- a refused `PUT /api/v1/policy` is 500, code 2, `setting policy: <reason>`, and file
+  mode's refusal too (the fake used 400, codes 3 and 9); `/policy/check` is 400, code 3;
+- Headscale's dialect (`reconciler.policy.dialect`) is refused, as `parsing policy:
+  unknown field: "postures"` etc. (the fake accepted postures, ipsets, srcPosture);
+- failed tests read `test(s) failed:` then one `src -> dst: expected ALLOWED, got
+  DENIED` line each (the fake flattened Tailscale's structure);
+- a non-numeric node id is 400 `type mismatch, parameter: node_id` (the fake: 404);
+- a wrong API key is a plain-text 401 `Unauthorized` (the fake: JSON, code 16).
+
+Still different, and not relied on: the fake decides validity with the project's own
+Tailscale validator and test engine (`reconciler.backends.policycheck`), so wording
+of other refusals differs; nodes lack machine/node/disco keys, `lastSeen`, `expiry`;
+users carry `provider: oidc` where CLI-made users have none; unknown paths answer
+JSON, not `404 page not found`.
 """
 
 from __future__ import annotations
@@ -23,15 +35,19 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from reconciler.backends import seed
-from reconciler.backends.policycheck import check_text, tag_owners
+from reconciler.backends.policycheck import check_text, parse_policy, tag_owners
 from reconciler.inventory import Device, Inventory, User
+from reconciler.policy.dialect import headscale_problems
 
-# gRPC status codes that grpc-gateway maps to HTTP statuses.
-INVALID_ARGUMENT, NOT_FOUND, FAILED_PRECONDITION, UNAUTHENTICATED = 3, 5, 9, 16
-HTTP_FOR_CODE = {INVALID_ARGUMENT: 400, NOT_FOUND: 404, FAILED_PRECONDITION: 400,
-                 UNAUTHENTICATED: 401}
+# gRPC status codes that grpc-gateway maps to HTTP statuses; UNKNOWN is what a plain Go
+# error becomes (Headscale's SetPolicy and GetPolicy return those).
+UNKNOWN, INVALID_ARGUMENT, NOT_FOUND, FAILED_PRECONDITION = 2, 3, 5, 9
+HTTP_FOR_CODE = {UNKNOWN: 500, INVALID_ARGUMENT: 400, NOT_FOUND: 404,
+                 FAILED_PRECONDITION: 400}
 FILE_MODE = "update is disabled for modes other than 'database'"
+NO_POLICY = "loading ACL from database: acl policy not found"
 _TAG = re.compile(r"^tag:[a-z0-9][a-z0-9-]*$")
+_TS_FAILURE = re.compile(r'address "(.+)": want: (\w+), got: (\w+)')
 
 
 def _now() -> str:
@@ -51,10 +67,10 @@ class FakeHeadscale(ThreadingHTTPServer):
     daemon_threads = True
 
     def __init__(self, api_key: str, *, mode: str = "database",
-                 policy: str = seed.DEFAULT_POLICY) -> None:
+                 policy: str | None = seed.DEFAULT_POLICY) -> None:
         self.api_key = api_key
         self.mode = mode
-        self.policy = policy
+        self.policy: str | None = policy  # None: nothing stored (a fresh database)
         self.updated_at: str | None = _now()
         self.lock = threading.Lock()
         self.users: list[dict[str, Any]] = []
@@ -101,11 +117,30 @@ class FakeHeadscale(ThreadingHTTPServer):
         return Inventory(users=users, devices=devices, source="fake-headscale")
 
     def check(self, text: str) -> None:
+        """Raises Headscale's InvalidArgument for a policy it would refuse."""
+        try:
+            dialect = headscale_problems(parse_policy(text)) if text.strip() else []
+        except ValueError:
+            dialect = []  # not a policy object: check_text says so below
+        if dialect:
+            message = dialect[0].message.split(" (Headscale", 1)[0]
+            raise GrpcError(INVALID_ARGUMENT, f"parsing policy: {message}")
         result = check_text(text, self.inventory())
         if not result.ok:
-            flat = "; ".join(f"{f.get('user')}: {e}" for f in result.failures
-                             for e in f.get("errors", []))
-            raise GrpcError(INVALID_ARGUMENT, result.message + (f": {flat}" if flat else ""))
+            lines = [f"{f.get('user')} -> {_headscale_words(e)}" for f in result.failures
+                     for e in f.get("errors", [])]
+            raise GrpcError(INVALID_ARGUMENT, result.message + ":\n" + "\n".join(lines)
+                            if lines else result.message)
+
+
+def _headscale_words(error: str) -> str:
+    """Tailscale's `address "d": want: Accept, got: Drop` as Headscale words it."""
+    match = _TS_FAILURE.fullmatch(error)
+    if not match:
+        return error
+    verdict = {"Accept": "ALLOWED", "Drop": "DENIED"}
+    return (f"{match.group(1)}: expected {verdict.get(match.group(2), match.group(2))}, "
+            f"got {verdict.get(match.group(3), match.group(3))}")
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -129,7 +164,8 @@ class _Handler(BaseHTTPRequestHandler):
         raw = self.rfile.read(length) if length else b""
         try:
             if self.headers.get("Authorization") != f"Bearer {self.server.api_key}":
-                raise GrpcError(UNAUTHENTICATED, "Unauthorized")
+                self._send(401, b"Unauthorized", "text/plain; charset=utf-8")
+                return
             body = json.loads(raw) if raw else {}
             with self.server.lock:
                 status, out = 200, self._route(method, self.path.split("?")[0], body)
@@ -141,9 +177,11 @@ class _Handler(BaseHTTPRequestHandler):
                                 "details": []}
         except Exception as e:  # a bug in the fake or below it: answer like a server would
             status, out = 500, {"code": 13, "message": f"internal: {e!r}", "details": []}
-        data = json.dumps(out).encode()
+        self._send(status, json.dumps(out).encode(), "application/json")
+
+    def _send(self, status: int, data: bytes, content_type: str) -> None:
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
@@ -151,15 +189,20 @@ class _Handler(BaseHTTPRequestHandler):
     def _route(self, method: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
         s = self.server
         if path == "/api/v1/policy" and method == "GET":
+            if s.policy is None:
+                raise GrpcError(UNKNOWN, NO_POLICY)
             out: dict[str, Any] = {"policy": s.policy}
             if s.mode == "database" and s.updated_at:
                 out["updatedAt"] = s.updated_at
             return out
         if path == "/api/v1/policy" and method == "PUT":
             if s.mode != "database":
-                raise GrpcError(FAILED_PRECONDITION, FILE_MODE)
+                raise GrpcError(UNKNOWN, FILE_MODE)
             text = str(body.get("policy", ""))
-            s.check(text)
+            try:
+                s.check(text)
+            except GrpcError as e:  # SetPolicy wraps the reason in a plain error: 500
+                raise GrpcError(UNKNOWN, f"setting policy: {e.message}") from e
             s.policy, s.updated_at = text, _now()
             return {"policy": s.policy, "updatedAt": s.updated_at}
         if path == "/api/v1/policy/check" and method == "POST":
@@ -170,6 +213,9 @@ class _Handler(BaseHTTPRequestHandler):
         if path == "/api/v1/node" and method == "GET":
             return {"nodes": s.nodes}
         match = re.fullmatch(r"/api/v1/node/([^/]+)(/tags)?", path)
+        if match and not match.group(1).isdigit():
+            raise GrpcError(INVALID_ARGUMENT, "type mismatch, parameter: node_id, error: "
+                            f'strconv.ParseUint: parsing "{match.group(1)}": invalid syntax')
         if match:
             node = next((n for n in s.nodes if n["id"] == match.group(1)), None)
             if node is None:
@@ -184,7 +230,7 @@ class _Handler(BaseHTTPRequestHandler):
         if not isinstance(tags, list) or not tags:
             raise GrpcError(INVALID_ARGUMENT, "cannot remove all tags from a node - tagged "
                                               "nodes must have at least one tag")
-        owners = tag_owners(self.server.policy)
+        owners = tag_owners(self.server.policy or "")
         bad = [t for t in tags if not (isinstance(t, str) and _TAG.match(t)) or t not in owners]
         if bad:
             raise GrpcError(INVALID_ARGUMENT,
