@@ -5,13 +5,21 @@ Layer 7. May import everything below the CLI: `config`, `desired`, `gitsource`,
 `applier`, `drift`, `importer`, `notify`, `render`, `errors`. The CLI parses options,
 calls one of these, renders and exits; everything here works without click.
 
-Requests to the control plane per `plan`: the policy (GET), the server-side validate
-(POST, only when something changes) and the device list (GET, only when `devices:` are
-managed): at most 3. The tests' inventory costs nothing extra: an `--inventory` file;
-the local backend's own users and devices (in-process, no requests); otherwise a
-synthetic inventory (one device per user and tag), with the control plane's validate,
-which runs the same tests against the real tailnet, as the authority. `--inventory
-backend` fetches users and devices for the local run (two more requests).
+Requests to the control plane per `plan`: at most 3. The policy (GET) and the device
+list (GET) always; then one of: the server-side validate (POST, when something
+changes), or the user list (GET, when a rule or test names a role autogroup such as
+autogroup:admin, so roles decide who reaches what). The device list is read once and
+serves the managed device tags, the local tests and the access diff alike.
+
+The inventory the tests and the access diff run over (`plan_inventory`): by default the
+tailnet's own devices, their owners as users (with roles when read), plus a synthesised
+device for every identity the live or desired policy names that owns none (so no gain
+or loss of a person without a device is hidden). The base policy adds no identity of
+its own: the access diff is live -> desired. With roles read, the tests ran on the
+tailnet's own users and devices, so the control plane's validate would repeat them (and
+the push checks once more, atomically) and is left out, as for the local backend.
+`--inventory FILE` reads a file; `--inventory synthetic` (and a tailnet with no devices)
+uses one device per user and tag the policies name, and the plan says so.
 """
 
 from __future__ import annotations
@@ -171,22 +179,53 @@ def test_results(desired: Desired, inventory: Inventory,
                        inventory=inventory.source)
 
 
-def choose_inventory(spec: str | None, target: Target, backend: Backend,
-                     desired: Desired, devices: list[Device] | None) -> Inventory:
-    """See the module docstring for the order and what each choice costs."""
-    from reconciler.engine import load_inventory, synthetic_inventory
+SYNTHETIC_NOTICE = (
+    "access changes and tests were computed over a synthetic inventory (one device per "
+    "user and tag the policies name), not the tailnet's users and devices: device counts "
+    "are not real")
 
-    if spec and spec != "backend":
+
+@dataclass(frozen=True)
+class PlanInventory:
+    """What the tests and the access diff run over, and what reading it cost."""
+
+    inventory: Inventory
+    devices: list[Device] | None  # the tailnet's device list, when read
+    synthetic: bool = False
+    checked: bool = False  # the tests ran on the tailnet's own users and devices
+
+
+def plan_inventory(spec: str | None, target: Target, backend: Backend, desired: Desired,
+                   live: dict[str, Any]) -> PlanInventory:
+    """See the module docstring for the choices and what each costs."""
+    from reconciler.engine import load_inventory
+    from reconciler.engine.inventory_io import (
+        names_roles,
+        synthetic_for,
+        users_of,
+        with_named_identities,
+    )
+
+    if spec and spec not in ("backend", "synthetic"):
         path = Path(spec)
         if not path.is_absolute():
             path = Path.cwd() / path
-        return load_inventory(path)
-    if spec == "backend" or target.backend == "local":
-        return Inventory(users=tuple(backend.list_users()),
-                         devices=tuple(devices if devices is not None
-                                       else backend.list_devices()),
-                         source=backend.identity)
-    return synthetic_inventory(desired.policy)
+        devices = backend.list_devices() if desired.devices else None
+        return PlanInventory(load_inventory(path), devices)
+    named = (live, desired.policy)
+    if spec == "synthetic":
+        devices = backend.list_devices() if desired.devices else None
+        return PlanInventory(synthetic_for(*named), devices, synthetic=True)
+    devices = backend.list_devices()
+    local = target.backend == "local"
+    roles = local or names_roles(*named)
+    users = tuple(backend.list_users()) if roles else users_of(devices)
+    if not devices:
+        # Nothing real to count or test from: say so rather than show empty access.
+        return PlanInventory(synthetic_for(*named), devices, synthetic=True)
+    real = Inventory(users=users, devices=tuple(devices), source=backend.identity)
+    return PlanInventory(with_named_identities(real, *named), devices,
+                         checked=roles and not local)
 
 
 def _default_policy() -> dict[str, Any]:
@@ -220,9 +259,9 @@ def make_plan(
     be = backend or session.backend(tgt)
     try:
         live = clock.run("fetch", lambda: fetch_live(be, tgt.name))
-        devices = clock.run("devices", be.list_devices) if desired.devices else None
-        inv = clock.run("inventory",
-                        lambda: choose_inventory(inventory, tgt, be, desired, devices))
+        chosen = clock.run("inventory", lambda: plan_inventory(
+            inventory, tgt, be, desired, live.policy))
+        inv, devices = chosen.inventory, chosen.devices
         # Compiled once for the tests and the access diff (the child inherits it).
         compiled = clock.run("compile", lambda: compile_policy(desired.policy, inv))
         testing = None if timings is not None else Forked(
@@ -235,7 +274,7 @@ def make_plan(
             default_policy=_default_policy(), with_document=with_document))
         server = None
         if plan.changes:
-            if not _same_checks(tgt, inventory):
+            if not _same_checks(tgt, inventory) and not chosen.checked:
                 server = clock.run("validate", lambda: _server_validate(be, desired))
             plan = clock.run("access", lambda: _with_access(plan, live.policy, desired, inv,
                                                             compiled))
@@ -244,6 +283,8 @@ def make_plan(
     finally:
         if own:
             be.close()
+    if chosen.synthetic:
+        plan.messages.append(Message("warning", SYNTHETIC_NOTICE))
     return _with_tests(plan, results, server)
 
 

@@ -70,10 +70,10 @@ def _progress(name: str, state: str) -> None:
 @click.option("--detailed-exitcode", is_flag=True,
               help="Exit 2 when there are changes (0 none, 1 error).")
 @click.option("--format", "fmt", type=PLAN_FORMATS, default="text", show_default=True)
-@click.option("--inventory", metavar="FILE|backend",
-              help="Users and devices for the local test run: an inventory file, or "
-                   "`backend` to fetch them (default: the local backend's own, else "
-                   "synthetic; the control plane's validate checks the real tailnet).")
+@click.option("--inventory", metavar="FILE|backend|synthetic",
+              help="Users and devices for the tests and the access diff: an inventory "
+                   "file, `synthetic` (a device per user and tag the policies name), or "
+                   "`backend` (the default: the tailnet's own devices and users).")
 @pass_app
 def plan_command(app: AppContext, target: str | None, all_targets: bool, ref: str | None,
                  out: Path | None, detailed_exitcode: bool, fmt: str,
