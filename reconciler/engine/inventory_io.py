@@ -364,6 +364,26 @@ def _strings(value: Any) -> Iterable[str]:
             yield from _strings(v)
 
 
+def _collect(value: Any, out: set[str]) -> None:
+    """Every string in `value` (keys included) into `out`; `_strings`, without a
+    generator frame per level (a large policy holds some 10^5 strings)."""
+    if isinstance(value, str):
+        out.add(value)
+    elif isinstance(value, Mapping):
+        out.update(k for k in value if isinstance(k, str))
+        for v in value.values():
+            if isinstance(v, str):
+                out.add(v)
+            elif v is not None and not isinstance(v, (bool, int, float)):
+                _collect(v, out)
+    elif isinstance(value, list):
+        for v in value:
+            if isinstance(v, str):
+                out.add(v)
+            elif v is not None and not isinstance(v, (bool, int, float)):
+                _collect(v, out)
+
+
 def _login_of(text: str) -> str | None:
     s = text.strip()
     if "@" not in s or s.startswith(_PREFIXES):
@@ -396,16 +416,18 @@ def named_identities(*policies: Mapping[str, Any]) -> tuple[set[str], set[str]]:
         if isinstance(owners, Mapping):
             tags.update(k.strip() for k in owners
                         if isinstance(k, str) and k.strip().startswith("tag:"))
+        texts: set[str] = set()  # the same selectors recur: parse each text once
         for section in _SECTIONS:
-            for s in _strings(policy.get(section)):
-                if "@" in s:
-                    login = _login_of(s)
-                    if login:
-                        logins.add(login)
-                elif "tag:" in s:
-                    tag = _tag_of(s)
-                    if tag:
-                        tags.add(tag)
+            _collect(policy.get(section), texts)
+        for s in texts:
+            if "@" in s:
+                login = _login_of(s)
+                if login:
+                    logins.add(login)
+            elif "tag:" in s:
+                tag = _tag_of(s)
+                if tag:
+                    tags.add(tag)
     return logins, tags
 
 
