@@ -244,6 +244,7 @@ def make_plan(
     backend: Backend | None = None,
     timings: dict[str, float] | None = None,
     with_document: bool = True,
+    live: LiveState | None = None,
 ) -> Plan:
     """Load, test, fetch, diff: the plan for one target (nothing is written anywhere).
 
@@ -251,24 +252,25 @@ def make_plan(
     base, diffs and computes the access changes: the two halves take about as long on
     a large tailnet.
     `timings`, when given, receives the seconds each phase took (then everything runs
-    in this process, so each phase is timed alone)."""
+    in this process, so each phase is timed alone). `live`: already fetched."""
     tgt = session.target(target)
     clock = _Stopwatch(timings)
     desired = desired or clock.run("load", lambda: session.desired(ref))
     own = backend is None
     be = backend or session.backend(tgt)
     try:
-        live = clock.run("fetch", lambda: fetch_live(be, tgt.name))
+        fetched = live if live is not None else \
+            clock.run("fetch", lambda: fetch_live(be, tgt.name))
         chosen = clock.run("inventory", lambda: plan_inventory(
-            inventory, tgt, be, desired, live.policy))
+            inventory, tgt, be, desired, fetched.policy))
         inv, devices = chosen.inventory, chosen.devices
         # Compiled once for the tests and the access diff (the child inherits it).
         compiled = clock.run("compile", lambda: compile_policy(desired.policy, inv))
         testing = None if timings is not None else Forked(
             lambda: test_results(desired, inv, compiled), transport=(ReconcilerError,))
-        base = clock.run("base", lambda: load_base(session, desired, live))
+        base = clock.run("base", lambda: load_base(session, desired, fetched))
         plan = clock.run("diff", lambda: build_plan(
-            target=tgt.name, identity=be.identity, desired=desired, live=live, base=base,
+            target=tgt.name, identity=be.identity, desired=desired, live=fetched, base=base,
             devices=devices, tests=TestResults(inventory=inv.source),
             created_at=_stamp(session.now), tool_version=__version__,
             default_policy=_default_policy(), with_document=with_document))
@@ -276,7 +278,7 @@ def make_plan(
         if plan.changes:
             if not _same_checks(tgt, inventory) and not chosen.checked:
                 server = clock.run("validate", lambda: _server_validate(be, desired))
-            plan = clock.run("access", lambda: _with_access(plan, live.policy, desired, inv,
+            plan = clock.run("access", lambda: _with_access(plan, fetched.policy, desired, inv,
                                                             compiled))
         results = testing.result() if testing is not None else \
             clock.run("tests", lambda: test_results(desired, inv, compiled))
@@ -286,6 +288,33 @@ def make_plan(
     if chosen.synthetic:
         plan.messages.append(Message("warning", SYNTHETIC_NOTICE))
     return _with_tests(plan, results, server)
+
+
+def revocation_plan(session: Session, *, target: str | None = None) -> Plan:
+    """The plan `apply --revocations-only` pushes: base minus expired.
+
+    The desired state at the last-applied commit (the live header's), compiled now, so
+    the only removals are what expired since; whatever else waits in git is left for a
+    reviewed apply, and a nightly job revokes on time. Drift would be reverted too, and
+    the apply's guard refuses any change that could grant access."""
+    from reconciler.errors import NotApplyable
+
+    tgt = session.target(target)
+    be = session.backend(tgt)
+    try:
+        live = fetch_live(be, tgt.name)
+        commit = live.header.commit if live.header is not None else None
+        if commit is None:
+            raise NotApplyable(
+                f'--revocations-only: the live policy of target "{tgt.name}" was not '
+                "applied by reconciler from a commit, so there is no applied state to "
+                "revoke from",
+                "Apply a reviewed plan first (`reconciler plan -o F`, `reconciler apply F`).")
+        desired = load_desired(session.config.root, ref=commit, now=session.now,
+                               config=session.config)
+        return make_plan(session, target=tgt.name, desired=desired, backend=be, live=live)
+    finally:
+        be.close()
 
 
 def plan_alongside(session: Session, ref: str | None,

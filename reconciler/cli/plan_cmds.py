@@ -161,7 +161,9 @@ def plan_table(results: list[tuple[str, Plan | None, ReconcilerError | None]]) -
 @click.option("--git-note", is_flag=True,
               help="Record the apply (target, ETags, time) as a git note on the commit.")
 @click.option("--revocations-only", is_flag=True,
-              help="Apply only if every change removes access (safe unattended runs).")
+              help="Without PLAN: push the last applied state minus what expired since, "
+                   "whatever is pending in git; with PLAN: apply it only if every change "
+                   "removes access (safe unattended runs).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True)
 @pass_app
@@ -177,9 +179,18 @@ def apply_command(app: AppContext, plan_file: Path | None, target: str | None,
     if plan_file is not None:
         plan = planfile.read(plan_file)
     else:
-        desired, plan = operations.plan_alongside(
-            session, None, lambda d: operations.make_plan(session, target=target, desired=d))
-        echo_problems(desired.notices)
+        if revocations_only:
+            # Base minus expired: revokes on time whatever else waits in git.
+            plan = operations.revocation_plan(session, target=target)
+            click.echo(f"Revocations only: the last applied commit "
+                       f"{(plan.desired_commit or '')[:12]} with what expired since removed; "
+                       "changes pending in git are not applied.\n",
+                       err=fmt != "text")
+        else:
+            desired, plan = operations.plan_alongside(
+                session, None,
+                lambda d: operations.make_plan(session, target=target, desired=d))
+            echo_problems(desired.notices)
         if fmt == "text" or not auto_approve:
             click.echo(text.render_plan(plan, color=_color(), show_footer=False),
                        err=fmt != "text", nl=False)
