@@ -92,6 +92,21 @@ def read_tree(path: Path, ref: str, directory: Path) -> list[tuple[str, bytes]]:
     return sorted(files)
 
 
+def missing_from_shallow_clone(path: Path, commit: str) -> bool:
+    """`commit` is not in the repository around `path`, which is a shallow clone (so
+    the history that holds it was cut off, not rewritten: fetching it would help)."""
+    from git.exc import BadName, GitCommandError
+
+    repo = open_repo(path)
+    if repo is None or not (Path(repo.git_dir) / "shallow").exists():
+        return False
+    try:
+        repo.commit(commit).tree  # noqa: B018  (the object must be readable, not named)
+    except (BadName, ValueError, GitCommandError):
+        return True
+    return False
+
+
 def root_of(path: Path) -> Path | None:
     repo = open_repo(path)
     return Path(repo.working_tree_dir).resolve() if repo and repo.working_tree_dir else None

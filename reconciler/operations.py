@@ -164,6 +164,19 @@ def load_base(session: Session, desired: Desired, live: LiveState) -> BaseState 
     return BaseState(header.commit, tuple(candidates), exact)
 
 
+def _require_base_commit(session: Session, commit: str) -> None:
+    """A shallow clone without the last-applied commit cannot tell edits made outside
+    git from changes pending in git: say so (exit 1) rather than misfile them."""
+    from reconciler import gitsource
+
+    if gitsource.missing_from_shallow_clone(session.config.root, commit):
+        raise GitError(
+            f"the last-applied commit {commit[:12]} is not in this shallow clone, so "
+            "changes made outside git cannot be told apart from changes pending in git",
+            "Fetch the history and run again: `git fetch --unshallow` (in GitHub Actions, "
+            "actions/checkout with `fetch-depth: 0`).")
+
+
 def test_results(desired: Desired, inventory: Inventory,
                  compiled: CompiledPolicy | None = None) -> TestResults:
     from reconciler.engine import run_tests
@@ -261,6 +274,8 @@ def make_plan(
     try:
         fetched = live if live is not None else \
             clock.run("fetch", lambda: fetch_live(be, tgt.name))
+        if fetched.header is not None and fetched.header.commit:
+            _require_base_commit(session, fetched.header.commit)
         chosen = clock.run("inventory", lambda: plan_inventory(
             inventory, tgt, be, desired, fetched.policy))
         inv, devices = chosen.inventory, chosen.devices

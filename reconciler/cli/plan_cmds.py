@@ -8,8 +8,11 @@ expected failure, 2 changes or drift with --detailed-exitcode / drift).
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -53,6 +56,20 @@ def render_plan(plan: Plan, fmt: str, plan_path: str | None) -> str:
     return text.render_plan(plan, plan_path=plan_path, color=_color())
 
 
+@contextlib.contextmanager
+def _json_error(fmt: str, target: str) -> Iterator[None]:
+    """With --format json, an error is also a JSON document on stdout (then exit 1 as
+    ever, the message on stderr), so a consumer never parses an empty output."""
+    try:
+        yield
+    except ReconcilerError as e:
+        if fmt == "json":
+            click.echo(json.dumps({"format_version": planfile.FORMAT_VERSION,
+                                   "target": target, "error": str(e),
+                                   "detail": e.detail or None}, indent=2))
+        raise
+
+
 def _progress(name: str, state: str) -> None:
     click.echo(f"[{name}] {state}", err=True)
 
@@ -90,9 +107,10 @@ def plan_command(app: AppContext, target: str | None, all_targets: bool, ref: st
         _plan_all(session, ref=ref, fmt=fmt, inventory=inventory,
                   detailed=detailed_exitcode)
         return
-    desired, plan = operations.plan_alongside(session, ref, lambda d: operations.make_plan(
-        session, target=target, desired=d, inventory=inventory,
-        with_document=out is not None))
+    with _json_error(fmt, target or session.config.default_target):
+        desired, plan = operations.plan_alongside(session, ref, lambda d: operations.make_plan(
+            session, target=target, desired=d, inventory=inventory,
+            with_document=out is not None))
     echo_problems(desired.notices)
     if out is not None:
         planfile.write(plan, out)
@@ -248,8 +266,9 @@ def drift_command(app: AppContext, target: str | None, all_targets: bool, fmt: s
         reports = [r if r is not None else DriftReport(n, "", error=str(e))
                    for n, r, e in results]
     else:
-        _, report = operations.plan_alongside(
-            session, None, lambda d: operations.drift(session, target=target, desired=d))
+        with _json_error(fmt, target or session.config.default_target):
+            _, report = operations.plan_alongside(
+                session, None, lambda d: operations.drift(session, target=target, desired=d))
         reports = [report]
     if fmt == "json":
         click.echo(json_.render_drift(reports[0]) if len(reports) == 1
