@@ -107,6 +107,41 @@ def missing_from_shallow_clone(path: Path, commit: str) -> bool:
     return False
 
 
+def noted_commits(path: Path, *, ref: str = "reconciler", limit: int = 200
+                  ) -> list[tuple[str, str]]:
+    """(commit, note text) for the commits of HEAD's history that carry a note in
+    refs/notes/<ref>, newest first; [] without notes or a repository."""
+    from git.exc import GitCommandError
+
+    repo = open_repo(path)
+    if repo is None:
+        return []
+    try:
+        out = repo.git.log(f"--notes={ref}", "--format=%H%x00%N%x1e", "-n", str(limit))
+    except (GitCommandError, ValueError):
+        return []
+    found = []
+    for record in out.split("\x1e"):
+        commit, _, note = record.strip().partition("\x00")
+        if commit and note.strip():
+            found.append((commit, note.strip()))
+    return found
+
+
+def recent_commits(path: Path, directory: Path, limit: int) -> list[str]:
+    """The newest `limit` commits of HEAD's history that changed `directory`."""
+    from git.exc import GitCommandError
+
+    repo = open_repo(path)
+    if repo is None:
+        return []
+    try:
+        out = repo.git.log("--format=%H", "-n", str(limit), "--", str(directory))
+    except (GitCommandError, ValueError):
+        return []
+    return [line.strip() for line in out.splitlines() if line.strip()]
+
+
 def root_of(path: Path) -> Path | None:
     repo = open_repo(path)
     return Path(repo.working_tree_dir).resolve() if repo and repo.working_tree_dir else None

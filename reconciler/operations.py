@@ -117,6 +117,102 @@ def fetch_live(backend: Backend, target: str) -> LiveState:
     return LiveState(live.text, live.etag, policy, compiler.read_header(live.text))
 
 
+RECOVERY_DEPTH = 20  # commits of the policies' history matched against a header-less live
+
+
+def recover_header(session: Session, target: str, live: LiveState
+                   ) -> tuple[LiveState, Message | None]:
+    """`live` with its last-applied commit found another way when its header is gone.
+
+    A write through the API as JSON drops every comment, the managed header with them;
+    the policy is still reconciler's. Only a plain-JSON live document is considered
+    (a HuJSON one without a header was never applied by reconciler). The commit comes
+    from this target's newest `--git-note` apply note, else from the commit of the last
+    RECOVERY_DEPTH changes to the policies whose compiled policy is closest to live (and
+    shares at least 3/4 of it both ways). The recovered header has no fingerprint, so
+    live is never taken for the base itself: the base is recompiled from git and edits
+    since then show as made outside git. Returns `live` unchanged when nothing fits."""
+    import json
+
+    from reconciler import gitsource
+
+    if live.header is not None or not live.policy:
+        return live, None
+    try:
+        json.loads(live.text)
+    except ValueError:
+        return live, None
+    root = session.config.root
+    how = ""
+    commit = _noted_commit(gitsource.noted_commits(root), target)
+    if commit is not None:
+        how = "its apply note (git notes)"
+    else:
+        commit = _closest_commit(session, live.policy)
+        how = f"the closest match among the last {RECOVERY_DEPTH} policy commits"
+    if commit is None:
+        return live, None
+    message = Message("warning", (
+        f"the live policy carries no reconciler header (a write through the API as JSON "
+        f"drops it); the last applied commit is taken to be {commit[:12]}, from "
+        f"{how}: edits since show as made outside git, and the next apply restores it"))
+    return replace(live, header=compiler.ManagedHeader(commit=commit, fingerprint="")), message
+
+
+def _noted_commit(notes: list[tuple[str, str]], target: str) -> str | None:
+    """The commit of the newest `reconciler apply target=<target>` note."""
+    best: tuple[str, str] | None = None
+    for commit, text in notes:
+        for line in text.splitlines():
+            fields = dict(f.split("=", 1) for f in line.split()[2:] if "=" in f)
+            if line.startswith("reconciler apply ") and fields.get("target") == target:
+                at = fields.get("at", "")
+                if best is None or at > best[0]:
+                    best = (at, commit)
+    return best[1] if best is not None else None
+
+
+def _closest_commit(session: Session, policy: dict[str, Any]) -> str | None:
+    from collections import Counter
+
+    from reconciler import gitsource
+
+    def signature(doc: dict[str, Any]) -> Counter[str]:
+        out: Counter[str] = Counter()
+        for section, value in normalize.essence(doc).items():
+            if isinstance(value, list):
+                out.update(f"{section}\0{normalize.canonical_json(v)}" for v in value)
+            elif isinstance(value, dict):
+                out.update(f"{section}\0{k}\0{normalize.canonical_json(v)}"
+                           for k, v in value.items())
+            else:
+                out[f"{section}\0{normalize.canonical_json(value)}"] += 1
+        return out
+
+    live = signature(policy)
+    best: tuple[int, str] | None = None
+    for commit in gitsource.recent_commits(session.config.root, session.config.policies_dir,
+                                           RECOVERY_DEPTH):
+        for moment in (session.now, EPOCH):  # entries may have expired since the apply
+            try:
+                loaded = load_desired(session.config.root, ref=commit, now=moment,
+                                      config=session.config, validate=False)
+            except (GitError, PolicyError, ConfigError):
+                break
+            mine = signature(loaded.policy)
+            shared = sum((live & mine).values())
+            if 4 * shared < 3 * sum(live.values()) or 4 * shared < 3 * sum(mine.values()):
+                continue
+            distance = sum((live - mine).values()) + sum((mine - live).values())
+            if best is None or distance < best[0]:  # newest first: ties keep the newer
+                best = (distance, commit)
+            if distance == 0:
+                return commit
+            if not any(p.code == "expired" for p in loaded.notices):
+                break  # nothing expired: compiled with nothing expired, it is the same
+    return best[1] if best is not None else None
+
+
 def _names_changed(desired: Desired, live: LiveState) -> bool:
     """A named desired entry whose content is not in live: the base is needed to name it."""
     live_hashes: dict[str, set[str]] = {}
@@ -274,6 +370,7 @@ def make_plan(
     try:
         fetched = live if live is not None else \
             clock.run("fetch", lambda: fetch_live(be, tgt.name))
+        fetched, recovered = recover_header(session, tgt.name, fetched)
         if fetched.header is not None and fetched.header.commit:
             _require_base_commit(session, fetched.header.commit)
         chosen = clock.run("inventory", lambda: plan_inventory(
@@ -302,6 +399,8 @@ def make_plan(
             be.close()
     if chosen.synthetic:
         plan.messages.append(Message("warning", SYNTHETIC_NOTICE))
+    if recovered is not None:
+        plan.messages.insert(0, recovered)
     return _with_tests(plan, results, server)
 
 
@@ -317,7 +416,7 @@ def revocation_plan(session: Session, *, target: str | None = None) -> Plan:
     tgt = session.target(target)
     be = session.backend(tgt)
     try:
-        live = fetch_live(be, tgt.name)
+        live, _ = recover_header(session, tgt.name, fetch_live(be, tgt.name))
         commit = live.header.commit if live.header is not None else None
         if commit is None:
             raise NotApplyable(
