@@ -11,13 +11,14 @@ changes), or the user list (GET, when a rule or test names a role autogroup such
 autogroup:admin, so roles decide who reaches what). The device list is read once and
 serves the managed device tags, the local tests and the access diff alike.
 
-The inventory the tests and the access diff run over (`plan_inventory`): by default the
-tailnet's own devices, their owners as users (with roles when read), plus a synthesised
-device for every identity the live or desired policy names that owns none (so no gain
-or loss of a person without a device is hidden). The base policy adds no identity of
-its own: the access diff is live -> desired. With roles read, the tests ran on the
-tailnet's own users and devices, so the control plane's validate would repeat them (and
-the push checks once more, atomically) and is left out, as for the local backend.
+The inventory (`plan_inventory`): by default the tailnet's own devices and their owners
+as users (with roles when read). The tests run on exactly that; the access diff on that
+plus a synthesised device for every identity the live or desired policy names that owns
+none (so no gain or loss of a person without a device is hidden; device counts leave
+them out). The base policy adds no identity of its own: the access diff is live ->
+desired. With roles read, the tests ran on the tailnet's own users and devices, so the
+control plane's validate would repeat them (and the push checks once more, atomically)
+and is left out, as for the local backend.
 `--inventory FILE` reads a file; `--inventory synthetic` (and a tailnet with no devices)
 uses one device per user and tag the policies name, and the plan says so.
 """
@@ -298,10 +299,17 @@ SYNTHETIC_NOTICE = (
 class PlanInventory:
     """What the tests and the access diff run over, and what reading it cost."""
 
-    inventory: Inventory
+    inventory: Inventory  # for the tests: the tailnet as it is
     devices: list[Device] | None  # the tailnet's device list, when read
     synthetic: bool = False
     checked: bool = False  # the tests ran on the tailnet's own users and devices
+    # For the access diff: `inventory` plus a device for each named identity without
+    # one (the same object when none is missing).
+    access: Inventory | None = None
+
+    @property
+    def for_access(self) -> Inventory:
+        return self.access if self.access is not None else self.inventory
 
 
 def plan_inventory(spec: str | None, target: Target, backend: Backend, desired: Desired,
@@ -333,8 +341,9 @@ def plan_inventory(spec: str | None, target: Target, backend: Backend, desired: 
         # Nothing real to count or test from: say so rather than show empty access.
         return PlanInventory(synthetic_for(*named), devices, synthetic=True)
     real = Inventory(users=users, devices=tuple(devices), source=backend.identity)
-    return PlanInventory(with_named_identities(real, *named), devices,
-                         checked=roles and not local)
+    # The tests run on the tailnet as it is (as the control plane's own checks do).
+    return PlanInventory(real, devices, checked=roles and not local,
+                         access=with_named_identities(real, *named))
 
 
 def _default_policy() -> dict[str, Any]:
@@ -390,8 +399,9 @@ def make_plan(
         if plan.changes:
             if not _same_checks(tgt, inventory) and not chosen.checked:
                 server = clock.run("validate", lambda: _server_validate(be, desired))
-            plan = clock.run("access", lambda: _with_access(plan, fetched.policy, desired, inv,
-                                                            compiled))
+            plan = clock.run("access", lambda: _with_access(
+                plan, fetched.policy, desired, chosen.for_access,
+                compiled if chosen.for_access is inv else None))
         results = testing.result() if testing is not None else \
             clock.run("tests", lambda: test_results(desired, inv, compiled))
     finally:
