@@ -222,6 +222,7 @@ class DriftReport:
     base_commit: str | None = None
     desired_commit: str | None = None
     error: str | None = None
+    warnings: list[str] = field(default_factory=list)  # the plan's, one line each
 
     @property
     def clean(self) -> bool:

@@ -3,12 +3,13 @@
 May import: yaml, `errors`, `source`, `problems`, `suggest`. The file is optional: a
 repository with only `policies/` works and targets the embedded local backend.
 Credentials are never read from this file; they come from the environment by name
-(see `credential_env`).
+(see `credential_env`), each target's own names where it gives them (`api_key_env`...).
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,11 +26,22 @@ DEFAULT_LOCAL_DB = ".reconciler/local.db"
 DEFAULT_TAILSCALE_URL = "https://api.tailscale.com"
 
 TOP_KEYS = ("policies", "default_target", "targets", "lint", "sensitive_tags")
+# Per target, the name of the environment variable holding each credential (never the
+# credential itself): `api_key_env: TS_API_KEY_PROD`. Unset, the defaults below apply.
+CREDENTIAL_KEYS = {
+    "local": {},
+    "tailscale": {"api_key_env": "TS_API_KEY", "oauth_client_id_env": "TS_OAUTH_CLIENT_ID",
+                  "oauth_client_secret_env": "TS_OAUTH_CLIENT_SECRET",
+                  "id_token_env": "TS_ID_TOKEN"},
+    "headscale": {"api_key_env": "HEADSCALE_API_KEY"},
+}
 TARGET_KEYS = {
     "local": ("backend", "path", "seed"),
-    "tailscale": ("backend", "tailnet", "base_url", "timeout", "posture"),
-    "headscale": ("backend", "base_url", "timeout"),
+    "tailscale": ("backend", "tailnet", "base_url", "timeout", "posture",
+                  *CREDENTIAL_KEYS["tailscale"]),
+    "headscale": ("backend", "base_url", "timeout", *CREDENTIAL_KEYS["headscale"]),
 }
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 @dataclass(frozen=True)
@@ -43,9 +55,16 @@ class Target:
     base_url: str = ""
     timeout: float = 30.0
     options: Mapping[str, Any] = field(default_factory=dict)
+    # Default credential variable -> the one this target reads instead (names only).
+    credential_names: Mapping[str, str] = field(default_factory=dict)
 
     def db_path(self, root: Path) -> Path:
         return (root / self.path).resolve()
+
+    def credential_vars(self) -> tuple[str, ...]:
+        """The environment variables this target's credentials are read from."""
+        return tuple(self.credential_names.get(v, v)
+                     for v in CREDENTIAL_VARS.get(self.backend, ()))
 
 
 @dataclass(frozen=True)
@@ -216,6 +235,20 @@ def _parse_target(
         else:
             # Device posture attributes cost one request per device; off by default.
             options["posture"] = spec["posture"]
+    names: dict[str, str] = {}
+    for key, default in CREDENTIAL_KEYS[backend].items():
+        if key not in spec:
+            continue
+        value = spec[key]
+        if isinstance(value, str) and ENV_NAME.fullmatch(value):
+            names[default] = value
+        else:
+            # Never echo the value: it may be the secret itself, pasted by mistake.
+            vnode = fields.get(key, (None, None))[1]
+            problems.append(
+                f'{_where(shown, vnode)}: target "{name}": {key} must be the name of an '
+                f"environment variable (letters, digits and _), like {default}; the "
+                "credential itself goes in that variable, never in this file")
     target = Target(
         name=name,
         backend=backend,
@@ -224,6 +257,7 @@ def _parse_target(
         base_url=base_url.rstrip("/"),
         timeout=float(timeout),
         options=options,
+        credential_names=names,
     )
     return target, problems
 
@@ -248,42 +282,51 @@ class Credentials:
         return f"Credentials(kind={self.kind!r}, from={sorted(self.values)})"
 
 
-def credential_env(backend: str, env: Mapping[str, str] | None = None) -> Credentials:
+def credential_env(backend: str, env: Mapping[str, str] | None = None,
+                   names: Mapping[str, str] | None = None) -> Credentials:
     """Pick the credential for `backend` from the environment, with explicit precedence.
 
     Tailscale: TS_API_KEY alone; or TS_OAUTH_CLIENT_ID with TS_OAUTH_CLIENT_SECRET (OAuth
     client credentials); or TS_OAUTH_CLIENT_ID with TS_ID_TOKEN (workload identity).
-    Setting more than one of these is a conflict, not a silent choice.
+    Setting more than one of these is a conflict, not a silent choice. `names` maps a
+    default variable to the one a target reads instead (`Target.credential_names`); the
+    values come back under the default names, and messages say the names read.
     """
     env = os.environ if env is None else env
-    present = {k: env[k] for k in CREDENTIAL_VARS.get(backend, ()) if env.get(k)}
+    names = names or {}
+
+    def n(default: str) -> str:
+        return names.get(default, default)
+
+    present = {k: env[n(k)] for k in CREDENTIAL_VARS.get(backend, ()) if env.get(n(k))}
     if backend == "local":
         return Credentials("none")
     if backend == "headscale":
         if "HEADSCALE_API_KEY" not in present:
             raise CredentialsError(
-                "no Headscale credentials: HEADSCALE_API_KEY is not set",
-                "Create one with `headscale apikeys create` and export it as HEADSCALE_API_KEY.",
+                f"no Headscale credentials: {n('HEADSCALE_API_KEY')} is not set",
+                "Create one with `headscale apikeys create` and export it as "
+                f"{n('HEADSCALE_API_KEY')}.",
             )
         return Credentials("api-key", present)
+    key, cid, secret, token = (n("TS_API_KEY"), n("TS_OAUTH_CLIENT_ID"),
+                               n("TS_OAUTH_CLIENT_SECRET"), n("TS_ID_TOKEN"))
     api_key = "TS_API_KEY" in present
     oauth = "TS_OAUTH_CLIENT_SECRET" in present
     wif = "TS_ID_TOKEN" in present
-    chosen = [n for n, on in (("TS_API_KEY", api_key), ("TS_OAUTH_CLIENT_SECRET", oauth),
-                              ("TS_ID_TOKEN", wif)) if on]
+    chosen = [name for name, on in ((key, api_key), (secret, oauth), (token, wif)) if on]
     if len(chosen) > 1:
         raise CredentialsError(
             "conflicting Tailscale credentials: " + " and ".join(chosen) + " are both set",
-            "Set exactly one of TS_API_KEY, TS_OAUTH_CLIENT_ID + TS_OAUTH_CLIENT_SECRET, "
-            "or TS_OAUTH_CLIENT_ID + TS_ID_TOKEN.",
+            f"Set exactly one of {key}, {cid} + {secret}, or {cid} + {token}.",
         )
     if api_key:
         return Credentials("api-key", present)
     if (oauth or wif) and "TS_OAUTH_CLIENT_ID" not in present:
-        missing_for = "TS_OAUTH_CLIENT_SECRET" if oauth else "TS_ID_TOKEN"
+        missing_for = secret if oauth else token
         raise CredentialsError(
-            f"{missing_for} is set but TS_OAUTH_CLIENT_ID is not",
-            "Export the OAuth client's ID as TS_OAUTH_CLIENT_ID.",
+            f"{missing_for} is set but {cid} is not",
+            f"Export the OAuth client's ID as {cid}.",
         )
     if oauth:
         return Credentials("oauth", present)
@@ -291,12 +334,12 @@ def credential_env(backend: str, env: Mapping[str, str] | None = None) -> Creden
         return Credentials("workload-identity", present)
     if "TS_OAUTH_CLIENT_ID" in present:
         raise CredentialsError(
-            "TS_OAUTH_CLIENT_ID is set without TS_OAUTH_CLIENT_SECRET or TS_ID_TOKEN",
-            "Export the OAuth client secret as TS_OAUTH_CLIENT_SECRET, or a workload identity "
-            "token as TS_ID_TOKEN.",
+            f"{cid} is set without {secret} or {token}",
+            f"Export the OAuth client secret as {secret}, or a workload identity "
+            f"token as {token}.",
         )
     raise CredentialsError(
         "no Tailscale credentials in the environment",
-        "Set TS_API_KEY, or TS_OAUTH_CLIENT_ID + TS_OAUTH_CLIENT_SECRET (scopes: policy_file, "
-        "devices:core, users:read), or TS_OAUTH_CLIENT_ID + TS_ID_TOKEN.",
+        f"Set {key}, or {cid} + {secret} (scopes: policy_file, "
+        f"devices:core, users:read), or {cid} + {token}.",
     )

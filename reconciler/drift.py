@@ -26,6 +26,7 @@ def drift_report(plan: Plan) -> DriftReport:
         managed=plan.managed,
         base_commit=plan.base_commit,
         desired_commit=plan.desired_commit,
+        warnings=[m.text for m in plan.messages if m.severity == "warning"],
     )
 
 

@@ -92,6 +92,56 @@ def read_tree(path: Path, ref: str, directory: Path) -> list[tuple[str, bytes]]:
     return sorted(files)
 
 
+def missing_from_shallow_clone(path: Path, commit: str) -> bool:
+    """`commit` is not in the repository around `path`, which is a shallow clone (so
+    the history that holds it was cut off, not rewritten: fetching it would help)."""
+    from git.exc import BadName, GitCommandError
+
+    repo = open_repo(path)
+    if repo is None or not (Path(repo.git_dir) / "shallow").exists():
+        return False
+    try:
+        repo.commit(commit).tree  # noqa: B018  (the object must be readable, not named)
+    except (BadName, ValueError, GitCommandError):
+        return True
+    return False
+
+
+def noted_commits(path: Path, *, ref: str = "reconciler", limit: int = 200
+                  ) -> list[tuple[str, str]]:
+    """(commit, note text) for the commits of HEAD's history that carry a note in
+    refs/notes/<ref>, newest first; [] without notes or a repository."""
+    from git.exc import GitCommandError
+
+    repo = open_repo(path)
+    if repo is None:
+        return []
+    try:
+        out = repo.git.log(f"--notes={ref}", "--format=%H%x00%N%x1e", "-n", str(limit))
+    except (GitCommandError, ValueError):
+        return []
+    found = []
+    for record in out.split("\x1e"):
+        commit, _, note = record.strip().partition("\x00")
+        if commit and note.strip():
+            found.append((commit, note.strip()))
+    return found
+
+
+def recent_commits(path: Path, directory: Path, limit: int) -> list[str]:
+    """The newest `limit` commits of HEAD's history that changed `directory`."""
+    from git.exc import GitCommandError
+
+    repo = open_repo(path)
+    if repo is None:
+        return []
+    try:
+        out = repo.git.log("--format=%H", "-n", str(limit), "--", str(directory))
+    except (GitCommandError, ValueError):
+        return []
+    return [line.strip() for line in out.splitlines() if line.strip()]
+
+
 def root_of(path: Path) -> Path | None:
     repo = open_repo(path)
     return Path(repo.working_tree_dir).resolve() if repo and repo.working_tree_dir else None

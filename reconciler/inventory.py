@@ -10,6 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+# The id of a device the tailnet does not have, made up for an identity a policy names
+# (`engine.inventory_io.with_named_identities`): counts of real devices leave it out.
+SYNTHETIC_ID = "synthetic"
+
 ROLES = ("owner", "admin", "member", "it-admin", "network-admin", "billing-admin", "auditor")
 
 

@@ -5,13 +5,22 @@ Layer 7. May import everything below the CLI: `config`, `desired`, `gitsource`,
 `applier`, `drift`, `importer`, `notify`, `render`, `errors`. The CLI parses options,
 calls one of these, renders and exits; everything here works without click.
 
-Requests to the control plane per `plan`: the policy (GET), the server-side validate
-(POST, only when something changes) and the device list (GET, only when `devices:` are
-managed): at most 3. The tests' inventory costs nothing extra: an `--inventory` file;
-the local backend's own users and devices (in-process, no requests); otherwise a
-synthetic inventory (one device per user and tag), with the control plane's validate,
-which runs the same tests against the real tailnet, as the authority. `--inventory
-backend` fetches users and devices for the local run (two more requests).
+Requests to the control plane per `plan`: at most 3. The policy (GET) and the device
+list (GET) always; then one of: the server-side validate (POST, when something
+changes), or the user list (GET, when a rule or test names a role autogroup such as
+autogroup:admin, so roles decide who reaches what). The device list is read once and
+serves the managed device tags, the local tests and the access diff alike.
+
+The inventory (`plan_inventory`): by default the tailnet's own devices and their owners
+as users (with roles when read). The tests run on exactly that; the access diff on that
+plus a synthesised device for every identity the live or desired policy names that owns
+none (so no gain or loss of a person without a device is hidden; device counts leave
+them out). The base policy adds no identity of its own: the access diff is live ->
+desired. With roles read, the tests ran on the tailnet's own users and devices, so the
+control plane's validate would repeat them (and the push checks once more, atomically)
+and is left out, as for the local backend.
+`--inventory FILE` reads a file; `--inventory synthetic` (and a tailnet with no devices)
+uses one device per user and tag the policies name, and the plan says so.
 """
 
 from __future__ import annotations
@@ -109,6 +118,102 @@ def fetch_live(backend: Backend, target: str) -> LiveState:
     return LiveState(live.text, live.etag, policy, compiler.read_header(live.text))
 
 
+RECOVERY_DEPTH = 20  # commits of the policies' history matched against a header-less live
+
+
+def recover_header(session: Session, target: str, live: LiveState
+                   ) -> tuple[LiveState, Message | None]:
+    """`live` with its last-applied commit found another way when its header is gone.
+
+    A write through the API as JSON drops every comment, the managed header with them;
+    the policy is still reconciler's. Only a plain-JSON live document is considered
+    (a HuJSON one without a header was never applied by reconciler). The commit comes
+    from this target's newest `--git-note` apply note, else from the commit of the last
+    RECOVERY_DEPTH changes to the policies whose compiled policy is closest to live (and
+    shares at least 3/4 of it both ways). The recovered header has no fingerprint, so
+    live is never taken for the base itself: the base is recompiled from git and edits
+    since then show as made outside git. Returns `live` unchanged when nothing fits."""
+    import json
+
+    from reconciler import gitsource
+
+    if live.header is not None or not live.policy:
+        return live, None
+    try:
+        json.loads(live.text)
+    except ValueError:
+        return live, None
+    root = session.config.root
+    how = ""
+    commit = _noted_commit(gitsource.noted_commits(root), target)
+    if commit is not None:
+        how = "its apply note (git notes)"
+    else:
+        commit = _closest_commit(session, live.policy)
+        how = f"the closest match among the last {RECOVERY_DEPTH} policy commits"
+    if commit is None:
+        return live, None
+    message = Message("warning", (
+        f"the live policy carries no reconciler header (a write through the API as JSON "
+        f"drops it); the last applied commit is taken to be {commit[:12]}, from "
+        f"{how}: edits since show as made outside git, and the next apply restores it"))
+    return replace(live, header=compiler.ManagedHeader(commit=commit, fingerprint="")), message
+
+
+def _noted_commit(notes: list[tuple[str, str]], target: str) -> str | None:
+    """The commit of the newest `reconciler apply target=<target>` note."""
+    best: tuple[str, str] | None = None
+    for commit, text in notes:
+        for line in text.splitlines():
+            fields = dict(f.split("=", 1) for f in line.split()[2:] if "=" in f)
+            if line.startswith("reconciler apply ") and fields.get("target") == target:
+                at = fields.get("at", "")
+                if best is None or at > best[0]:
+                    best = (at, commit)
+    return best[1] if best is not None else None
+
+
+def _closest_commit(session: Session, policy: dict[str, Any]) -> str | None:
+    from collections import Counter
+
+    from reconciler import gitsource
+
+    def signature(doc: dict[str, Any]) -> Counter[str]:
+        out: Counter[str] = Counter()
+        for section, value in normalize.essence(doc).items():
+            if isinstance(value, list):
+                out.update(f"{section}\0{normalize.canonical_json(v)}" for v in value)
+            elif isinstance(value, dict):
+                out.update(f"{section}\0{k}\0{normalize.canonical_json(v)}"
+                           for k, v in value.items())
+            else:
+                out[f"{section}\0{normalize.canonical_json(value)}"] += 1
+        return out
+
+    live = signature(policy)
+    best: tuple[int, str] | None = None
+    for commit in gitsource.recent_commits(session.config.root, session.config.policies_dir,
+                                           RECOVERY_DEPTH):
+        for moment in (session.now, EPOCH):  # entries may have expired since the apply
+            try:
+                loaded = load_desired(session.config.root, ref=commit, now=moment,
+                                      config=session.config, validate=False)
+            except (GitError, PolicyError, ConfigError):
+                break
+            mine = signature(loaded.policy)
+            shared = sum((live & mine).values())
+            if 4 * shared < 3 * sum(live.values()) or 4 * shared < 3 * sum(mine.values()):
+                continue
+            distance = sum((live - mine).values()) + sum((mine - live).values())
+            if best is None or distance < best[0]:  # newest first: ties keep the newer
+                best = (distance, commit)
+            if distance == 0:
+                return commit
+            if not any(p.code == "expired" for p in loaded.notices):
+                break  # nothing expired: compiled with nothing expired, it is the same
+    return best[1] if best is not None else None
+
+
 def _names_changed(desired: Desired, live: LiveState) -> bool:
     """A named desired entry whose content is not in live: the base is needed to name it."""
     live_hashes: dict[str, set[str]] = {}
@@ -156,6 +261,19 @@ def load_base(session: Session, desired: Desired, live: LiveState) -> BaseState 
     return BaseState(header.commit, tuple(candidates), exact)
 
 
+def _require_base_commit(session: Session, commit: str) -> None:
+    """A shallow clone without the last-applied commit cannot tell edits made outside
+    git from changes pending in git: say so (exit 1) rather than misfile them."""
+    from reconciler import gitsource
+
+    if gitsource.missing_from_shallow_clone(session.config.root, commit):
+        raise GitError(
+            f"the last-applied commit {commit[:12]} is not in this shallow clone, so "
+            "changes made outside git cannot be told apart from changes pending in git",
+            "Fetch the history and run again: `git fetch --unshallow` (in GitHub Actions, "
+            "actions/checkout with `fetch-depth: 0`).")
+
+
 def test_results(desired: Desired, inventory: Inventory,
                  compiled: CompiledPolicy | None = None) -> TestResults:
     from reconciler.engine import run_tests
@@ -171,22 +289,61 @@ def test_results(desired: Desired, inventory: Inventory,
                        inventory=inventory.source)
 
 
-def choose_inventory(spec: str | None, target: Target, backend: Backend,
-                     desired: Desired, devices: list[Device] | None) -> Inventory:
-    """See the module docstring for the order and what each choice costs."""
-    from reconciler.engine import load_inventory, synthetic_inventory
+SYNTHETIC_NOTICE = (
+    "access changes and tests were computed over a synthetic inventory (one device per "
+    "user and tag the policies name), not the tailnet's users and devices: device counts "
+    "are not real")
 
-    if spec and spec != "backend":
+
+@dataclass(frozen=True)
+class PlanInventory:
+    """What the tests and the access diff run over, and what reading it cost."""
+
+    inventory: Inventory  # for the tests: the tailnet as it is
+    devices: list[Device] | None  # the tailnet's device list, when read
+    synthetic: bool = False
+    checked: bool = False  # the tests ran on the tailnet's own users and devices
+    # For the access diff: `inventory` plus a device for each named identity without
+    # one (the same object when none is missing).
+    access: Inventory | None = None
+
+    @property
+    def for_access(self) -> Inventory:
+        return self.access if self.access is not None else self.inventory
+
+
+def plan_inventory(spec: str | None, target: Target, backend: Backend, desired: Desired,
+                   live: dict[str, Any]) -> PlanInventory:
+    """See the module docstring for the choices and what each costs."""
+    from reconciler.engine import load_inventory
+    from reconciler.engine.inventory_io import (
+        names_roles,
+        synthetic_for,
+        users_of,
+        with_named_identities,
+    )
+
+    if spec and spec not in ("backend", "synthetic"):
         path = Path(spec)
         if not path.is_absolute():
             path = Path.cwd() / path
-        return load_inventory(path)
-    if spec == "backend" or target.backend == "local":
-        return Inventory(users=tuple(backend.list_users()),
-                         devices=tuple(devices if devices is not None
-                                       else backend.list_devices()),
-                         source=backend.identity)
-    return synthetic_inventory(desired.policy)
+        devices = backend.list_devices() if desired.devices else None
+        return PlanInventory(load_inventory(path), devices)
+    named = (live, desired.policy)
+    if spec == "synthetic":
+        devices = backend.list_devices() if desired.devices else None
+        return PlanInventory(synthetic_for(*named), devices, synthetic=True)
+    devices = backend.list_devices()
+    local = target.backend == "local"
+    roles = local or names_roles(*named)
+    users = tuple(backend.list_users()) if roles else users_of(devices)
+    if not devices:
+        # Nothing real to count or test from: say so rather than show empty access.
+        return PlanInventory(synthetic_for(*named), devices, synthetic=True)
+    real = Inventory(users=users, devices=tuple(devices), source=backend.identity)
+    # The tests run on the tailnet as it is (as the control plane's own checks do).
+    return PlanInventory(real, devices, checked=roles and not local,
+                         access=with_named_identities(real, *named))
 
 
 def _default_policy() -> dict[str, Any]:
@@ -205,6 +362,7 @@ def make_plan(
     backend: Backend | None = None,
     timings: dict[str, float] | None = None,
     with_document: bool = True,
+    live: LiveState | None = None,
 ) -> Plan:
     """Load, test, fetch, diff: the plan for one target (nothing is written anywhere).
 
@@ -212,7 +370,7 @@ def make_plan(
     base, diffs and computes the access changes: the two halves take about as long on
     a large tailnet.
     `timings`, when given, receives the seconds each phase took (then everything runs
-    in this process, so each phase is timed alone)."""
+    in this process, so each phase is timed alone). `live`: already fetched."""
     tgt = session.target(target)
     clock = _Stopwatch(timings)
     desired = desired or clock.run("load", lambda: session.desired(ref))
@@ -220,17 +378,21 @@ def make_plan(
     own = backend is None
     be = backend or session.backend(tgt)
     try:
-        live = clock.run("fetch", lambda: fetch_live(be, tgt.name))
-        devices = clock.run("devices", be.list_devices) if desired.devices else None
-        inv = clock.run("inventory",
-                        lambda: choose_inventory(inventory, tgt, be, desired, devices))
+        fetched = live if live is not None else \
+            clock.run("fetch", lambda: fetch_live(be, tgt.name))
+        fetched, recovered = recover_header(session, tgt.name, fetched)
+        if fetched.header is not None and fetched.header.commit:
+            _require_base_commit(session, fetched.header.commit)
+        chosen = clock.run("inventory", lambda: plan_inventory(
+            inventory, tgt, be, desired, fetched.policy))
+        inv, devices = chosen.inventory, chosen.devices
         # Compiled once for the tests and the access diff (the child inherits it).
         compiled = clock.run("compile", lambda: compile_policy(desired.policy, inv))
         testing = None if timings is not None else Forked(
             lambda: test_results(desired, inv, compiled), transport=(ReconcilerError,))
-        base = clock.run("base", lambda: load_base(session, desired, live))
+        base = clock.run("base", lambda: load_base(session, desired, fetched))
         plan = clock.run("diff", lambda: build_plan(
-            target=tgt.name, identity=be.identity, desired=desired, live=live, base=base,
+            target=tgt.name, identity=be.identity, desired=desired, live=fetched, base=base,
             devices=devices, tests=TestResults(inventory=inv.source),
             created_at=_stamp(session.now), tool_version=__version__,
             default_policy=_default_policy(), with_document=with_document))
@@ -239,16 +401,48 @@ def make_plan(
             note = getattr(be, "precondition_note", None)
             if note:  # the backend cannot refuse a stale write: say so where it matters
                 plan = replace(plan, messages=[*plan.messages, Message("warning", note)])
-            if not _same_checks(tgt, inventory):
+            if not _same_checks(tgt, inventory) and not chosen.checked:
                 server = clock.run("validate", lambda: _server_validate(be, desired))
-            plan = clock.run("access", lambda: _with_access(plan, live.policy, desired, inv,
-                                                            compiled))
+            plan = clock.run("access", lambda: _with_access(
+                plan, fetched.policy, desired, chosen.for_access,
+                compiled if chosen.for_access is inv else None))
         results = testing.result() if testing is not None else \
             clock.run("tests", lambda: test_results(desired, inv, compiled))
     finally:
         if own:
             be.close()
+    if chosen.synthetic:
+        plan.messages.append(Message("warning", SYNTHETIC_NOTICE))
+    if recovered is not None:
+        plan.messages.insert(0, recovered)
     return _with_tests(plan, results, server)
+
+
+def revocation_plan(session: Session, *, target: str | None = None) -> Plan:
+    """The plan `apply --revocations-only` pushes: base minus expired.
+
+    The desired state at the last-applied commit (the live header's), compiled now, so
+    the only removals are what expired since; whatever else waits in git is left for a
+    reviewed apply, and a nightly job revokes on time. Drift would be reverted too, and
+    the apply's guard refuses any change that could grant access."""
+    from reconciler.errors import NotApplyable
+
+    tgt = session.target(target)
+    be = session.backend(tgt)
+    try:
+        live, _ = recover_header(session, tgt.name, fetch_live(be, tgt.name))
+        commit = live.header.commit if live.header is not None else None
+        if commit is None:
+            raise NotApplyable(
+                f'--revocations-only: the live policy of target "{tgt.name}" was not '
+                "applied by reconciler from a commit, so there is no applied state to "
+                "revoke from",
+                "Apply a reviewed plan first (`reconciler plan -o F`, `reconciler apply F`).")
+        desired = load_desired(session.config.root, ref=commit, now=session.now,
+                               config=session.config)
+        return make_plan(session, target=tgt.name, desired=desired, backend=be, live=live)
+    finally:
+        be.close()
 
 
 def plan_alongside(session: Session, ref: str | None,

@@ -40,7 +40,7 @@ from reconciler.engine.compile import CompiledPolicy, Rule, compile_policy
 from reconciler.engine.gcpause import gc_paused
 from reconciler.engine.inventory_io import synthetic_inventory
 from reconciler.engine.resolve import SelectorError, device_addrs, parse
-from reconciler.inventory import Device, Inventory
+from reconciler.inventory import SYNTHETIC_ID, Device, Inventory
 from reconciler.policy.ports import DEFAULT_PROTOCOLS, PROTOCOL_NAMES, split_acl_dst
 from reconciler.policy.selectors import Kind
 from reconciler.source import SourceMap
@@ -680,7 +680,9 @@ def _count_devices(side: Side, addrs: AddrSet) -> int:
         points = side.points[fam]
         for a, b in intervals:
             for k in range(bisect_left(points, a), bisect_right(points, b)):
-                names.add(side.owner[(fam, points[k])].name)
+                device = side.owner[(fam, points[k])]
+                if device.id != SYNTHETIC_ID:  # made up for a device-less identity
+                    names.add(device.name)
     return len(names)
 
 

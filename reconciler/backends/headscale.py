@@ -114,7 +114,7 @@ class HeadscaleBackend:
                     ) -> HeadscaleBackend:
         from reconciler.config import credential_env
 
-        creds = credential_env("headscale", env)
+        creds = credential_env("headscale", env, getattr(target, "credential_names", None))
         return cls(base_url=getattr(target, "base_url", ""),
                    api_key=creds.values["HEADSCALE_API_KEY"],
                    timeout=float(getattr(target, "timeout", 30.0)), **kwargs)

@@ -49,11 +49,13 @@ TOKEN_MARGIN = 60.0  # renew a cached token this many seconds before it expires
 HUJSON = "application/hujson"
 
 
-def resolve_credentials(env: Mapping[str, str]) -> tuple[str, dict[str, str]]:
-    """(kind, values) from the environment: "api-key", "oauth" or "workload-identity"."""
+def resolve_credentials(env: Mapping[str, str], names: Mapping[str, str] | None = None
+                        ) -> tuple[str, dict[str, str]]:
+    """(kind, values) from the environment: "api-key", "oauth" or "workload-identity".
+    `names`: the target's own variable names (`Target.credential_names`)."""
     from reconciler.config import credential_env
 
-    creds = credential_env("tailscale", env)
+    creds = credential_env("tailscale", env, names)
     if creds.kind == "none" or not creds.values:
         raise CredentialsError(
             "no Tailscale credentials in the environment",
@@ -188,7 +190,7 @@ class TailscaleBackend:
     @classmethod
     def from_target(cls, target: Any, *, env: Mapping[str, str], **kwargs: Any
                     ) -> TailscaleBackend:
-        kind, values = resolve_credentials(env)
+        kind, values = resolve_credentials(env, getattr(target, "credential_names", None))
         options = getattr(target, "options", None) or {}
         kwargs.setdefault("fetch_posture", bool(options.get("posture", False)))
         return cls(base_url=getattr(target, "base_url", "") or "https://api.tailscale.com",

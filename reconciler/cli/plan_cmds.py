@@ -9,8 +9,11 @@ format, exit with the code of architecture.md (0 no changes, 1 an expected failu
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -67,6 +70,20 @@ def render_plan(plan: Plan, fmt: str, plan_path: str | None) -> str:
     return text.render_plan(plan, plan_path=plan_path, color=_color())
 
 
+@contextlib.contextmanager
+def _json_error(fmt: str, target: str) -> Iterator[None]:
+    """With --format json, an error is also a JSON document on stdout (then exit 1 as
+    ever, the message on stderr), so a consumer never parses an empty output."""
+    try:
+        yield
+    except ReconcilerError as e:
+        if fmt == "json":
+            click.echo(json.dumps({"format_version": planfile.FORMAT_VERSION,
+                                   "target": target, "error": str(e),
+                                   "detail": e.detail or None}, indent=2))
+        raise
+
+
 def _progress(name: str, state: str) -> None:
     click.echo(f"[{name}] {state}", err=True)
 
@@ -84,10 +101,10 @@ def _progress(name: str, state: str) -> None:
 @click.option("--detailed-exitcode", is_flag=True,
               help="Exit 2 when there are changes (0 none, 1 error).")
 @click.option("--format", "fmt", type=PLAN_FORMATS, default="text", show_default=True)
-@click.option("--inventory", metavar="FILE|backend",
-              help="Users and devices for the local test run: an inventory file, or "
-                   "`backend` to fetch them (default: the local backend's own, else "
-                   "synthetic; the control plane's validate checks the real tailnet).")
+@click.option("--inventory", metavar="FILE|backend|synthetic",
+              help="Users and devices for the tests and the access diff: an inventory "
+                   "file, `synthetic` (a device per user and tag the policies name), or "
+                   "`backend` (the default: the tailnet's own devices and users).")
 @require_clean_option
 @pass_app
 def plan_command(app: AppContext, target: str | None, all_targets: bool, ref: str | None,
@@ -106,9 +123,10 @@ def plan_command(app: AppContext, target: str | None, all_targets: bool, ref: st
         _plan_all(session, ref=ref, fmt=fmt, inventory=inventory,
                   detailed=detailed_exitcode, require_clean=require_clean)
         return
-    desired, plan = operations.plan_alongside(session, ref, lambda d: operations.make_plan(
-        session, target=target, desired=d, inventory=inventory,
-        with_document=out is not None))
+    with _json_error(fmt, target or session.config.default_target):
+        desired, plan = operations.plan_alongside(session, ref, lambda d: operations.make_plan(
+            session, target=target, desired=d, inventory=inventory,
+            with_document=out is not None))
     echo_problems(desired.notices)
     if require_clean:
         refuse_dirty(plan.desired_dirty, plan.desired_commit)
@@ -178,7 +196,9 @@ def plan_table(results: list[tuple[str, Plan | None, ReconcilerError | None]]) -
 @click.option("--git-note", is_flag=True,
               help="Record the apply (target, ETags, time) as a git note on the commit.")
 @click.option("--revocations-only", is_flag=True,
-              help="Apply only if every change removes access (safe unattended runs).")
+              help="Without PLAN: push the last applied state minus what expired since, "
+                   "whatever is pending in git; with PLAN: apply it only if every change "
+                   "removes access (safe unattended runs).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True)
 @require_clean_option
@@ -200,9 +220,18 @@ def apply_command(app: AppContext, plan_file: Path | None, target: str | None,
         if require_clean:
             refuse_dirty(plan.desired_dirty, plan.desired_commit)
     else:
-        desired, plan = operations.plan_alongside(
-            session, None, lambda d: operations.make_plan(session, target=target, desired=d))
-        echo_problems(desired.notices)
+        if revocations_only:
+            # Base minus expired: revokes on time whatever else waits in git.
+            plan = operations.revocation_plan(session, target=target)
+            click.echo(f"Revocations only: the last applied commit "
+                       f"{(plan.desired_commit or '')[:12]} with what expired since removed; "
+                       "changes pending in git are not applied.\n",
+                       err=fmt != "text")
+        else:
+            desired, plan = operations.plan_alongside(
+                session, None,
+                lambda d: operations.make_plan(session, target=target, desired=d))
+            echo_problems(desired.notices)
         if fmt == "text" or not auto_approve:
             click.echo(text.render_plan(plan, color=_color(), show_footer=False),
                        err=fmt != "text", nl=False)
@@ -272,8 +301,10 @@ def drift_command(app: AppContext, target: str | None, all_targets: bool, fmt: s
                    for n, r, e in results]
     else:
         try:
-            _, report = operations.plan_alongside(
-                session, None, lambda d: operations.drift(session, target=target, desired=d))
+            with _json_error(fmt, target or session.config.default_target):
+                _, report = operations.plan_alongside(
+                    session, None,
+                    lambda d: operations.drift(session, target=target, desired=d))
         except ReconcilerError as e:
             # A nightly job whose check fails must still tell someone: a silent webhook
             # reads as "no drift".

@@ -6,7 +6,6 @@ import click
 
 from reconciler.cli import AppContext, cli, pass_app
 from reconciler.cli.common import FORMAT_TEXT_JSON, config_for
-from reconciler.config import CREDENTIAL_VARS
 
 
 @cli.command("targets")
@@ -24,7 +23,7 @@ def targets_command(app: AppContext, fmt: str) -> None:
             "name": name, "backend": t.backend, "location": where,
             "tailnet": t.tailnet if t.backend == "tailscale" else None,
             "default": name == config.default_target,
-            "credentials": list(CREDENTIAL_VARS.get(t.backend, ())),
+            "credentials": list(t.credential_vars()),
         })
     if fmt == "json":
         from reconciler.render.json_ import render  # heavy; only JSON output needs it

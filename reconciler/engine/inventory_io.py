@@ -23,6 +23,9 @@ Engine layer, first step (imports `reconciler.inventory`, `reconciler.errors`,
 
 `synthetic_inventory(policy)` makes one device per user login and per tag the policy
 names, with deterministic addresses, for running tests without a real tailnet.
+`with_named_identities(inventory, *policies)` completes a real tailnet's inventory the
+same way, for the identities the policies name that own no device in it, so a plan
+still sees what they gain or lose (their devices carry `SYNTHETIC_ID`).
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ import yaml
 from reconciler.engine.addrset import AddressError, AddrSet, parse_ip
 from reconciler.engine.gcpause import gc_paused
 from reconciler.errors import ReconcilerError
-from reconciler.inventory import ROLES, Device, Inventory, User
+from reconciler.inventory import ROLES, SYNTHETIC_ID, Device, Inventory, User
 
 _PREFIXES = ("group:", "tag:", "autogroup:", "user:", "localpart:", "ipset:", "svc:", "posture:")
 
@@ -361,6 +364,26 @@ def _strings(value: Any) -> Iterable[str]:
             yield from _strings(v)
 
 
+def _collect(value: Any, out: set[str]) -> None:
+    """Every string in `value` (keys included) into `out`; `_strings`, without a
+    generator frame per level (a large policy holds some 10^5 strings)."""
+    if isinstance(value, str):
+        out.add(value)
+    elif isinstance(value, Mapping):
+        out.update(k for k in value if isinstance(k, str))
+        for v in value.values():
+            if isinstance(v, str):
+                out.add(v)
+            elif v is not None and not isinstance(v, (bool, int, float)):
+                _collect(v, out)
+    elif isinstance(value, list):
+        for v in value:
+            if isinstance(v, str):
+                out.add(v)
+            elif v is not None and not isinstance(v, (bool, int, float)):
+                _collect(v, out)
+
+
 def _login_of(text: str) -> str | None:
     s = text.strip()
     if "@" not in s or s.startswith(_PREFIXES):
@@ -376,6 +399,102 @@ def _tag_of(text: str) -> str | None:
         return None
     name = s[4:].split(":", 1)[0]
     return f"tag:{name}" if name else None
+
+
+_SECTIONS = ("groups", "tagOwners", "acls", "grants", "ssh", "tests", "sshTests",
+             "autoApprovers", "nodeAttrs")
+# Where a selector decides who reaches what (tagOwners and nodeAttrs do not).
+_ACCESS_SECTIONS = ("acls", "grants", "ssh", "tests", "sshTests")
+
+
+def named_identities(*policies: Mapping[str, Any]) -> tuple[set[str], set[str]]:
+    """(logins, tags) named anywhere in the policies (see `synthetic_inventory`)."""
+    logins: set[str] = set()
+    tags: set[str] = set()
+    for policy in policies:
+        owners = policy.get("tagOwners")
+        if isinstance(owners, Mapping):
+            tags.update(k.strip() for k in owners
+                        if isinstance(k, str) and k.strip().startswith("tag:"))
+        texts: set[str] = set()  # the same selectors recur: parse each text once
+        for section in _SECTIONS:
+            _collect(policy.get(section), texts)
+        for s in texts:
+            if "@" in s:
+                login = _login_of(s)
+                if login:
+                    logins.add(login)
+            elif "tag:" in s:
+                tag = _tag_of(s)
+                if tag:
+                    tags.add(tag)
+    return logins, tags
+
+
+def names_roles(*policies: Mapping[str, Any]) -> bool:
+    """Whether a rule or test names a role autogroup (autogroup:admin, ...): only then do
+    users' roles change who reaches what."""
+    roles = tuple(f"autogroup:{r}" for r in ROLES if r != "member")
+    return any(s.strip().startswith(roles) for policy in policies
+               for section in _ACCESS_SECTIONS for s in _strings(policy.get(section)))
+
+
+def synthetic_for(*policies: Mapping[str, Any]) -> Inventory:
+    """`synthetic_inventory` over every identity any of the policies names."""
+    return synthetic_inventory({k: [p.get(k) for p in policies] for k in _SECTIONS})
+
+
+def users_of(devices: Iterable[Device]) -> tuple[User, ...]:
+    """The owners of untagged devices, as members (for a backend whose roles were not
+    read); an owner all of whose devices are shared in is a shared user."""
+    shared: dict[str, bool] = {}
+    for d in devices:
+        if d.user and not d.tags:
+            shared[d.user] = shared.get(d.user, True) and d.shared
+    return tuple(User(login=login, shared=s) for login, s in sorted(shared.items()))
+
+
+def with_named_identities(inventory: Inventory, *policies: Mapping[str, Any]) -> Inventory:
+    """`inventory` plus a synthesised device for every login and tag the policies name
+    that owns no device in it (the user, too, when it is not listed).
+
+    Without them, access that such an identity gains or loses would be invisible. Their
+    addresses are the synthetic ones (100.64.0.1, ... and fd7a:115c:a1e0::1, ...) that
+    no device of the inventory holds; their id is `SYNTHETIC_ID` so counts of real
+    devices can leave them out. Returns `inventory` itself when nothing is missing.
+    """
+    logins, tags = named_identities(*policies)
+    owning = {d.user.lower() for d in inventory.devices if d.user and not d.tags}
+    carried = {t for d in inventory.devices for t in d.tags}
+    missing = [x for x in sorted(logins) if x.lower() not in owning] + \
+        [t for t in sorted(tags) if t not in carried]
+    if not missing:
+        return inventory
+    used = {a for d in inventory.devices for a in d.addresses}
+    names = {d.name for d in inventory.devices}
+    listed = {u.login.lower() for u in inventory.users}
+    users = list(inventory.users)
+    devices = list(inventory.devices)
+    i = 0
+    for owner in missing:
+        while True:
+            i += 1
+            ipv4 = f"100.64.{i >> 8 & 0xFF}.{i & 0xFF}" if i < 1 << 16 else _v4_beyond(i)
+            ipv6 = f"fd7a:115c:a1e0::{i:x}"
+            if ipv4 not in used and ipv6 not in used:
+                break
+        name = owner[4:] if owner.startswith("tag:") else f"{owner.split('@', 1)[0]}-{i}"
+        while name in names:
+            name += "-synthetic"
+        names.add(name)
+        if owner.startswith("tag:"):
+            devices.append(Device(name=name, ipv4=ipv4, ipv6=ipv6, tags=(owner,),
+                                  id=SYNTHETIC_ID))
+            continue
+        if owner.lower() not in listed:
+            users.append(User(login=owner))
+        devices.append(Device(name=name, ipv4=ipv4, ipv6=ipv6, user=owner, id=SYNTHETIC_ID))
+    return Inventory(users=tuple(users), devices=tuple(devices), source=inventory.source)
 
 
 def synthetic_inventory(policy: Mapping[str, Any]) -> Inventory:

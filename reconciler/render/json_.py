@@ -50,6 +50,7 @@ def drift_to_dict(report: DriftReport) -> dict[str, Any]:
         "conflicts": [change_to_dict(c) for c in report.conflicts],
         "reverts": [change_to_dict(c) for c in report.reverts],
         "device_changes": [device_to_dict(d) for d in report.device_changes],
+        "warnings": list(report.warnings),
     }
 
 

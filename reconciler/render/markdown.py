@@ -80,6 +80,8 @@ def render_drift(report: DriftReport) -> str:
         out.append(f"**Error:** {report.error}")
         return "\n".join(out) + "\n"
     out.append("**No drift.**" if report.clean else f"**{drift_summary(report)}**")
+    for warning in report.warnings:
+        out += ["", f"> [!CAUTION]\n> {warning}"]
     if not report.clean:
         body = text.render_drift(report)
         out += ["", "<details><summary>Details</summary>", "", "```", body.rstrip("\n"), "```",

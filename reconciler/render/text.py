@@ -302,6 +302,9 @@ def render_drift(report: DriftReport, *, color: bool = False) -> str:
     lines: list[Line] = [Line(0, "", f'Drift check of target "{report.target}"'), _blank()]
     if report.error:
         return render_lines(lines) + f"\nError: {report.error}\n"
+    lines += [Line(0, "", f"Warning: {w}") for w in report.warnings]
+    if report.warnings:
+        lines.append(_blank())
     if not report.managed:
         lines += [Line(0, "", "Warning: the live policy carries no reconciler header; "
                                "out-of-band edits cannot be told apart from git changes."),
