@@ -19,6 +19,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from reconciler import redact
 from reconciler.access_diff import to_json as access_to_json
 from reconciler.access_diff.model import AccessChange, AccessDiff, RuleRef
 from reconciler.changes import (
@@ -196,7 +197,9 @@ def access_from_dict(data: dict[str, Any] | None) -> AccessDiff | None:
 
 
 def dumps(plan: Plan) -> str:
-    return json.dumps(plan_to_dict(plan), indent=2, ensure_ascii=False) + "\n"
+    # A plan file outlives the run and is shown (`show`) where no credential is held
+    # to redact with: a server's echo of one must not be written into it.
+    return redact.dumps_json(plan_to_dict(plan), indent=2, ensure_ascii=False) + "\n"
 
 
 def write(plan: Plan, path: Path) -> None:
