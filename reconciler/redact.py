@@ -72,14 +72,17 @@ def encodings(secret: str) -> set[str]:
     if len(secret) < MIN_LENGTH:
         return set()
     forms = {secret, html.escape(secret, quote=True), html.escape(secret, quote=False)}
-    for q in (quote(secret, safe=""), quote(secret), quote_plus(secret),
-              quote_plus(secret, safe="/")):
+    quoted = {quote(secret, safe=""), quote(secret), quote_plus(secret),
+              quote_plus(secret, safe="/")}
+    for q in quoted:
         forms |= {q, _lower_hex(q)}
     escaped = json.dumps(secret)[1:-1]
     forms |= {escaped, json.dumps(secret, ensure_ascii=False)[1:-1],
               escaped.replace("/", "\\/"),  # JSON may escape the solidus
               escaped.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")}
-    forms |= _base64_forms(secret.encode("utf-8"))
+    # A form body (the credential URL-encoded in it) may itself be base64-encoded.
+    for text in {secret} | quoted:
+        forms |= _base64_forms(text.encode("utf-8"))
     # GitHub workflow commands (annotations) escape % as %25, CR and LF.
     forms |= {_workflow_escape(f) for f in forms}
     return {f for f in forms if len(f) >= MIN_LENGTH}
