@@ -11,10 +11,13 @@ import random
 import re
 from urllib.parse import quote, quote_plus, urlencode
 
+import httpx
 import pytest
 
 from reconciler import redact
+from reconciler.backends.http import HttpClient, Redactor
 from reconciler.config import CREDENTIAL_VARS
+from reconciler.errors import ValidationFailed
 from tests.security.leaks import Secret, find_leaks
 
 SECRET = "tskey-client-k9Q+7f/Za=0&x2Lw\"b\\q"
@@ -97,3 +100,32 @@ def test_the_stream_wrapper_masks_writes_and_hides_the_binary_buffer() -> None:
     assert not hasattr(stream, "buffer") and stream.encoding == "utf-8"
     sink.seek(0)
     assert sink.read() == "a ***\n***\n"
+
+
+def _response(status: int, body: object) -> httpx.Response:
+    request = httpx.Request("GET", "http://127.0.0.1/api/v2/tailnet/-/acl")
+    return httpx.Response(status, json=body, request=request)
+
+
+@pytest.mark.parametrize("into", [6, 12, 25])
+def test_an_error_is_redacted_before_it_is_cut(into: int) -> None:
+    """The message is cut at 300 characters; a key the cut splits `into` characters in
+    must leave nothing of itself before the cut."""
+    key = "tskey-api-" + "Q7w+E3r/T9y=U1i&O5p0"
+    client = HttpClient("http://127.0.0.1", redact=Redactor([key]))
+    message = "x" * (300 - into) + key + " " + "y" * 400
+    error = client.error_for(_response(404, {"message": message}), "GET /acl")
+    assert "more chars" in error.summary
+    assert key[:into] not in error.summary.replace("x" * (300 - into), "", 1)
+
+
+def test_a_400s_data_users_are_redacted_in_detail_and_failures() -> None:
+    key = "tskey-api-" + "Q7w+E3r/T9y=U1i&O5p0"
+    client = HttpClient("http://127.0.0.1", redact=Redactor([key]))
+    body = {"message": "test(s) failed",
+            "data": [{"user": key, "errors": [f"as {quote_plus(key)}: want Accept"]}]}
+    error = client.error_for(_response(400, body), "POST /acl")
+    assert isinstance(error, ValidationFailed)
+    secret = [Secret("key", key, 10)]
+    assert find_leaks(error.detail, secret) == [] and "want Accept" in error.detail
+    assert find_leaks(json.dumps(error.failures), secret) == []
