@@ -13,9 +13,10 @@ was sent or stored, so each credential is searched for in every form it travels 
 shown in: raw; URL-encoded (`quote`, `quote_plus`, upper- and lower-case hex), which
 covers form bodies; base64 of `key:` (HTTP Basic, as Tailscale takes API keys) and of
 the credential anywhere inside a longer base64 text (the three byte alignments,
-standard and URL-safe alphabets); JSON and Go-JSON escapes; HTML escapes; and each of
-those with `%` escaped as GitHub workflow commands escape it. Values shorter than
-`MIN_LENGTH` are not secrets worth the damage of replacing them everywhere.
+standard and URL-safe alphabets); JSON and Go-JSON escapes; HTML and markdown-table
+escapes; and each of those with `%` escaped as GitHub workflow commands escape it.
+Values shorter than `MIN_LENGTH` are not secrets worth the damage of replacing them
+everywhere.
 
 The needles are computed once per credential, when it is registered; `redact` on a
 process holding no credential (the local backend, `test`, `lint`) is one tuple check.
@@ -83,6 +84,7 @@ def encodings(secret: str) -> set[str]:
     # A form body (the credential URL-encoded in it) may itself be base64-encoded.
     for text in {secret} | quoted:
         forms |= _base64_forms(text.encode("utf-8"))
+    forms.add(secret.replace("|", "\\|"))  # a markdown table cell
     # GitHub workflow commands (annotations) escape % as %25, CR and LF.
     forms |= {_workflow_escape(f) for f in forms}
     return {f for f in forms if len(f) >= MIN_LENGTH}

@@ -20,7 +20,7 @@ from reconciler.config import CREDENTIAL_VARS
 from reconciler.errors import ValidationFailed
 from tests.security.leaks import Secret, find_leaks
 
-SECRET = "tskey-client-k9Q+7f/Za=0&x2Lw\"b\\q"
+SECRET = "tskey-client-k9Q+7f/Za=0&x2Lw\"b\\q|7"
 
 
 def _b64(data: bytes, urlsafe: bool) -> str:
@@ -41,6 +41,7 @@ ENCODERS = {
     "json": lambda s, pre, post: json.dumps({pre: s, "x": post}),
     "go json": lambda s, pre, post: json.dumps(s).replace("&", "\\u0026"),
     "html": lambda s, pre, post: pre + html.escape(s) + post,
+    "markdown cell": lambda s, pre, post: f"| {pre} | {s.replace('|', chr(92) + '|')} |",
     "annotation": lambda s, pre, post: (pre + quote_plus(s) + post).replace("%", "%25"),
 }
 
