@@ -11,7 +11,8 @@ access token it mints is kept in `minted`, so a test can look for those too.
 
 Scenario: `fail` names the call that fails ("api": the first API call; "token": the
 OAuth token endpoints; "validate": ACL validate or Headscale's policy check; "push":
-the policy write); `status` is its answer (200 for "validate" echoes inside a 200
+the policy write; "live": nothing fails, but the live policy read carries the
+credentials in a comment and in a group member); `status` is its answer (200 for "validate" echoes inside a 200
 verdict, as Tailscale's validate does). 429 and 5xx answers carry `Retry-After: 0`,
 so the client's retries do not sleep. `pad` puts that many characters in front of the
 echoed message, to move a credential across the client's truncation point.
@@ -28,12 +29,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from tests.security.leaks import Secret
+
+TOKEN_PREFIX = "tskey-access-"  # of the access tokens it mints (not secret in itself)
 LIVE_POLICY = '{"hosts": {"echo": "100.64.0.1"}}'
 
 
 @dataclass
 class Scenario:
-    fail: str = "api"  # api | token | validate | push | none
+    fail: str = "api"  # api | token | validate | push | live
     status: int = 400
     pad: int = 0
 
@@ -62,6 +66,10 @@ class EchoServer(ThreadingHTTPServer):
     def stop(self) -> None:
         self.shutdown()
         self.server_close()
+
+    def minted_secrets(self) -> list[Secret]:
+        return [Secret(f"access token {i}", t, len(TOKEN_PREFIX))
+                for i, t in enumerate(self.minted)]
 
     def reset(self, scenario: Scenario) -> None:
         with self.lock:
@@ -144,7 +152,7 @@ class _Handler(BaseHTTPRequestHandler):
         if path.startswith("/api/v2/oauth/"):
             if fail == "token":
                 return self._echo(status, body)
-            token = "tskey-access-" + secrets.token_urlsafe(18)
+            token = TOKEN_PREFIX + secrets.token_urlsafe(18)
             with self.server.lock:
                 self.server.minted.append(token)
             return self._send(200, {"access_token": token, "token_type": "Bearer",
@@ -169,6 +177,22 @@ class _Handler(BaseHTTPRequestHandler):
         }
         if path not in answers:
             return self._send(404, {"message": "not found"})
+        if fail == "live" and path in ("/api/v2/tailnet/-/acl", "/api/v1/policy"):
+            return self._live_echo(path)
         if answers[path] is None:
             return self._send(200, LIVE_POLICY.encode(), {"ETag": '"live-1"'})
         return self._send(200, answers[path])
+
+    def _live_echo(self, path: str) -> None:
+        """A 200 live policy that carries the request's credentials in a comment and in
+        a value: they reach plans, drift reports and imported fragments as content."""
+        auth = self.headers.get("Authorization", "")
+        users = _credentials_in(auth, "")
+        policy = ("{\n  // fetched with Authorization: " + auth + "\n"
+                  '  "groups": {"group:echo": ' + json.dumps([f"{u}@example.com" for u in users])
+                  + '},\n  "hosts": {"echo": "100.64.0.1"},\n}\n')
+        with self.server.lock:
+            self.server.echoed.append(policy)
+        if path == "/api/v1/policy":
+            return self._send(200, {"policy": policy, "updatedAt": "2026-01-01T00:00:00Z"})
+        return self._send(200, policy.encode(), {"ETag": '"live-1"'})

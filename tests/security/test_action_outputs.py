@@ -44,7 +44,7 @@ def test_the_action_publishes_no_credential(command: str, scenario: Scenario,
                     oauth_client_id=CLIENT_ID, oauth_secret=client_secret)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     held = [Secret("client id", CLIENT_ID), Secret("client secret", client_secret, 13),
-            *(Secret(f"token {i}", t) for i, t in enumerate(echo_server.minted))]
+            *echo_server.minted_secrets()]
     assert find_leaks("\n".join(echo_server.echoed), held), "nothing was echoed"
     published = {"log": proc.stdout + proc.stderr}
     runner = tmp_path / "runner" / "reconciler"

@@ -110,28 +110,33 @@ def run_case(kind: str, scenario: Scenario, server: EchoServer, repos: Repos,
         run.file("step summary", summary)
         if plan_file.exists():
             json.loads(plan_file.read_text())  # redaction kept the plan file JSON
+        live = scenario.fail == "live"
         if scenario.fail == "validate":
             # A 400 from Tailscale's validate is an error; a verdict (200) is saved.
-            assert code == 1 and plan_file.exists() == (scenario.status == 200 or
-                                                        kind == "headscale"), run.outputs
-            run.cli("plan text", repos.desired, ["plan", "--target", target], env)
-            if plan_file.exists():
-                # As a later job would: the saved plan shown with no credential held.
-                run.cli("show markdown", repos.desired,
-                        ["show", str(plan_file), "--format", "markdown"], {})
-                run.cli("show text", repos.desired, ["show", str(plan_file)], {})
+            assert code == 1, run.outputs
+            assert plan_file.exists() == (scenario.status == 200 or kind == "headscale")
+        if scenario.fail == "validate" or live:
+            run.cli("plan text", repos.desired, ["plan", "--target", target, "--format",
+                                                 "markdown" if live else "text"], env)
+        if plan_file.exists():
+            # As a later job would: the saved plan shown with no credential held.
+            run.cli("show markdown", repos.desired,
+                    ["show", str(plan_file), "--format", "markdown"], {})
+            run.cli("show text", repos.desired, ["show", str(plan_file)], {})
+            if not live:  # (a live plan would be applied: the push cases cover that)
                 run.cli("apply file", repos.desired, ["apply", str(plan_file)], env)
-        else:
+        if scenario.fail != "validate":
             run.cli("drift", repos.desired, ["drift", "--target", target, "--format", "json",
                                              "--notify", server.url + "/notify"], env)
+            if live:
+                run.cli("drift text", repos.desired, ["drift", "--target", target], env)
             run.cli("import", repos.empty, ["import", "--target", target, "--force"], env)
             for path in sorted((repos.empty / "policies").rglob("*")):
                 if path.is_file():
                     run.file(f"imported {path.name}", path)
     for i, body in enumerate(server.notified):
         run.outputs[f"webhook {i}"] = body
-    tokens = [Secret(f"access token {i}", t) for i, t in enumerate(server.minted)]
-    return run, secrets + tokens
+    return run, secrets + server.minted_secrets()
 
 
 API_STATUSES = (400, 401, 403, 404, 429, 500)
@@ -142,6 +147,7 @@ CASES = (
     + [(k, Scenario("validate", s)) for k in KINDS for s in (200, 400)
        if not (k == "headscale" and s == 200)]
     + [(k, Scenario("push", s)) for k in KINDS for s in (400, 403, 412, 500)]
+    + [(k, Scenario("live", 200)) for k in KINDS]
 )
 
 
@@ -190,7 +196,7 @@ def test_the_console_script_redacts_its_streams_and_plan_file(
     show = subprocess.run([script, "show", str(plan_file), "--format", "markdown"],
                           capture_output=True, text=True, timeout=120, env=base)
     assert show.returncode == 0 and "Control-plane validation: **failed**" in show.stdout
-    secrets += [Secret(f"access token {i}", t) for i, t in enumerate(echo_server.minted)]
+    secrets += echo_server.minted_secrets()
     assert find_leaks("\n".join(echo_server.echoed), secrets)
     for text in (plan.stdout, plan.stderr, plan_file.read_text(), summary.read_text(),
                  show.stdout, show.stderr):
