@@ -1,5 +1,6 @@
 """The echo-server matrix: every credential kind x every error status x every command
-that talks to a control plane, against a server that echoes what it is sent.
+that talks to a control plane, against a server that echoes what it is sent (in its
+error answers, in a 200 validate verdict, and in a 200 live policy).
 
 For each case the real CLI runs in a real git repository against `EchoServer`, and
 everything that leaves the process is collected: stdout and stderr of each command,
