@@ -1,6 +1,6 @@
 """`import`: adopt an existing tailnet by writing its live policy into policies/.
 
-Layer 5. May import: `hujson`, `errors`, stdlib. One fragment per top-level section
+Layer 5. May import: `hujson`, `errors`, `redact`, stdlib. One fragment per top-level section
 (`policies/groups.hujson`, `policies/acls.hujson`, ...), each sliced from the live
 HuJSON syntax tree so the comments written in the admin console stay with their
 section, then put through `hujson.format`. The document's own leading comment block
@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from reconciler import hujson
+from reconciler import hujson, redact
 from reconciler.errors import ConfigError, ReconcilerError
 
 FRAGMENT_SUFFIXES = (".yaml", ".yml", ".hujson", ".json")
@@ -95,6 +95,8 @@ def import_policy(text: str, policies_dir: Path, *, force: bool = False,
     written = []
     for section, (fragment, sliced) in sections.items():
         path = policies_dir / _filename(section)
-        path.write_text(fragment, encoding="utf-8")
+        # The fragments are committed to git: a credential the control plane put in
+        # its policy (an echo, a comment) must not travel with them.
+        path.write_text(redact.redact(fragment), encoding="utf-8")
         written.append(ImportedFile(path, section, sliced))
     return written

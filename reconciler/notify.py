@@ -1,6 +1,6 @@
 """Drift notifications: POST a JSON summary to a webhook (Slack-compatible `text`).
 
-Layer 7 (beside `operations`). May import: `errors`, stdlib. This is a single
+Layer 7 (beside `operations`). May import: `errors`, `redact`, stdlib. This is a single
 best-effort POST to a URL the user names, not a control-plane API, so it uses the
 standard library's urllib rather than httpx: httpx stays quarantined in `backends/`
 (with its retries, ETags and credential redaction, none of which apply here), and no
@@ -10,12 +10,12 @@ token in the path), so messages show only its scheme and host.
 
 from __future__ import annotations
 
-import json
 import urllib.error
 import urllib.parse
 import urllib.request
 from typing import Any
 
+from reconciler import redact
 from reconciler.errors import ReconcilerError
 
 
@@ -31,7 +31,7 @@ def post_json(url: str, payload: dict[str, Any], *, timeout: float = 10.0) -> in
         raise ReconcilerError("--notify needs an http:// or https:// URL",
                               "Pass the webhook URL, e.g. a Slack incoming webhook.")
     request = urllib.request.Request(
-        url, data=json.dumps(payload).encode("utf-8"), method="POST",
+        url, data=redact.dumps_json(payload).encode("utf-8"), method="POST",
         headers={"Content-Type": "application/json", "User-Agent": "reconciler"})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:

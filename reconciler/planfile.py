@@ -33,6 +33,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from reconciler import redact
 from reconciler.access_diff import to_json as access_to_json
 from reconciler.access_diff.model import AccessChange, AccessDiff, RuleRef
 from reconciler.changes import (
@@ -509,6 +510,12 @@ def dumps(plan: Plan, *, key: str | None = None) -> str:
     """The plan file's text: the plan, its checksum and (with `key`) its HMAC."""
     data = plan_to_dict(plan)
     body = canonical_bytes(data)
+    # A plan file outlives the run and is shown (`show`) where no credential is held
+    # to redact with: a server's echo of one must not be written into it. Redacted
+    # before the checksum, which must cover exactly what the file holds.
+    if redact.contains_secret(body.decode("utf-8")):
+        data = redact.redact_data(data)
+        body = canonical_bytes(data)
     data["integrity"] = {"checksum": _checksum(body),
                          "signature": _signature(body, key) if key else None}
     return json.dumps(data, indent=2, ensure_ascii=False) + "\n"

@@ -1,13 +1,13 @@
 """HTTP for the remote backends: bounded retries, backoff, and errors with no secrets.
 
-Layer 4 (backends). May import: httpx, `backends.base`, `errors`. One of the two
+Layer 4 (backends). May import: httpx, `backends.base`, `errors`, `redact`. One of the two
 httpx homes (with the backend modules that build on it). Every request is retried
 on 429, 500, 502, 503, 504 and on connection errors and timeouts, at most
 `RetryPolicy.attempts` times, waiting `Retry-After` when the server sends one and
 exponential backoff with jitter otherwise; a request that is not safe to repeat
 (a policy POST without If-Match) passes `retry=False`. Every HTTP failure becomes a
-named `BackendError` raised `from` the httpx error; messages carry a truncated
-response body with every known secret replaced by `***`.
+named `BackendError` raised `from` the httpx error; messages carry a response body
+with every known secret replaced by `***` (see `reconciler.redact`), then truncated.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from typing import Any
 
 import httpx
 
+from reconciler import redact
 from reconciler.backends.base import truncate
 from reconciler.errors import (
     AuthError,
@@ -78,22 +79,31 @@ def retry_after_seconds(value: str | None, now: float) -> float | None:
 
 
 class Redactor:
-    """Replaces every known secret in a text; secrets are registered as they are learnt."""
+    """A backend's handle on the process-wide registry (`reconciler.redact`).
+
+    Secrets added here are registered for the whole process, so they are masked in
+    every output, not only in this client's errors; calling it redacts every known
+    secret. It counts its own, for a repr that names no value."""
 
     def __init__(self, secrets: list[str] | None = None) -> None:
-        self._secrets = [s for s in (secrets or []) if s]
+        self._count = 0
+        for secret in secrets or []:
+            self.add(secret)
 
     def add(self, secret: str | None) -> None:
-        if secret and secret not in self._secrets:
-            self._secrets.append(secret)
+        if secret:
+            self._count += 1
+            redact.add(secret)
 
     def __call__(self, text: str) -> str:
-        for secret in sorted(self._secrets, key=len, reverse=True):
-            text = text.replace(secret, "***")
-        return text
+        return redact.redact(text)
+
+    def data(self, value: Any) -> Any:
+        """JSON-like data (a server's `data[]`) with every string redacted."""
+        return redact.redact_data(value)
 
     def __repr__(self) -> str:
-        return f"Redactor({len(self._secrets)} secrets)"
+        return f"Redactor({self._count} secrets)"
 
 
 def error_message(response: httpx.Response) -> tuple[str, Any]:
@@ -210,7 +220,8 @@ class HttpClient:
         """The named error for a failed response; its text never holds a secret."""
         status = response.status_code
         message, data = error_message(response)
-        message = self.redact(truncate(message or response.reason_phrase or "", 300))
+        # Redact before cutting: a credential straddling the cut would leak its start.
+        message = truncate(self.redact(message or response.reason_phrase or ""), 300)
         summary = f"{where}: HTTP {status}: {message}" if message else f"{where}: HTTP {status}"
         tries = f" (after {attempts} attempts)" if attempts > 1 else ""
         if status in (401, 403):
@@ -229,11 +240,12 @@ class HttpClient:
             return ServerError(summary + tries, "The control plane failed; try again later.",
                                status=status)
         if status == 400:
-            failures = [d for d in data if isinstance(d, dict)] if isinstance(data, list) else []
-            detail = "\n".join(
-                f"{f.get('user', '?')}: {self.redact(str(err))}"
+            failures = self.redact.data(
+                [d for d in data if isinstance(d, dict)] if isinstance(data, list) else [])
+            detail = self.redact("\n".join(
+                f"{f.get('user', '?')}: {err}"
                 for f in failures for err in f.get("errors", []) or []
-            )
+            ))
             return ValidationFailed(message or summary, detail, status=status,
                                     failures=failures)
         return BackendError(summary, status=status)

@@ -14,12 +14,14 @@ exactly one kind; two kinds at once is a CredentialsError, not a silent choice):
    ID token is exchanged at ``/api/v2/oauth/token-exchange`` for a bearer token,
    cached the same way.
 
-Nothing here logs, repr()s or raises a credential: tokens are kept in a `Redactor`
-that scrubs every error text. Reads, tag updates and a policy POST that carries
-If-Match are retried (see `backends.http`); a POST without If-Match is sent once,
-because repeating it could apply a policy twice. Device posture attributes cost one
-request per device, so `list_devices` reads them only with ``fetch_posture=True``
-(target option ``posture: true``).
+Nothing here logs, repr()s or raises a credential: every credential, and every
+access token obtained, is registered with `reconciler.redact` (through the client's
+`Redactor`), which scrubs every error text and everything the process outputs.
+Reads, tag updates and a policy POST that carries If-Match are retried (see
+`backends.http`); a POST without If-Match is sent once, because repeating it could
+apply a policy twice. Device posture attributes cost one request per device, so
+`list_devices` reads them only with ``fetch_posture=True`` (target option
+``posture: true``).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from reconciler.errors import (
     RateLimited,
     ServerError,
     TransportError,
+    ValidationFailed,
 )
 from reconciler.inventory import Device, User
 
@@ -119,7 +122,8 @@ class TokenSource:
             form = {"client_id": self._values["client_id"], "jwt": self._values["jwt"]}
         try:
             response = self.http.request("POST", path, data=form, auth=False)
-        except AuthError as e:
+        except (AuthError, ValidationFailed) as e:
+            # An OAuth token endpoint answers a bad client or grant with 400 or 401.
             raise AuthError(
                 f"the {self.kind} credential was refused at {path}",
                 "Check TS_OAUTH_CLIENT_ID and "
@@ -279,9 +283,13 @@ class TailscaleBackend:
             body = response.json() if response.content.strip() else {}
         except ValueError:
             body = {}
-        message = str(body.get("message") or "") if isinstance(body, dict) else ""
+        # The verdict's text is the server's: it lands in the plan file and the outputs,
+        # so it is redacted here, at the source, as well as at every output.
+        message = self.redact(str(body.get("message") or "")) if isinstance(body, dict) else ""
         data = body.get("data") if isinstance(body, dict) else None
-        failures = [d for d in data or [] if isinstance(d, dict) and d.get("errors")]
+        failures = self.redact.data(
+            [d for d in data or [] if isinstance(d, dict) and d.get("errors")]
+            if isinstance(data, list) else [])
         if not message and not failures:
             return ValidationResult(ok=True)
         if not failures and message.startswith("warning"):

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 import click
 
-from reconciler import __version__
+from reconciler import __version__, redact
 from reconciler.errors import PolicyError, ReconcilerError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -192,6 +192,13 @@ class ReconcilerGroup(click.Group):
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(set(self.commands) | set(COMMAND_MODULES))
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        # The one choke point for the terminal: everything a command (or click, or the
+        # error handler, or a traceback) writes to stdout/stderr is redacted first.
+        redact.add_env(os.environ)
+        with redact.redacting_output():
+            return super().main(*args, **kwargs)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import click
 
-from reconciler import operations, plancheck, planfile
+from reconciler import operations, plancheck, planfile, redact
 from reconciler.changes import DriftReport, Plan
 from reconciler.cli import EXIT_CHANGES, EXIT_FAILURE, AppContext, cli, echo_problems, pass_app
 from reconciler.cli.common import ref_option
@@ -65,7 +65,7 @@ def render_plan(plan: Plan, fmt: str, plan_path: str | None) -> str:
         summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
         if summary_file:
             with open(summary_file, "a", encoding="utf-8") as f:
-                f.write(markdown.render_plan(plan))
+                f.write(redact.redact(markdown.render_plan(plan)))
         return github.render_plan(plan)
     return text.render_plan(plan, plan_path=plan_path, color=_color())
 
