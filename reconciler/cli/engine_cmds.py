@@ -18,7 +18,7 @@ from reconciler.cli import AppContext, cli, pass_app, use_color
 from reconciler.cli.common import FORMAT_TEXT_JSON, load, load_and_run, ref_option
 from reconciler.engine import (
     TestReport,
-    access_matrix,
+    compute_access,
     explain,
     load_inventory,
     run_tests,
@@ -181,12 +181,15 @@ def access_cmd(app: AppContext, src: str | None, dst: str | None, ref: str | Non
                inventory_path: Path | None, fmt: str) -> None:
     """Show the effective access matrix: who reaches what, on which ports."""
     desired = load(app, ref=ref, quiet=fmt != "text")
-    rows = access_matrix(desired.policy, _inventory(inventory_path, desired.policy),
-                         src=src, dst=dst)
+    matrix = compute_access(desired.policy, _inventory(inventory_path, desired.policy),
+                            src=src, dst=dst)
+    # Streamed a source at a time: a large tailnet's matrix has millions of rows.
     if fmt == "json":
-        click.echo(json.dumps([r.to_dict() for r in rows], indent=2))
+        for chunk in matrix.json():
+            click.echo(chunk, nl=False)
+        click.echo("")
         return
-    if not rows:
+    if not matrix:
         click.echo("No access.")
-    for row in rows:
-        click.echo(str(row))
+    for chunk in matrix.text():
+        click.echo(chunk, nl=False)
