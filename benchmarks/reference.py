@@ -16,13 +16,13 @@ from typing import Any
 from reconciler.engine.access import AccessEntry, _identity
 from reconciler.engine.addrset import AddrSet
 from reconciler.engine.compile import CompiledPolicy, CompileError, Rule, compile_policy
-from reconciler.engine.explain import PROTO_NAMES
+from reconciler.engine.explain import PROTO_NAMES, Explanation, _reasons, _ref, _source_text
 from reconciler.engine.index import Point, Source
 from reconciler.engine.inventory_io import synthetic_inventory
 from reconciler.engine.resolve import SelectorError, device_addrs
 from reconciler.engine.tests_runner import TCP_OR_UDP, Invalid, Runner
 from reconciler.inventory import Device, Inventory
-from reconciler.policy.ports import split_acl_dst
+from reconciler.policy.ports import parse_proto, split_acl_dst
 
 
 def _rule_allows(rule: Rule, compiled: CompiledPolicy, runner: Runner, src: Source,
@@ -141,3 +141,42 @@ def _ref_ports_text(ranges: list[tuple[int, int]]) -> str:
     if merged == [[0, 65535]]:
         return "*"
     return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in merged)
+
+
+def reference_explain(policy: Mapping[str, Any], src: str, dst: str, *,
+                      proto: str | None = None, inventory: Inventory | None = None,
+                      near: int = 3) -> Explanation:
+    """`explain` the plain way: every rule checked for every source device (as
+    `_rule_allows`), and every rule's unmet conditions spelled out and sorted for the
+    near misses (what `reconciler.engine.explain` did before it used the rule index)."""
+    inv = inventory if inventory is not None else synthetic_inventory(policy)
+    runner = Runner(compile_policy(policy, inv))
+    compiled = runner.compiled
+    srcs = runner.sources_of(src, None)
+    points, port = runner.parse_dst(dst)
+    number = parse_proto(proto) if proto else None
+    if not srcs:
+        raise ValueError(f"{src} has no devices")
+    protos = TCP_OR_UDP if number is None else frozenset({number})
+    allowing: dict[int, Rule] = {}
+    denied: list[str] = []
+    for s in srcs:
+        rules = [r for r in compiled.rules
+                 if _rule_allows(r, compiled, runner, s, points, port, protos)]
+        allowing.update((r.index, r) for r in rules)
+        if not rules and not compiled.allow_all:
+            denied.append(s.device.name if s.device else _source_text(s))
+    result = Explanation(src.strip(), dst.strip(),
+                         "tcp or udp" if number is None else PROTO_NAMES.get(number, str(number)),
+                         not denied, [_ref(r, None) for _, r in sorted(allowing.items())],
+                         sources_denied=denied)
+    if denied:
+        scored = []
+        for rule in compiled.rules:
+            if rule.index not in allowing:
+                reasons = _reasons(runner, rule, srcs, points, port, protos)
+                if reasons:
+                    scored.append((len(reasons), rule.index, _ref(rule, None, tuple(reasons))))
+        scored.sort(key=lambda t: (t[0], t[1]))
+        result.near_misses = [ref for _, _, ref in scored[:near]]
+    return result
