@@ -146,7 +146,8 @@ def explain_cmd(app: AppContext, src: str, dst: str, proto: str | None, ref: str
 
     SRC is a user, group, tag, host alias or IP; DST a host, user, group, tag or IP.
     """
-    desired = load(app, ref=ref, quiet=fmt != "text")
+    # Neither explain nor access reads the tests or the commit: the rest is validated.
+    desired = load(app, ref=ref, quiet=fmt != "text", tests=False, revision=False)
     result = explain(desired.policy, src, dst, proto=proto,
                      inventory=_inventory(inventory_path, desired.policy),
                      sources=desired.sources)
@@ -180,7 +181,8 @@ def explain_cmd(app: AppContext, src: str, dst: str, proto: str | None, ref: str
 def access_cmd(app: AppContext, src: str | None, dst: str | None, ref: str | None,
                inventory_path: Path | None, fmt: str) -> None:
     """Show the effective access matrix: who reaches what, on which ports."""
-    desired = load(app, ref=ref, quiet=fmt != "text")
+    # Neither explain nor access reads the tests or the commit: the rest is validated.
+    desired = load(app, ref=ref, quiet=fmt != "text", tests=False, revision=False)
     matrix = compute_access(desired.policy, _inventory(inventory_path, desired.policy),
                             src=src, dst=dst)
     # Streamed a source at a time: a large tailnet's matrix has millions of rows.

@@ -152,9 +152,14 @@ def _near_misses(runner: Runner, srcs: list[Source], points: list[Point], port: 
     index = runner.index
     position = {rule.index: i for i, rule in enumerate(index.rules)}  # no self rules
     reach = index.dst_rule_ids(points)
-    held = [(index.src.selectors_at((4, s.v4)) if s.v4 is not None else frozenset(),
-             index.src.selectors_at((6, s.v6)) if s.v6 is not None else frozenset())
-            for s in srcs]
+    # src selector id -> bit mask of the sources it holds (either address family)
+    holding: dict[int, int] = {}
+    for k, s in enumerate(srcs):
+        for fam, value in ((4, s.v4), (6, s.v6)):
+            if value is not None:
+                for sel in index.src.selectors_at((fam, value)):
+                    holding[sel] = holding.get(sel, 0) | 1 << k
+    everyone = (1 << len(srcs)) - 1
     postures: dict[tuple[str, ...], bool] = {}
     scored: list[tuple[int, int, Rule]] = []
     for rule in runner.compiled.rules:
@@ -164,11 +169,11 @@ def _near_misses(runner: Runner, srcs: list[Source], points: list[Point], port: 
         if pos is None:  # autogroup:self: the few such rules take the full check
             count = len(_reasons(runner, rule, srcs, points, port, protos))
         else:
-            sels = index.rule_src[pos]
+            covered = 0
+            for sel in index.rule_src[pos]:
+                covered |= holding.get(sel, 0)
             count = int(pos not in reach) + int(
-                not any(rule.allows_port(p, port) for p in protos)) + int(
-                sum(1 for h4, h6 in held if not (sels.isdisjoint(h4) and sels.isdisjoint(h6)))
-                < len(srcs))
+                not any(rule.allows_port(p, port) for p in protos)) + int(covered != everyone)
             if rule.posture is not None:
                 met = postures.get(rule.posture)
                 if met is None:
