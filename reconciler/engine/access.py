@@ -47,7 +47,7 @@ from reconciler.inventory import Device, Inventory
 from reconciler.policy.ports import split_acl_dst
 
 Ranges = tuple[tuple[int, int], ...]
-LabelMap = dict[str, Ranges]  # protocol label -> merged port ranges
+LabelMap = tuple[tuple[str, Ranges], ...]  # (protocol label, merged port ranges), by label
 
 
 @dataclass(frozen=True)
@@ -91,27 +91,25 @@ def _ports_text(ranges: Ranges) -> str:
     return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in ranges)
 
 
+@lru_cache(maxsize=1 << 16)
 def _combine(a: LabelMap, b: LabelMap) -> LabelMap:
-    """`a` with `b`'s ports added; `a` itself (not a copy) when that changes nothing."""
-    out: LabelMap | None = None
-    for label, ranges in b.items():
-        cur = a.get(label)
-        if cur == ranges:
-            continue
-        new = ranges if cur is None else _merge_ranges(cur + ranges)
-        if new == cur:
-            continue
-        if out is None:
-            out = dict(a)
-        out[label] = new
-    return a if out is None else out
+    """`a` with `b`'s ports added (equal to `a` when that changes nothing); cached: a
+    matrix merges the same few port maps millions of times."""
+    merged = dict(a)
+    for label, ranges in b:
+        cur = merged.get(label)
+        merged[label] = ranges if cur is None else _merge_ranges(cur + ranges)
+    return tuple(sorted(merged.items()))
 
 
+def _label_map(per: Mapping[str, list[tuple[int, int]]]) -> LabelMap:
+    return tuple(sorted((label, _merge_ranges(tuple(r))) for label, r in per.items()))
+
+
+@lru_cache(maxsize=1 << 16)
 def _ports_of(labels: LabelMap) -> tuple[tuple[str, str], ...]:
-    if len(labels) == 1:
-        for label, r in labels.items():
-            return ((label, _ports_text(r)),)
-    return tuple(sorted((label, _ports_text(r)) for label, r in labels.items()))
+    """The (label, ports text) pairs of an `AccessEntry`, sorted as they are."""
+    return tuple((label, _ports_text(r)) for label, r in labels)
 
 
 # --- rendering: one row item per destination, one chunk per source ---------------------
@@ -177,12 +175,12 @@ class _Row:
             pos = bisect_left(names, name)
             if pos < len(names) and names[pos] == name:
                 merged = _combine(labels[pos], lm)
-                if merged is labels[pos]:
+                if merged == labels[pos]:
                     continue
                 if not copied:
                     labels, items, copied = list(labels), list(items), True
                 labels[pos] = merged
-                items[pos] = item(name, _ports_of(merged))
+                items[pos] = item(name, merged)
             else:
                 new.append((pos, name, lm))
         if not new:
@@ -199,7 +197,7 @@ class _Row:
             out_items += items[prev:pos]
             out_names.append(name)
             out_labels.append(lm)
-            out_items.append(item(name, _ports_of(lm)))
+            out_items.append(item(name, lm))
             prev = pos
         out_names += names[prev:]
         out_labels += labels[prev:]
@@ -224,7 +222,9 @@ class AccessMatrix:
         return bool(self._sources)
 
     def _chunks(self, fmt: _Format) -> Iterator[Any]:
-        item = fmt.item
+        def item(name: str, labels: LabelMap) -> Any:
+            return fmt.item(name, _ports_of(labels))
+
         counts = Counter(sels[:k] for sels in self._selectors.values()
                          for k in range(1, len(sels) + 1))
         shared: dict[tuple[str, ...], _Row] = {}
@@ -386,11 +386,8 @@ def compute_access(policy: Mapping[str, Any], inventory: Inventory | None = None
                     per.setdefault(label, []).extend(rule.ports)
 
     parts: dict[str, dict[str, LabelMap]] = {
-        s: {name: {label: _merge_ranges(tuple(r)) for label, r in per.items()}
-            for name, per in row.items()}
-        for s, row in raw.items()}
-    selves = {s: {label: _merge_ranges(tuple(r)) for label, r in per.items()}
-              for s, per in raw_self.items()}
+        s: {name: _label_map(per) for name, per in row.items()} for s, row in raw.items()}
+    selves = {s: _label_map(per) for s, per in raw_self.items()}
     held: dict[str, list[str]] = defaultdict(list)  # source -> its src selectors
     for s in {*parts, *selves}:
         for ident in src_sels[s]:
@@ -402,7 +399,7 @@ def compute_access(policy: Mapping[str, Any], inventory: Inventory | None = None
         order[ident] = tuple(sorted((s for s in sels if s in parts),
                                     key=lambda s: (-reach[s], s)))
         if "@" in ident and (dst_ok is None or ident in dst_ok):
-            mine: LabelMap = {}
+            mine: LabelMap = ()
             for s in sels:
                 if s in selves:
                     mine = _combine(mine, selves[s])
