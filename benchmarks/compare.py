@@ -25,6 +25,7 @@ import itertools
 import json
 import math
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -101,16 +102,21 @@ def _run(tree: Path, folder: Path, args: list[str], out: Path, timeout: float
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=sink, stderr=err, env=env, cwd=tree)
         deadline = start + timeout
-        while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.perf_counter() > deadline:
-                proc.kill()
-                _, status, usage = os.wait4(proc.pid, 0)
-                proc.returncode = -9
-                return f"killed after {timeout:.0f} s"
-            time.sleep(0.01)
+        try:
+            while True:
+                pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+                if pid:
+                    break
+                if time.perf_counter() > deadline:
+                    proc.kill()
+                    _, status, usage = os.wait4(proc.pid, 0)
+                    proc.returncode = -9
+                    return f"killed after {timeout:.0f} s"
+                time.sleep(0.01)
+        except BaseException:  # interrupted: leave no run behind
+            proc.kill()
+            proc.wait()
+            raise
         wall = time.perf_counter() - start
         proc.returncode = os.waitstatus_to_exitcode(status)
         if proc.returncode != 0:
@@ -173,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown command(s): {', '.join(unknown)}")
 
+    # SIGTERM as an exit, so that the worktree is removed and no run is left behind
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     results: dict[tuple[str, float], dict[str, Side]] = {}
     with tempfile.TemporaryDirectory(prefix="reconciler-compare-") as tmp:
         root = Path(tmp)
