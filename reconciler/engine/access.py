@@ -323,6 +323,7 @@ def compute_access(policy: Mapping[str, Any], inventory: Inventory | None = None
     # src selector -> destination -> label -> port ranges, raw (merged below)
     raw: dict[str, dict[str, dict[str, list[tuple[int, int]]]]] = defaultdict(dict)
     raw_self: dict[str, dict[str, list[tuple[int, int]]]] = defaultdict(dict)
+
     def sources_in(selectors: tuple[str, ...]) -> list[str]:
         """The selectors (of a rule's src) that hold some source identity."""
         out = []
