@@ -1,5 +1,8 @@
 """`python -m benchmarks [small|large|huge] [--seed N] [--reference-budget S]`.
 
+(`python -m benchmarks --compare REV ...` compares `access` and `explain` with an older
+commit instead: see `benchmarks.compare`.)
+
 Generates a seeded synthetic tailnet (not timed), writes it as files, then in fresh
 processes: runs its tests with the engine end to end in one process (loading included) and measures
 wall time, assertions/second and peak RSS; runs the plain reference evaluator on as many
@@ -68,7 +71,16 @@ def _children_cpu() -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks")
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--compare"]:  # its own options: see benchmarks/compare.py
+        from benchmarks import compare
+
+        return compare.main(argv[1:])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        epilog="python -m benchmarks --compare REV [--scales 0.25,1,4] [--runs N] ...: "
+               "access and explain from REV and from this tree, side by side "
+               "(python -m benchmarks --compare --help).")
     parser.add_argument("scale", nargs="?", default="small", choices=sorted(SCALES))
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--reference-budget", type=float, default=10.0,

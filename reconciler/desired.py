@@ -74,11 +74,16 @@ def load_desired(
     config: Config | None = None,
     validate: bool = True,
     tailnet_domains: set[str] | None = None,
+    tests: bool = True,
+    revision: bool = True,
 ) -> Desired:
-    """Load the desired state of the repository at `root` (or at git revision `ref`)."""
-    desired, problems = read_desired(root, ref=ref, now=now, config=config)
+    """Load the desired state of the repository at `root` (or at git revision `ref`).
+
+    `tests=False`: the `tests` and `sshTests` sections are not validated (see
+    `validate_policy`); `revision=False`: as for `read_desired`."""
+    desired, problems = read_desired(root, ref=ref, now=now, config=config, revision=revision)
     if validate:
-        problems.extend(check_desired(desired, tailnet_domains=tailnet_domains))
+        problems.extend(check_desired(desired, tailnet_domains=tailnet_domains, tests=tests))
     return settle(desired, problems)
 
 
@@ -148,11 +153,13 @@ def settle(desired: Desired, problems: list[Problem]) -> Desired:
     return desired
 
 
-def check_desired(desired: Desired, *, tailnet_domains: set[str] | None = None) -> list[Problem]:
+def check_desired(desired: Desired, *, tailnet_domains: set[str] | None = None,
+                  tests: bool = True) -> list[Problem]:
     """Tailscale's validation rules on the compiled document, plus our `devices` section."""
     from reconciler.policy.validate import validate_policy
 
-    problems = validate_policy(desired.policy, desired.sources, tailnet_domains=tailnet_domains)
+    problems = validate_policy(desired.policy, desired.sources, tailnet_domains=tailnet_domains,
+                               tests=tests)
     problems.extend(_check_devices(desired))
     return problems
 

@@ -28,10 +28,13 @@ def ref_option(f):  # type: ignore[no-untyped-def]
     )(f)
 
 
-def load(app: AppContext, *, ref: str | None = None, quiet: bool = False) -> Desired:
-    """Config + desired state for the current directory; notices go to stderr."""
+def load(app: AppContext, *, ref: str | None = None, quiet: bool = False,
+         tests: bool = True, revision: bool = True) -> Desired:
+    """Config + desired state for the current directory; notices go to stderr.
+    `tests` / `revision`: see `load_desired` (False for commands that never use them)."""
     config = load_config(app.cwd)
-    desired = load_desired(app.cwd, ref=ref, now=app.now(), config=config)
+    desired = load_desired(app.cwd, ref=ref, now=app.now(), config=config, tests=tests,
+                           revision=revision)
     if not quiet:
         echo_problems(desired.notices)
     return desired

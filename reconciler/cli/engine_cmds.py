@@ -18,7 +18,7 @@ from reconciler.cli import AppContext, cli, pass_app, use_color
 from reconciler.cli.common import FORMAT_TEXT_JSON, load, load_and_run, ref_option
 from reconciler.engine import (
     TestReport,
-    access_matrix,
+    compute_access,
     explain,
     load_inventory,
     run_tests,
@@ -148,7 +148,8 @@ def explain_cmd(app: AppContext, src: str, dst: str, proto: str | None, ref: str
 
     SRC is a user, group, tag, host alias or IP; DST a host, user, group, tag or IP.
     """
-    desired = load(app, ref=ref, quiet=fmt != "text")
+    # Neither explain nor access reads the tests or the commit: the rest is validated.
+    desired = load(app, ref=ref, quiet=fmt != "text", tests=False, revision=False)
     names = {path: meta.name for path, meta in desired.meta.items() if meta.name}
     result = explain(desired.policy, src, dst, proto=proto,
                      inventory=_inventory(inventory_path, desired.policy),
@@ -179,25 +180,28 @@ def access_cmd(app: AppContext, src: str | None, dst: str | None, ref: str | Non
     The grid formats (matrix for a terminal, markdown, html) merge users with the same
     access into one row, named after their group when they are exactly its members.
     """
-    desired = load(app, ref=ref, quiet=fmt != "text")
-    rows = access_matrix(desired.policy, _inventory(inventory_path, desired.policy),
-                         src=src, dst=dst)
+    # Neither explain nor access reads the tests or the commit: the rest is validated.
+    desired = load(app, ref=ref, quiet=fmt != "text", tests=False, revision=False)
+    matrix = compute_access(desired.policy, _inventory(inventory_path, desired.policy),
+                            src=src, dst=dst)
     if fmt in ("matrix", "markdown", "html"):
-        from reconciler.render import matrix
+        from reconciler.render import matrix as grid
 
-        grid = matrix.build((matrix.Row(r.src, r.dst, r.ports) for r in rows),
-                            desired.policy.get("groups") or {},
-                            tags=desired.policy.get("tagOwners") or {})
-        render = {"matrix": matrix.render_text, "markdown": matrix.render_markdown,
-                  "html": matrix.render_html}[fmt]
-        click.echo(render(grid), nl=False)
+        built = grid.build((grid.Row(e.src, e.dst, e.ports) for e in matrix.entries()),
+                           desired.policy.get("groups") or {},
+                           tags=desired.policy.get("tagOwners") or {})
+        render = {"matrix": grid.render_text, "markdown": grid.render_markdown,
+                  "html": grid.render_html}[fmt]
+        click.echo(render(built), nl=False)
         return
+    # Streamed a source at a time: a large tailnet's matrix has millions of rows.
     if fmt == "json":
-        from reconciler.render.json_ import render  # heavy; only JSON output needs it
+        from reconciler.render.json_ import stream  # heavy; only JSON output needs it
 
-        click.echo(render("access", {"rows": [r.to_dict() for r in rows]}), nl=False)
+        for chunk in stream("access", "rows", matrix.json()):
+            click.echo(chunk, nl=False)
         return
-    if not rows:
+    if not matrix:
         click.echo("No access.")
-    for row in rows:
-        click.echo(str(row))
+    for chunk in matrix.text():
+        click.echo(chunk, nl=False)

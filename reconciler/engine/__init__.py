@@ -14,7 +14,7 @@ rules), `tests_runner` (tests, sshTests), `explain`, `access`.
 
 from __future__ import annotations
 
-from reconciler.engine.access import AccessEntry, access_matrix
+from reconciler.engine.access import AccessEntry, AccessMatrix, access_matrix, compute_access
 from reconciler.engine.addrset import AddrSet
 from reconciler.engine.compile import CompiledPolicy, CompileError, Rule, compile_policy
 from reconciler.engine.explain import ExplainError, Explanation, explain
@@ -29,6 +29,7 @@ from reconciler.engine.tests_runner import TestReport, TestResult, run_tests
 
 __all__ = [
     "AccessEntry",
+    "AccessMatrix",
     "AddrSet",
     "CompileError",
     "CompiledPolicy",
@@ -40,6 +41,7 @@ __all__ = [
     "TestResult",
     "access_matrix",
     "compile_policy",
+    "compute_access",
     "explain",
     "filter_rules",
     "inventory_from_data",

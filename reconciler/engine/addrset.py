@@ -113,15 +113,21 @@ def _contains_point(intervals: tuple[Interval, ...], starts: list[int], value: i
     return i >= 0 and intervals[i][1] >= value
 
 
-def _overlaps(a: tuple[Interval, ...], b: tuple[Interval, ...]) -> bool:
-    i = j = 0
-    while i < len(a) and j < len(b):
-        if a[i][0] <= b[j][1] and b[j][0] <= a[i][1]:
+def _overlaps(small: tuple[Interval, ...], starts: list[int], ends: list[int]) -> bool:
+    """Whether merged `small` meets the merged intervals with these starts and ends.
+
+    Each interval of `small` is bisected into the other set, O(|small| log n): a merge
+    walk over both lists cost a Python step per interval of the larger one.
+    """
+    lo = 0
+    n = len(ends)
+    for first, last in small:
+        i = bisect_left(ends, first, lo)  # the first interval ending at/after `first`
+        if i == n:
+            return False
+        if starts[i] <= last:
             return True
-        if a[i][1] < b[j][1]:
-            i += 1
-        else:
-            j += 1
+        lo = i
     return False
 
 
@@ -239,7 +245,13 @@ class AddrSet:
         return f"AddrSet({', '.join(self.to_strings())})"
 
     def overlaps(self, other: AddrSet) -> bool:
-        return _overlaps(self.v4, other.v4) or _overlaps(self.v6, other.v6)
+        for fam, mine, theirs in ((4, self.v4, other.v4), (6, self.v6, other.v6)):
+            if not mine or not theirs:
+                continue
+            small, big = (mine, other) if len(mine) <= len(theirs) else (theirs, self)
+            if _overlaps(small, *big._bounds(fam)):
+                return True
+        return False
 
     def issuperset(self, other: AddrSet) -> bool:
         return not (other - self)

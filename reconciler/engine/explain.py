@@ -191,39 +191,80 @@ def _source_text(s: Source) -> str:
 def _near_misses(runner: Runner, srcs: list[Source], points: list[Point], port: int,
                  protos: frozenset[int], limit: int, sources: SourceMap | None,
                  skip: set[int], names: Mapping[PathKey, str] | None) -> list[RuleRef]:
-    scored: list[tuple[int, int, RuleRef]] = []
+    """The `limit` rules with the fewest unmet conditions, each with its reasons.
+
+    Every rule is scored by counting its unmet conditions through the index (src and
+    dst selectors, not address sets); only the nearest few get their reasons spelled
+    out by `_reasons`, which gives exactly as many.
+    """
+    index = runner.index
+    position = {rule.index: i for i, rule in enumerate(index.rules)}  # no self rules
+    reach = index.dst_rule_ids(points)
+    # src selector id -> bit mask of the sources it holds (either address family)
+    holding: dict[int, int] = {}
+    for k, s in enumerate(srcs):
+        for fam, value in ((4, s.v4), (6, s.v6)):
+            if value is not None:
+                for sel in index.src.selectors_at((fam, value)):
+                    holding[sel] = holding.get(sel, 0) | 1 << k
+    everyone = (1 << len(srcs)) - 1
+    postures: dict[tuple[str, ...], bool] = {}
+    scored: list[tuple[int, int, Rule]] = []
     for rule in runner.compiled.rules:
         if rule.index in skip:
             continue
-        reasons: list[str] = []
-        src_ok = [s for s in srcs if any(
-            v is not None and rule.src.contains_int(f, v) for f, v in ((4, s.v4), (6, s.v6)))]
-        if not src_ok:
-            reasons.append(f"src {', '.join(rule.src_text) or '[]'} does not cover the source")
-        elif len(src_ok) < len(srcs):
-            reasons.append(f"src covers only {len(src_ok)} of {len(srcs)} source devices")
-        if rule.self_dst:
-            if not any(s.device is not None and not s.device.tags for s in srcs):
-                reasons.append("autogroup:self needs an untagged source device")
-            elif not any(runner.index.self_allowed_by(rule, s, points, f)
-                         for s in srcs for f in (4, 6)):
-                reasons.append("autogroup:self: the destination is not the source's own device")
-        elif rule.internet and not any(rule.dst.contains_int(*p) for p in points):
-            reasons.append("autogroup:internet does not cover the destination")
-        elif not any(rule.dst.contains_int(*p) for p in points):
-            reasons.append(f"dst {', '.join(rule.dst_text)} does not cover the destination")
-        if not any(p in rule.protos for p in protos):
-            want = "/".join(PROTO_NAMES.get(p, str(p)) for p in sorted(protos))
-            reasons.append(f"protocol {want} not in {_protos_text(rule)}")
-        elif not any(rule.allows_port(p, port) for p in protos):
-            reasons.append(f"port {port} not in {rule.port_text}")
-        if rule.posture is not None and not any(
-            s.attrs is None or runner.compiled.postures.satisfied(rule.posture, s.attrs)
-            for s in srcs
-        ):
-            reasons.append(f"srcPosture {', '.join(rule.posture)} not met")
-        if reasons:
-            scored.append((len(reasons), rule.index,
-                           _ref(rule, sources, tuple(reasons), names)))
+        pos = position.get(rule.index)
+        if pos is None:  # autogroup:self: the few such rules take the full check
+            count = len(_reasons(runner, rule, srcs, points, port, protos))
+        else:
+            covered = 0
+            for sel in index.rule_src[pos]:
+                covered |= holding.get(sel, 0)
+            count = int(pos not in reach) + int(
+                not any(rule.allows_port(p, port) for p in protos)) + int(covered != everyone)
+            if rule.posture is not None:
+                met = postures.get(rule.posture)
+                if met is None:
+                    met = postures[rule.posture] = any(
+                        s.attrs is None
+                        or runner.compiled.postures.satisfied(rule.posture, s.attrs)
+                        for s in srcs)
+                count += not met
+        if count:
+            scored.append((count, rule.index, rule))
     scored.sort(key=lambda t: (t[0], t[1]))
-    return [ref for _, _, ref in scored[:limit]]
+    return [_ref(rule, sources, tuple(_reasons(runner, rule, srcs, points, port, protos)),
+                 names) for _, _, rule in scored[:limit]]
+
+
+def _reasons(runner: Runner, rule: Rule, srcs: list[Source], points: list[Point], port: int,
+             protos: frozenset[int]) -> list[str]:
+    """Why `rule` does not allow the question: one line per unmet condition."""
+    reasons: list[str] = []
+    src_ok = [s for s in srcs if any(
+        v is not None and rule.src.contains_int(f, v) for f, v in ((4, s.v4), (6, s.v6)))]
+    if not src_ok:
+        reasons.append(f"src {', '.join(rule.src_text) or '[]'} does not cover the source")
+    elif len(src_ok) < len(srcs):
+        reasons.append(f"src covers only {len(src_ok)} of {len(srcs)} source devices")
+    if rule.self_dst:
+        if not any(s.device is not None and not s.device.tags for s in srcs):
+            reasons.append("autogroup:self needs an untagged source device")
+        elif not any(runner.index.self_allowed_by(rule, s, points, f)
+                     for s in srcs for f in (4, 6)):
+            reasons.append("autogroup:self: the destination is not the source's own device")
+    elif rule.internet and not any(rule.dst.contains_int(*p) for p in points):
+        reasons.append("autogroup:internet does not cover the destination")
+    elif not any(rule.dst.contains_int(*p) for p in points):
+        reasons.append(f"dst {', '.join(rule.dst_text)} does not cover the destination")
+    if not any(p in rule.protos for p in protos):
+        want = "/".join(PROTO_NAMES.get(p, str(p)) for p in sorted(protos))
+        reasons.append(f"protocol {want} not in {_protos_text(rule)}")
+    elif not any(rule.allows_port(p, port) for p in protos):
+        reasons.append(f"port {port} not in {rule.port_text}")
+    if rule.posture is not None and not any(
+        s.attrs is None or runner.compiled.postures.satisfied(rule.posture, s.attrs)
+        for s in srcs
+    ):
+        reasons.append(f"srcPosture {', '.join(rule.posture)} not met")
+    return reasons

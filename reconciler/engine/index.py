@@ -553,20 +553,41 @@ class RuleIndex:
 
     def allowing_rules(self, src: Source, dst: Sequence[Point], port: int,
                        protos: frozenset[int]) -> list[Rule]:
-        """Every rule that allows the question (for explain); exhaustive, not indexed."""
+        """Every rule that allows the question (for explain), in policy order.
+
+        Only the rules whose dst holds an address of `dst` (found through the dst
+        selectors) and the autogroup:self rules are looked at; their src is checked
+        through the src selectors holding the source's addresses.
+        """
         out: dict[int, Rule] = {}
-        for rule in self.compiled.rules:
+        rules, rule_src = self.rules, self.rule_src
+        key = tuple(dst)
+        for fam, ids in zip((4, 6), self._dst_rules(dst, key), strict=True):
+            value = src.point(fam)
+            if value is None or not ids:
+                continue
+            held = self.src.selectors_at((fam, value))
+            if not held:
+                continue
+            for i in ids:
+                rule = rules[i]
+                if (rule.index not in out and not rule_src[i].isdisjoint(held)
+                        and any(rule.allows_port(proto, port) for proto in protos)
+                        and self._posture_ok(rule, src)):
+                    out[rule.index] = rule
+        for rule in self.self_rules:
             if not any(rule.allows_port(proto, port) for proto in protos):
                 continue
             if not self._posture_ok(rule, src):
                 continue
             for fam in (4, 6):
                 value = src.point(fam)
-                if value is None or not rule.src.contains_int(fam, value):
-                    continue
-                if rule.self_dst:
-                    if self.self_allowed_by(rule, src, dst, fam):
-                        out[rule.index] = rule
-                elif any(p[0] == fam and rule.dst.contains_int(*p) for p in dst):
+                if value is not None and rule.src.contains_int(fam, value) \
+                        and self.self_allowed_by(rule, src, dst, fam):
                     out[rule.index] = rule
         return [out[k] for k in sorted(out)]
+
+    def dst_rule_ids(self, dst: Sequence[Point]) -> frozenset[int]:
+        """Positions (in `rules`) of the rules whose dst holds some address of `dst`."""
+        v4, v6 = self._dst_rules(dst, tuple(dst))
+        return v4 | v6

@@ -10,6 +10,7 @@ changes only when consumers must change.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict
 from typing import Any
 
@@ -26,6 +27,15 @@ def envelope(command: str, data: dict[str, Any]) -> dict[str, Any]:
     """`data` in the envelope every command's JSON shares (see the module docstring)."""
     body = {k: v for k, v in data.items() if k not in ("format_version", "command")}
     return {"format_version": FORMAT_VERSION, "command": command, **body}
+
+
+def stream(command: str, key: str, chunks: Iterable[str]) -> Iterator[str]:
+    """The envelope around a JSON array written in `chunks` (a large tailnet's access
+    matrix has millions of rows: it is never held as one string)."""
+    head = json.dumps(envelope(command, {key: None}), indent=2, ensure_ascii=False)
+    yield head[: head.rindex("null")]
+    yield from chunks
+    yield "\n}\n"
 
 
 def render(command: str, data: dict[str, Any]) -> str:

@@ -124,3 +124,17 @@ def test_fast_ipv4_parser_agrees_with_ipaddress(value: int) -> None:
 def test_fast_parsers_reject_what_ipaddress_rejects(bad: str) -> None:
     with pytest.raises(AddressError):
         parse_ip(bad)
+
+
+@given(big_intervals, small_intervals, small_intervals)
+def test_overlaps_of_a_large_and_a_small_set(big, small, small6) -> None:
+    """`overlaps` bisects the smaller side into the larger: both ways round, per family."""
+    a, b = make(big, small6), make(small, big)
+    assert a.overlaps(b) == b.overlaps(a) == bool(model(a) & model(b))
+    c = make(small, small6)
+    assert a.overlaps(c) == c.overlaps(a) == bool(model(a) & model(c))
+    # touching ends: an interval of the larger set starting where a smaller one ends
+    for first, last in a.v4:
+        for touch in (make([(first - 5, first)], []), make([(last, last + 5)], []),
+                      make([(first - 5, first - 1)], [])):
+            assert a.overlaps(touch) == touch.overlaps(a) == bool(model(a) & model(touch))

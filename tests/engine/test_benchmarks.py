@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import random
 
+import pytest
+
 from benchmarks.generate import SCALES, Scale, generate
 from benchmarks.reference import engine_verdicts, reference_verdicts
 from reconciler.engine import compile_policy, inventory_from_data, run_tests
@@ -79,3 +81,16 @@ def test_slow_paths_agree_with_reference() -> None:
     ref = reference_verdicts(runner, tests)
     assert ref == engine_verdicts(runner, tests)
     assert 0 < sum(ref) < len(ref)
+
+
+def test_compare_prints_old_and_new_side_by_side(capsys: pytest.CaptureFixture[str]) -> None:
+    """`python -m benchmarks --compare REV` on a tiny tailnet, against this tree's HEAD:
+    one row per command with both sides' figures and the byte-identity of the outputs."""
+    from benchmarks.__main__ import main
+
+    assert main(["--compare", "HEAD", "--scales", "0.01", "--runs", "1",
+                 "--commands", "access,explain (denied)"]) == 0
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.startswith(("access ", "explain "))]
+    assert len(rows) == 2, out
+    assert all(row.endswith(" same") and row.count("MB") == 2 for row in rows), out
