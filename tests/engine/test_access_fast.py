@@ -25,6 +25,7 @@ from benchmarks.reference import reference_access_matrix
 from reconciler.cli import cli
 from reconciler.engine import compute_access, inventory_from_data
 from reconciler.engine.compile import CompileError
+from reconciler.planfile import FORMAT_VERSION
 
 USERS = ["a@x.com", "b@x.com", "c@y.com", "d@x.com"]
 TAGS = ["tag:web", "tag:db", "tag:ci"]
@@ -115,4 +116,5 @@ def test_no_rules_means_allow_all_and_empty_matrix_says_so(tmp_path: Path) -> No
     result = CliRunner().invoke(cli, args, catch_exceptions=False)
     assert result.stdout == "No access.\n"
     result = CliRunner().invoke(cli, [*args, "--format", "json"], catch_exceptions=False)
-    assert result.stdout == "[]\n"
+    assert json.loads(result.stdout) == {"format_version": FORMAT_VERSION, "command": "access",
+                                         "rows": []}
