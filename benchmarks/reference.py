@@ -160,16 +160,20 @@ def reference_explain(policy: Mapping[str, Any], src: str, dst: str, *,
     protos = TCP_OR_UDP if number is None else frozenset({number})
     allowing: dict[int, Rule] = {}
     denied: list[str] = []
+    owners: dict[str, str] = {}
     for s in srcs:
         rules = [r for r in compiled.rules
                  if _rule_allows(r, compiled, runner, s, points, port, protos)]
         allowing.update((r.index, r) for r in rules)
         if not rules and not compiled.allow_all:
-            denied.append(s.device.name if s.device else _source_text(s))
+            name = s.device.name if s.device else _source_text(s)
+            denied.append(name)
+            if s.device is not None:
+                owners[name] = s.device.user or ", ".join(s.device.tags)
     result = Explanation(src.strip(), dst.strip(),
                          "tcp or udp" if number is None else PROTO_NAMES.get(number, str(number)),
                          not denied, [_ref(r, None) for _, r in sorted(allowing.items())],
-                         sources_denied=denied)
+                         sources_denied=denied, sources_total=len(srcs), owners=owners)
     if denied:
         scored = []
         for rule in compiled.rules:
