@@ -1,6 +1,8 @@
 """Step 0: read `reconciler.yaml`, the targets and options of a desired-state repo.
 
-May import: yaml, `errors`, `source`, `problems`, `suggest`. The file is optional: a
+May import: yaml, `yamlsource`, `errors`, `source`, `problems`, `suggest`. The file is
+read by the fragments' reader (`yamlsource`), so it has the same bounds on nesting,
+aliases and numbers, and the same located errors. The file is optional: a
 repository with only `policies/` works and targets the embedded local backend.
 Credentials are never read from this file; they come from the environment by name
 (see `credential_env`).
@@ -18,6 +20,7 @@ import yaml
 
 from reconciler.errors import ConfigError, CredentialsError
 from reconciler.suggest import did_you_mean, unknown_key
+from reconciler.yamlsource import load_yaml
 
 CONFIG_FILE = "reconciler.yaml"
 BACKENDS = ("local", "tailscale", "headscale")
@@ -93,14 +96,15 @@ def load_config(root: Path) -> Config:
     shown = path.relative_to(root)
     try:
         text = path.read_text(encoding="utf-8")
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
     except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"cannot read {shown}: {e}") from e
-    except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark
-        where = f"{shown}:{mark.line + 1}:{mark.column + 1}" if mark else str(shown)
-        raise ConfigError(f"{where}: {e.problem or e}") from e
+        raise ConfigError(f"cannot read {shown}: {e}",
+                          f"Make {shown} a readable UTF-8 file.") from e
+    data, _, found = load_yaml(text.removeprefix("\ufeff"), file=str(shown))
+    if found:
+        raise ConfigError(str(found[0]), "\n".join(
+            [str(p) for p in found[1:]] + [f"Fix {shown} at the place shown."]))
+    # Safe now: the text is one document, nested at most yamlsource.MAX_DEPTH deep.
+    node = yaml.compose(text, Loader=yaml.SafeLoader)
     if data is None:
         return default
     if not isinstance(data, dict):
