@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import stat
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -329,6 +330,11 @@ def parse_fragment(name: str, raw: bytes) -> tuple[Fragment | None, list[Problem
             return None, [Problem(e.summary, e.source or Location(name, 1, 1))]
     if problems:
         return None, problems
+    # Only a YAML escape can write a lone surrogate (HuJSON reads one as U+FFFD, as Go).
+    if ("\\u" in text or "\\U" in text) and name.endswith((".yaml", ".yml")):
+        problems = _lone_surrogates(data, sources, name)
+        if problems:
+            return None, problems
     if data is None:
         return Fragment(name, {}, sources), []
     if not isinstance(data, dict):
@@ -337,6 +343,35 @@ def parse_fragment(name: str, raw: bytes) -> tuple[Fragment | None, list[Problem
             sources.at(()) or Location(name, 1, 1),
         )]
     return Fragment(name, data, sources), []
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _lone_surrogates(data: Any, sources: SourceMap, name: str) -> list[Problem]:
+    """A string holding half of a UTF-16 pair (`"\\ud800"` alone) is no text: it
+    cannot be written as UTF-8, so a control plane, a plan file or the store would
+    fail on it later."""
+    problems: list[Problem] = []
+    message = ("a \\u escape here writes half of a UTF-16 surrogate pair, which is not a "
+               "character; write the character itself or a complete pair")
+
+    def visit(value: Any, path: PathKey) -> None:
+        if isinstance(value, str):
+            if _SURROGATE.search(value):
+                problems.append(Problem(message, sources.at(path) or Location(name, 1, 1)))
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if isinstance(key, str) and _SURROGATE.search(key):
+                    problems.append(Problem(message, sources.key((*path, key))
+                                            or Location(name, 1, 1)))
+                visit(item, (*path, key))
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                visit(item, (*path, i))
+
+    visit(data, ())
+    return problems
 
 
 def _kind(value: Any) -> str:
@@ -508,5 +543,5 @@ def _check_devices(desired: Desired) -> list[Problem]:
                                         loc))
             elif tag not in tags:
                 problems.append(Problem(f'devices["{name}"]: tag not found: "{tag}" '
-                                        "(define it in tagOwners)", loc))
-    return [Problem(p.message, p.location, Severity.ERROR) for p in problems]
+                                        "(define it in tagOwners)", loc, code="not-found"))
+    return [Problem(p.message, p.location, Severity.ERROR, p.code) for p in problems]
