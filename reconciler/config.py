@@ -10,7 +10,9 @@ Credentials are never read from this file; they come from the environment by nam
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -194,6 +196,8 @@ def _parse_target(
         problems.append(f'{where}: target "{name}": headscale targets need a base_url')
     if base_url and not base_url.startswith(("http://", "https://")):
         problems.append(f'{where}: target "{name}": base_url must start with http:// or https://')
+    elif base_url and (reason := _bad_url(base_url)):
+        problems.append(f'{where}: target "{name}": base_url {reason}')
     options: dict[str, Any] = {}
     if "posture" in spec:
         if not isinstance(spec["posture"], bool):
@@ -211,6 +215,45 @@ def _parse_target(
         options=options,
     )
     return target, problems
+
+
+# What an HTTP client accepts without question: scheme://host[:port][/path]. A stricter
+# grammar than RFC 3986 on purpose (no user info, query or fragment; ASCII host names
+# whose labels are not IDNA-reserved), so a URL that passes here is one httpx takes.
+_URL = re.compile(r"(?P<scheme>https?)://(?P<host>\[[^\]/]*\]|[^:/\[\]]*)"
+                  r"(?::(?P<port>[0-9]{1,5}))?(?P<path>/.*)?", re.DOTALL)
+_LABEL = re.compile(r"(?!..--)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+_IPV4_STYLE = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+")
+_PATH = re.compile(r"(?:[A-Za-z0-9\-._~!$&'()*+,;=:@/]|%[0-9A-Fa-f]{2})*")
+
+
+def _bad_url(url: str) -> str | None:
+    """Why `url` is no base URL the HTTP client can request, or None."""
+    if any(ord(c) <= 0x20 or 0x7F <= ord(c) <= 0x9F for c in url):
+        return "must not contain spaces or control characters"
+    match = _URL.fullmatch(url)
+    if match is None:
+        return "must look like http(s)://host[:port][/path]"
+    host, port, path = match["host"], match["port"], match["path"] or ""
+    if host.startswith("["):
+        try:
+            ipaddress.IPv6Address(host[1:-1])
+        except ValueError:
+            return f"has an invalid IPv6 address {host}"
+    elif _IPV4_STYLE.fullmatch(host):  # never a name, to HTTP clients
+        try:
+            ipaddress.IPv4Address(host)
+        except ValueError:
+            return f"has an invalid IPv4 address {host}"
+    elif not host or not all(_LABEL.fullmatch(label)
+                             for label in host.removesuffix(".").split(".")):
+        return (f"has an invalid host name {host!r} (letters, digits, hyphens and dots; "
+                "an IP address; or [IPv6])")
+    if port is not None and not 0 < int(port) <= 65535:
+        return f"has an invalid port {port}"
+    if not _PATH.fullmatch(path):
+        return "has a path with characters that must be percent-encoded, or a ? or #"
+    return None
 
 
 # --- credentials: names only ------------------------------------------------------------

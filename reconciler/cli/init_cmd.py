@@ -41,13 +41,17 @@ def init_command(app: AppContext, directory: Path, force: bool) -> None:
             f"{directory} already has {', '.join(existing)}",
             "Nothing was written. Use --force to overwrite, or pick an empty directory.",
         )
-    target.mkdir(parents=True, exist_ok=True)
     package = resources.files("reconciler") / "scaffold"
-    for source, dest in SCAFFOLD.items():
-        out = target / dest
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text((package / source).read_text(encoding="utf-8"), encoding="utf-8")
-        click.echo(f"  created {dest}")
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        for source, dest in SCAFFOLD.items():
+            out = target / dest
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text((package / source).read_text(encoding="utf-8"), encoding="utf-8")
+            click.echo(f"  created {dest}")
+    except OSError as e:
+        raise ConfigError(f"cannot write in {directory}: {e.strerror or e}",
+                          "Pick a directory you can write to, or fix its permissions.") from e
     if gitsource.init_repo(target):
         click.echo("  initialised a git repository")
     shown = "." if target == app.cwd else str(directory)

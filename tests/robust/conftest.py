@@ -4,6 +4,9 @@ run in-process, checked for what a user must never see (a traceback, exit 3)."""
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,3 +66,35 @@ def repo(tmp_path: Path) -> Iterator[Path]:
     (tmp_path / "reconciler.yaml").write_text(CONFIG, encoding="utf-8")
     (tmp_path / "policies" / "base.yaml").write_text(BASE, encoding="utf-8")
     yield tmp_path
+
+
+def as_unprivileged() -> list[str]:
+    """A command prefix under which file modes hold. Root reads a mode-000 file through
+    CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH; setpriv starts the command without them
+    (still as root, so the temporary directory stays reachable)."""
+    if os.geteuid() != 0:
+        return []
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("running as root without setpriv(1): a mode-000 file stays readable")
+    drop = "-dac_override,-dac_read_search"
+    return [setpriv, f"--inh-caps={drop}", f"--bounding-set={drop}"]
+
+
+def run_unprivileged(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """The real CLI in a subprocess for which file permissions hold (see above)."""
+    result = subprocess.run(
+        [*as_unprivileged(), sys.executable, "-m", "reconciler", "-C", str(root), *args],
+        capture_output=True, text=True, timeout=120)
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.returncode in (0, 1, 2), (result.returncode, result.stderr)
+    return result
+
+
+@pytest.fixture
+def restore_modes(tmp_path: Path) -> Iterator[None]:
+    """Give every path its permissions back so pytest can remove the tree."""
+    yield
+    for path in [tmp_path, *tmp_path.rglob("*")]:
+        if not path.is_symlink():
+            path.chmod(0o755)

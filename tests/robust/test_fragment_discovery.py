@@ -7,45 +7,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.robust.conftest import NOW, POLICY_COMMANDS, run_cli
+from tests.robust.conftest import NOW, POLICY_COMMANDS, run_cli, run_unprivileged
 
 TEAM = "grants:\n- {src: [group:eng], dst: ['tag:prod'], ip: ['22']}\n"
-
-
-def _as_unprivileged() -> list[str]:
-    """A command prefix under which file modes hold. Root reads a mode-000 file through
-    CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH; setpriv starts the command without them
-    (still as root, so the temporary directory stays reachable)."""
-    if os.geteuid() != 0:
-        return []
-    setpriv = shutil.which("setpriv")
-    if setpriv is None:
-        pytest.skip("running as root without setpriv(1): a mode-000 file stays readable")
-    drop = "-dac_override,-dac_read_search"
-    return [setpriv, f"--inh-caps={drop}", f"--bounding-set={drop}"]
-
-
-def _run_unprivileged(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [*_as_unprivileged(), sys.executable, "-m", "reconciler", "-C", str(root), *args],
-        capture_output=True, text=True, timeout=120)
-    assert "Traceback" not in result.stderr, result.stderr
-    return result
-
-
-@pytest.fixture
-def restore_modes(repo: Path):  # type: ignore[no-untyped-def]
-    """Give every path its permissions back so pytest can remove the tree."""
-    yield
-    for path in [repo, *repo.rglob("*")]:
-        if not path.is_symlink():
-            path.chmod(0o755)
 
 
 def test_unreadable_subdirectory_is_an_error_not_a_destroy(repo: Path, restore_modes) -> None:
@@ -54,7 +22,7 @@ def test_unreadable_subdirectory_is_an_error_not_a_destroy(repo: Path, restore_m
     (team / "ssh.yaml").write_text(TEAM, encoding="utf-8")
     team.chmod(0)
     for command in ("validate", "plan"):
-        result = _run_unprivileged(repo, *NOW, command)
+        result = run_unprivileged(repo, *NOW, command)
         assert result.returncode == 1, (command, result.stdout, result.stderr)
         assert "policies/team:1:1: cannot read this directory (permission denied)" \
             in result.stderr, result.stderr
@@ -66,7 +34,7 @@ def test_mode_000_fragment_is_a_located_error(repo: Path, restore_modes) -> None
     (repo / "policies" / "team.yaml").write_text(TEAM, encoding="utf-8")
     (repo / "policies" / "team.yaml").chmod(0)
     for command in ("validate", "test", "lint", "plan"):
-        result = _run_unprivileged(repo, *NOW, command)
+        result = run_unprivileged(repo, *NOW, command)
         assert result.returncode == 1, (command, result.stdout, result.stderr)
         assert "policies/team.yaml:1:1: cannot read this fragment (permission denied)" \
             in result.stderr, (command, result.stderr)
