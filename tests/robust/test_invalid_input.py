@@ -193,3 +193,15 @@ def test_import_into_a_read_only_directory(repo: Path, restore_modes) -> None:
     assert "Error: cannot write the imported fragments in policies/: Permission denied" \
         in result.stderr
     assert os.listdir(repo / "policies") == []
+
+
+@pytest.mark.parametrize("separator", ["\\u000c", "\\u001c", "\\u0085", "\\u2028"])
+def test_a_problem_stays_one_line_whatever_the_names_hold(repo: Path, separator: str) -> None:
+    """str.splitlines() (and some terminals) break lines at these: found by the fuzz."""
+    (repo / "policies" / "zz.json").write_text(
+        f'{{"defaultSrcPosture": ["0{separator}0"]}}', encoding="utf-8")
+    outcome = run_cli(repo, *NOW, "validate")
+    assert outcome.code == 1
+    lines = outcome.err.splitlines()
+    assert len(lines) == 3, lines
+    assert lines[0].startswith("policies/zz.json:1:24: ") and "posture:" in lines[0]
