@@ -109,10 +109,16 @@ def _blank_token(m: re.Match[str]) -> str:
     """`_STRIP`'s replacement keeping every offset: the comment or trailing comma
     becomes as many spaces (Go's Standardize does the same). A lone quote or slash is
     an unterminated string or comment: decline."""
-    token = m.group(2)
+    token, before = m.group(2), m.group(1)
     if len(token) == 1 and token != ",":
         raise _Decline
-    return m.group(1) + " " * len(token)
+    if token == ",":
+        # Trailing only after a value: `[,]` blanked would read as `[ ]`. A comma right
+        # after a comment or another blanked token: the exact parser decides.
+        last = before.rstrip(" \t\r\n")[-1:]
+        if last in ("", "[", "{", ","):
+            raise _Decline
+    return before + " " * len(token)
 
 
 def _standard(text: str) -> str:

@@ -205,3 +205,14 @@ def test_a_problem_stays_one_line_whatever_the_names_hold(repo: Path, separator:
     lines = outcome.err.splitlines()
     assert len(lines) == 3, lines
     assert lines[0].startswith("policies/zz.json:1:24: ") and "posture:" in lines[0]
+
+
+@pytest.mark.parametrize("text", ['{"grants": [,]}', '{"hosts": {,}}'])
+def test_a_lone_comma_in_hujson_is_an_error_not_an_empty_list(repo: Path, text: str) -> None:
+    """The fast HuJSON reader blanked it as a trailing comma: `[,]` read as `[]`."""
+    (repo / "policies" / "zz.hujson").write_text(text, encoding="utf-8")
+    outcome = run_cli(repo, *NOW, "validate")
+    assert outcome.code == 1, outcome.output
+    column = text.index(",") + 1
+    assert outcome.err.startswith(f"policies/zz.hujson:1:{column}: invalid character ','"), \
+        outcome.err
