@@ -216,3 +216,22 @@ def test_a_lone_comma_in_hujson_is_an_error_not_an_empty_list(repo: Path, text: 
     column = text.index(",") + 1
     assert outcome.err.startswith(f"policies/zz.hujson:1:{column}: invalid character ','"), \
         outcome.err
+
+
+@pytest.mark.parametrize("name, data, message", [
+    ("inv.yaml", b"devices: " + b"[" * 600 + b"]" * 600, "not valid YAML: nested too deeply"),
+    ("inv.json", b'{"devices": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+     "not valid JSON: nested too deeply"),
+    ("inv.yaml", b"devices: [{name: a, ipv4: " + b"9" * 4301 + b"}]",
+     "a value cannot be read: Exceeds the limit (4300 digits)"),
+    ("inv.yaml", b"devices: [{name: 2025-02-30}]",
+     "a value cannot be read: day is out of range for month"),
+    ("inv.yaml", b"\xff\xfe", "not UTF-8 text"),
+])
+def test_hostile_inventory_file_is_one_error(repo: Path, name: str, data: bytes,
+                                             message: str) -> None:
+    (repo / name).write_bytes(data)
+    for command in ("test", "lint"):
+        outcome = run_cli(repo, *NOW, command, "--inventory", name)
+        assert outcome.code == 1, (command, outcome.output)
+        assert f"Error: {name}: {message}" in outcome.err, (command, outcome.err)
