@@ -152,9 +152,9 @@ _DESTS = st.builds("{}:{}".format, st.sampled_from(["tag:web", "tag:db", "db1", 
 _GRANTS = st.fixed_dictionaries({"src": st.lists(_SOURCES, min_size=1, max_size=3),
                                  "dst": st.lists(_TARGETS, min_size=1, max_size=3),
                                  "ip": st.lists(_IPS, min_size=1, max_size=2)})
-_TESTS = st.fixed_dictionaries({"src": _USERS}, optional={
-    "accept": st.lists(_DESTS, min_size=1, max_size=3),
-    "deny": st.lists(_DESTS, min_size=1, max_size=3)})
+_TESTS = st.fixed_dictionaries(
+    {"src": _USERS, "accept": st.lists(_DESTS, min_size=1, max_size=3)},
+    optional={"deny": st.lists(_DESTS, min_size=1, max_size=3)})
 # Values no dumper writes, as placeholders replaced in the text by `_render`: (YAML,
 # JSON). Past int's str limit; half a surrogate pair; nesting past the stack; alias
 # cycles, undefined aliases, merge keys, exotic tags, impossible dates.
