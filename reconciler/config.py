@@ -119,7 +119,7 @@ def load_config(root: Path) -> Config:
             problems.append(f"{_where(shown, knode)}: {unknown_key(key, TOP_KEYS)}")
 
     policies = data.get("policies", "policies")
-    if not isinstance(policies, str) or not policies:
+    if not isinstance(policies, str) or not policies or _unusable_path(policies):
         problems.append(f"{_where(shown, top.get('policies', (None, None))[1])}: "
                         "policies must be a directory path")
         policies = "policies"
@@ -185,9 +185,18 @@ def _parse_target(
     for key in ("path", "tailnet", "base_url"):
         if key in spec and not (isinstance(spec[key], str) and spec[key]):
             problems.append(f'{where}: target "{name}": {key} must be a non-empty string')
+    if isinstance(spec.get("path"), str) and _unusable_path(spec["path"]):
+        problems.append(f'{where}: target "{name}": path must be a file path '
+                        "(no control characters)")
+    tailnet = spec.get("tailnet")
+    if isinstance(tailnet, str) and tailnet and not _TAILNET.fullmatch(tailnet):
+        problems.append(f'{where}: target "{name}": tailnet must be "-" or a tailnet name '
+                        "(letters, digits and . _ @ + -)")
     timeout = spec.get("timeout", 30.0)
-    if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or timeout <= 0:
-        problems.append(f'{where}: target "{name}": timeout must be a positive number of seconds')
+    if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) \
+            or not 0 < timeout <= MAX_TIMEOUT:
+        problems.append(f'{where}: target "{name}": timeout must be a positive number of seconds'
+                        f" (at most {MAX_TIMEOUT})")
         timeout = 30.0
     base_url = str(spec.get("base_url") or "")
     if backend == "tailscale" and not base_url:
@@ -215,6 +224,16 @@ def _parse_target(
         options=options,
     )
     return target, problems
+
+
+MAX_TIMEOUT = 86_400  # a day; also keeps NaN and infinity away from the sockets
+# Goes into API paths unquoted (/api/v2/tailnet/<tailnet>/acl).
+_TAILNET = re.compile(r"[A-Za-z0-9._@+-]+")
+
+
+def _unusable_path(path: str) -> bool:
+    """A NUL, another control character or half a surrogate pair: no file has it."""
+    return any(ord(c) < 0x20 or 0xD800 <= ord(c) <= 0xDFFF for c in path)
 
 
 # What an HTTP client accepts without question: scheme://host[:port][/path]. A stricter

@@ -218,12 +218,15 @@ def _check_policies_dir(policies: Path, root: Path) -> None:
             return
         problem = f"{shown} is not a directory"
     except OSError as e:
-        problem = f"policies directory not found: {shown}"
-        if policies.is_symlink():
+        if os.path.islink(policies):
             target = os.readlink(policies)
             problem = (f"policies directory not found: {shown} is a symbolic link to "
                        f"{target}, " + ("which links back to itself (a loop)"
                                         if e.errno == errno.ELOOP else "which does not exist"))
+        elif e.errno in (errno.ENOENT, errno.ENOTDIR):
+            problem = f"policies directory not found: {shown}"
+        else:  # a name too long, a parent without search permission
+            problem = f"cannot read the policies directory {shown} ({_reason(e)})"
     raise ConfigError(problem, _NEXT_STEP)
 
 

@@ -229,3 +229,46 @@ def test_rules_from_the_validators_strategies(fuzz_repo: Path, grants: list[Any]
     rules = {"grants": grants, "acls": acls, "tests": tests}
     check_commands(fuzz_repo, {"defs.json": json.dumps(_definitions()).encode(),
                                "rules.yaml": yaml.safe_dump(rules, sort_keys=False).encode()})
+
+
+# --- reconciler.yaml ---------------------------------------------------------------------
+
+_CONFIG_VALUES = st.one_of(
+    _POISON, _IPS, st.sampled_from([
+        "local", "tailscale", "headscale", "-", "example.com", "http://127.0.0.1:9",
+        "https://api.tailscale.com", "http://[::1", "http://a b", "http://h:99999",
+        ".reconciler/x.db", "a\x00b", 30, 0.001, float("inf"), float("nan"), 10 ** 9]),
+)
+_TARGET_SPECS = st.dictionaries(
+    st.sampled_from(["backend", "path", "tailnet", "base_url", "timeout", "posture", "bogus"]),
+    _CONFIG_VALUES, max_size=5)
+_CONFIGS = st.fixed_dictionaries({}, optional={
+    "policies": st.one_of(st.just("policies"), _CONFIG_VALUES),
+    "default_target": st.sampled_from(["demo", "t", "nope", None]),
+    "targets": st.one_of(st.dictionaries(st.sampled_from(["demo", "t"]), _TARGET_SPECS,
+                                         max_size=2),
+                         _CONFIG_VALUES),
+    "lint": st.one_of(st.fixed_dictionaries({}, optional={
+        "severity": st.one_of(st.dictionaries(st.sampled_from(["allow-all", "bogus"]),
+                                              _CONFIG_VALUES, max_size=2), _CONFIG_VALUES),
+        "expiring_within_days": _CONFIG_VALUES,
+        "big_group_members": _CONFIG_VALUES}), _CONFIG_VALUES),
+    "bogus": _CONFIG_VALUES,
+})
+
+
+@FUZZ
+@given(_CONFIGS)
+def test_generated_reconciler_yaml(fuzz_repo: Path, config: dict[str, Any]) -> None:
+    """Commands that need no control plane, on any reconciler.yaml: exit 0 or 1, no
+    traceback."""
+    _write(fuzz_repo, {"defs.json": json.dumps(_definitions()).encode()})
+    (fuzz_repo / "reconciler.yaml").write_bytes(_render(config, "yaml"))
+    try:
+        for command in (["validate"], ["lint"], ["targets"]):
+            outcome = run_cli(fuzz_repo, "--now", NOWS[0], *command)
+            assert outcome.code in (0, 1), (command, outcome.output)
+            for marker in _TRACE_MARKERS:
+                assert marker not in outcome.output, (command, outcome.output)
+    finally:
+        (fuzz_repo / "reconciler.yaml").write_text(CONFIG, encoding="utf-8")

@@ -235,3 +235,34 @@ def test_hostile_inventory_file_is_one_error(repo: Path, name: str, data: bytes,
         outcome = run_cli(repo, *NOW, command, "--inventory", name)
         assert outcome.code == 1, (command, outcome.output)
         assert f"Error: {name}: {message}" in outcome.err, (command, outcome.err)
+
+
+@pytest.mark.parametrize("config, message", [
+    ('targets:\n  t: {backend: local, path: "a\\0b"}\n',
+     'reconciler.yaml:2:6: target "t": path must be a file path (no control characters)'),
+    ("targets:\n  t: {backend: headscale, base_url: 'http://127.0.0.1:9', timeout: .nan}\n",
+     'reconciler.yaml:2:6: target "t": timeout must be a positive number of seconds'),
+    ("targets:\n  t: {backend: headscale, base_url: 'http://127.0.0.1:9', timeout: .inf}\n",
+     'reconciler.yaml:2:6: target "t": timeout must be a positive number of seconds'),
+    ("targets:\n  t: {backend: tailscale, tailnet: 'a/../../x?y'}\n",
+     'reconciler.yaml:2:6: target "t": tailnet must be "-" or a tailnet name'),
+    ('policies: "\\ud800"\n', "reconciler.yaml:1:11: policies must be a directory path"),
+    ('policies: "a\\0b"\n', "reconciler.yaml:1:11: policies must be a directory path"),
+])
+def test_unusable_setting_is_a_located_config_error(repo: Path, monkeypatch, config: str,
+                                                    message: str) -> None:
+    monkeypatch.setenv("TS_API_KEY", "tskey-api-x")
+    monkeypatch.setenv("HEADSCALE_API_KEY", "hskey-x")
+    (repo / "reconciler.yaml").write_text(config, encoding="utf-8")
+    outcome = run_cli(repo, *NOW, "plan", "--target", "t") if "targets" in config \
+        else run_cli(repo, *NOW, "validate")
+    assert outcome.code == 1, outcome.output
+    assert message in outcome.err, outcome.err
+
+
+def test_policies_path_too_long_is_one_error(repo: Path) -> None:
+    (repo / "reconciler.yaml").write_text("policies: " + "a" * 300 + "\n", encoding="utf-8")
+    outcome = run_cli(repo, *NOW, "validate")
+    assert outcome.code == 1, outcome.output
+    assert "Error: cannot read the policies directory aaaa" in outcome.err
+    assert "(file name too long)" in outcome.err
