@@ -1,6 +1,8 @@
 """Step 0: read `reconciler.yaml`, the targets and options of a desired-state repo.
 
-May import: yaml, `errors`, `source`, `problems`, `suggest`. The file is optional: a
+May import: yaml, `yamlsource`, `errors`, `source`, `problems`, `suggest`. The file is
+read by the fragments' reader (`yamlsource`), so it has the same bounds on nesting,
+aliases and numbers, and the same located errors. The file is optional: a
 repository with only `policies/` works and targets the embedded local backend.
 Credentials are never read from this file; they come from the environment by name
 (see `credential_env`), each target's own names where it gives them (`api_key_env`...).
@@ -8,6 +10,7 @@ Credentials are never read from this file; they come from the environment by nam
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -19,6 +22,7 @@ import yaml
 
 from reconciler.errors import ConfigError, CredentialsError
 from reconciler.suggest import did_you_mean, unknown_key
+from reconciler.yamlsource import load_yaml
 
 CONFIG_FILE = "reconciler.yaml"
 BACKENDS = ("local", "tailscale", "headscale")
@@ -115,14 +119,15 @@ def load_config(root: Path) -> Config:
     shown = path.relative_to(root)
     try:
         text = path.read_text(encoding="utf-8")
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
     except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"cannot read {shown}: {e}") from e
-    except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark
-        where = f"{shown}:{mark.line + 1}:{mark.column + 1}" if mark else str(shown)
-        raise ConfigError(f"{where}: {e.problem or e}") from e
+        raise ConfigError(f"cannot read {shown}: {e}",
+                          f"Make {shown} a readable UTF-8 file.") from e
+    data, _, found = load_yaml(text.removeprefix("\ufeff"), file=str(shown))
+    if found:
+        raise ConfigError(str(found[0]), "\n".join(
+            [str(p) for p in found[1:]] + [f"Fix {shown} at the place shown."]))
+    # Safe now: the text is one document, nested at most yamlsource.MAX_DEPTH deep.
+    node = yaml.compose(text, Loader=yaml.SafeLoader)
     if data is None:
         return default
     if not isinstance(data, dict):
@@ -135,7 +140,7 @@ def load_config(root: Path) -> Config:
             problems.append(f"{_where(shown, knode)}: {unknown_key(key, TOP_KEYS)}")
 
     policies = data.get("policies", "policies")
-    if not isinstance(policies, str) or not policies:
+    if not isinstance(policies, str) or not policies or _unusable_path(policies):
         problems.append(f"{_where(shown, top.get('policies', (None, None))[1])}: "
                         "policies must be a directory path")
         policies = "policies"
@@ -210,9 +215,18 @@ def _parse_target(
     for key in ("path", "tailnet", "base_url"):
         if key in spec and not (isinstance(spec[key], str) and spec[key]):
             problems.append(f'{where}: target "{name}": {key} must be a non-empty string')
+    if isinstance(spec.get("path"), str) and _unusable_path(spec["path"]):
+        problems.append(f'{where}: target "{name}": path must be a file path '
+                        "(no control characters)")
+    tailnet = spec.get("tailnet")
+    if isinstance(tailnet, str) and tailnet and not _TAILNET.fullmatch(tailnet):
+        problems.append(f'{where}: target "{name}": tailnet must be "-" or a tailnet name '
+                        "(letters, digits and . _ @ + -)")
     timeout = spec.get("timeout", 30.0)
-    if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or timeout <= 0:
-        problems.append(f'{where}: target "{name}": timeout must be a positive number of seconds')
+    if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) \
+            or not 0 < timeout <= MAX_TIMEOUT:
+        problems.append(f'{where}: target "{name}": timeout must be a positive number of seconds'
+                        f" (at most {MAX_TIMEOUT})")
         timeout = 30.0
     base_url = str(spec.get("base_url") or "")
     if backend == "tailscale" and not base_url:
@@ -221,6 +235,8 @@ def _parse_target(
         problems.append(f'{where}: target "{name}": headscale targets need a base_url')
     if base_url and not base_url.startswith(("http://", "https://")):
         problems.append(f'{where}: target "{name}": base_url must start with http:// or https://')
+    elif base_url and (reason := _bad_url(base_url)):
+        problems.append(f'{where}: target "{name}": base_url {reason}')
     options: dict[str, Any] = {}
     if "seed" in spec:
         # What a new local store starts with; checked when the store is created.
@@ -260,6 +276,55 @@ def _parse_target(
         credential_names=names,
     )
     return target, problems
+
+
+MAX_TIMEOUT = 86_400  # a day; also keeps NaN and infinity away from the sockets
+# Goes into API paths unquoted (/api/v2/tailnet/<tailnet>/acl).
+_TAILNET = re.compile(r"[A-Za-z0-9._@+-]+")
+
+
+def _unusable_path(path: str) -> bool:
+    """A NUL, another control character or half a surrogate pair: no file has it."""
+    return any(ord(c) < 0x20 or 0xD800 <= ord(c) <= 0xDFFF for c in path)
+
+
+# What an HTTP client accepts without question: scheme://host[:port][/path]. A stricter
+# grammar than RFC 3986 on purpose (no user info, query or fragment; ASCII host names
+# whose labels are not IDNA-reserved), so a URL that passes here is one httpx takes.
+_URL = re.compile(r"(?P<scheme>https?)://(?P<host>\[[^\]/]*\]|[^:/\[\]]*)"
+                  r"(?::(?P<port>[0-9]{1,5}))?(?P<path>/.*)?", re.DOTALL)
+_LABEL = re.compile(r"(?!..--)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+_IPV4_STYLE = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+")
+_PATH = re.compile(r"(?:[A-Za-z0-9\-._~!$&'()*+,;=:@/]|%[0-9A-Fa-f]{2})*")
+
+
+def _bad_url(url: str) -> str | None:
+    """Why `url` is no base URL the HTTP client can request, or None."""
+    if any(ord(c) <= 0x20 or 0x7F <= ord(c) <= 0x9F for c in url):
+        return "must not contain spaces or control characters"
+    match = _URL.fullmatch(url)
+    if match is None:
+        return "must look like http(s)://host[:port][/path]"
+    host, port, path = match["host"], match["port"], match["path"] or ""
+    if host.startswith("["):
+        try:
+            ipaddress.IPv6Address(host[1:-1])
+        except ValueError:
+            return f"has an invalid IPv6 address {host}"
+    elif _IPV4_STYLE.fullmatch(host):  # never a name, to HTTP clients
+        try:
+            ipaddress.IPv4Address(host)
+        except ValueError:
+            return f"has an invalid IPv4 address {host}"
+    elif not host or not all(_LABEL.fullmatch(label)
+                             for label in host.removesuffix(".").split(".")):
+        return (f"has an invalid host name {host!r} (letters, digits, hyphens and dots; "
+                "an IP address; or [IPv6])")
+    if port is not None and not 0 < int(port) <= 65535:
+        return f"has an invalid port {port}"
+    if not _PATH.fullmatch(path):
+        return "has a path with characters that must be percent-encoded, or a ? or #"
+    return None
 
 
 # --- credentials: names only ------------------------------------------------------------

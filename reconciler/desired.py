@@ -8,6 +8,10 @@ collected and raised together as one `PolicyError`, each with file:line:col.
 
 from __future__ import annotations
 
+import errno
+import os
+import re
+import stat
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -187,27 +191,20 @@ def _read_fragments(
         repo_root = gitsource.root_of(root) or root
         shown_prefix = root.relative_to(repo_root).as_posix() if root != repo_root else ""
         raw = [(_strip_prefix(name, shown_prefix), data) for name, data in raw]
+        unreadable: list[Problem] = []
     else:
-        if not policies.is_dir():
-            raise ConfigError(
-                f"policies directory not found: {_display(policies, root)}",
-                "Create it (`reconciler init` scaffolds one), or set `policies:` in "
-                "reconciler.yaml.",
-            )
-        raw = []
-        for path in sorted(p for p in policies.rglob("*") if p.is_file()):
-            if path.suffix in FRAGMENT_SUFFIXES and not _hidden(path, policies):
-                raw.append((_display(path, root), path.read_bytes()))
+        _check_policies_dir(policies, root)
+        raw, unreadable = read_fragment_files(policies, root)
         head = gitsource.working_revision(root) if revision else gitsource.NO_REVISION
         commit, dirty = head.commit, head.dirty
     fragments: list[Fragment] = []
-    problems: list[Problem] = []
+    problems: list[Problem] = unreadable
     for name, data in raw:
         fragment, found = parse_fragment(name, data)
         problems.extend(found)
         if fragment is not None:
             fragments.append(fragment)
-    if not raw:
+    if not raw and not problems:
         problems.append(Problem(
             f"no policy fragments (*.yaml, *.yml, *.hujson, *.json) under {config.policies}",
             Location(config.policies, 1, 1),
@@ -215,15 +212,110 @@ def _read_fragments(
     return fragments, problems, commit, dirty
 
 
-def _hidden(path: Path, base: Path) -> bool:
-    return any(part.startswith(".") for part in path.relative_to(base).parts)
+_NEXT_STEP = ("Fix the path in reconciler.yaml (`policies:`), or create the directory "
+              "(`reconciler init` scaffolds one).")
 
 
-def _display(path: Path, root: Path) -> str:
+def _check_policies_dir(policies: Path, root: Path) -> None:
+    """The policies directory itself: missing, a link to nothing, or not a directory
+    is a ConfigError naming it (and its link's target) and what to do."""
+    shown = _display(policies, root, resolve=False)
     try:
-        return path.resolve().relative_to(root).as_posix()
-    except ValueError:
-        return str(path)
+        if stat.S_ISDIR(policies.stat().st_mode):
+            return
+        problem = f"{shown} is not a directory"
+    except OSError as e:
+        if os.path.islink(policies):
+            target = os.readlink(policies)
+            problem = (f"policies directory not found: {shown} is a symbolic link to "
+                       f"{target}, " + ("which links back to itself (a loop)"
+                                        if e.errno == errno.ELOOP else "which does not exist"))
+        elif e.errno in (errno.ENOENT, errno.ENOTDIR):
+            problem = f"policies directory not found: {shown}"
+        else:  # a name too long, a parent without search permission
+            problem = f"cannot read the policies directory {shown} ({_reason(e)})"
+    raise ConfigError(problem, _NEXT_STEP)
+
+
+def read_fragment_files(policies: Path, root: Path) -> tuple[list[tuple[str, bytes]],
+                                                                list[Problem]]:
+    """(name, bytes) of every fragment file under `policies` in sorted path order, and a
+    problem for each thing there that could not be read: an unreadable file or
+    directory, a link to nothing, a link loop, a fragment that is not a regular file.
+    Nothing is skipped silently, since a skipped fragment would plan the removal of
+    what it grants. Hidden names (`.git`, `.#a.yaml`) and other suffixes are ignored.
+
+    Linked directories are followed (a loop back to one of their own parents is a
+    problem); a name is shown as it lies under `policies`, links not resolved."""
+    found: list[Path] = []
+    problems: list[Problem] = []
+
+    def refuse(path: Path, what: str, step: str) -> None:
+        problems.append(Problem(f"{what}; {step}",
+                                Location(_display(path, root, resolve=False), 1, 1)))
+
+    def walk(directory: Path, parents: frozenset[str]) -> None:
+        try:
+            with os.scandir(directory) as listing:
+                entries = sorted(listing, key=lambda entry: entry.name)
+        except OSError as e:
+            refuse(directory, f"cannot read this directory ({_reason(e)})",
+                   "make it readable (chmod u+rx) or move it out of the policies directory")
+            return
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            path = Path(entry.path)
+            try:
+                mode = os.stat(path).st_mode  # through links
+            except OSError as e:
+                if entry.is_symlink():
+                    target = os.readlink(path)
+                    what = (f"symbolic link to {target} loops back on itself"
+                            if e.errno == errno.ELOOP else
+                            f"symbolic link to {target}, which does not exist")
+                    refuse(path, what, "remove the link or point it at a fragment")
+                else:
+                    refuse(path, f"cannot read it ({_reason(e)})",
+                           "fix its permissions or move it out of the policies directory")
+                continue
+            if stat.S_ISDIR(mode):
+                real = os.path.realpath(path)
+                if real in parents:
+                    shown = _display(Path(real), root, resolve=False)
+                    refuse(path, f"a link here leads back to {shown}, which contains it "
+                                 "(a loop)", "remove the link")
+                else:
+                    walk(path, parents | {real})
+            elif path.suffix in FRAGMENT_SUFFIXES:
+                if stat.S_ISREG(mode):
+                    found.append(path)
+                else:
+                    refuse(path, "not a regular file (a pipe, socket or device)",
+                           "replace it with a file or remove it")
+
+    walk(policies, frozenset({os.path.realpath(policies)}))
+    raw: list[tuple[str, bytes]] = []
+    for path in sorted(found):
+        try:
+            data = path.read_bytes()
+        except OSError as e:
+            refuse(path, f"cannot read this fragment ({_reason(e)})",
+                   "make it readable (chmod u+r) or move it out of the policies directory")
+            continue
+        raw.append((_display(path, root), data))
+    return raw, problems
+
+
+def _reason(error: OSError) -> str:
+    return (error.strerror or type(error).__name__).lower()
+
+
+def _display(path: Path, root: Path, *, resolve: bool = True) -> str:
+    try:
+        return (path.resolve() if resolve else path).relative_to(root).as_posix()
+    except (ValueError, OSError, RuntimeError):  # outside root; a link loop (RuntimeError)
+        return path.as_posix()
 
 
 def _strip_prefix(name: str, prefix: str) -> str:
@@ -248,6 +340,11 @@ def parse_fragment(name: str, raw: bytes) -> tuple[Fragment | None, list[Problem
             return None, [Problem(e.summary, e.source or Location(name, 1, 1))]
     if problems:
         return None, problems
+    # Only a YAML escape can write a lone surrogate (HuJSON reads one as U+FFFD, as Go).
+    if ("\\u" in text or "\\U" in text) and name.endswith((".yaml", ".yml")):
+        problems = _lone_surrogates(data, sources, name)
+        if problems:
+            return None, problems
     if data is None:
         return Fragment(name, {}, sources), []
     if not isinstance(data, dict):
@@ -256,6 +353,35 @@ def parse_fragment(name: str, raw: bytes) -> tuple[Fragment | None, list[Problem
             sources.at(()) or Location(name, 1, 1),
         )]
     return Fragment(name, data, sources), []
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _lone_surrogates(data: Any, sources: SourceMap, name: str) -> list[Problem]:
+    """A string holding half of a UTF-16 pair (`"\\ud800"` alone) is no text: it
+    cannot be written as UTF-8, so a control plane, a plan file or the store would
+    fail on it later."""
+    problems: list[Problem] = []
+    message = ("a \\u escape here writes half of a UTF-16 surrogate pair, which is not a "
+               "character; write the character itself or a complete pair")
+
+    def visit(value: Any, path: PathKey) -> None:
+        if isinstance(value, str):
+            if _SURROGATE.search(value):
+                problems.append(Problem(message, sources.at(path) or Location(name, 1, 1)))
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if isinstance(key, str) and _SURROGATE.search(key):
+                    problems.append(Problem(message, sources.key((*path, key))
+                                            or Location(name, 1, 1)))
+                visit(item, (*path, key))
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                visit(item, (*path, i))
+
+    visit(data, ())
+    return problems
 
 
 def _kind(value: Any) -> str:
@@ -427,5 +553,5 @@ def _check_devices(desired: Desired) -> list[Problem]:
                                         loc))
             elif tag not in tags:
                 problems.append(Problem(f'devices["{name}"]: tag not found: "{tag}" '
-                                        "(define it in tagOwners)", loc))
-    return [Problem(p.message, p.location, Severity.ERROR) for p in problems]
+                                        "(define it in tagOwners)", loc, code="not-found"))
+    return [Problem(p.message, p.location, Severity.ERROR, p.code) for p in problems]

@@ -89,14 +89,20 @@ def import_policy(text: str, policies_dir: Path, *, force: bool = False,
             f"{shown}/ already holds policy fragments ({names}{more})",
             "Importing next to them would define sections twice. Use --force to replace "
             f"them (they stay in git history), or import into an empty {shown}/.")
-    for path in existing:
-        path.unlink()
-    policies_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    for section, (fragment, sliced) in sections.items():
-        path = policies_dir / _filename(section)
-        # The fragments are committed to git: a credential the control plane put in
-        # its policy (an echo, a comment) must not travel with them.
-        path.write_text(redact.redact(fragment), encoding="utf-8")
-        written.append(ImportedFile(path, section, sliced))
+    try:
+        for path in existing:
+            path.unlink()
+        policies_dir.mkdir(parents=True, exist_ok=True)
+        for section, (fragment, sliced) in sections.items():
+            path = policies_dir / _filename(section)
+            # The fragments are committed to git: a credential the control plane put in
+            # its policy (an echo, a comment) must not travel with them.
+            path.write_text(redact.redact(fragment), encoding="utf-8")
+            written.append(ImportedFile(path, section, sliced))
+    except OSError as e:
+        raise ConfigError(f"cannot write the imported fragments in {shown}/: "
+                          f"{e.strerror or e}: {e.filename}",
+                          f"Make {shown}/ writable and run the import again (git restores "
+                          "any fragment --force removed).") from e
     return written

@@ -20,16 +20,31 @@ from reconciler.errors import ReconcilerError
 
 
 def redacted(url: str) -> str:
-    parts = urllib.parse.urlsplit(url)
-    return f"{parts.scheme}://{parts.hostname or '?'}/..."
+    try:
+        parts = urllib.parse.urlsplit(url)
+        host = parts.hostname or "?"
+    except ValueError:  # not a URL (`http://[::1`): show nothing of it
+        return "(an invalid URL)"
+    return f"{parts.scheme}://{host}/..."
+
+
+def check_url(url: str) -> None:
+    """A ReconcilerError unless `url` is an http(s) URL with a host; checked before the
+    drift check runs, so a typo does not cost a whole run."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+        parts.port  # noqa: B018  (raises ValueError for a port that is not a number)
+    except ValueError:
+        ok = False
+    if not ok or any(ord(c) <= 0x20 or ord(c) == 0x7F for c in url):
+        raise ReconcilerError("--notify needs an http:// or https:// URL with a host",
+                              "Pass the webhook URL, e.g. a Slack incoming webhook.")
 
 
 def post_json(url: str, payload: dict[str, Any], *, timeout: float = 10.0) -> int:
     """POST `payload` as JSON; the HTTP status, or a ReconcilerError naming only the host."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ReconcilerError("--notify needs an http:// or https:// URL",
-                              "Pass the webhook URL, e.g. a Slack incoming webhook.")
+    check_url(url)
     request = urllib.request.Request(
         url, data=redact.dumps_json(payload).encode("utf-8"), method="POST",
         headers={"Content-Type": "application/json", "User-Agent": "reconciler"})

@@ -599,11 +599,10 @@ def drift_payload(reports: list[DriftReport]) -> dict[str, Any]:
 def diff_refs(session: Session, base: str, head: str,
               ) -> tuple[list[ResourceChange], AccessDiff]:
     """Resource changes and access changes from git revision `base` to `head`; no control
-    plane involved (the access diff runs over a synthetic inventory)."""
-    old = load_desired(session.config.root, ref=base, now=session.now, config=session.config,
-                       validate=False)
-    new = load_desired(session.config.root, ref=head, now=session.now, config=session.config,
-                       validate=False)
+    plane involved (the access diff runs over a synthetic inventory). Both revisions are
+    validated: the access diff compiles them, and only a valid policy compiles."""
+    old = load_desired(session.config.root, ref=base, now=session.now, config=session.config)
+    new = load_desired(session.config.root, ref=head, now=session.now, config=session.config)
     from reconciler.access_diff import access_diff
     from reconciler.planner import locate
 

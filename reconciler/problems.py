@@ -6,6 +6,7 @@ return them together; the CLI prints one line each as ``file:line:col: message``
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import Enum
 
@@ -18,6 +19,9 @@ class Severity(str, Enum):
     NOTICE = "notice"
 
 
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
 @dataclass(frozen=True)
 class Problem:
     message: str
@@ -26,8 +30,9 @@ class Problem:
     code: str = ""
 
     def __post_init__(self) -> None:
-        # One problem is one line, whatever the user's names contain.
-        if any(c in self.message for c in "\r\n\t\x00"):
+        # One problem is one line, whatever the user's names contain: no control
+        # character, and nothing str.splitlines() or a terminal would break a line at.
+        if _UNPRINTABLE.search(self.message):
             cleaned = self.message.encode("unicode_escape").decode("ascii")
             object.__setattr__(self, "message", cleaned)
 

@@ -15,7 +15,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -65,6 +65,18 @@ def parse_now(_ctx: click.Context, _param: click.Parameter, value: str | None) -
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=timezone.utc)
     return parsed
+
+
+def _in_range(now: datetime) -> datetime:
+    """`--now` in UTC, with a year of room either side: expiry horizons and plan stamps
+    add days to it and convert it, which must not leave datetime's range."""
+    try:
+        utc = now.astimezone(timezone.utc)
+        utc.replace(year=utc.year + 1) - timedelta(days=366)
+    except (OverflowError, ValueError) as e:
+        raise ReconcilerError(f"--now {now.isoformat()} is out of range",
+                              "Pick a time between the years 2 and 9998.") from e
+    return utc
 
 
 # Command name -> the sibling module that registers it. A module is imported only when
@@ -258,7 +270,7 @@ def cli(ctx: click.Context, chdir: Path | None, now: datetime | None) -> None:
             raise click.BadParameter(f"{chdir} is not a directory", param_hint="-C/--chdir")
         cwd = chdir.resolve()
         os.chdir(cwd)
-    ctx.obj = AppContext(cwd=cwd, now=now)
+    ctx.obj = AppContext(cwd=cwd, now=_in_range(now) if now is not None else None)
 
 
 def echo_problems(problems: list[Any], *, err: bool = True) -> None:

@@ -42,16 +42,21 @@ def init_command(app: AppContext, directory: Path, force: bool) -> None:
             f"{directory} already has {', '.join(existing)}",
             "Nothing was written. Use --force to overwrite, or pick an empty directory.",
         )
-    target.mkdir(parents=True, exist_ok=True)
     package = resources.files("reconciler") / "scaffold"
-    for source, dest in SCAFFOLD.items():
-        out = target / dest
-        out.parent.mkdir(parents=True, exist_ok=True)
-        text = (package / source).read_text(encoding="utf-8")
-        # The workflow pins the release that wrote it, so CI runs what `init` was run with.
-        text = text.replace("@version@", __version__)
-        out.write_text(text, encoding="utf-8")
-        click.echo(f"  created {dest}")
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        for source, dest in SCAFFOLD.items():
+            out = target / dest
+            out.parent.mkdir(parents=True, exist_ok=True)
+            text = (package / source).read_text(encoding="utf-8")
+            # The workflow pins the release that wrote it, so CI runs what `init` was run
+            # with.
+            text = text.replace("@version@", __version__)
+            out.write_text(text, encoding="utf-8")
+            click.echo(f"  created {dest}")
+    except OSError as e:
+        raise ConfigError(f"cannot write in {directory}: {e.strerror or e}",
+                          "Pick a directory you can write to, or fix its permissions.") from e
     if gitsource.init_repo(target):
         click.echo("  initialised a git repository")
     shown = "." if target == app.cwd else str(directory)

@@ -289,6 +289,10 @@ def drift_command(app: AppContext, target: str | None, all_targets: bool, fmt: s
     Separates edits made outside git since the last apply from git changes not yet
     applied, and from resources changed on both sides.
     """
+    if notify:
+        from reconciler.notify import check_url
+
+        check_url(notify)
     session = _session(app)
     if all_targets:
         if target is not None:

@@ -60,14 +60,24 @@ def load_inventory(path: Path | str) -> Inventory:
         text = p.read_text(encoding="utf-8")
     except OSError as e:
         raise InventoryError(f"cannot read inventory file {p}: {e.strerror or e}") from e
+    except UnicodeDecodeError as e:
+        raise InventoryError(f"{p}: not UTF-8 text ({e.reason} at byte {e.start})",
+                             "Save it as UTF-8, or pass a different file with --inventory.") from e
+    kind = "JSON" if p.suffix == ".json" else "YAML"
     try:
         with gc_paused():
             data = json.loads(text) if p.suffix == ".json" else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as e:
         raise InventoryError(
-            f"{p}: not valid {'JSON' if p.suffix == '.json' else 'YAML'}: {e}",
+            f"{p}: not valid {kind}: {e}",
             "Fix the syntax, or pass a different file with --inventory.",
         ) from e
+    except ValueError as e:  # an impossible date, an integer past 4,300 digits
+        raise InventoryError(f"{p}: a value cannot be read: {str(e).split(';')[0]}",
+                             "Fix the value, or pass a different file with --inventory.") from e
+    except RecursionError as e:  # both parsers recurse per nesting level
+        raise InventoryError(f"{p}: not valid {kind}: nested too deeply",
+                             "An inventory needs a few levels; pass a different file.") from e
     with gc_paused():
         return inventory_from_data(data, source=str(p))
 

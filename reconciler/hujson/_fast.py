@@ -109,14 +109,14 @@ def _blank_token(m: re.Match[str]) -> str:
     """`_STRIP`'s replacement keeping every offset: the comment or trailing comma
     becomes as many spaces (Go's Standardize does the same). A lone quote or slash is
     an unterminated string or comment: decline."""
-    token = m.group(2)
+    token, before = m.group(2), m.group(1)
     if len(token) == 1 and token != ",":
         raise _Decline
     if token == "," and _no_value_before(m.string, m.start(2)):
         # `[,]`, `[1,,]`, `{"a":,}`: a comma only ends a value; blanking it would turn
         # an error into an empty list. The exact parser words the error.
         raise _Decline
-    return m.group(1) + " " * len(token)
+    return before + " " * len(token)
 
 
 def _no_value_before(text: str, end: int) -> bool:

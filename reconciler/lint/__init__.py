@@ -1,9 +1,11 @@
 """Lint: findings about a policy that is valid but probably not what was meant.
 
 Lint layer, beside `test` (imports `desired`, the engine, `policy` parsers, `source`;
-never the CLI, backends or git). `lint_desired(desired, settings, now=...)` runs every
-check and applies the configured severities; `render` shows the report as text, JSON or
-GitHub annotations.
+never the CLI, backends or git). `lint_desired(desired, settings, now=...)` validates
+the policy first, as every command does: an invalid one raises the validator's located
+problems (`PolicyError`), except names used but not defined, which lint reports itself
+as `undefined-*` findings. Then it runs every check and applies the configured
+severities; `render` shows the report as text, JSON or GitHub annotations.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any
 
-from reconciler.desired import Desired
+from reconciler.desired import Desired, check_desired, settle
 from reconciler.engine.compile import compile_policy
 from reconciler.engine.gcpause import gc_paused
 from reconciler.engine.inventory_io import synthetic_inventory
@@ -23,6 +25,7 @@ from reconciler.lint.findings import CHECKS, OFF, Finding, LintSettings
 from reconciler.lint.references import check_references
 from reconciler.lint.risky import check_risky
 from reconciler.lint.rules import Coverage, RuleIndexes, coverage, shadowed, untested
+from reconciler.problems import Problem
 
 __all__ = ["CHECKS", "Finding", "LintReport", "LintSettings", "lint_desired"]
 
@@ -57,12 +60,24 @@ def lint_desired(desired: Desired, settings: LintSettings | None = None, *,
         return _lint(desired, settings, now=now, inventory=inventory)
 
 
+def _validate(desired: Desired) -> list[Problem]:
+    """Raise the validator's errors (the checks below, and the engine, read only valid
+    policies); return those about names used but not defined, which the `undefined-*`
+    checks report with their codes."""
+    errors = [p for p in check_desired(desired) if p.is_error]
+    settle(desired, [p for p in errors if p.code != "not-found"])
+    return [p for p in errors if p.code == "not-found"]
+
+
 def _lint(desired: Desired, settings: LintSettings | None, *, now: datetime | None,
           inventory: Inventory | None) -> LintReport:
     settings = settings or LintSettings()
     now = now or datetime.now(timezone.utc)
+    undefined = _validate(desired)
     policy, sources = desired.policy, desired.sources
     found = check_references(policy, sources, desired.devices)
+    if undefined and not any(f.code.startswith("undefined-") for f in found):
+        settle(desired, undefined)  # a name lint does not follow: the validator's words
     found += check_risky(policy, sources, big_group_members=settings.big_group_members)
     found += check_expiry(desired, now, settings.expiring_within_days)
     cov: Coverage | None = None

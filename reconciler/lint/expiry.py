@@ -7,7 +7,7 @@ entries carry `expires` in `Desired.meta`; group members written as
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 from reconciler.desired import Desired
 from reconciler.lint.findings import Finding
@@ -28,7 +28,10 @@ def member_expiries(desired: Desired) -> list[tuple[str, str, datetime, Location
 
 
 def check_expiry(desired: Desired, now: datetime, within_days: int) -> list[Finding]:
-    horizon = now + timedelta(days=within_days)
+    try:
+        horizon = now + timedelta(days=within_days)
+    except OverflowError:  # a horizon past the year 9999: everything still in force
+        horizon = datetime.max.replace(tzinfo=timezone.utc)
     findings: list[Finding] = []
     for path, meta in sorted(desired.meta.items(), key=lambda kv: (str(kv[0][0]), kv[0][1:])):
         if meta.expires is not None and now < meta.expires <= horizon:

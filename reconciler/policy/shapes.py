@@ -2,8 +2,10 @@
 
 Policy model layer (imports `suggest`, `policy.schema`, `policy.context`). Runs first;
 the semantic checkers then read values leniently (`as_list`, `as_map`) so a wrong type
-is reported once, here. JSON null counts as absent, as it does for Go's decoder
-(SaaS accepted `"acceptEnv": null`, `"checkPeriod": null`).
+is reported once, here. JSON null as a field's value counts as absent, as it does for
+Go's decoder (SaaS accepted `"acceptEnv": null`, `"checkPeriod": null`); as a list item
+(`src: [null]`, an empty `-` in `grants`) or a named value (`hosts: {db: null}`) it is
+an error: Go would read it as "" or an empty rule, which no later step expects.
 
 Every value of a large policy is walked here, so each entry field first gets a quick
 test made of C-level type checks (`_QUICK`) that only says "nothing to report"; a value
@@ -118,15 +120,12 @@ def _all_strings(items: list[Any]) -> bool:
     return True
 
 
-def _list_of(type_: str, *, nulls: bool) -> Quick:
-    """null, or a list whose elements are all of `type_` (or null, if `nulls`: array
-    elements may be null, the lists inside "strings" / "objects" map values may not)."""
+def _list_of(type_: str) -> Quick:
+    """A list whose elements are all of `type_` (none null)."""
     if type_ == "string":  # join takes no null either: those go the generic way
-        return lambda value: value is None or (type(value) is list and _all_strings(value))
-    accepted = _EXACT_TYPES[type_] | ({_NONE} if nulls else set())
-    return lambda value: value is None or (
-        type(value) is list and set(map(type, value)) <= accepted
-    )
+        return lambda value: type(value) is list and _all_strings(value)
+    accepted = _EXACT_TYPES[type_]
+    return lambda value: type(value) is list and set(map(type, value)) <= accepted
 
 
 def _quick(spec: Field) -> Quick | None:
@@ -136,16 +135,17 @@ def _quick(spec: Field) -> Quick | None:
     if spec.entry is not None:
         return None
     if spec.type == "array" and spec.items:
-        return _list_of(spec.items, nulls=True)
+        elements = _list_of(spec.items)
+        return lambda value: value is None or elements(value)
     if spec.type == "map" and spec.items in ("strings", "objects"):
-        values = _list_of("string" if spec.items == "strings" else "object", nulls=False)
+        values = _list_of("string" if spec.items == "strings" else "object")
         return lambda value: value is None or (
             type(value) is dict and all(map(values, value.values()))
         )
     if spec.type == "map" and spec.items == "any":
         return lambda value: value is None or type(value) is dict
     if spec.type == "map" and spec.items:
-        accepted = _EXACT_TYPES[spec.items] | {_NONE}
+        accepted = _EXACT_TYPES[spec.items]
         return lambda value: value is None or (
             type(value) is dict and set(map(type, value.values())) <= accepted
         )
@@ -191,6 +191,16 @@ def check_value(ctx: Context, path: PathKey, value: Any, spec: Field) -> None:
 
 def check_item(ctx: Context, path: PathKey, item: Any, type_: str, entry: str | None) -> None:
     if item is None:
+        if type_ == "any":  # free-form values (srcPostureAttrs) may be null
+            return
+        if type_ in ("strings", "objects"):
+            expected, fix = f"a list of {type_}", "write [] for none"
+        else:
+            expected = _TYPE_NAMES[type_]
+            fix = "remove the empty item" if isinstance(path[-1], int) else (
+                "give it a value, or remove it")
+        ctx.report(path, f"{describe_path(path)}: expected {expected}, got null ({fix})",
+                   "type")
         return
     if type_ in ("strings", "objects"):
         if not isinstance(item, list):

@@ -86,9 +86,24 @@ def test_null_means_absent() -> None:
         grants=[{"src": ["*"], "dst": ["*"], "ip": ["*"], "via": None, "srcPosture": None}],
         hosts=None,
         groups=None,
-        tagOwners={"tag:web": None},
+        tagOwners={"tag:web": []},
     )
     assert messages(doc) == []
+
+
+def test_null_as_an_item_or_a_named_value_is_an_error() -> None:
+    """Go reads these as "" or an empty rule; nothing after validation expects that."""
+    doc = policy(
+        grants=[None, {"src": [None], "dst": ["*"], "ip": ["*"]}],
+        hosts={"db": None},
+        tagOwners={"tag:web": None},
+    )
+    assert sorted(messages(doc)) == [
+        'grants[0]: expected an object, got null (remove the empty item)',
+        'grants[1].src[0]: expected a string, got null (remove the empty item)',
+        'hosts["db"]: expected a string, got null (give it a value, or remove it)',
+        'tagOwners["tag:web"]: expected a list of strings, got null (write [] for none)',
+    ]
 
 
 def test_case_only_mismatch_is_a_warning() -> None:
