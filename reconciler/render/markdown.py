@@ -2,7 +2,8 @@
 
 Layer 6 (render). May import: `changes`, `render.text`, stdlib. Pure. The first line is
 a hidden marker, `<!-- reconciler-plan:TARGET -->`, so a workflow can find its earlier
-comment and update it in place instead of adding one per push. The plan body is a
+comment and update it in place instead of adding one per push. Just-in-time access
+(who, until when in UTC, how long is left) is listed above the collapsed plan. The plan body is a
 ```diff block with each line's symbol moved to column 0, which GitHub colours
 (`~` becomes `!`, which diff highlighting shows as a change).
 """
@@ -63,6 +64,13 @@ def render_plan(plan: Plan) -> str:
     commit = plan.desired_commit[:12] if plan.desired_commit else "working tree"
     dirty = " (uncommitted changes)" if plan.desired_dirty else ""
     head += ["", f"Desired state: `{commit}`{dirty} · live ETag `{plan.prior_etag}`"]
+    jit = [(c.address, e) for c in plan.changes for e in c.expiries]
+    if jit:
+        # Outside the collapsed block: a reviewer sees how long access lasts unasked.
+        head += ["", "**Just-in-time access** (times in UTC):", ""]
+        head += [f"- `{address}`: " + _escape(e.describe("in force" if e.subject == address
+                                                          else None))
+                 for address, e in jit]
     if plan.has_changes or plan.drift:
         counts = f"{add} to add, {change} to change, {destroy} to destroy"
         head += ["", f"<details><summary>Show plan ({counts})</summary>", "",
