@@ -1,8 +1,9 @@
 """Step 6, plan: a pure function from the three states (plus test results) to a `Plan`.
 
 Layer 5. May import: `changes`, `normalize`, `diff`, `compile`, `desired` (the `Desired`
-type only), `inventory`, `problems`, `errors`. No I/O: `operations` fetches, loads and
-tests, then calls `build_plan`.
+type only), `metadata` (the `Expired` type only), `inventory`, `problems`, `errors`. No
+I/O: `operations` fetches, loads and tests, then calls `build_plan`. Expiries are timed
+from the plan's `created_at`, so a saved plan's "time left" can be checked against it.
 
 The three-way view: desired (from git), live (fetched) and base (the desired state at
 the commit recorded in the live policy's managed header). When the live document still
@@ -39,6 +40,7 @@ from reconciler.desired import Desired
 from reconciler.diff import classify, device_tag_changes, diff_resources, drift_changes
 from reconciler.errors import PolicyError
 from reconciler.inventory import Device
+from reconciler.metadata import Expired
 from reconciler.normalize import Resource
 from reconciler.problems import Problem
 
@@ -153,8 +155,8 @@ def build_plan(
         changes.append(replace(change, origin=origin, reason=reason))
     changes.extend(ssh_order(live_res, want_res))
     if desired.expired or desired.member_meta or any(m.expires for m in desired.meta.values()):
-        now = _plan_time(created_at)
-        changes = [_with_expiries(c, desired, want_res, now) for c in changes]
+        jit = _Jit(desired, _plan_time(created_at))
+        changes = [_with_expiries(c, jit, want_res) for c in changes]
 
     drift: list[ResourceChange] = []
     if bases and not (base is not None and base.exact):
@@ -237,29 +239,44 @@ def _expiry(subject: str, expires: datetime, now: datetime | None, reason: str) 
     return Expiry(subject, utc_iso(expires), left, reason)
 
 
-def _with_expiries(change: ResourceChange, desired: Desired, want: Mapping[str, Resource],
-                   now: datetime | None) -> ResourceChange:
+class _Jit:
+    """The desired state's just-in-time access, indexed once per plan (a large plan has
+    thousands of changes; each looks up only its own group or section)."""
+
+    def __init__(self, desired: Desired, now: datetime | None) -> None:
+        self.desired, self.now = desired, now
+        self.members: dict[str, list[tuple[str, datetime]]] = {}
+        for group, login, expires, _ in desired.member_meta:
+            self.members.setdefault(group, []).append((login, expires))
+        self.expired: dict[tuple[str, str | None], list[Expired]] = {}
+        for gone in desired.expired:
+            key = gone.name if gone.section == "groups" else None
+            self.expired.setdefault((gone.section, key), []).append(gone)
+
+
+def _with_expiries(change: ResourceChange, jit: _Jit, want: Mapping[str, Resource]
+                   ) -> ResourceChange:
     """The just-in-time access a change carries (display only): in force for what it
     creates or keeps, run out for what it revokes, with "expired at" as the reason."""
+    desired, now = jit.desired, jit.now
     found: list[Expiry] = []
     whys: list[str] = []
     expirable = change.origin in (Origin.PENDING, Origin.UNKNOWN)
     if change.section == "groups":
         if change.action is not Action.DELETE and now is not None:
             found += [_expiry(login, expires, now,
-                              desired.member_reasons.get((group, login), ""))
-                      for group, login, expires, _ in desired.member_meta
-                      if group == change.key]
+                              desired.member_reasons.get((change.key, login), ""))
+                      for login, expires in jit.members.get(change.key, ())]
         removed = change.fields[0].removed if change.fields and expirable else ()
-        for gone in desired.expired:
-            if gone.section == "groups" and gone.name == change.key and gone.value in removed:
+        for gone in jit.expired.get(("groups", change.key), ()) if removed else ():
+            if gone.value in removed:
                 found.append(_expiry(gone.value, gone.expires, now, gone.reason))
                 whys.append(f"{gone.value}'s access expired at {utc_text(utc_iso(gone.expires))}"
                             + (f": {gone.reason}" if gone.reason else ""))
     elif change.section in normalize.LIST_SECTIONS:
         if change.action is Action.DELETE:
-            for gone in desired.expired if expirable else ():
-                if gone.section == change.section and _is(gone, change):
+            for gone in jit.expired.get((change.section, None), ()) if expirable else ():
+                if _is(gone, change):
                     found.append(_expiry(change.address, gone.expires, now, gone.reason))
                     whys.append(f"expired at {utc_text(utc_iso(gone.expires))}"
                                 + (f": {gone.reason}" if gone.reason else ""))
@@ -277,7 +294,7 @@ def _with_expiries(change: ResourceChange, desired: Desired, want: Mapping[str, 
     return replace(change, expiries=tuple(found), reason=reason)
 
 
-def _is(gone: Any, change: ResourceChange) -> bool:
+def _is(gone: Expired, change: ResourceChange) -> bool:
     """The expired entry is the one the change destroys: by name, else by content."""
     if gone.name:
         return bool(gone.name == change.key)

@@ -217,3 +217,11 @@ def test_lint_counts_the_time_left_exactly(local_repo: Repo) -> None:
     assert "leaves group:vendor at 2026-12-05 00:00 UTC (in 3 days)" in r.output
     r = local_repo.run("--now", "2026-12-04T23:15:00Z", "lint")
     assert "leaves group:vendor at 2026-12-05 00:00 UTC (in 45 min)" in r.output
+
+
+def test_github_annotations_carry_the_expiry(local_repo: Repo) -> None:
+    _applied_then_contractor(local_repo)
+    r = local_repo.run("--now", NOON, "plan", "--format", "github")
+    assert r.exit_code == 0, r.output
+    assert ('groups["group:vendor"] will be created; vic@vendor.example until 2026-12-05 '
+            "00:00 UTC (2 days 12 h left): migration INC-42") in r.output
