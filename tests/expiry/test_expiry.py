@@ -225,3 +225,20 @@ def test_github_annotations_carry_the_expiry(local_repo: Repo) -> None:
     assert r.exit_code == 0, r.output
     assert ('groups["group:vendor"] will be created; vic@vendor.example until 2026-12-05 '
             "00:00 UTC (2 days 12 h left): migration INC-42") in r.output
+
+
+def test_a_named_entry_deleted_from_git_is_destroyed_under_its_name(local_repo: Repo) -> None:
+    r = local_repo.run("--now", APPLIED, "apply", "--auto-approve")
+    assert r.exit_code == 0, r.output
+    without = ACCESS.replace('  - name: eng-web\n    src: [group:eng]\n    dst: [tag:prod]\n'
+                             '    ip: ["tcp:443"]\n', "")
+    assert without != ACCESS
+    local_repo.commit({"policies/access.yaml": without,
+                       "policies/tests.yaml": "tests:\n  - src: frank@example.com\n"
+                                              "    accept: ['tag:db:5432']\n"})
+    r = local_repo.run("--now", NOON, "plan", "-o", "del.plan.json")
+    assert r.exit_code == 0, r.output
+    assert '# grants["eng-web"] will be destroyed' in r.output
+    r = local_repo.run("apply", "del.plan.json")
+    assert r.exit_code == 0, r.output
+    assert '# grants["eng-web"] destroyed' in r.output
