@@ -10,8 +10,10 @@ comment and update it in place instead of adding one per push. Just-in-time acce
 
 from __future__ import annotations
 
+import contextlib
+
 from reconciler.access_diff import render_markdown as render_access
-from reconciler.changes import DriftReport, Plan
+from reconciler.changes import DriftReport, Plan, utc_text
 from reconciler.render import text
 from reconciler.render.text import Line, drift_summary, plan_lines, summary
 
@@ -67,7 +69,10 @@ def render_plan(plan: Plan) -> str:
     jit = [(c.address, e) for c in plan.changes for e in c.expiries]
     if jit:
         # Outside the collapsed block: a reviewer sees how long access lasts unasked.
-        head += ["", "**Just-in-time access** (times in UTC):", ""]
+        when = ""
+        with contextlib.suppress(ValueError):  # created_at is free text in a plan file
+            when = f"; time left as of {utc_text(plan.created_at)}" if plan.created_at else ""
+        head += ["", f"**Just-in-time access** (times in UTC{when}):", ""]
         head += [f"- `{address}`: " + _escape(e.describe("in force" if e.subject == address
                                                           else None))
                  for address, e in jit]

@@ -80,7 +80,8 @@ def test_markdown_comment_lists_expiries_outside_the_collapsed_plan(local_repo: 
     r = local_repo.run("--now", NOON, "plan", "--format", "markdown")
     assert r.exit_code == 0, r.output
     head, _, block = r.output.partition("<details>")
-    assert "**Just-in-time access** (times in UTC):" in head
+    assert ("**Just-in-time access** (times in UTC; time left as of 2026-12-02 12:00 UTC):"
+            in head)
     assert ('- `groups["group:vendor"]`: ' + MEMBER_LINE[2:]) in head
     assert ('- `grants["contractor-ssh"]`: ' + GRANT_LINE[2:]) in head
     assert "  " + MEMBER_LINE in block  # and in the diff, under its resource
