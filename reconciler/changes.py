@@ -1,4 +1,5 @@
-"""The plan vocabulary: actions, resource changes, test results, the plan itself. No logic.
+"""The plan vocabulary: actions, resource changes, test results, the plan itself. No logic
+beyond the wording of expiry times, shared by every renderer and by lint.
 
 Layer 2. May import: stdlib only. Everything here is data: the planner fills it in, the
 plan file stores it, the renderers print it and the applier executes only what it says
@@ -9,6 +10,7 @@ decide anything at apply time (Terraform's `ActionReason` rule).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from enum import Enum
 from typing import Any
 
@@ -59,6 +61,67 @@ class FieldChange:
 
 
 @dataclass(frozen=True)
+class Expiry:
+    """Just-in-time access a change carries: a group member written with `expires`, or
+    a list entry with `expires`. Display only (the control plane never sees it).
+
+    `subject` is the member's login or the entry's address; `expires` is ISO 8601 UTC
+    ("2026-12-05T00:00:00Z"); `seconds_left` is counted from the plan's clock, and is
+    zero or negative when the access has run out (the change then revokes it).
+    """
+
+    subject: str
+    expires: str
+    seconds_left: int
+    reason: str = ""
+
+    @property
+    def expired(self) -> bool:
+        return self.seconds_left <= 0
+
+    def describe(self, subject: str | None = None) -> str:
+        """`vic@vendor.example until 2026-12-05 00:00 UTC (2 days 12 h left): INC-42`;
+        `subject` replaces the subject (a change's own entry is "in force")."""
+        if self.expired:
+            when = f"expired at {utc_text(self.expires)}"
+            ago = duration_text(-self.seconds_left)
+            when += " (just now)" if ago == "less than a minute" else f" ({ago} ago)"
+        else:
+            when = (f"until {utc_text(self.expires)} "
+                    f"({duration_text(self.seconds_left)} left)")
+        who = self.subject if subject is None else subject
+        return f"{who} {when}" + (f": {self.reason}" if self.reason else "")
+
+
+def utc_iso(when: datetime) -> str:
+    """ISO 8601 in UTC with a `Z`, to the second: how plans record an expiry."""
+    return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def utc_text(iso: str) -> str:
+    """"2026-12-05T00:00:00Z" -> "2026-12-05 00:00 UTC" (seconds shown only when set)."""
+    when = datetime.fromisoformat(iso.replace("Z", "+00:00")).astimezone(timezone.utc)
+    return when.strftime("%Y-%m-%d %H:%M:%S UTC" if when.second else "%Y-%m-%d %H:%M UTC")
+
+
+def duration_text(seconds: float) -> str:
+    """A span in the two largest units a reader needs: "2 days 12 h", "5 h 30 min",
+    "45 min"; whole units only, rounded down (access never lasts longer than said)."""
+    seconds = int(seconds)
+    if seconds < 60:
+        return "less than a minute"
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    if days:
+        text = f"{days} day{'s' if days != 1 else ''}"
+        return f"{text} {hours} h" if hours else text
+    if hours:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    return f"{minutes} min"
+
+
+@dataclass(frozen=True)
 class ResourceChange:
     """One resource's change. create: before is None; delete: after is None."""
 
@@ -73,6 +136,7 @@ class ResourceChange:
     reason: str = ""  # display only
     location: str | None = None  # file:line:col of the desired definition, when known
     unchanged_fields: int = 0  # fields of an entry that did not change (for "hidden")
+    expiries: tuple[Expiry, ...] = ()  # display only: just-in-time access it carries
 
 
 @dataclass(frozen=True)

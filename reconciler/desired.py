@@ -25,6 +25,7 @@ from reconciler.forked import Forked
 from reconciler.metadata import (
     NO_ENTRY_META,
     EntryMeta,
+    Expired,
     strip_group_members,
     strip_list_entry,
 )
@@ -60,6 +61,9 @@ class Desired:
     meta: dict[PathKey, EntryMeta] = field(default_factory=dict)  # ("acls", 3) -> name, ...
     # Just-in-time group members still in force: (group, login, expires, where written).
     member_meta: list[tuple[str, str, datetime, Location | None]] = field(default_factory=list)
+    member_reasons: dict[tuple[str, str], str] = field(default_factory=dict)  # (group, login)
+    # What expired and was left out (named, so a plan can say what it revokes).
+    expired: list[Expired] = field(default_factory=list)
     notices: list[Problem] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
     commit: str | None = None
@@ -413,6 +417,8 @@ def merge_fragments(
     meta: dict[PathKey, EntryMeta] = {}
     devices: dict[str, dict[str, Any]] = {}
     member_meta: list[tuple[str, str, datetime, Location | None]] = []
+    member_reasons: dict[tuple[str, str], str] = {}
+    expired: list[Expired] = []
     first: dict[PathKey, Location] = {}  # where each section / mapping key was first defined
 
     for frag in fragments:
@@ -435,7 +441,7 @@ def merge_fragments(
                 kept: Sequence[int] = range(len(value))  # file indices of the entries kept
                 if with_meta:
                     kept = _strip_entries(section, value, frag.sources, start, now, target,
-                                          meta, problems)
+                                          meta, problems, expired)
                 else:
                     target.extend(value)
                 sources.update(frag.sources.renumbered((section,), kept, start))
@@ -454,7 +460,10 @@ def merge_fragments(
                     first[(section, name)] = here
                     if section == "groups" and isinstance(item, list):
                         written = len(item)
-                        item = strip_group_members(name, item, frag.sources, now, problems)
+                        item = strip_group_members(name, item, frag.sources, now, problems,
+                                                   expired)
+                        member_reasons.update(((name, login), why)
+                                              for login, why in item.reasons.items())
                         if len(item.origins) == written:  # every member kept where it was
                             sources.update(frag.sources.rebased((section, name), (section, name)))
                         else:
@@ -482,18 +491,19 @@ def merge_fragments(
     for section in LIST_SECTIONS:
         _check_unique_names(section, meta, sources, problems)
     return Desired(policy=policy, sources=sources, devices=devices, meta=meta,
-                   member_meta=member_meta,
+                   member_meta=member_meta, member_reasons=member_reasons, expired=expired,
                    files=[f.path for f in fragments])
 
 
 def _strip_entries(section: str, entries: list[Any], frag_sources: SourceMap, start: int,
                    now: datetime, target: list[Any], meta: dict[PathKey, EntryMeta],
-                   problems: list[Problem]) -> list[int]:
+                   problems: list[Problem], expired: list[Expired]) -> list[int]:
     """Append the entries to `target` without their metadata (expired ones left out),
     recording the metadata; the file indices of the entries kept."""
     kept: list[int] = []
     for i, entry in enumerate(entries):
-        stripped = strip_list_entry(section, entry, (section, i), frag_sources, now, problems)
+        stripped = strip_list_entry(section, entry, (section, i), frag_sources, now, problems,
+                                    expired)
         if stripped is None:
             continue
         entry_data, entry_meta = stripped

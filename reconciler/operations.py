@@ -26,6 +26,7 @@ uses one device per user and tag the policies name, and the plan says so.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -215,7 +216,10 @@ def _closest_commit(session: Session, policy: dict[str, Any]) -> str | None:
 
 
 def _names_changed(desired: Desired, live: LiveState) -> bool:
-    """A named desired entry whose content is not in live: the base is needed to name it."""
+    """A named desired entry whose content is not in live, or a live entry the desired
+    state no longer has (destroyed): the base is needed to name it."""
+    if _destroys_entries(desired, live):
+        return True
     live_hashes: dict[str, set[str]] = {}
     for path, meta in desired.meta.items():
         section, index = str(path[0]), path[1]
@@ -233,6 +237,25 @@ def _names_changed(desired: Desired, live: LiveState) -> bool:
         if normalize.content_hash(normalize.normalize_entry(section, entry)) \
                 not in live_hashes[section]:
             return True
+    return False
+
+
+def _destroys_entries(desired: Desired, live: LiveState) -> bool:
+    """Live holds a list entry that the desired state does not (compared as written: a
+    false alarm only costs loading the base). Positions are compared first, so a plan
+    that destroys nothing costs no serialising."""
+    for section in normalize.LIST_SECTIONS:
+        have, want = live.policy.get(section), desired.policy.get(section) or []
+        if not isinstance(have, list) or have == want:
+            continue
+        wanted: set[str] | None = None
+        for i, entry in enumerate(have):
+            if i < len(want) and want[i] == entry:
+                continue
+            if wanted is None:
+                wanted = {json.dumps(e, sort_keys=True) for e in want}
+            if json.dumps(entry, sort_keys=True) not in wanted:
+                return True
     return False
 
 

@@ -11,12 +11,15 @@ differ from the record, so a document edited after review (an added member, a wi
 grant) can neither be hidden from `show` nor pushed by `apply`. Names of list entries
 are labels the control plane never sees; they are taken from the record, and every
 value, action and field is recomputed. Display-only text (reasons, origins, locations)
-is not compared; tests are not re-run (their verdict is the plan's, see `applier`).
+is not compared, and just-in-time expiries (not in the document either) must belong
+to their change; tests are not re-run (their verdict is the plan's, see `applier`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+from datetime import datetime
 from typing import Any
 
 from reconciler import compile as compiler
@@ -70,6 +73,7 @@ def verify(plan: Plan, source: str = "plan file") -> None:
         raise _refuse(source, "the document's managed header does not match the document "
                               "and the plan's commit")
     _same_changes(plan, live_doc, want_doc, source)
+    _expiries_fit(plan, source)
     _same_access(plan, prior, policy, source)
 
 
@@ -112,7 +116,7 @@ def _names(doc: normalize.Normalized, recorded: list[ResourceChange], side: str
 def _key(change: ResourceChange) -> str:
     """The parts of a change that say what is pushed, as canonical JSON."""
     data = change_to_dict(change)
-    for display_only in ("origin", "reason", "location"):
+    for display_only in ("origin", "reason", "location", "expiries"):
         data.pop(display_only)
     return normalize.canonical_json(data)
 
@@ -146,6 +150,29 @@ def _same_changes(plan: Plan, live_doc: normalize.Normalized,
                         + " differently from what the document does")
         raise _refuse(source, "the resource changes do not follow from the plan's document "
                               "and prior: " + "; ".join(what))
+
+
+def _expiries_fit(plan: Plan, source: str) -> None:
+    """Expiries are display only (not in the document: the control plane never sees
+    them), but each must belong to its change: a member of the group it is shown on (or
+    one the change removes, when it ran out), or the entry itself; and its time left
+    must be counted from the plan's own clock."""
+    created = None
+    with contextlib.suppress(ValueError):
+        created = datetime.fromisoformat(plan.created_at.replace("Z", "+00:00"))
+    for change in plan.changes:
+        for e in change.expiries:
+            if change.section == "groups":
+                removed = change.fields[0].removed if change.fields else ()
+                members = removed if e.expired else (change.after or ())
+                fits = isinstance(members, list | tuple) and e.subject in members
+            else:
+                fits = e.subject == change.address
+            left = int((datetime.fromisoformat(e.expires.replace("Z", "+00:00"))
+                        - created).total_seconds()) if created is not None else e.seconds_left
+            if not fits or left != e.seconds_left:
+                raise _refuse(source, f"the expiry of {e.subject} shown on {change.address} "
+                                      "does not belong to it")
 
 
 def _same_order(got: list[ResourceChange], recorded: list[ResourceChange]) -> bool:

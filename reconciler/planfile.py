@@ -30,6 +30,7 @@ import re
 import tempfile
 from collections.abc import Callable
 from dataclasses import asdict
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,7 @@ from reconciler.access_diff.model import AccessChange, AccessDiff, RuleRef
 from reconciler.changes import (
     Action,
     DeviceTagChange,
+    Expiry,
     FieldChange,
     Message,
     Origin,
@@ -91,7 +93,16 @@ def change_to_dict(c: ResourceChange) -> dict[str, Any]:
         "before": c.before, "after": c.after,
         "fields": [_field(f) for f in c.fields], "unchanged_fields": c.unchanged_fields,
         "reason": c.reason, "location": c.location,
+        "expiries": [expiry_to_dict(e) for e in c.expiries],
     }
+
+
+def expiry_to_dict(e: Expiry) -> dict[str, Any]:
+    """Just-in-time access a change carries (display only): `subject` is the member's
+    login or the entry's address, `expires` ISO 8601 UTC, `seconds_left` counted from
+    `created_at` (zero or less: it ran out and the change revokes it)."""
+    return {"subject": e.subject, "expires": e.expires, "seconds_left": e.seconds_left,
+            "expired": e.expired, "reason": e.reason}
 
 
 def device_to_dict(d: DeviceTagChange) -> dict[str, Any]:
@@ -251,9 +262,30 @@ def _field_from(s: _Schema, f: Any, where: str) -> FieldChange:
                        before=f["before"], after=f["after"])
 
 
+_UTC = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
+
+
+def _expiry_from(s: _Schema, e: Any, where: str) -> Expiry:
+    e = s.obj(e, where, {"subject", "expires", "seconds_left", "expired", "reason"})
+    left = e["seconds_left"]
+    if isinstance(left, bool) or not isinstance(left, int) or abs(left) > MAX_INT:
+        raise s.fail(f"{where}.seconds_left", f"expected a whole number, got {_show(left)}")
+    expiry = Expiry(subject=s.text(e["subject"], f"{where}.subject", MAX_NAME),
+                    expires=s.text(e["expires"], f"{where}.expires", 32, _UTC),
+                    seconds_left=left, reason=s.text(e["reason"], f"{where}.reason"))
+    try:
+        datetime.fromisoformat(expiry.expires.replace("Z", "+00:00"))
+    except ValueError:
+        raise s.fail(f"{where}.expires", f"not a valid time ({_show(expiry.expires)})") from None
+    if s.flag(e["expired"], f"{where}.expired") != expiry.expired:
+        raise s.fail(f"{where}.expired", "disagrees with seconds_left")
+    return expiry
+
+
 def _change_from(s: _Schema, d: Any, where: str) -> ResourceChange:
     d = s.obj(d, where, {"address", "section", "key", "actions", "origin", "before", "after",
-                         "fields", "unchanged_fields", "reason", "location"})
+                         "fields", "unchanged_fields", "reason", "location", "expiries"},
+              optional=frozenset({"expiries"}))
     actions = s.lst(d["actions"], f"{where}.actions", 1)
     if len(actions) != 1:
         raise s.fail(f"{where}.actions", "expected exactly one action")
@@ -268,7 +300,9 @@ def _change_from(s: _Schema, d: Any, where: str) -> ResourceChange:
         origin=s.choice(d["origin"], f"{where}.origin", Origin),
         reason=s.text(d["reason"], f"{where}.reason"),
         location=s.location(d["location"], f"{where}.location"),
-        unchanged_fields=s.count(d["unchanged_fields"], f"{where}.unchanged_fields"))
+        unchanged_fields=s.count(d["unchanged_fields"], f"{where}.unchanged_fields"),
+        expiries=tuple(_expiry_from(s, e, f"{where}.expiries[{i}]") for i, e in
+                       enumerate(s.lst(d.get("expiries", []), f"{where}.expiries"))))
 
 
 def _device_from(s: _Schema, d: Any, where: str) -> DeviceTagChange:

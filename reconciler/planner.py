@@ -1,8 +1,9 @@
 """Step 6, plan: a pure function from the three states (plus test results) to a `Plan`.
 
 Layer 5. May import: `changes`, `normalize`, `diff`, `compile`, `desired` (the `Desired`
-type only), `inventory`, `problems`, `errors`. No I/O: `operations` fetches, loads and
-tests, then calls `build_plan`.
+type only), `metadata` (the `Expired` type only), `inventory`, `problems`, `errors`. No
+I/O: `operations` fetches, loads and tests, then calls `build_plan`. Expiries are timed
+from the plan's `created_at`, so a saved plan's "time left" can be checked against it.
 
 The three-way view: desired (from git), live (fetched) and base (the desired state at
 the commit recorded in the live policy's managed header). When the live document still
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 from reconciler import compile as compiler
@@ -24,17 +26,21 @@ from reconciler import normalize
 from reconciler.changes import (
     Action,
     DeviceTagChange,
+    Expiry,
     FieldChange,
     Message,
     Origin,
     Plan,
     ResourceChange,
     TestResults,
+    utc_iso,
+    utc_text,
 )
 from reconciler.desired import Desired
 from reconciler.diff import classify, device_tag_changes, diff_resources, drift_changes
 from reconciler.errors import PolicyError
 from reconciler.inventory import Device
+from reconciler.metadata import Expired
 from reconciler.normalize import Resource
 from reconciler.problems import Problem
 
@@ -124,6 +130,11 @@ def build_plan(
                  for b in (base.candidates if base is not None else ())]
     known: list[tuple[Mapping[str, Any] | normalize.Normalized,
                       Mapping[tuple[str, int], str]]] = [(want_doc, dnames), *base_docs]
+    gone = _expired_entries(desired)
+    if gone[1]:
+        # A named entry that expired since the apply is still in live: it is destroyed
+        # under its name, not its content hash (the desired state no longer has it).
+        known.append(gone)
     lnames = normalize.recover_names(live_doc, known)
     live_res = normalize.Resources(live_doc, lnames)
     want_res = normalize.Resources(want_doc, dnames)
@@ -143,7 +154,9 @@ def build_plan(
                 "with neither acls nor grants, Tailscale allows all traffic", reason]))
         changes.append(replace(change, origin=origin, reason=reason))
     changes.extend(ssh_order(live_res, want_res))
-    changes = [_expiry_reason(c, desired) for c in changes]
+    if desired.expired or desired.member_meta or any(m.expires for m in desired.meta.values()):
+        jit = _Jit(desired, _plan_time(created_at))
+        changes = [_with_expiries(c, jit, want_res) for c in changes]
 
     drift: list[ResourceChange] = []
     if bases and not (base is not None and base.exact):
@@ -200,25 +213,96 @@ def dirty_warning(commit: str | None) -> str:
             "use --require-clean to refuse such plans.")
 
 
-def _expiry_reason(change: ResourceChange, desired: Desired) -> ResourceChange:
-    """Say so when a removal is just-in-time access running out (display only)."""
-    expired = [p.message for p in desired.notices if p.code == "expired"]
-    if not expired or change.origin not in (Origin.PENDING, Origin.UNKNOWN):
-        return change
+def _expired_entries(desired: Desired) -> tuple[dict[str, list[Any]],
+                                                 dict[tuple[str, int], str]]:
+    """The named list entries that expired, as a document with their names (for
+    `normalize.recover_names`)."""
+    doc: dict[str, list[Any]] = {}
+    names: dict[tuple[str, int], str] = {}
+    for gone in desired.expired:
+        if gone.section in normalize.LIST_SECTIONS and gone.name:
+            entries = doc.setdefault(gone.section, [])
+            names[(gone.section, len(entries))] = gone.name
+            entries.append(gone.value)
+    return doc, names
+
+
+def _plan_time(created_at: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(created_at.replace("Z", "+00:00")) if created_at else None
+    except ValueError:
+        return None
+
+
+def _expiry(subject: str, expires: datetime, now: datetime | None, reason: str) -> Expiry:
+    left = int((expires - now).total_seconds()) if now is not None else 0
+    return Expiry(subject, utc_iso(expires), left, reason)
+
+
+class _Jit:
+    """The desired state's just-in-time access, indexed once per plan (a large plan has
+    thousands of changes; each looks up only its own group or section)."""
+
+    def __init__(self, desired: Desired, now: datetime | None) -> None:
+        self.desired, self.now = desired, now
+        self.members: dict[str, list[tuple[str, datetime]]] = {}
+        for group, login, expires, _ in desired.member_meta:
+            self.members.setdefault(group, []).append((login, expires))
+        self.expired: dict[tuple[str, str | None], list[Expired]] = {}
+        for gone in desired.expired:
+            key = gone.name if gone.section == "groups" else None
+            self.expired.setdefault((gone.section, key), []).append(gone)
+
+
+def _with_expiries(change: ResourceChange, jit: _Jit, want: Mapping[str, Resource]
+                   ) -> ResourceChange:
+    """The just-in-time access a change carries (display only): in force for what it
+    creates or keeps, run out for what it revokes, with "expired at" as the reason."""
+    desired, now = jit.desired, jit.now
+    found: list[Expiry] = []
     whys: list[str] = []
-    if change.section == "groups" and change.action is Action.UPDATE and change.fields:
-        for member in change.fields[0].removed:
-            for message in expired:
-                if f'"{member}" expired at' in message and \
-                        message.endswith(f"removed from {change.key}"):
-                    when = message.split(" expired at ", 1)[1].split(";", 1)[0]
-                    whys.append(f"{member}'s access expired at {when}")
-    elif change.action is Action.DELETE:
-        for message in expired:
-            if f'"{change.key}" expired at' in message:
-                when = message.split(" expired at ", 1)[1].split(";", 1)[0]
-                whys.append(f"expired at {when}")
-    return replace(change, reason="; ".join(whys)) if whys else change
+    expirable = change.origin in (Origin.PENDING, Origin.UNKNOWN)
+    if change.section == "groups":
+        if change.action is not Action.DELETE and now is not None:
+            found += [_expiry(login, expires, now,
+                              desired.member_reasons.get((change.key, login), ""))
+                      for login, expires in jit.members.get(change.key, ())]
+        removed = change.fields[0].removed if change.fields and expirable else ()
+        for gone in jit.expired.get(("groups", change.key), ()) if removed else ():
+            if gone.value in removed:
+                found.append(_expiry(gone.value, gone.expires, now, gone.reason))
+                whys.append(f"{gone.value}'s access expired at {utc_text(utc_iso(gone.expires))}"
+                            + (f": {gone.reason}" if gone.reason else ""))
+    elif change.section in normalize.LIST_SECTIONS:
+        if change.action is Action.DELETE:
+            for gone in jit.expired.get((change.section, None), ()) if expirable else ():
+                if _is(gone, change):
+                    found.append(_expiry(change.address, gone.expires, now, gone.reason))
+                    whys.append(f"expired at {utc_text(utc_iso(gone.expires))}"
+                                + (f": {gone.reason}" if gone.reason else ""))
+                    break
+        elif now is not None:
+            resource = want.get(change.address)
+            meta = desired.meta.get((change.section, resource.index)) \
+                if resource is not None and resource.index is not None else None
+            if meta is not None and meta.expires is not None:
+                found.append(_expiry(change.address, meta.expires, now,
+                                     meta.description or ""))
+    if not found:
+        return change
+    reason = "; ".join(whys) if whys else change.reason
+    return replace(change, expiries=tuple(found), reason=reason)
+
+
+def _is(gone: Expired, change: ResourceChange) -> bool:
+    """The expired entry is the one the change destroys: by name, else by content."""
+    if gone.name:
+        return bool(gone.name == change.key)
+    try:
+        value = normalize.normalize_entry(change.section, gone.value)
+    except (TypeError, ValueError, AttributeError, KeyError):
+        return False
+    return bool(normalize.canonical_json(value) == normalize.canonical_json(change.before))
 
 
 def ssh_order(live: Mapping[str, Resource], desired: Mapping[str, Resource]

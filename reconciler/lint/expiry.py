@@ -1,24 +1,27 @@
 """Lint: just-in-time access that expires soon, and access that already expired.
 
-Lint layer (imports `reconciler.desired` for `Desired`, `reconciler.source`). List
-entries carry `expires` in `Desired.meta`; group members written as
-``{user, expires, reason}`` are recorded by the loader in `Desired.member_meta`.
+Lint layer (imports `reconciler.desired` for `Desired`, `reconciler.source`,
+`reconciler.metadata` and `reconciler.changes` for the wording of times). List entries
+carry `expires` in `Desired.meta`; group members written as ``{user, expires, reason}``
+are recorded by the loader in `Desired.member_meta`. Times are exact: `expires:
+2026-12-05` is 2026-12-05 00:00 UTC, so on December 2nd at noon it is "in 2 days 12 h"
+(not "in 2 days", nor the "3 days" one might count by dates).
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+from reconciler.changes import duration_text
 from reconciler.desired import Desired
 from reconciler.lint.findings import Finding
+from reconciler.metadata import utc_text
 from reconciler.source import Location
 
 
 def _when(expires: datetime, now: datetime) -> str:
-    days = (expires - now).total_seconds() / 86400
-    whole = int(days)
-    left = "in less than a day" if days < 1 else f"in {whole} day{'s' if whole != 1 else ''}"
-    return f"{expires.date().isoformat()} ({left})"
+    """ "2026-12-05 00:00 UTC (in 2 days 12 h)": the instant and exactly what is left."""
+    return f"{utc_text(expires)} (in {duration_text((expires - now).total_seconds())})"
 
 
 def member_expiries(desired: Desired) -> list[tuple[str, str, datetime, Location | None]]:
@@ -38,13 +41,13 @@ def check_expiry(desired: Desired, now: datetime, within_days: int) -> list[Find
             label = f'{path[0]}[{path[1]}]' + (f' "{meta.name}"' if meta.name else "")
             findings.append(Finding(
                 "jit-expiring", "info",
-                f"{label} expires on {_when(meta.expires, now)}; the access it gives ends then",
+                f"{label} expires at {_when(meta.expires, now)}; the access it gives ends then",
                 desired.sources.at(path), "extend `expires` if the access is still needed"))
     for group, login, expires, where in member_expiries(desired):
         if now < expires <= horizon:
             findings.append(Finding(
                 "jit-expiring", "info",
-                f"{login} leaves {group} on {_when(expires, now)}",
+                f"{login} leaves {group} at {_when(expires, now)}",
                 where, "extend `expires` if the access is still needed"))
     for notice in desired.notices:
         if notice.code == "expired":

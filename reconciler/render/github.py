@@ -53,7 +53,9 @@ def render_plan(plan: Plan) -> str:
         out.append(annotation("warning", f"{c.address} {DRIFT_VERBS[c.action]}; this plan "
                                          "reverts it", title="drift"))
     for c in plan.changes:
-        out.append(annotation("notice", f"{c.address} {PLAN_VERBS[c.action]}", c.location))
+        jit = "".join("; " + e.describe("in force" if e.subject == c.address else None)
+                      for e in c.expiries if not e.expired)  # just-in-time: until when
+        out.append(annotation("notice", f"{c.address} {PLAN_VERBS[c.action]}{jit}", c.location))
     t = plan.tests
     out.append(annotation("notice", f"{summary(plan) if plan.has_changes else 'No changes.'} "
                                     f"Tests: {t.passed} passed, {t.failed} failed.",

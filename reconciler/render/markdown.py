@@ -2,15 +2,18 @@
 
 Layer 6 (render). May import: `changes`, `render.text`, stdlib. Pure. The first line is
 a hidden marker, `<!-- reconciler-plan:TARGET -->`, so a workflow can find its earlier
-comment and update it in place instead of adding one per push. The plan body is a
+comment and update it in place instead of adding one per push. Just-in-time access
+(who, until when in UTC, how long is left) is listed above the collapsed plan. The plan body is a
 ```diff block with each line's symbol moved to column 0, which GitHub colours
 (`~` becomes `!`, which diff highlighting shows as a change).
 """
 
 from __future__ import annotations
 
+import contextlib
+
 from reconciler.access_diff import render_markdown as render_access
-from reconciler.changes import DriftReport, Plan
+from reconciler.changes import DriftReport, Plan, utc_text
 from reconciler.render import text
 from reconciler.render.text import Line, drift_summary, plan_lines, summary
 
@@ -63,6 +66,16 @@ def render_plan(plan: Plan) -> str:
     commit = plan.desired_commit[:12] if plan.desired_commit else "working tree"
     dirty = " (uncommitted changes)" if plan.desired_dirty else ""
     head += ["", f"Desired state: `{commit}`{dirty} · live ETag `{plan.prior_etag}`"]
+    jit = [(c.address, e) for c in plan.changes for e in c.expiries]
+    if jit:
+        # Outside the collapsed block: a reviewer sees how long access lasts unasked.
+        when = ""
+        with contextlib.suppress(ValueError):  # created_at is free text in a plan file
+            when = f"; time left as of {utc_text(plan.created_at)}" if plan.created_at else ""
+        head += ["", f"**Just-in-time access** (times in UTC{when}):", ""]
+        head += [f"- `{address}`: " + _escape(e.describe("in force" if e.subject == address
+                                                          else None))
+                 for address, e in jit]
     if plan.has_changes or plan.drift:
         counts = f"{add} to add, {change} to change, {destroy} to destroy"
         head += ["", f"<details><summary>Show plan ({counts})</summary>", "",

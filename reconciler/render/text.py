@@ -3,7 +3,8 @@
 Layer 6 (render). May import: `changes`, `planner` (summary line), stdlib. Pure: data
 in, str out. The page follows Terraform's plan page: drift first ("has changed outside
 git"), a legend of only the symbols used, one `# <address> will be ...` header per
-resource with reasons on their own `# (...)` lines, field lines with + - ~, unchanged
+resource with reasons on their own `# (...)` lines and just-in-time access on
+`# who until <UTC time> (<time> left): reason` lines, field lines with + - ~, unchanged
 members collapsed, the test results, the summary line and the saved-plan footer.
 `plan_lines` is shared with the Markdown renderer, which moves the symbols to column 0
 so GitHub colours them.
@@ -98,6 +99,10 @@ def change_lines(c: ResourceChange, verb: str, *, indent: int = 2) -> list[Line]
     out = [Line(indent, "", f"# {c.address} {verb}")]
     if c.reason:
         out.append(Line(indent, "", f"# ({c.reason})"))
+    # Just-in-time access: until when, in UTC, and how long is left (what ran out is
+    # already said by the reason).
+    out += [Line(indent, "", "# " + e.describe("in force" if e.subject == c.address else None))
+            for e in c.expiries if not e.expired]
     sym = c.action.symbol
     entry = isinstance(c.after if c.after is not None else c.before, dict)
     if not entry and len(c.fields) == 1:

@@ -149,7 +149,7 @@ def test_jit_expiring_and_expired(tmp_path: Path) -> None:
     got = [(f["code"], f["line"], f["message"]) for f in findings(root)
            if f["code"].startswith("jit-")]
     assert ("jit-expiring", 3,
-            "carol@example.com leaves group:oncall on 2026-11-27 (in 4 days)") in got
+            "carol@example.com leaves group:oncall at 2026-11-27 00:00 UTC (in 4 days)") in got
     assert any(c == "jit-expiring" and "temp" in m and "2026-11-25" in m for c, _, m in got)
     assert not any("dave" in m for _, _, m in got)  # beyond the 7-day default
     assert any(c == "jit-expired" and line == 5 for c, line, _ in got)

@@ -114,7 +114,8 @@ def story(repo: Repo, make_repo: Callable[..., Repo], config: str, backend: Any,
                  "--auto-approve")
     assert r.exit_code == 0, r.output
     assert '- "grace@example.com",' in r.output
-    assert "# (grace@example.com's access expired at 2030-01-01T00:00:00+00:00)" in r.output
+    assert ("# (grace@example.com's access expired at 2030-01-01 00:00 UTC: on-call rotation)"
+            in r.output)
     assert "Apply complete! Resources: 0 added, 1 changed, 0 destroyed." in r.output
     assert "grace@example.com" not in backend.fetch_policy().text
     assert repo.run("--now", "2030-01-02T00:00:00Z", "drift").exit_code == 0
