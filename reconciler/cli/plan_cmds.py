@@ -92,10 +92,12 @@ def _notice(line: str) -> None:
     click.echo(line, err=True)
 
 
-def _plan_checked(session: operations.Session, name: str, **kwargs: object) -> Plan:
-    """A plan of a target with no interrupted apply pending (InterruptedApply else)."""
+def _plan_checked(session: operations.Session, name: str, desired: operations.Desired,
+                  inventory: str | None) -> Plan:
+    """`plan --all`'s plan of one target: an interrupted apply there is its error."""
     operations.check_interrupted(session, name, notice=_notice)
-    return operations.make_plan(session, target=name, **kwargs)  # type: ignore[arg-type]
+    return operations.make_plan(session, target=name, desired=desired, inventory=inventory,
+                                with_document=False)
 
 
 # --- plan -------------------------------------------------------------------------------------
@@ -155,8 +157,7 @@ def _plan_all(session: operations.Session, *, ref: str | None, fmt: str,
               inventory: str | None, detailed: bool, require_clean: bool = False) -> None:
     names = sorted(session.config.targets)
     desired, results = operations.plan_alongside(session, ref, lambda d: operations.for_targets(
-        names, lambda n: _plan_checked(session, n, desired=d, inventory=inventory,
-                                       with_document=False),
+        names, lambda n: _plan_checked(session, n, d, inventory),
         progress=_progress))
     echo_problems(desired.notices)
     if require_clean:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler import hujson, normalize
+from reconciler.backends.base import text_etag
 from reconciler.backends.local import LocalBackend
 from reconciler.backends.policycheck import tag_owners
 from tests.plan.conftest import ACCESS, API_KEY, DESIRED, Repo
@@ -129,7 +130,16 @@ def test_ctrl_c_between_the_writes_is_reported_refused_and_resumed(
     assert "may have landed" in err
     assert "reconciler apply --resume --target tailnet" in err
     assert "Traceback" not in err
-    assert s.journal().exists()
+    # The journal: the plan's identity, the push with its If-Match, each tag change.
+    text = s.journal().read_text(encoding="utf-8")
+    data = json.loads(text)
+    assert data["target"] == "tailnet" and data["plan_id"].startswith("sha256:")
+    assert data["policy"]["push"] and data["policy"]["done"]
+    assert data["policy"]["document_fingerprint"] == s.document_fingerprint
+    assert data["policy"]["if_match"].strip('"') == text_etag(s.prior_text).strip('"')
+    assert [(d["device"], d["before"], d["after"], d["done"]) for d in data["devices"]] == [
+        (n, BEFORE[n], AFTER[n], False) for n in ("exit-1", "monitoring-1", "office-router")]
+    assert API_KEY not in text
     # Half-applied: the policy and (the stalled request landed late) the first device.
     assert s.live_fingerprint() == s.document_fingerprint
     assert s.tags()["exit-1"] == AFTER["exit-1"]
@@ -150,9 +160,14 @@ def test_ctrl_c_between_the_writes_is_reported_refused_and_resumed(
     assert "apply --resume --target tailnet" in warnings[0]
     assert r.exit_code == 2  # the tags still pending in git
 
-    # Another apply is refused before it writes anything.
+    # Another apply is refused before it writes anything; so is a plan of every target.
     r = s.repo.run("apply", str(s.plan))
     assert r.exit_code == 1 and "interrupted part way" in r.output, r.output
+    r = s.repo.run("plan", "--all")
+    assert r.exit_code == 1, r.output
+    assert 'error: an apply of target "tailnet" was interrupted part way' in r.output
+    r = s.repo.run("apply", "--resume", str(s.plan))
+    assert r.exit_code != 0 and "--resume finishes what the journal holds" in r.output
 
     r = s.repo.run("apply", "--resume")
     assert r.exit_code == 0, r.output
