@@ -289,3 +289,23 @@ def test_a_refused_first_push_leaves_no_journal(
     assert r.exit_code == 1 and "Saved plan is stale" in r.output, r.output
     assert not s.journal().exists()
     assert s.tags() == BEFORE
+
+
+def test_a_push_of_unknown_outcome_keeps_the_journal_and_resume_pushes_it(
+        make_repo: Callable[..., Repo], serve: Any, tmp_path: Path) -> None:
+    """Every try of the push fails with a 5xx (which may or may not have stored it): the
+    journal stays with nothing done; resume finds live still at the planned prior ETag
+    and pushes with If-Match, then sets every tag."""
+    s = set_up(make_repo, serve, tmp_path)
+    serve.server.faults.push(*["500@POST"] * 4)
+    r = s.repo.run("apply", str(s.plan))
+    assert r.exit_code == 1, r.output
+    assert 'Progress: done: nothing; remaining: policy push, tags of device "exit-1"' in r.output
+    assert s.store.fetch_policy().text == s.prior_text and s.tags() == BEFORE
+    r = s.repo.run("drift")
+    assert "was interrupted part way" in r.stderr and "done: nothing" in r.stderr
+    r = s.repo.run("apply", "--resume")
+    assert r.exit_code == 0, r.output
+    assert "policy: pushed (ETag " in r.output
+    assert s.live_fingerprint() == s.document_fingerprint and s.tags() == AFTER
+    assert not s.journal().exists()
