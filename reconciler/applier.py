@@ -42,12 +42,14 @@ from reconciler.backends.base import Backend, unquote_etag
 from reconciler.changes import ApplyResult, Plan
 from reconciler.diff import removes_access_only
 from reconciler.errors import (
+    BackendError,
     NotApplyable,
     PreconditionFailed,
     ReconcilerError,
+    ServerError,
     StalePlanError,
     TestsFailed,
-    ValidationFailed,
+    TransportError,
     WrongTarget,
 )
 from reconciler.inventory import Device
@@ -186,7 +188,7 @@ class _steps:
         j = self.j
         if j is None or error is None:
             return False
-        if not j.done_labels() and isinstance(error, (StalePlanError, ValidationFailed)):
+        if not j.done_labels() and _refused(error):
             journal.clear(j)  # refused before anything was stored: nothing half-applied
             return False
         where = f"--target {self.target}"
@@ -206,6 +208,17 @@ class _steps:
                 + f"Progress: {progress}. Once the cause is fixed, run `reconciler apply "
                 f"--resume {where}` to finish it.") from error
         return False
+
+
+def _refused(error: BaseException) -> bool:
+    """The control plane certainly stored nothing: a 4xx answer or a refusal of ours.
+    A 5xx or a lost connection may have stored it: the journal stays, and the next
+    command checks the live side."""
+    if isinstance(error, (ServerError, TransportError)):
+        return False
+    if isinstance(error, BackendError):
+        return error.status is not None and 400 <= error.status < 500
+    return isinstance(error, ReconcilerError)
 
 
 def _progress(j: Journal) -> str:
