@@ -16,26 +16,44 @@ before the first write, checks that each device still exists with the tags the p
 was made against (`check_devices`); a plan that changes only tags also reads the policy
 once and compares its ETag, since no push checks it. After the write, one read verifies that live is
 now the planned document; a mismatch is an error, not a warning.
+
+The writes (the push, then one request per device) are not one transaction, so with a
+`journal_root` apply records them in an apply journal (`journal`) before the first write
+and marks each step as it lands; the journal is removed once every step is written and
+verified (the policy by a read, each tag change by its own answer). An error or Ctrl-C after a write
+says what was done and what remains. `settle` is what every command touching the target
+runs first: a journal whose work is already complete on the live side is cleared, any
+other is an interrupted apply. `resume` finishes one, step by step and idempotently:
+the policy is skipped when live already is the document, pushed with the journal's
+If-Match when live is still the prior, refused otherwise; a device is skipped at its
+target tags, set from its planned prior tags, refused at any others. Every refusal is
+found before its first write.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 
-from reconciler import hujson, normalize
+from reconciler import hujson, journal, normalize
 from reconciler.backends.base import Backend, unquote_etag
 from reconciler.changes import ApplyResult, Plan
 from reconciler.diff import removes_access_only
 from reconciler.errors import (
+    BackendError,
     NotApplyable,
     PreconditionFailed,
     ReconcilerError,
+    ServerError,
     StalePlanError,
     TestsFailed,
+    TransportError,
     WrongTarget,
 )
 from reconciler.inventory import Device
+from reconciler.journal import ApplyInterrupted, InterruptedApply, Journal
 
 ADOPT_DETAIL = (
     "The live policy carries no reconciler header, so it was not applied from git and "
@@ -94,8 +112,10 @@ def apply_plan(
     revocations_only: bool = False,
     require_clean: bool = False,
     clock: Callable[[], datetime] | None = None,
+    journal_root: Path | None = None,
 ) -> ApplyResult:
-    """Apply `plan` to `backend` (see the module docstring for the guards)."""
+    """Apply `plan` to `backend` (see the module docstring for the guards and the
+    journal, kept under `journal_root` when given)."""
     check_plan(plan, target=target, identity=backend.identity, adopt=adopt,
                revocations_only=revocations_only, require_clean=require_clean)
     now = (clock or (lambda: datetime.now(timezone.utc)))()
@@ -114,25 +134,295 @@ def apply_plan(
                     f"was made (the plan expected ETag {plan.prior_etag}, it is now "
                     f"{live.etag}). Nothing was applied. Run `reconciler plan` again and "
                     "review the new plan.")
+    j = journal.for_plan(journal_root, plan, _stamp(now)) if journal_root is not None \
+        else None
+    if j is not None:
+        journal.create(j)
     etag_after = plan.prior_etag
     pushed = found_live = False
-    if plan.changes:
-        try:
-            etag_after = backend.push_policy(plan.document, if_match=plan.prior_etag)
-        except PreconditionFailed as e:
-            raise _stale(plan, backend) from e
-        pushed = True
-        found_live = bool(getattr(backend, "found_live_after_retry", False))
-    for change in plan.device_changes:
-        backend.set_device_tags(change.device_id, list(change.after))
-    if pushed:
-        _verify(plan, backend)
+    with _steps(j, plan.target):
+        if plan.changes:
+            try:
+                etag_after = backend.push_policy(plan.document, if_match=plan.prior_etag)
+            except PreconditionFailed as e:
+                raise _stale(plan, backend) from e
+            pushed = True
+            found_live = bool(getattr(backend, "found_live_after_retry", False))
+            if j is not None:
+                j.pushed, j.etag_after = True, etag_after
+                journal.save(j)
+        for i, change in enumerate(plan.device_changes):
+            backend.set_device_tags(change.device_id, list(change.after))
+            if j is not None:
+                j.tags[i].done = True
+                journal.save(j)
+        if pushed:
+            _verify(plan, backend)
+    if j is not None:
+        journal.clear(j)
     return ApplyResult(
         target=plan.target, etag_before=plan.prior_etag, etag_after=etag_after,
         commit=plan.desired_commit, changes=tuple(plan.changes),
         device_changes=tuple(plan.device_changes), pushed=pushed,
         applied_at=now.strftime("%Y-%m-%dT%H:%M:%SZ"), found_live=found_live,
     )
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class _steps:
+    """The writes of an apply (or a resume) under its journal: an error or Ctrl-C after
+    a write keeps the journal and says what was done, what remains and what to run; an
+    error that certainly wrote nothing (a refused first push) removes it."""
+
+    def __init__(self, j: Journal | None, target: str) -> None:
+        self.j, self.target = j, target
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 tb: object) -> bool:
+        j = self.j
+        if j is None or error is None:
+            return False
+        if not j.done_labels() and _refused(error):
+            journal.clear(j)  # refused before anything was stored: nothing half-applied
+            return False
+        where = f"--target {self.target}"
+        progress = _progress(j)
+        if isinstance(error, KeyboardInterrupt):
+            flight = j.remaining_labels()[:1]
+            maybe = (f" (the {flight[0]} was in flight: it may have landed; the resume "
+                     "checks)") if flight else ""
+            raise ApplyInterrupted(
+                f'apply of target "{self.target}" interrupted part way: {progress}{maybe}',
+                f"Run `reconciler apply --resume {where}` to finish it; until then every "
+                "command that touches this target reports it.") from None
+        if isinstance(error, ReconcilerError) and not isinstance(error, journal.JournalError):
+            raise ReconcilerError(
+                f'apply of target "{self.target}" stopped part way: {error.summary}',
+                (error.detail + " " if error.detail else "")
+                + f"Progress: {progress}. Once the cause is fixed, run `reconciler apply "
+                f"--resume {where}` to finish it.") from error
+        return False
+
+
+def _refused(error: BaseException) -> bool:
+    """The control plane certainly stored nothing: a 4xx answer or a refusal of ours.
+    A 5xx or a lost connection may have stored it: the journal stays, and the next
+    command checks the live side."""
+    if isinstance(error, (ServerError, TransportError)):
+        return False
+    if isinstance(error, BackendError):
+        return error.status is not None and 400 <= error.status < 500
+    return isinstance(error, ReconcilerError)
+
+
+def _progress(j: Journal) -> str:
+    done, left = j.done_labels(), j.remaining_labels()
+    return (f"done: {', '.join(done) or 'nothing'}; "
+            f"remaining: {', '.join(left) or 'verification only'}")
+
+
+def _verify_tags(j: Journal, backend: Backend) -> None:
+    by_id = {d.id: d for d in backend.list_devices() if d.id}
+    wrong = [t for t in j.tags
+             if by_id.get(t.device_id) is None
+             or tuple(sorted(set(by_id[t.device_id].tags))) != tuple(sorted(set(t.after)))]
+    if wrong:
+        raise ReconcilerError(
+            "verification failed: after apply the tags of "
+            + ", ".join(f'"{t.device}"' for t in wrong) + " differ from the plan",
+            f'Another writer may have changed them right after; run `reconciler drift '
+            f'--target {j.target}` to see how.')
+
+
+# --- interrupted applies ------------------------------------------------------------------------
+
+
+@dataclass
+class Observed:
+    """The live side of a journal's steps: which are in place, which can still be done
+    (live is at the planned prior), and which someone else moved (refusals)."""
+
+    policy_done: bool = True
+    policy_todo: bool = False
+    tags_done: list[bool] = field(default_factory=list)
+    tags_todo: list[bool] = field(default_factory=list)
+    refusals: list[str] = field(default_factory=list)
+    live_etag: str = ""
+
+    @property
+    def complete(self) -> bool:
+        return self.policy_done and all(self.tags_done)
+
+
+def _fingerprint(text: str) -> str | None:
+    try:
+        return normalize.fingerprint(normalize.essence(hujson.loads(text)))
+    except (ReconcilerError, ValueError, TypeError, RecursionError):
+        return None
+
+
+def observe(j: Journal, backend: Backend) -> Observed:
+    """Two reads (the policy, the devices); no write."""
+    obs = Observed()
+    live = backend.fetch_policy()
+    obs.live_etag = live.etag
+    at_prior = unquote_etag(live.etag) == unquote_etag(j.prior_etag)
+    if j.push:
+        obs.policy_done = _fingerprint(live.text) == j.document_fingerprint
+        if not obs.policy_done:
+            if at_prior:
+                obs.policy_todo = True
+            else:
+                obs.refusals.append(
+                    f"the live policy changed since the interrupted apply (ETag {live.etag}, "
+                    f"neither the planned prior {j.prior_etag} nor the planned document)")
+    by_id = {d.id: d for d in backend.list_devices() if d.id}
+    for t in j.tags:
+        device = by_id.get(t.device_id)
+        now = tuple(sorted(set(device.tags))) if device is not None else None
+        done = now == tuple(sorted(set(t.after)))
+        todo = not done and now == tuple(sorted(set(t.before)))
+        obs.tags_done.append(done)
+        obs.tags_todo.append(todo)
+        if device is None:
+            obs.refusals.append(f'device "{t.device}" ({t.device_id}) no longer exists')
+        elif not done and not todo:
+            obs.refusals.append(f'device "{t.device}" has tags {_tags(now or ())}, neither '
+                                f"the planned prior {_tags(t.before)} nor the planned "
+                                f"{_tags(t.after)}")
+    if not j.push and not obs.complete and not at_prior:
+        obs.refusals.append(f"the live policy changed since the interrupted apply (ETag "
+                            f"{live.etag}, the plan was made against {j.prior_etag})")
+    return obs
+
+
+def _observed_progress(j: Journal, obs: Observed) -> str:
+    done, left = [], []
+    if j.push:
+        (done if obs.policy_done else left).append("policy push")
+    for t, ok in zip(j.tags, obs.tags_done, strict=True):
+        (done if ok else left).append(t.label)
+    return f"done: {', '.join(done) or 'nothing'}; remaining: {', '.join(left) or 'nothing'}"
+
+
+def interrupted_line(j: Journal, obs: Observed) -> str:
+    """One line for stderr: the interrupted apply, how far it got, and the next step."""
+    return (f'an apply of target "{j.target}" was interrupted part way (started '
+            f"{j.started_at}, journal {j.path}): {_observed_progress(j, obs)}; run "
+            f"`reconciler apply --resume --target {j.target}` to finish it")
+
+
+def settle(root: Path, target: str, backend: Backend, *, refuse: bool = True,
+           notice: Callable[[str], None] | None = None) -> None:
+    """Before a command touches `target`: nothing when it has no journal (one stat).
+    A journal whose work is complete on the live side is cleared (said through
+    `notice`); any other is an interrupted apply: InterruptedApply when `refuse`,
+    else one line through `notice`."""
+    j = journal.load(root, target)
+    if j is None:
+        return
+    if j.identity != backend.identity:
+        raise InterruptedApply(
+            f'the apply journal {j.path} of target "{target}" was written for '
+            f"{j.identity}, but the target is now {backend.identity}",
+            "Point the target back at that control plane and run `reconciler apply "
+            "--resume`, or delete the journal once you have checked that one by hand.")
+    obs = observe(j, backend)
+    if obs.complete:
+        journal.clear(j)
+        if notice is not None:
+            notice(f'Note: an interrupted apply of target "{target}" (started '
+                   f"{j.started_at}) is found complete on the live side; its journal "
+                   "was cleared.")
+        return
+    if not refuse:
+        if notice is not None:
+            notice(f"Warning: {interrupted_line(j, obs)}.")
+        return
+    raise InterruptedApply(
+        f'an apply of target "{target}" was interrupted part way: '
+        f"{_observed_progress(j, obs)}",
+        f"Nothing new is applied to this target until it is finished: run `reconciler "
+        f"apply --resume --target {target}` (it checks that nobody else changed what "
+        f"remains), then plan again. Journal: {j.path}, started {j.started_at}.")
+
+
+@dataclass(frozen=True)
+class ResumeResult:
+    target: str
+    plan_id: str
+    lines: tuple[str, ...]  # one per step: what the resume did with it
+    resumed: bool  # False: there was no journal
+
+
+def resume(root: Path, target: str, backend: Backend) -> ResumeResult:
+    """Finish the target's interrupted apply (see the module docstring)."""
+    j = journal.load(root, target)
+    if j is None:
+        return ResumeResult(target, "", (), False)
+    if j.identity != backend.identity:
+        raise InterruptedApply(
+            f"the apply journal {j.path} was written for {j.identity}, not "
+            f"{backend.identity}", "Point the target back at that control plane and resume.")
+    give_up = (f"Nothing was written by this resume. Review the live side with `reconciler "
+               f"drift --target {target}`; to give the interrupted apply up, delete {j.path}, "
+               "then plan and apply again.")
+    if j.push and _fingerprint(j.document) != j.document_fingerprint:
+        raise journal.JournalError(
+            f"{j.path}: the journal's document does not match its fingerprint", give_up)
+    obs = observe(j, backend)
+    if obs.refusals:
+        raise StalePlanError("cannot resume the interrupted apply: "
+                             + "; ".join(obs.refusals), give_up)
+    lines: list[str] = []
+    # What is in place counts as done, whether or not the interrupted run recorded it.
+    j.pushed = j.push and obs.policy_done
+    for t, done in zip(j.tags, obs.tags_done, strict=True):
+        t.done = done
+    with _steps(j, target):
+        if j.push:
+            if obs.policy_todo:
+                try:
+                    j.etag_after = backend.push_policy(j.document, if_match=j.prior_etag)
+                    lines.append(f"policy: pushed (ETag {j.etag_after})")
+                except PreconditionFailed as e:
+                    # A write of the interrupted run may land late: then live is the
+                    # document, which is what this step wanted.
+                    live = backend.fetch_policy()
+                    if _fingerprint(live.text) != j.document_fingerprint:
+                        raise StalePlanError(
+                            "cannot resume the interrupted apply: the live policy changed "
+                            f"while resuming (ETag {live.etag})", give_up) from e
+                    lines.append("policy: already the planned document")
+                j.pushed = True
+                journal.save(j)
+            else:
+                lines.append("policy: already the planned document")
+        for t, done in zip(j.tags, obs.tags_done, strict=True):
+            if done:
+                lines.append(f'device "{t.device}": already {_tags(t.after)}')
+                continue
+            backend.set_device_tags(t.device_id, list(t.after))
+            t.done = True
+            journal.save(j)
+            lines.append(f'device "{t.device}": tags set to {_tags(t.after)}')
+        if j.push:
+            live = backend.fetch_policy()
+            if _fingerprint(live.text) != j.document_fingerprint:
+                raise ReconcilerError(
+                    "verification failed: after resume the live policy differs from the plan",
+                    f"Another writer may have changed it; run `reconciler drift --target "
+                    f"{target}` to see how.")
+        if j.tags:
+            _verify_tags(j, backend)
+    journal.clear(j)
+    return ResumeResult(target, j.plan_id, tuple(lines), True)
 
 
 def _stale(plan: Plan, backend: Backend) -> StalePlanError:

@@ -36,7 +36,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
 
-from reconciler import __version__, hujson, normalize
+from reconciler import __version__, applier, hujson, normalize
 from reconciler import compile as compiler
 from reconciler.access_diff.model import AccessDiff
 from reconciler.applier import apply_plan
@@ -561,21 +561,51 @@ def apply(
     git_note: bool = False,
     backend: Backend | None = None,
     require_clean: bool = False,
+    notice: Callable[[str], None] | None = None,
 ) -> ApplyResult:
-    """Apply a plan to its target (the one named, or the plan's own)."""
+    """Apply a plan to its target (the one named, or the plan's own), under an apply
+    journal; an interrupted apply of the target is finished first (`apply --resume`)."""
     tgt = session.target(target or plan.target)
     own = backend is None
     be = backend or session.backend(tgt)
     try:
+        applier.settle(session.config.root, tgt.name, be, notice=notice)
         result = apply_plan(plan, be, target=tgt.name, adopt=adopt,
                             revocations_only=revocations_only, require_clean=require_clean,
-                            clock=lambda: session.now)
+                            clock=lambda: session.now, journal_root=session.config.root)
     finally:
         if own:
             be.close()
     if git_note and result.pushed:
         record_note(session, result)
     return result
+
+
+def check_interrupted(session: Session, target: str | None, *, refuse: bool = True,
+                      notice: Callable[[str], None] | None = None) -> None:
+    """Before plan/drift touch a target: an interrupted apply of it is reported (and with
+    `refuse`, InterruptedApply); one found complete is cleared. No request when the
+    target has no apply journal."""
+    from reconciler import journal
+
+    tgt = session.target(target)
+    if not journal.path_for(session.config.root, tgt.name).exists():
+        return
+    be = session.backend(tgt)
+    try:
+        applier.settle(session.config.root, tgt.name, be, refuse=refuse, notice=notice)
+    finally:
+        be.close()
+
+
+def resume_apply(session: Session, *, target: str | None = None) -> applier.ResumeResult:
+    """`apply --resume`: finish the target's interrupted apply (see `applier.resume`)."""
+    tgt = session.target(target)
+    be = session.backend(tgt)
+    try:
+        return applier.resume(session.config.root, tgt.name, be)
+    finally:
+        be.close()
 
 
 def record_note(session: Session, result: ApplyResult) -> None:

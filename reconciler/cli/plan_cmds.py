@@ -88,6 +88,18 @@ def _progress(name: str, state: str) -> None:
     click.echo(f"[{name}] {state}", err=True)
 
 
+def _notice(line: str) -> None:
+    click.echo(line, err=True)
+
+
+def _plan_checked(session: operations.Session, name: str, desired: operations.Desired,
+                  inventory: str | None) -> Plan:
+    """`plan --all`'s plan of one target: an interrupted apply there is its error."""
+    operations.check_interrupted(session, name, notice=_notice)
+    return operations.make_plan(session, target=name, desired=desired, inventory=inventory,
+                                with_document=False)
+
+
 # --- plan -------------------------------------------------------------------------------------
 
 
@@ -124,6 +136,8 @@ def plan_command(app: AppContext, target: str | None, all_targets: bool, ref: st
                   detailed=detailed_exitcode, require_clean=require_clean)
         return
     with _json_error(fmt, target or session.config.default_target):
+        # An interrupted apply is finished (`apply --resume`) before anything new is planned.
+        operations.check_interrupted(session, target, notice=_notice)
         desired, plan = operations.plan_alongside(session, ref, lambda d: operations.make_plan(
             session, target=target, desired=d, inventory=inventory,
             with_document=out is not None))
@@ -143,8 +157,7 @@ def _plan_all(session: operations.Session, *, ref: str | None, fmt: str,
               inventory: str | None, detailed: bool, require_clean: bool = False) -> None:
     names = sorted(session.config.targets)
     desired, results = operations.plan_alongside(session, ref, lambda d: operations.for_targets(
-        names, lambda n: operations.make_plan(session, target=n, desired=d,
-                                              inventory=inventory, with_document=False),
+        names, lambda n: _plan_checked(session, n, d, inventory),
         progress=_progress))
     echo_problems(desired.notices)
     if require_clean:
@@ -199,13 +212,16 @@ def plan_table(results: list[tuple[str, Plan | None, ReconcilerError | None]]) -
               help="Without PLAN: push the last applied state minus what expired since, "
                    "whatever is pending in git; with PLAN: apply it only if every change "
                    "removes access (safe unattended runs).")
+@click.option("--resume", is_flag=True,
+              help="Finish the target's interrupted apply from its journal "
+                   "(.reconciler/journal/), step by step; no PLAN.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True)
 @require_clean_option
 @pass_app
 def apply_command(app: AppContext, plan_file: Path | None, target: str | None,
                   auto_approve: bool, adopt: bool, git_note: bool, revocations_only: bool,
-                  fmt: str, require_clean: bool) -> None:
+                  resume: bool, fmt: str, require_clean: bool) -> None:
     """Apply a saved PLAN exactly, or plan now and apply after you type `yes`.
 
     A saved plan is refused if it was changed after it was written (checksum; with
@@ -213,8 +229,18 @@ def apply_command(app: AppContext, plan_file: Path | None, target: str | None,
     do not follow from its document, if its target differs, its tests failed, the live
     policy changed since it was made (the push carries If-Match with the planned ETag)
     or a managed device's tags moved. Nothing is written before every check passes.
+
+    The writes are recorded in an apply journal first; if an apply stops part way
+    (a crash, Ctrl-C, a failed request), every command touching the target says so
+    and `apply --resume` finishes it.
     """
     session = _session(app)
+    if resume:
+        if plan_file is not None or revocations_only:
+            raise click.UsageError("--resume finishes what the journal holds: leave out "
+                                   "PLAN and --revocations-only")
+        _resume(session, target, fmt)
+        return
     if plan_file is not None:
         plan = plancheck.read(plan_file, key=planfile.signing_key())
         if require_clean:
@@ -228,6 +254,7 @@ def apply_command(app: AppContext, plan_file: Path | None, target: str | None,
                        "changes pending in git are not applied.\n",
                        err=fmt != "text")
         else:
+            operations.check_interrupted(session, target, notice=_notice)
             desired, plan = operations.plan_alongside(
                 session, None,
                 lambda d: operations.make_plan(session, target=target, desired=d))
@@ -253,7 +280,7 @@ def apply_command(app: AppContext, plan_file: Path | None, target: str | None,
         click.echo(f"Warning: {dirty_warning(plan.desired_commit)}", err=True)
     result = operations.apply(session, plan, target=target, adopt=adopt,
                               revocations_only=revocations_only, git_note=git_note,
-                              require_clean=require_clean)
+                              require_clean=require_clean, notice=_notice)
     if fmt == "json":
         click.echo(json_.render_apply(result), nl=False)
     else:
@@ -262,6 +289,22 @@ def apply_command(app: AppContext, plan_file: Path | None, target: str | None,
             from reconciler.backends.headscale import NO_PRECONDITION
 
             click.echo(f"Note: {NO_PRECONDITION}")
+
+
+def _resume(session: operations.Session, target: str | None, fmt: str) -> None:
+    result = operations.resume_apply(session, target=target)
+    if fmt == "json":
+        click.echo(json_.render("apply", {
+            "target": result.target, "resumed": result.resumed,
+            "plan_id": result.plan_id or None, "steps": list(result.lines)}), nl=False)
+        return
+    if not result.resumed:
+        click.echo(f'No interrupted apply on target "{result.target}": nothing to resume.')
+        return
+    for line in result.lines:
+        click.echo(f"  {line}")
+    click.echo(f'\nResume complete! The interrupted apply on target "{result.target}" is '
+               "finished and verified.")
 
 
 def _approved(plan: Plan) -> bool:
@@ -298,6 +341,8 @@ def drift_command(app: AppContext, target: str | None, all_targets: bool, fmt: s
         if target is not None:
             raise click.UsageError("--all checks every target: leave out --target")
         names = sorted(session.config.targets)
+        for name in names:
+            _drift_notice(session, name)
         _, results = operations.plan_alongside(session, None, lambda d: operations.for_targets(
             names, lambda n: operations.drift(session, target=n, desired=d),
             progress=_progress))
@@ -306,6 +351,7 @@ def drift_command(app: AppContext, target: str | None, all_targets: bool, fmt: s
     else:
         try:
             with _json_error(fmt, target or session.config.default_target):
+                _drift_notice(session, target)
                 _, report = operations.plan_alongside(
                     session, None,
                     lambda d: operations.drift(session, target=target, desired=d))
@@ -332,6 +378,15 @@ def drift_command(app: AppContext, target: str | None, all_targets: bool, fmt: s
         post_json(notify, operations.drift_payload(reports))
         click.echo(f"Sent the drift summary to {redacted(notify)}.", err=True)
     sys.exit(drift_exit_code(reports))
+
+
+def _drift_notice(session: operations.Session, target: str | None) -> None:
+    """Drift reports an interrupted apply (one line on stderr) and checks on: it
+    writes nothing, and its report shows the half-applied state as it is."""
+    try:
+        operations.check_interrupted(session, target, refuse=False, notice=_notice)
+    except ReconcilerError as e:  # a damaged journal, an unreachable target: said, not fatal
+        _notice(f"Warning: {e}")
 
 
 def _notify_failure(session: operations.Session, target: str | None, url: str,

@@ -103,6 +103,11 @@ def run_case(kind: str, scenario: Scenario, server: EchoServer, repos: Repos,
     if scenario.fail == "push":
         run.cli("apply", repos.desired,
                 ["apply", "--target", target, "--auto-approve", "--adopt"], env)
+        # A push of unknown outcome (5xx) leaves an apply journal: checked for
+        # credentials like any file, then removed so the next case starts clean.
+        for journal in sorted((repos.desired / ".reconciler" / "journal").glob("*.json")):
+            run.file("apply journal", journal)
+            journal.unlink()
     else:
         code = run.cli("plan github", repos.desired, ["plan", "--target", target, "-o",
                                                       str(plan_file), "--format", "github"],
