@@ -107,18 +107,26 @@ def _reach_section(report: Report) -> str:
     return "\n".join(out) + "\n"
 
 
+def _list_table(head: list[str], rows: list[list[str]]) -> str:
+    """A plain table; the last column (a file:line:col) is muted."""
+    out = ['<table class="list"><thead><tr>'
+           + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr></thead><tbody>"]
+    for row in rows:
+        cells = [f"<td>{html.escape(c)}</td>" for c in row[:-1]]
+        cells.append(f'<td class="muted">{html.escape(row[-1])}</td>')
+        out.append("<tr>" + "".join(cells) + "</tr>")
+    out.append("</tbody></table>")
+    return "\n".join(out)
+
+
 def _expiry_section(report: Report) -> str:
     out = ["<h2>Just-in-time access</h2>"]
     if not report.expiries:
         return out[0] + '\n<p class="muted">No access with an expiry.</p>\n'
-    out.append('<table class="list"><thead><tr><th>access</th><th>expires</th>'
-               "<th>left</th><th>reason</th><th>where</th></tr></thead><tbody>")
-    for e in sorted(report.expiries, key=lambda e: e.expires):
-        out.append(f"<tr><td>{html.escape(e.what)}</td><td>{_utc(e.expires)}</td>"
-                   f"<td>{time_left(e.expires, report.now)}</td>"
-                   f"<td>{html.escape(e.reason)}</td>"
-                   f'<td class="muted">{html.escape(e.location)}</td></tr>')
-    out.append("</tbody></table>")
+    out.append(_list_table(
+        ["access", "expires", "left", "reason", "where"],
+        [[e.what, _utc(e.expires), time_left(e.expires, report.now), e.reason, e.location]
+         for e in sorted(report.expiries, key=lambda e: e.expires)]))
     return "\n".join(out) + "\n"
 
 
@@ -134,13 +142,9 @@ def _lint_section(report: Report) -> str:
     if not report.findings:
         out.append('<p class="muted">No findings.</p>')
     else:
-        out.append('<table class="list"><thead><tr><th>severity</th><th>check</th>'
-                   "<th>finding</th><th>where</th></tr></thead><tbody>")
-        for f in report.findings:
-            out.append(f"<tr><td>{html.escape(f.severity)}</td><td>{html.escape(f.code)}</td>"
-                       f"<td>{html.escape(f.message)}</td>"
-                       f'<td class="muted">{html.escape(f.location)}</td></tr>')
-        out.append("</tbody></table>")
+        out.append(_list_table(["severity", "check", "finding", "where"],
+                               [[f.severity, f.code, f.message, f.location]
+                                for f in report.findings]))
     return "\n".join(out) + "\n"
 
 
