@@ -19,6 +19,8 @@ from reconciler.config import Config, load_config
 from reconciler.errors import ConfigError, PolicyError, ReconcilerError
 from reconciler.forked import Forked
 from reconciler.metadata import (
+    ENTRY_META_KEYS,
+    MEMBER_KEYS,
     NO_ENTRY_META,
     EntryMeta,
     strip_group_members,
@@ -307,6 +309,8 @@ def merge_fragments(
         noted: dict[str | int, Comments] = {}  # section -> this fragment's comments in it
         for path, comment in frag.comments.items():
             noted.setdefault(path[0], {})[path] = comment
+        for section in noted.keys() & {*LIST_SECTIONS, "groups"}:
+            noted[section] = _lift_metadata_comments(noted[section])
         for section, value in frag.data.items():
             here_noted = noted.get(section)
             if here_noted and (section,) in here_noted:
@@ -394,6 +398,21 @@ def merge_fragments(
     return Desired(policy=policy, sources=sources, devices=devices, meta=meta,
                    member_meta=member_meta,
                    files=[f.path for f in fragments], comments=comments)
+
+
+def _lift_metadata_comments(noted: Comments) -> Comments:
+    """A comment at a metadata key (`name: web  # why`, `user: x  # on call`) documents
+    its entry, and the key is stripped: it moves above the entry."""
+    out: Comments = {}
+    for path, comment in noted.items():
+        depth = 4 if path[0] == "groups" else 3
+        if len(path) == depth and path[-1] in (
+                MEMBER_KEYS if path[0] == "groups" else ENTRY_META_KEYS):
+            trail = () if comment.trail is None else (comment.trail,)
+            add_comment(out, path[:-1], Comment(lead=(*comment.lead, *trail, *comment.after)))
+        else:
+            add_comment(out, path, comment)
+    return out
 
 
 def _carry_under(noted: Comments, prefix: PathKey, into: Comments, *,

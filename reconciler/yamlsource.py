@@ -191,8 +191,9 @@ _QUOTED_OR_BLOCK = frozenset("\"'|>")
 def yaml_comments(text: str, root: yaml.Node) -> Comments:
     """The comments of a document whose composed root is `root`, by the path of the item
     (mapping key or list entry) each documents: comment lines above an item lead it;
-    one after an item that fits on its line trails it (after the first line of a longer
-    item, it leads it instead); lines with no item below them follow the last section."""
+    one after something on its line trails the outermost item that starts and ends on
+    that line (when none does, it leads the outermost item starting there); lines with
+    no item below them follow the last section."""
     # (line, col, whether something precedes it on its line, text after "#"), 0-based
     found: list[tuple[int, int, bool, str]] = []
     for line_no, line in enumerate(text.split("\n")):
@@ -226,9 +227,13 @@ def yaml_comments(text: str, root: yaml.Node) -> Comments:
             on_line = [item for item in items[first:bisect.bisect_left(starts, here)]
                        if item[0] == line_no]
             if on_line:
-                item = min(on_line, key=lambda i: i[2])
-                add_comment(out, item[3], Comment(trail=body) if item[4]
-                            else Comment(lead=(body,)))
+                # What fits on the line documents it (a member, a flow list's element);
+                # after the first line of a longer item, the comment heads that item.
+                one_line = [item for item in on_line if item[4]]
+                if one_line:
+                    add_comment(out, min(one_line, key=lambda i: i[2])[3], Comment(trail=body))
+                else:
+                    add_comment(out, min(on_line, key=lambda i: i[2])[3], Comment(lead=(body,)))
                 taken = True
         if not taken:
             following = bisect.bisect_left(starts, here)

@@ -32,7 +32,7 @@ CONSOLE = """\
 	},
 	"tagOwners": {"tag:prod": ["group:sre"], "tag:db": ["group:sre"]},
 	/* Access:
-	 * least privilege */
+		least privilege */
 	"grants": [
 		// web for engineers
 		{"src": ["group:eng"], "dst": ["tag:prod"], "ip": ["tcp:443"]},
@@ -192,3 +192,95 @@ def test_a_comment_only_change_is_no_change(
     assert r.exit_code == 0, r.output
     assert _live(serve.url) == before  # nothing pushed
     assert repo.run("drift").exit_code == 0
+
+
+def test_yaml_comments_in_flow_lists_and_block_scalars(
+        make_repo: Callable[..., Repo]) -> None:
+    from tests.plan.conftest import DESIRED
+
+    access = """\
+grants:
+  - src: [group:eng,   # engineers
+          group:sre]   # and ops
+    dst: [tag:prod]
+    ip: ["*"]
+    description: |
+      Shared access # not a comment
+      # nor this
+  - name: db  # who may reach the databases
+    src: [group:sre]
+    dst: [tag:db]
+    ip: ["tcp:5432"]
+"""
+    repo = make_repo(files={**DESIRED, "policies/access.yaml": access})
+    r = repo.run("compile")
+    assert r.exit_code == 0, r.output
+    text = r.stdout
+    assert hujson.format(text) == text
+    assert re.search(r'^\t+"group:eng", // engineers$', text, re.M), text
+    assert re.search(r'^\t+"group:sre", // and ops$', text, re.M), text
+    # The block scalar is the description, written as comment lines; nothing inside
+    # it was taken for a comment of its own.
+    lines = _lines(text)
+    first = lines.index("// Shared access # not a comment")
+    assert lines[first:first + 3] == ["// Shared access # not a comment", "// # nor this",
+                                      "{"], text
+    # A comment beside a stripped `name:` heads its entry.
+    second = lines.index("// who may reach the databases")
+    assert lines[second + 1] == "{", text
+
+
+def test_comments_follow_their_entries_across_fragments_and_expiry(
+        make_repo: Callable[..., Repo]) -> None:
+    from tests.plan.conftest import DESIRED
+
+    groups = """\
+groups:
+  group:eng: [alice@example.com]
+  group:sre:
+    # gone by now
+    - {user: grace@example.com, expires: 2020-01-01}
+    - frank@example.com  # stays
+"""
+    first = """\
+# first fragment
+grants:
+  # expired long ago
+  - src: [group:eng]
+    dst: [tag:db]
+    ip: ["*"]
+    expires: 2020-01-01
+  # web
+  - src: [group:eng]
+    dst: [tag:prod]
+    ip: ["tcp:443"]
+"""
+    second = """\
+{
+	// second fragment
+	"grants": [
+		// sre everywhere
+		{"src": ["group:sre"], "dst": ["tag:prod", "tag:db"], "ip": ["*"]},
+	],
+}
+"""
+    files = {**DESIRED, "policies/groups.yaml": groups, "policies/access.yaml": first,
+             "policies/more.hujson": second}
+    repo = make_repo(files=files)
+    r = repo.run("compile")
+    assert r.exit_code == 0, r.output
+    text = r.stdout
+    assert hujson.format(text) == text
+    assert "expired long ago" not in text and "gone by now" not in text
+    assert re.search(r'"group:sre": \["frank@example.com"\], // stays$|'
+                     r'^\t+"frank@example.com", // stays$', text, re.M), text
+    lines = _lines(text)
+    head = lines.index("// first fragment")
+    assert lines[head:head + 3] == ["// first fragment", "// second fragment",
+                                    '"grants": ['], text
+    data = hujson.loads(text)
+    web, sre = data["grants"]
+    assert web["dst"] == ["tag:prod"] and sre["src"] == ["group:sre"]
+    assert lines[lines.index("// web") + 1] == "{"
+    assert lines[lines.index("// sre everywhere") + 1] == "{"
+    assert lines.index("// web") < lines.index("// sre everywhere")
