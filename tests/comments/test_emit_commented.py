@@ -95,3 +95,27 @@ def test_no_comments_is_the_plain_emitter() -> None:
     # entry) are left out, and leave the layout alone.
     gone = {("acls", 0): Comment(lead=(" gone",)), ("groups", "group:x"): Comment(trail="x")}
     assert hujson.dumps(data, comments=gone) == hujson.dumps(data)
+
+
+@settings(max_examples=examples(200))
+@given(commented(), st.sampled_from(["", "// before the document\n", "/* a\n   block */\n"]))
+def test_the_scan_finds_what_the_syntax_tree_holds(
+        case: tuple[dict[str, Any], dict[PathKey, Comment]], lead: str) -> None:
+    from reconciler.hujson._comments import _scan, exact_comments_of
+
+    data, comments = case
+    text = lead + hujson.dumps(data, comments=comments)
+    assert _scan(text) == exact_comments_of(text)
+
+
+def test_the_scan_agrees_on_hand_written_layouts() -> None:
+    from reconciler.hujson._comments import _scan, exact_comments_of
+
+    texts = [
+        '// top\n{"a": 1, // x\n "b": [1, /* y */ 2\n // z\n], "c": {} // w\n // v\n}\n// end\n',
+        '{ // on the brace line\n\t"a": /* between */ 1,\n\t"b": "x" /* before the comma */,\n}\n',
+        '{"a": [\n\t// only a comment\n], "b": [[1, 2], // nested\n [3]]}\n',
+        '{"k\\"ey": {"in": true, // t\n}}\n',
+    ]
+    for text in texts:
+        assert _scan(text) == exact_comments_of(text), text
