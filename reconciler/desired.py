@@ -3,7 +3,9 @@
 May import: `yamlsource` (yaml's home), `hujson`, `gitsource`, `config`, `policy`,
 `metadata`, `source`, `problems`, `errors`. Fragments are read from the working tree or,
 with `ref`, from any git revision without a checkout. Every problem of the run is
-collected and raised together as one `PolicyError`, each with file:line:col.
+collected and raised together as one `PolicyError`, each with file:line:col. Comments
+(and each entry's description and owner) are carried to `Desired.comments` by path,
+as locations are, for the compiled HuJSON only.
 """
 
 from __future__ import annotations
