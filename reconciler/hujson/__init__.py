@@ -9,7 +9,9 @@ own tooling formats policy files with it); `standardize` and `minimize` port its
 namesakes. The rules are in shared/specs/hujson-format-rules.md. `parse` gives a
 concrete syntax tree that packs back to the exact input. Functions taking text accept
 str or bytes and answer in the same type; malformed input raises `HuJSONError` with
-file:line:col (`go_message` has Go's exact wording and byte position).
+file:line:col (`go_message` has Go's exact wording and byte position). `comments_of`
+reads a document's comments by the path of what they document, and `dumps` writes
+them back there (still Format's fixed point).
 """
 
 from __future__ import annotations
