@@ -1,6 +1,7 @@
 """Step 3 (compile): the canonical Tailscale policy document, as JSON or HuJSON.
 
-May import: `hujson`, `errors`. Pure functions over the merged policy dict. Sections come
+May import: `hujson`, `errors`. Pure functions over the merged policy dict (and, for
+HuJSON, the comments that go with it). Sections come
 in a fixed order (Tailscale's documentation order, unknown ones last, sorted) and the
 keys of every entry in a fixed order, so the same desired state always compiles to the
 same bytes. The HuJSON form starts with the managed header, which records the commit
@@ -96,8 +97,15 @@ def to_json(policy: dict[str, Any]) -> str:
     return json.dumps(canonical(policy), indent=2, ensure_ascii=False) + "\n"
 
 
-def to_hujson(policy: dict[str, Any], *, commit: str | None, dirty: bool = False) -> str:
-    """HuJSON with the managed header, already in `hujson.format` canonical form."""
+def to_hujson(policy: dict[str, Any], *, commit: str | None, dirty: bool = False,
+              comments: hujson.Comments | None = None) -> str:
+    """HuJSON with the managed header, already in `hujson.format` canonical form.
+
+    `comments` (`Desired.comments`: what the fragments' comments, descriptions and
+    owners say, by path) are written above and beside their sections, keys and
+    entries, so whoever reads the policy in the admin console sees them. They are not
+    part of the fingerprint: a change to comments alone is no change to the policy
+    (no resource changes, nothing pushed)."""
     doc = canonical(policy)
     header = (
         "// Managed by reconciler from git. Edits made elsewhere are reported as drift\n"
@@ -109,7 +117,7 @@ def to_hujson(policy: dict[str, Any], *, commit: str | None, dirty: bool = False
     # before the root value as written, so the text is a fixed point of `hujson.format`
     # without formatting it all a second time (seconds on a large tailnet); the tests
     # check that fixed point (tests/test_compile_format.py).
-    return header + hujson.dumps(doc)
+    return header + hujson.dumps(doc, comments=comments)
 
 
 def read_header(text: str) -> ManagedHeader | None:

@@ -3,7 +3,9 @@
 May import: `yamlsource` (yaml's home), `hujson`, `gitsource`, `config`, `policy`,
 `metadata`, `source`, `problems`, `errors`. Fragments are read from the working tree or,
 with `ref`, from any git revision without a checkout. Every problem of the run is
-collected and raised together as one `PolicyError`, each with file:line:col.
+collected and raised together as one `PolicyError`, each with file:line:col. Comments
+(and each entry's description and owner) are carried to `Desired.comments` by path,
+as locations are, for the compiled HuJSON only.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from reconciler.config import Config, load_config
 from reconciler.errors import ConfigError, PolicyError, ReconcilerError
 from reconciler.forked import Forked
 from reconciler.metadata import (
+    ENTRY_META_KEYS,
+    MEMBER_KEYS,
     NO_ENTRY_META,
     EntryMeta,
     Expired,
@@ -30,8 +34,16 @@ from reconciler.metadata import (
     strip_list_entry,
 )
 from reconciler.problems import Problem, Severity
-from reconciler.source import Location, PathKey, SourceMap
-from reconciler.yamlsource import load_yaml
+from reconciler.source import (
+    Comment,
+    Comments,
+    Location,
+    PathKey,
+    SourceMap,
+    add_comment,
+    comments_renumbered,
+)
+from reconciler.yamlsource import load_yaml_with_comments
 
 FRAGMENT_SUFFIXES = (".yaml", ".yml", ".hujson", ".json")
 
@@ -49,6 +61,7 @@ class Fragment:
     path: str  # as shown in messages: relative to the repository root
     data: Any
     sources: SourceMap
+    comments: Comments = field(default_factory=dict)  # item path -> what documents it
 
 
 @dataclass
@@ -66,6 +79,9 @@ class Desired:
     expired: list[Expired] = field(default_factory=list)
     notices: list[Problem] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
+    # Path in `policy` -> the comments written there, plus each entry's description and
+    # owner: the compiled HuJSON carries them, nothing else reads them.
+    comments: Comments = field(default_factory=dict)
     commit: str | None = None
     dirty: bool = False
     root: Path = Path(".")
@@ -335,11 +351,12 @@ def parse_fragment(name: str, raw: bytes) -> tuple[Fragment | None, list[Problem
                               Location(name, 1, 1))]
     text = text.removeprefix("\ufeff")
     if name.endswith((".yaml", ".yml")):
-        data, sources, problems = load_yaml(text, file=name)
+        data, sources, problems, comments = load_yaml_with_comments(text, file=name)
     else:
         try:
             data, sources = hujson.load_with_sources(text, file=name)
             problems = []
+            comments = hujson.comments_of(text, file=name)
         except hujson.HuJSONError as e:
             return None, [Problem(e.summary, e.source or Location(name, 1, 1))]
     if problems:
@@ -356,7 +373,7 @@ def parse_fragment(name: str, raw: bytes) -> tuple[Fragment | None, list[Problem
             f"a fragment must be a mapping of policy sections, not {_kind(data)}",
             sources.at(()) or Location(name, 1, 1),
         )]
-    return Fragment(name, data, sources), []
+    return Fragment(name, data, sources, comments), []
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -420,9 +437,18 @@ def merge_fragments(
     member_reasons: dict[tuple[str, str], str] = {}
     expired: list[Expired] = []
     first: dict[PathKey, Location] = {}  # where each section / mapping key was first defined
+    comments: Comments = {}
 
     for frag in fragments:
+        noted: dict[str | int, Comments] = {}  # section -> this fragment's comments in it
+        for path, comment in frag.comments.items():
+            noted.setdefault(path[0], {})[path] = comment
+        for section in noted.keys() & {*LIST_SECTIONS, "groups"}:
+            noted[section] = _lift_metadata_comments(noted[section])
         for section, value in frag.data.items():
+            here_noted = noted.get(section)
+            if here_noted and (section,) in here_noted:
+                add_comment(comments, (section,), here_noted[(section,)])
             key_loc = frag.sources.key((section,)) or Location(frag.path, 1, 1)
             expected = _expected_type(section)
             if expected is not None and not isinstance(value, expected[0]):
@@ -445,6 +471,8 @@ def merge_fragments(
                 else:
                     target.extend(value)
                 sources.update(frag.sources.renumbered((section,), kept, start))
+                if here_noted:
+                    comments_renumbered(here_noted, (section,), kept, start, comments)
             elif section in MAPPING_SECTIONS or section == DEVICES:
                 target = devices if section == DEVICES else policy.setdefault(section, {})
                 if (section,) not in first:
@@ -475,8 +503,16 @@ def merge_fragments(
                         member_meta.extend(
                             (name, login, expires, frag.sources.at(("groups", name, index)))
                             for login, expires, index in item.expiring)
+                        if here_noted:
+                            if (section, name) in here_noted:
+                                add_comment(comments, (section, name),
+                                            here_noted[(section, name)])
+                            comments_renumbered(here_noted, (section, name), item.origins, 0,
+                                                comments)
                     else:
                         sources.update(frag.sources.rebased((section, name), (section, name)))
+                        if here_noted:
+                            _carry_under(here_noted, (section, name), comments)
                     target[name] = item
                     sources.set((section, name, "<key>"), here)
             else:
@@ -487,12 +523,52 @@ def merge_fragments(
                 first[(section,)] = key_loc
                 policy[section] = value
                 sources.update(frag.sources.rebased((section,), (section,)))
+                if here_noted:
+                    _carry_under(here_noted, (section,), comments, below_only=True)
                 sources.set((section, "<key>"), key_loc)
     for section in LIST_SECTIONS:
         _check_unique_names(section, meta, sources, problems)
+    for path, entry_meta in meta.items():
+        documented = _documented(entry_meta)
+        if documented:
+            add_comment(comments, path, Comment(lead=documented))
     return Desired(policy=policy, sources=sources, devices=devices, meta=meta,
                    member_meta=member_meta, member_reasons=member_reasons, expired=expired,
-                   files=[f.path for f in fragments])
+                   files=[f.path for f in fragments], comments=comments)
+
+
+def _lift_metadata_comments(noted: Comments) -> Comments:
+    """A comment at a metadata key (`name: web  # why`, `user: x  # on call`) documents
+    its entry, and the key is stripped: it moves above the entry."""
+    out: Comments = {}
+    for path, comment in noted.items():
+        depth = 4 if path[0] == "groups" else 3
+        if len(path) == depth and path[-1] in (
+                MEMBER_KEYS if path[0] == "groups" else ENTRY_META_KEYS):
+            trail = () if comment.trail is None else (comment.trail,)
+            add_comment(out, path[:-1], Comment(lead=(*comment.lead, *trail, *comment.after)))
+        else:
+            add_comment(out, path, comment)
+    return out
+
+
+def _carry_under(noted: Comments, prefix: PathKey, into: Comments, *,
+                 below_only: bool = False) -> None:
+    """The comments at `prefix` (unless `below_only`) and under it, at the same paths."""
+    n = len(prefix)
+    for path, comment in noted.items():
+        if path[:n] == prefix and (len(path) > n or not below_only):
+            add_comment(into, path, comment)
+
+
+def _documented(entry_meta: EntryMeta) -> tuple[str, ...]:
+    """An entry's description and owner as comment lines above it, for whoever reads the
+    policy in the admin console."""
+    lines = [f" {line.strip()}" if line.strip() else ""
+             for line in (entry_meta.description or "").splitlines()]
+    if entry_meta.owner:
+        lines.append(f" owner: {' '.join(entry_meta.owner.split())}")
+    return tuple(lines)
 
 
 def _strip_entries(section: str, entries: list[Any], frag_sources: SourceMap, start: int,

@@ -168,7 +168,8 @@ def build_plan(
 
     # Only a policy change is pushed; formatting the document is the costly part of a
     # large no-change plan, so it is left empty then.
-    document = (compiler.to_hujson(desired.policy, commit=desired.commit, dirty=desired.dirty)
+    document = (compiler.to_hujson(desired.policy, commit=desired.commit, dirty=desired.dirty,
+                                   comments=desired.comments)
                 if changes and with_document else "")
     managed = live.header is not None
     # Nothing to lose: no policy stored yet, or Tailscale's untouched default.

@@ -310,3 +310,50 @@ class SourceMap(Mapping[PathKey, Location]):
              if len(p) > n and p[n] in new_of},
             deferred={(*prefix, new_of[p[n]], *p[n + 1:]): d for p, d in deferred.items()
                       if len(p) > n and p[n] in new_of})
+
+
+# --- comments --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Comment:
+    """What the user wrote as comments at one item (a mapping key with its value, or a
+    list entry), keyed like locations by the item's path: `lead` lines above it,
+    `trail` after it on its line, `after` lines below it (before the next item, when
+    nothing follows them in the same list or mapping). Texts come without the `//` or
+    `#` marker and hold no newline, so `"//" + text` is a line comment.
+
+    The compiled HuJSON carries them (see `compile.to_hujson`); nothing else reads
+    them, so the data, fingerprints and plans never depend on comments."""
+
+    lead: tuple[str, ...] = ()
+    trail: str | None = None
+    after: tuple[str, ...] = ()
+
+    def joined(self, other: Comment) -> Comment:
+        """Both comments at one item (the same section in two fragments): self first."""
+        trail = self.trail if other.trail is None else (
+            other.trail if self.trail is None else None)
+        lead = self.lead + other.lead
+        if self.trail is not None and other.trail is not None:  # two lines' trails
+            lead = (*lead, self.trail, other.trail)
+        return Comment(lead, trail, self.after + other.after)
+
+
+Comments = dict[PathKey, Comment]
+
+
+def add_comment(into: Comments, path: PathKey, comment: Comment) -> None:
+    found = into.get(path)
+    into[path] = comment if found is None else found.joined(comment)
+
+
+def comments_renumbered(comments: Comments, prefix: PathKey, old_indices: Sequence[int],
+                        start: int, into: Comments) -> None:
+    """`SourceMap.renumbered` for comments: those under item `old_indices[k]` of the
+    list at `prefix` move to item `start + k` (in `into`); others under it are dropped."""
+    n = len(prefix)
+    new_of = {old: start + k for k, old in enumerate(old_indices)}
+    for path, comment in comments.items():
+        if len(path) > n and path[:n] == prefix and path[n] in new_of:
+            add_comment(into, (*prefix, new_of[path[n]], *path[n + 1:]), comment)

@@ -1,9 +1,11 @@
-"""YAML fragments to plain data plus a SourceMap.
+"""YAML fragments to plain data plus a SourceMap (and, on request, their comments).
 
 Step 1 (load desired), one file at a time. May import: yaml, `source`, `problems`.
 PyYAML's composer gives every node its position; building the data from the nodes
 ourselves lets us keep a Location for every value and refuse what `safe_load` would
-silently accept (duplicate keys, merge keys, non-string keys, exotic tags).
+silently accept (duplicate keys, merge keys, non-string keys, exotic tags). The same
+positions place each `#` comment at the item it documents (`yaml_comments`), for the
+compiled HuJSON; a file without `#` costs nothing more.
 
 Hostile or broken text costs time and memory linear in its size and ends in a located
 problem, never an exception: nesting is bounded (`MAX_DEPTH`, as for HuJSON), as is
@@ -13,13 +15,14 @@ integers past Python's 4,300-digit conversion limit are refused.
 
 from __future__ import annotations
 
+import bisect
 import re
 from typing import Any
 
 import yaml
 
 from reconciler.problems import Problem
-from reconciler.source import Location, PathKey, SourceMap
+from reconciler.source import Comment, Comments, Location, PathKey, SourceMap, add_comment
 
 _PLAIN_TAGS = {
     "tag:yaml.org,2002:str",
@@ -229,6 +232,20 @@ def _compose_all(text: str) -> list[yaml.Node]:
 
 def load_yaml(text: str, *, file: str) -> tuple[Any, SourceMap, list[Problem]]:
     """Parse one YAML document: (data, sources, problems). Data is None for an empty file."""
+    return _load(text, file, None)
+
+
+def load_yaml_with_comments(text: str, *, file: str
+                            ) -> tuple[Any, SourceMap, list[Problem], Comments]:
+    """`load_yaml`, plus the `#` comments attached to the items they document (see
+    `yaml_comments`)."""
+    comments: Comments = {}
+    data, sources, problems = _load(text, file, comments)
+    return data, sources, problems, comments
+
+
+def _load(text: str, file: str, comments: Comments | None
+          ) -> tuple[Any, SourceMap, list[Problem]]:
     try:
         nodes = _compose_all(text)
     except _Refused as e:  # too deep for the composer: placed in this file
@@ -267,4 +284,107 @@ def load_yaml(text: str, *, file: str) -> tuple[Any, SourceMap, list[Problem]]:
         data = builder.build(nodes[0], ())
     except _Refused as e:
         return None, SourceMap(), [e.problem]
+    if comments is not None and "#" in text and not builder.problems:
+        comments.update(yaml_comments(text, nodes[0]))
     return data, SourceMap._lazy(builder.entries), builder.problems
+
+
+# --- comments ------------------------------------------------------------------------
+# The composer drops comments, so they are found in the text: a `#` at the start of a
+# line or after a blank is a comment unless it lies inside a quoted or block scalar (a
+# plain scalar cannot hold " #"), whose spans the nodes give.
+
+_COMMENT_START = re.compile(r"(?:^|(?<=[ \t]))#")
+_QUOTED_OR_BLOCK = frozenset("\"'|>")
+
+
+def yaml_comments(text: str, root: yaml.Node) -> Comments:
+    """The comments of a document whose composed root is `root`, by the path of the item
+    (mapping key or list entry) each documents: comment lines above an item lead it;
+    one after something on its line trails the outermost item that starts and ends on
+    that line (when none does, it leads the outermost item starting there); lines with
+    no item below them follow the last section."""
+    # (line, col, whether something precedes it on its line, text after "#"), 0-based
+    found: list[tuple[int, int, bool, str]] = []
+    for line_no, line in enumerate(text.split("\n")):
+        if "#" in line:
+            match = _COMMENT_START.search(line)
+            while match is not None:
+                found.append((line_no, match.start(), bool(line[:match.start()].strip()),
+                              line[match.start() + 1:].rstrip()))
+                match = _COMMENT_START.search(line, match.end())
+    if not found:
+        return {}
+    # Items: (line, col, depth, path, one_line), in document order.
+    items: list[tuple[int, int, int, PathKey, bool]] = []
+    spans: list[tuple[tuple[int, int], tuple[int, int]]] = []
+    _walk(root, (), items, spans)
+    items.sort(key=lambda item: (item[0], item[1], item[2]))
+    spans.sort()
+    starts = [(item[0], item[1]) for item in items]
+    span_starts = [start for start, _ in spans]
+    out: Comments = {}
+    last_section = next((item[3] for item in reversed(items) if item[2] == 1), None)
+    for line_no, col, after_something, body in found:
+        here = (line_no, col)
+        inside = bisect.bisect_right(span_starts, here) - 1
+        if inside >= 0 and spans[inside][1] > here:
+            continue  # a "#" inside a quoted or block scalar
+        taken = False
+        if after_something:
+            # After something on the line: the outermost item starting on it, if any.
+            first = bisect.bisect_left(starts, (line_no, 0))
+            on_line = [item for item in items[first:bisect.bisect_left(starts, here)]
+                       if item[0] == line_no]
+            if on_line:
+                # What fits on the line documents it (a member, a flow list's element);
+                # after the first line of a longer item, the comment heads that item.
+                one_line = [item for item in on_line if item[4]]
+                if one_line:
+                    add_comment(out, min(one_line, key=lambda i: i[2])[3], Comment(trail=body))
+                else:
+                    add_comment(out, min(on_line, key=lambda i: i[2])[3], Comment(lead=(body,)))
+                taken = True
+        if not taken:
+            following = bisect.bisect_left(starts, here)
+            if following < len(items):
+                add_comment(out, items[following][3], Comment(lead=(body,)))
+            elif last_section is not None:
+                add_comment(out, last_section, Comment(after=(body,)))
+    return out
+
+
+def _walk(node: yaml.Node, path: PathKey, items: list[tuple[int, int, int, PathKey, bool]],
+          spans: list[tuple[tuple[int, int], tuple[int, int]]]) -> None:
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                continue
+            if key_node.style in _QUOTED_OR_BLOCK:
+                spans.append(_span(key_node))
+            start = key_node.start_mark
+            item = (*path, key_node.value)
+            items.append((start.line, start.column, len(item), item,
+                          _one_line(value_node, start.line)))
+            _walk(value_node, item, items, spans)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, value_node in enumerate(node.value):
+            start = value_node.start_mark
+            item = (*path, i)
+            items.append((start.line, start.column, len(item), item,
+                          _one_line(value_node, start.line)))
+            _walk(value_node, item, items, spans)
+    elif node.style in _QUOTED_OR_BLOCK:
+        spans.append(_span(node))
+
+
+def _span(node: yaml.Node) -> tuple[tuple[int, int], tuple[int, int]]:
+    return ((node.start_mark.line, node.start_mark.column),
+            (node.end_mark.line, node.end_mark.column))
+
+
+def _one_line(value: yaml.Node, line: int) -> bool:
+    # A block collection's end mark lies at the next token, lines below: never one line.
+    if isinstance(value, yaml.ScalarNode) or getattr(value, "flow_style", False):
+        return bool(value.end_mark.line == line)
+    return False

@@ -22,12 +22,15 @@ def compile_command(app: AppContext, ref: str | None, fmt: str, output: str | No
 
     Metadata (name, description, owner, expires) is stripped and expired entries are
     left out. Sections and keys come in a fixed order, so the output is deterministic.
+    HuJSON keeps the fragments' comments, and each entry's description and owner as
+    comments above it; JSON has none.
     """
     desired = load(app, ref=ref)
     if fmt == "json":
         text = compiler.to_json(desired.policy)
     else:
-        text = compiler.to_hujson(desired.policy, commit=desired.commit, dirty=desired.dirty)
+        text = compiler.to_hujson(desired.policy, commit=desired.commit, dirty=desired.dirty,
+                                  comments=desired.comments)
     if output:
         with open(output, "w", encoding="utf-8") as f:
             f.write(text)

@@ -9,13 +9,16 @@ own tooling formats policy files with it); `standardize` and `minimize` port its
 namesakes. The rules are in shared/specs/hujson-format-rules.md. `parse` gives a
 concrete syntax tree that packs back to the exact input. Functions taking text accept
 str or bytes and answer in the same type; malformed input raises `HuJSONError` with
-file:line:col (`go_message` has Go's exact wording and byte position).
+file:line:col (`go_message` has Go's exact wording and byte position). `comments_of`
+reads a document's comments by the path of what they document, and `dumps` writes
+them back there (still Format's fixed point).
 """
 
 from __future__ import annotations
 
 from typing import Any, overload
 
+from reconciler.hujson._comments import comments_of, emit_commented
 from reconciler.hujson._data import dumps_unformatted, to_python
 from reconciler.hujson._emit import _Unsupported as _EmitUnsupported
 from reconciler.hujson._emit import emit
@@ -24,15 +27,17 @@ from reconciler.hujson._fast import as_text, fast_load_with_offsets, fast_loads
 from reconciler.hujson._format import format_tree, minimize_tree, standardize_tree
 from reconciler.hujson._parse import MAX_DEPTH, parse_bytes, to_bytes
 from reconciler.hujson._tree import Array, Member, Object, Value
-from reconciler.source import SourceMap
+from reconciler.source import Comments, SourceMap
 
 __all__ = [
     "MAX_DEPTH",
     "Array",
+    "Comments",
     "HuJSONError",
     "Member",
     "Object",
     "Value",
+    "comments_of",
     "dumps",
     "format",
     "load_with_sources",
@@ -127,15 +132,19 @@ def minimize(text: str | bytes, *, file: str = "<string>") -> str | bytes:
     return _same_type(text, tree)
 
 
-def dumps(data: Any, *, indent: str = "\t") -> str:
+def dumps(data: Any, *, indent: str = "\t", comments: Comments | None = None) -> str:
     """Python data as HuJSON already in `format`'s canonical form (with the default
     indent): `format(dumps(x)) == dumps(x)` and `loads(dumps(x)) == x`.
+
+    `comments` (item path -> Comment, as `comments_of` gives) are written at the items
+    of a mapping `data` that they name; the others are left out.
 
     Raises TypeError/ValueError (as json.dumps does) for data JSON cannot hold:
     non-str keys, NaN or infinite floats, lone surrogates, cycles.
     """
     try:
-        out = emit(data)
+        out = (emit_commented(data, comments) if comments and isinstance(data, dict) and data
+               else emit(data))
         out.encode("utf-8")  # a lone surrogate: let the exact path word the error
     except (_EmitUnsupported, TypeError, ValueError, RecursionError, UnicodeEncodeError):
         out = _exact_dumps(data)
