@@ -40,7 +40,7 @@ from reconciler.backends.base import (
     text_etag,
     unquote_etag,
 )
-from reconciler.backends.http import HttpClient, Redactor, RetryPolicy
+from reconciler.backends.http import HttpClient, Redactor, RetryPolicy, json_body
 from reconciler.errors import (
     BackendError,
     NotFound,
@@ -142,7 +142,7 @@ class HeadscaleBackend:
             response = self.http.request("GET", "/api/v1/policy")
         except (TransportError, RateLimited):
             response = self.http.request("GET", "/api/v1/policy")
-        text = str(response.json().get("policy") or "")
+        text = str(json_body(response).get("policy") or "")
         return LivePolicy(text, text_etag(text))
 
     def push_policy(self, text: str, *, if_match: str | None) -> str:
@@ -157,8 +157,8 @@ class HeadscaleBackend:
                     "The Headscale policy changed since it was read; fetch it again and "
                     "re-plan.", status=412)
         try:
-            body = self.http.request("PUT", "/api/v1/policy", json={"policy": text},
-                                     retry=False).json()
+            body = json_body(self.http.request("PUT", "/api/v1/policy",
+                                               json={"policy": text}, retry=False))
         except BackendError as e:
             if FILE_MODE in e.summary:
                 raise self._file_mode(e) from e
@@ -200,13 +200,13 @@ class HeadscaleBackend:
     # --- inventory --------------------------------------------------------------------
 
     def list_users(self) -> list[User]:
-        body = self.http.request("GET", "/api/v1/user").json()
+        body = json_body(self.http.request("GET", "/api/v1/user"))
         return [User(login=_login(u) or "", id=str(u.get("id", "")),
                      display_name=u.get("displayName") or u.get("name") or "")
                 for u in body.get("users") or []]
 
     def list_devices(self) -> list[Device]:
-        body = self.http.request("GET", "/api/v1/node").json()
+        body = json_body(self.http.request("GET", "/api/v1/node"))
         return sorted((node_to_device(n) for n in body.get("nodes") or []),
                       key=lambda d: d.name)
 

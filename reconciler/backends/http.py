@@ -106,6 +106,24 @@ class Redactor:
         return f"Redactor({self._count} secrets)"
 
 
+def json_body(response: httpx.Response) -> dict[str, Any]:
+    """A successful answer's JSON object, or a BackendError saying what came instead: a
+    proxy's HTML page or a wrong `base_url` answers 200 too."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        kind = response.headers.get("Content-Type") or "no content type"
+        raise BackendError(
+            f"{response.request.method} {response.request.url.path}: the control plane "
+            f"answered {response.status_code} with something that is not a JSON object "
+            f"({kind}, {len(response.content)} bytes)",
+            "Check the target's base_url: it must point at the control plane's API itself, "
+            "not at a login page or a proxy in front of it.")
+    return body
+
+
 def error_message(response: httpx.Response) -> tuple[str, Any]:
     """(message, data) from a Tailscale, gRPC-gateway or problem+json error body."""
     try:

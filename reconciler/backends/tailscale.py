@@ -35,7 +35,7 @@ from typing import Any
 import httpx
 
 from reconciler.backends.base import LivePolicy, ValidationResult, text_etag, unquote_etag
-from reconciler.backends.http import HttpClient, Redactor, RetryPolicy
+from reconciler.backends.http import HttpClient, Redactor, RetryPolicy, json_body
 from reconciler.errors import (
     AuthError,
     BackendError,
@@ -280,7 +280,7 @@ class TailscaleBackend:
         response = self._request("POST", self._tailnet_path("acl/validate"),
                                  content=text.encode(), headers={"Content-Type": HUJSON})
         try:
-            body = response.json() if response.content.strip() else {}
+            body = json_body(response) if response.content.strip() else {}
         except ValueError:
             body = {}
         # The verdict's text is the server's: it lands in the plan file and the outputs,
@@ -301,13 +301,13 @@ class TailscaleBackend:
     def list_devices(self) -> list[Device]:
         response = self._request("GET", self._tailnet_path("devices"),
                                  params={"fields": "all"})
-        devices = [device_from_api(d) for d in response.json().get("devices") or []]
+        devices = [device_from_api(d) for d in json_body(response).get("devices") or []]
         if self.fetch_posture:
             devices = [replace(d, posture=self._posture(d.id)) for d in devices]
         return sorted(devices, key=lambda d: d.name)
 
     def _posture(self, device_id: str) -> dict[str, Any]:
-        body = self._request("GET", f"/api/v2/device/{device_id}/attributes").json()
+        body = json_body(self._request("GET", f"/api/v2/device/{device_id}/attributes"))
         attributes = body.get("attributes") if isinstance(body, dict) else None
         return dict(attributes) if isinstance(attributes, dict) else {}
 
@@ -317,7 +317,7 @@ class TailscaleBackend:
             User(login=u.get("loginName", ""), role=u.get("role") or "member",
                  id=str(u.get("id", "")), display_name=u.get("displayName", ""),
                  shared=u.get("type") == "shared")
-            for u in response.json().get("users") or []
+            for u in json_body(response).get("users") or []
         ]
 
     def set_device_tags(self, device_id: str, tags: list[str]) -> None:
