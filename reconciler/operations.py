@@ -616,6 +616,16 @@ def record_note(session: Session, result: ApplyResult) -> None:
                        "Commit the desired state, plan and apply again.")
     message = (f"reconciler apply target={result.target} etag_before={result.etag_before} "
                f"etag_after={result.etag_after} at={result.applied_at}")
+    # Who and where, as the Action's notes say it: a scheduled job's revocation is an
+    # apply like a merge's, and an auditor asks the same questions of both.
+    env = os.environ
+    actor = env.get("GITHUB_ACTOR") or env.get("USER") or env.get("LOGNAME")
+    if actor and actor.split() == [actor]:
+        message += f" actor={actor}"
+    if env.get("GITHUB_RUN_ID") and env.get("GITHUB_REPOSITORY"):
+        server = env.get("GITHUB_SERVER_URL") or "https://github.com"
+        message += (f" run={server}/{env['GITHUB_REPOSITORY']}/actions/runs/"
+                    f"{env['GITHUB_RUN_ID']}")
     gitsource.add_note(session.config.root, result.commit, message)
 
 

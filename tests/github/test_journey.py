@@ -265,6 +265,12 @@ def test_the_team_journey_on_github(serve: Served, tmp_path: Path) -> None:  # n
                                TS_OAUTH_CLIENT_SECRET=CLIENT_SECRET, RECONCILER_NOW=EXPIRED)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "dave@example.com" not in live_policy(serve.url)["groups"]["group:sre"]
+    # The revocation is in the audit trail that was pushed, like every other apply.
+    notes = hub.repo.git.notes("--ref", "reconciler", "list")
+    pushed = subprocess.run(["git", "ls-remote", "origin", "refs/notes/reconciler"],
+                            cwd=hub.root, capture_output=True, text=True, check=True).stdout
+    assert pushed.split()[0] == hub.repo.git.rev_parse("refs/notes/reconciler")
+    assert len(notes.splitlines()) >= 1
     drift, _ = hub.nightly_drift(now=EXPIRED)
     assert drift == "false"
     assert [i["state"] for i in hub.issues()] == ["closed", "closed"]
@@ -296,6 +302,8 @@ def test_the_team_journey_on_github(serve: Served, tmp_path: Path) -> None:  # n
                               str(hub.root), "history", "--format", "json"],
                              capture_output=True, text=True, check=True)
     applies = json.loads(history.stdout)["applies"]
-    assert [a.get("pull_request") for a in applies] == ["5", "4", "1", "2", None]
+    # The nightly revocation (no pull request) sits among the merges, with who ran it.
+    assert [a.get("pull_request") for a in applies] == ["5", None, "4", "1", "2", None]
+    assert all(a.get("actor") for a in applies)
     assert all(a["actor"] == "merger" and a["target"] == "prod" for a in applies)
     hub.repo.close()
