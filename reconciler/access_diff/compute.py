@@ -16,7 +16,8 @@ set difference of the two allow relations, computed exactly:
   user whose every device changes the same way is reported as `autogroup:self`;
 * the remaining pairs are merged back (per protocol and port segment, destinations
   with equal gained sources), named with the coarsest identities (`naming`), and
-  merged again by name, ports and protocols.
+  merged again by name, ports and protocols; a destination name whose addresses are
+  all of the other address family than its source's is left out (never reached).
 
 Source posture: a rule with `srcPosture` only counts for devices of the inventory that
 satisfy it (addresses that are no device are not bound by posture, as in the engine).
@@ -609,13 +610,27 @@ def _changes(new: Side, old: Side, selectors: Selectors) -> list[AccessChange]:
             dst_names: tuple[str, ...] = (SELF,)
             devices = _count(new, addrs_of[name])
         else:
-            dst_names = tuple(n for n, _ in dst_namer.name(dst, dst_hints))
+            named = dst_namer.name(dst, dst_hints)
+            # The relation is of boxes, but a packet's source and destination are of one
+            # address family: a name only the other family's addresses stand for (an
+            # IPv6 host for an IPv4 subnet, say) is never reached, so it is not said.
+            mine = _families(addrs_of[name])
+            kept = [(n, a) for n, a in named if _families(a) & mine]
+            if not kept:
+                continue
+            if len(kept) < len(named):
+                dst = union_all(a for _, a in kept)
+            dst_names = tuple(n for n, _ in kept)
             devices = _count(new, dst)
         protos = DEFAULT if not proto_text else {PROTO_NUMBER.get(proto_text, 0)}
         refs = _responsible(new, changed, name, addrs_of[name], dst, ports, set(protos), is_self)
         out.append(AccessChange(name, dst_names, _ports_text(ports), proto_text, devices, refs))
     out.sort(key=lambda c: (c.src, c.dst, c.proto, c.ports))
     return out
+
+
+def _families(addrs: AddrSet) -> set[int]:
+    return {fam for fam, intervals in ((4, addrs.v4), (6, addrs.v6)) if intervals}
 
 
 def _spell(by_proto: Mapping[int, Iterable[Interval]]) -> list[tuple[str, tuple[Interval, ...]]]:
