@@ -758,7 +758,8 @@ def access_diff(before_policy: Mapping[str, Any], after_policy: Mapping[str, Any
                 before_sources: SourceMap | None = None,
                 after_sources: SourceMap | None = None,
                 after_compiled: CompiledPolicy | None = None,
-                retag: Sequence[DeviceTags] = ()) -> AccessDiff:
+                retag: Sequence[DeviceTags] = (),
+                retag_sources: SourceMap | None = None) -> AccessDiff:
     """Network access gained and lost going from `before_policy` to `after_policy`.
 
     Both compile over `inventory` (default: a synthetic one with a device per user and
@@ -772,12 +773,14 @@ def access_diff(before_policy: Mapping[str, Any], after_policy: Mapping[str, Any
     policy then compiles over `inventory` with those devices carrying their new tags
     (`retagged`), so a device that gains `tag:prod` gains what `tag:prod` reaches and
     loses what it reached as before; statements about such a device also cite its
-    `devices` entry, and a note says how its tags move.
+    `devices` entry (at its line in `retag_sources`, else `after_sources`), and a note
+    says how its tags move.
     """
     # Allocation-heavy and nothing cyclic to free: see `gcpause`.
     with gc_paused():
         return _access_diff(before_policy, after_policy, inventory, before_sources,
-                            after_sources, after_compiled, retag)
+                            after_sources, after_compiled, retag,
+                            retag_sources if retag_sources is not None else after_sources)
 
 
 def retagged(inventory: Inventory, retag: Sequence[DeviceTags]
@@ -809,7 +812,8 @@ def _access_diff(before_policy: Mapping[str, Any], after_policy: Mapping[str, An
                  inventory: Inventory | None, before_sources: SourceMap | None,
                  after_sources: SourceMap | None,
                  after_compiled: CompiledPolicy | None,
-                 retag: Sequence[DeviceTags] = ()) -> AccessDiff:
+                 retag: Sequence[DeviceTags] = (),
+                 retag_sources: SourceMap | None = None) -> AccessDiff:
     inv = inventory if inventory is not None else diff_inventory(before_policy, after_policy)
     notes: list[str] = []
     after_inv, moved, missing = retagged(inv, retag) if retag else (inv, [], [])
@@ -839,7 +843,7 @@ def _access_diff(before_policy: Mapping[str, Any], after_policy: Mapping[str, An
     selectors = Selectors(before, after)
     cite = [(device_addrs([device]), RuleRef(
         ("devices", device.name, "tags"),
-        after_sources.key(("devices", device.name)) if after_sources is not None else None))
+        retag_sources.key(("devices", device.name)) if retag_sources is not None else None))
         for device, _ in moved]
     return AccessDiff(tuple(_changes(after, before, selectors, cite)),
                       tuple(_changes(before, after, selectors, cite)), inv.source,
