@@ -203,3 +203,27 @@ def test_a_user_named_in_the_diff_stands_for_their_shared_in_devices_too() -> No
     diff = access_diff(before, after, inventory)
     assert rows(diff.lost) == {("a@x.com", ("100.64.0.3 (b-work)",), "tcp:22", 1)}
     assert diff.gained == ()
+
+
+def test_a_device_that_gains_a_tag_gains_what_the_tag_reaches_and_loses_its_owners() -> None:
+    policy = {"groups": GROUPS, "tagOwners": OWNERS, "grants": [
+        {"src": ["tag:web"], "dst": ["tag:db"], "ip": ["tcp:5432"]},
+        {"src": ["group:eng"], "dst": ["tag:web"], "ip": ["tcp:443"]},
+        {"src": ["autogroup:member"], "dst": ["autogroup:self"], "ip": ["tcp:22"]}]}
+    # carol's only device (carol-0) becomes a web server.
+    diff = access_diff(policy, policy, INV, retag=[("carol-0", "", ["tag:web"])])
+    assert rows(diff.gained) == {
+        ("100.64.0.4 (carol-0)", ("tag:db",), "tcp:5432", 3),
+        # alice and bob: every member once carol's device is tagged, so the coarser name
+        ("autogroup:member", ("100.64.0.4 (carol-0)",), "tcp:443", 1)}
+    assert rows(diff.lost) == {("group:ops", ("autogroup:self",), "tcp:22", 1)}
+    assert all(r.label == "devices.carol-0.tags" for c in diff.gained + diff.lost
+               for r in c.rules if r.path[0] == "devices")
+    assert diff.notes == ("carol-0 is re-tagged tag:web (was untagged): its access after is "
+                          "with its new tags",)
+    # Tags that do not move change nothing; a device not in the inventory says so.
+    same = access_diff(policy, policy, INV, retag=[("web-0", "", ["tag:web"]),
+                                                   ("nowhere", "", ["tag:db"])])
+    assert same.empty and same.notes == (
+        "device nowhere is not in the inventory: the access it gains or loses with its new "
+        "tags is not shown",)

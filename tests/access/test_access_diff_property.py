@@ -371,6 +371,8 @@ def check(inventory: Inventory, before: dict[str, Any], after: dict[str, Any],
     diff = access_diff(before, after, inventory,
                        retag=[(name, f"id-{name}", tags) for name, tags in retag])
     _check(inventory, old, new, diff)
+    if not retag:
+        return
     retagged = {d.name: d for d in inventory.devices
                 if d.name in moved and tuple(sorted(d.tags)) != tuple(sorted(moved[d.name]))}
     assert [n for n in diff.notes if "re-tagged" in n] == [
@@ -379,7 +381,14 @@ def check(inventory: Inventory, before: dict[str, Any], after: dict[str, Any],
         for name, d in sorted(retagged.items())]
     for change in [*diff.gained, *diff.lost]:
         cited = {r.path[1] for r in change.rules if r.path[:1] == ("devices",)}
-        assert cited <= set(retagged), change
+        # A statement cites exactly the re-tagged devices it is about.
+        about = {n for n in (change.src, *change.dst) if n != NON_DEVICE}
+        resolver = (new if change in diff.gained else old).resolver
+        named = union_all(_named(n, resolver, later, dst=n in change.dst) or AddrSet()
+                          for n in about if n != "autogroup:self")
+        touched = {name for name, d in retagged.items()
+                   if any(named.contains_int(*parse_ip(a)) for a in d.addresses)}
+        assert cited == touched or NON_DEVICE in (change.src, *change.dst), change
 
 
 def _check(inventory: Inventory, old: CompiledPolicy, new: CompiledPolicy,
