@@ -426,6 +426,7 @@ def make_plan(
                 plan = replace(plan, messages=[*plan.messages, Message("warning", note)])
             if not _same_checks(tgt, inventory) and not chosen.checked:
                 server = clock.run("validate", lambda: _server_validate(be, desired))
+        if plan.changes or plan.device_changes:
             plan = clock.run("access", lambda: _with_access(
                 plan, fetched.policy, desired, chosen.for_access,
                 compiled if chosen.for_access is inv else None))
@@ -492,12 +493,19 @@ def _with_tests(plan: Plan, tests: TestResults,
 def _with_access(plan: Plan, live_policy: dict[str, Any], desired: Desired,
                  inventory: Inventory | None, compiled: CompiledPolicy | None = None) -> Plan:
     """The plan with who gains and who loses access, live -> desired, over the inventory
-    the tests ran on. A live policy the engine cannot evaluate leaves a warning instead."""
+    the tests ran on. A live policy the engine cannot evaluate leaves a warning instead.
+
+    Devices re-tagged by the plan count with their live tags before and their desired
+    tags after. A plan that only re-tags devices compares the live policy with itself
+    (what `plancheck` recomputes from a plan without a document)."""
     from reconciler.access_diff import access_diff
 
+    retag = [(d.device, d.device_id, d.after) for d in plan.device_changes]
+    after, sources = (desired.policy, desired.sources) if plan.changes else (live_policy, None)
     try:
-        access = access_diff(live_policy, desired.policy, inventory,
-                             after_sources=desired.sources, after_compiled=compiled)
+        access = access_diff(live_policy, after, inventory, after_sources=sources,
+                             after_compiled=compiled if plan.changes else None, retag=retag,
+                             retag_sources=desired.sources)
     except ReconcilerError as e:
         message = Message("warning", f"access changes could not be computed: {e}", None)
         return replace(plan, messages=[*plan.messages, message])

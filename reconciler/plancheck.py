@@ -5,7 +5,9 @@ Layer 5 (beside `applier`). May import: `changes`, `normalize`, `hujson`, `compi
 `backends.seed` (the default policy, data only), `errors`. No I/O.
 
 A plan file records the document to push and the live text it was made against, and
-what a reviewer reads: the resource changes and the access diff. `show` and `apply`
+what a reviewer reads: the resource changes and the access diff (with the devices the
+plan re-tags carrying their new tags on the after side; a plan that only re-tags
+devices compares the prior policy with itself). `show` and `apply`
 recompute both from the document and the prior text and refuse the plan when they
 differ from the record, so a document edited after review (an added member, a widened
 grant) can neither be hidden from `show` nor pushed by `apply`. Names of list entries
@@ -62,8 +64,12 @@ def verify(plan: Plan, source: str = "plan file") -> None:
     if plan.adoptable != _adoptable(plan, live_doc):
         raise _refuse(source, "prior.adoptable disagrees with the prior document")
     if not plan.document:
-        if plan.changes or plan.access is not None:
+        if plan.changes:
             raise _refuse(source, "the plan records policy changes but holds no document")
+        if plan.device_changes:  # re-tagged devices under the unchanged live policy
+            _same_access(plan, prior, prior, source)
+        elif plan.access is not None:
+            raise _refuse(source, "the plan records access changes but changes nothing")
         return
     if want_doc.fingerprint != plan.document_fingerprint:
         raise _refuse(source, "desired.fingerprint does not match the plan's document")
@@ -202,6 +208,8 @@ def _access_key(data: dict[str, Any]) -> str:
         for change in data[side]:
             for rule in change["rules"]:
                 rule["location"] = None  # sources are not in the plan: paths are compared
+            # Rules are listed by location where known: without them, by path.
+            change["rules"].sort(key=lambda rule: rule["path"])
     return json.dumps(data, sort_keys=True)
 
 
@@ -209,8 +217,9 @@ def _same_access(plan: Plan, prior: dict[str, Any], policy: dict[str, Any],
                  source: str) -> None:
     from reconciler.access_diff import access_diff, to_json
 
+    retag = [(d.device, d.device_id, d.after) for d in plan.device_changes]
     try:
-        access = access_diff(prior, policy, plan.access_inventory)
+        access = access_diff(prior, policy, plan.access_inventory, retag=retag)
     except ReconcilerError:
         access = None  # as at plan time: the plan then carries a warning instead
     if plan.access is None and access is None:

@@ -16,7 +16,8 @@ set difference of the two allow relations, computed exactly:
   user whose every device changes the same way is reported as `autogroup:self`;
 * the remaining pairs are merged back (per protocol and port segment, destinations
   with equal gained sources), named with the coarsest identities (`naming`), and
-  merged again by name, ports and protocols.
+  merged again by name, ports and protocols; a destination name whose addresses are
+  all of the other address family than its source's is left out (never reached).
 
 Source posture: a rule with `srcPosture` only counts for devices of the inventory that
 satisfy it (addresses that are no device are not bound by posture, as in the engine).
@@ -26,8 +27,8 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from functools import cached_property
 from itertools import pairwise
 from typing import Any
@@ -368,6 +369,9 @@ class Selectors:
 
     def __init__(self, a: Side, b: Side) -> None:
         self.a, self.b = a.resolver, b.resolver
+        # Two inventories (devices re-tagged): identities may resolve differently even
+        # with equal definitions, so every selector is resolved on both sides.
+        self.retagged = a.compiled.inventory is not b.compiled.inventory
         self.tags_equal = self.a.tags == self.b.tags
         self.hosts_equal = self.a.hosts == self.b.hosts
         self.ipsets_equal = self.hosts_equal and self.a.ipsets == self.b.ipsets
@@ -378,7 +382,8 @@ class Selectors:
             s for s in a.dst_selectors | b.dst_selectors if not self._same(s, True)}
 
     def _same(self, selector: str, dst: bool) -> bool:
-        return self._reads_equal(selector) or self._resolves_equal(selector, dst)
+        return (not self.retagged and self._reads_equal(selector)) or \
+            self._resolves_equal(selector, dst)
 
     def _reads_equal(self, selector: str) -> bool:
         try:
@@ -410,7 +415,11 @@ class Selectors:
 def _unchanged(rule: Rule, spelling: tuple[Any, ...], new: Side, old: Side,
                selectors: Selectors) -> bool:
     """`old` has a rule with `rule`'s signature (so `rule` adds nothing): first by
-    spelling (the usual case, no sets built), else by the signatures themselves."""
+    spelling (the usual case, no sets built), else by the signatures themselves.
+    Over two inventories an autogroup:self rule may reach other devices with the same
+    sets (a device re-tagged leaves its user's own devices): never unchanged then."""
+    if rule.self_dst and selectors.retagged:
+        return False
     if (spelling in old.spellings and selectors.changed_src.isdisjoint(rule.src_sel)
             and selectors.changed_dst.isdisjoint(rule.dst_sel)):
         return True
@@ -572,7 +581,10 @@ def _ports_text(ports: tuple[Interval, ...]) -> str:
     return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in ports)
 
 
-def _changes(new: Side, old: Side, selectors: Selectors) -> list[AccessChange]:
+def _changes(new: Side, old: Side, selectors: Selectors,
+             cite: Sequence[tuple[AddrSet, RuleRef]] = ()) -> list[AccessChange]:
+    """`new`'s pairs that `old` lacks, as statements. `cite`: (a re-tagged device's
+    addresses, its `devices` entry), cited by every statement about the device."""
     frags, changed = _new_pairs(new, old, selectors)
     if not frags:
         return []
@@ -609,13 +621,32 @@ def _changes(new: Side, old: Side, selectors: Selectors) -> list[AccessChange]:
             dst_names: tuple[str, ...] = (SELF,)
             devices = _count(new, addrs_of[name])
         else:
-            dst_names = tuple(n for n, _ in dst_namer.name(dst, dst_hints))
+            named = dst_namer.name(dst, dst_hints)
+            # The relation is of boxes, but a packet's source and destination are of one
+            # address family: a name only the other family's addresses stand for (an
+            # IPv6 host for an IPv4 subnet, say) is never reached, so it is not said.
+            mine = _families(addrs_of[name])
+            kept = [(n, a) for n, a in named if _families(a) & mine]
+            if not kept:
+                continue
+            if len(kept) < len(named):
+                dst = union_all(a for _, a in kept)
+            dst_names = tuple(n for n, _ in kept)
             devices = _count(new, dst)
         protos = DEFAULT if not proto_text else {PROTO_NUMBER.get(proto_text, 0)}
         refs = _responsible(new, changed, name, addrs_of[name], dst, ports, set(protos), is_self)
+        if cite:
+            about = addrs_of[name] if is_self else addrs_of[name] | dst
+            mine = {ref for addrs, ref in cite if overlaps(addrs, about)}
+            if mine:
+                refs = tuple(sorted(set(refs) | mine, key=lambda ref: (str(ref), ref.label)))
         out.append(AccessChange(name, dst_names, _ports_text(ports), proto_text, devices, refs))
     out.sort(key=lambda c: (c.src, c.dst, c.proto, c.ports))
     return out
+
+
+def _families(addrs: AddrSet) -> set[int]:
+    return {fam for fam, intervals in ((4, addrs.v4), (6, addrs.v6)) if intervals}
 
 
 def _spell(by_proto: Mapping[int, Iterable[Interval]]) -> list[tuple[str, tuple[Interval, ...]]]:
@@ -719,11 +750,16 @@ def _responsible(side: Side, changed: list[Rule], name: str, src: AddrSet, dst: 
     return tuple(sorted(refs, key=lambda ref: (str(ref), ref.label)))
 
 
+DeviceTags = tuple[str, str, Sequence[str]]  # (device name, device id, its tags after)
+
+
 def access_diff(before_policy: Mapping[str, Any], after_policy: Mapping[str, Any],
                 inventory: Inventory | None = None, *,
                 before_sources: SourceMap | None = None,
                 after_sources: SourceMap | None = None,
-                after_compiled: CompiledPolicy | None = None) -> AccessDiff:
+                after_compiled: CompiledPolicy | None = None,
+                retag: Sequence[DeviceTags] = (),
+                retag_sources: SourceMap | None = None) -> AccessDiff:
     """Network access gained and lost going from `before_policy` to `after_policy`.
 
     Both compile over `inventory` (default: a synthetic one with a device per user and
@@ -732,33 +768,90 @@ def access_diff(before_policy: Mapping[str, Any], after_policy: Mapping[str, Any
     the engine's CompileError (a ReconcilerError) when a policy does not compile.
     `after_compiled`: the after policy compiled over `inventory` already (plan shares
     the one its tests use); ignored when compiled over another inventory.
+
+    `retag`: devices whose tags change too (the plan's managed device tags). The after
+    policy then compiles over `inventory` with those devices carrying their new tags
+    (`retagged`), so a device that gains `tag:prod` gains what `tag:prod` reaches and
+    loses what it reached as before; statements about such a device also cite its
+    `devices` entry (at its line in `retag_sources`, else `after_sources`), and a note
+    says how its tags move.
     """
     # Allocation-heavy and nothing cyclic to free: see `gcpause`.
     with gc_paused():
         return _access_diff(before_policy, after_policy, inventory, before_sources,
-                            after_sources, after_compiled)
+                            after_sources, after_compiled, retag,
+                            retag_sources if retag_sources is not None else after_sources)
+
+
+def retagged(inventory: Inventory, retag: Sequence[DeviceTags]
+             ) -> tuple[Inventory, list[tuple[Device, tuple[str, ...]]], list[str]]:
+    """`inventory` with the devices of `retag` (found by id, else by name) carrying their
+    new tags; the devices whose tags move (as before, with their tags after), and the
+    names of those not in the inventory. The same object when no tag moves."""
+    by_id = {d.id: d for d in inventory.devices if d.id and d.id != SYNTHETIC_ID}
+    by_name = {d.name: d for d in inventory.devices}
+    moved: dict[str, tuple[Device, tuple[str, ...]]] = {}
+    missing: list[str] = []
+    for name, device_id, tags in retag:
+        device = by_id.get(device_id) or by_name.get(name)
+        if device is None:
+            missing.append(name)
+            continue
+        after = tuple(sorted(set(tags)))
+        if after != tuple(sorted(device.tags)):
+            moved[device.name] = (device, after)
+    if not moved:
+        return inventory, [], sorted(missing)
+    devices = tuple(replace(d, tags=moved[d.name][1]) if d.name in moved and
+                    moved[d.name][0] is d else d for d in inventory.devices)
+    return (Inventory(users=inventory.users, devices=devices, source=inventory.source),
+            [moved[n] for n in sorted(moved)], sorted(missing))
 
 
 def _access_diff(before_policy: Mapping[str, Any], after_policy: Mapping[str, Any],
                  inventory: Inventory | None, before_sources: SourceMap | None,
                  after_sources: SourceMap | None,
-                 after_compiled: CompiledPolicy | None) -> AccessDiff:
+                 after_compiled: CompiledPolicy | None,
+                 retag: Sequence[DeviceTags] = (),
+                 retag_sources: SourceMap | None = None) -> AccessDiff:
     inv = inventory if inventory is not None else diff_inventory(before_policy, after_policy)
-    devices = DeviceIndex(inv)
-    # Equal definitions resolve every selector alike: share the resolver (and its caches).
-    same = _definitions(before_policy) == _definitions(after_policy)
-    if after_compiled is not None and after_compiled.inventory is inv:
-        after = Side(after_policy, inv, after_sources, devices, compiled=after_compiled)
-        before = Side(before_policy, inv, before_sources, devices, after if same else None)
-    else:
-        before = Side(before_policy, inv, before_sources, devices)
-        after = Side(after_policy, inv, after_sources, devices, before if same else None)
     notes: list[str] = []
+    after_inv, moved, missing = retagged(inv, retag) if retag else (inv, [], [])
+    for device, tags in moved:
+        notes.append(f"{device.name} is re-tagged {_tags_text(tags)} (was "
+                     f"{_tags_text(device.tags)}): its access after is with its new tags")
+    notes.extend(f"device {name} is not in the inventory: the access it gains or loses "
+                 "with its new tags is not shown" for name in missing)
+    if after_inv is not inv:
+        # Two inventories: nothing inventory-bound (resolvers, device owners) is shared.
+        before = Side(before_policy, inv, before_sources, DeviceIndex(inv))
+        after = Side(after_policy, after_inv, after_sources, DeviceIndex(after_inv),
+                     compiled=after_compiled if after_compiled is not None
+                     and after_compiled.inventory is after_inv else None)
+    else:
+        devices = DeviceIndex(inv)
+        # Equal definitions resolve every selector alike: share the resolver (and caches).
+        same = _definitions(before_policy) == _definitions(after_policy)
+        if after_compiled is not None and after_compiled.inventory is inv:
+            after = Side(after_policy, inv, after_sources, devices, compiled=after_compiled)
+            before = Side(before_policy, inv, before_sources, devices, after if same else None)
+        else:
+            before = Side(before_policy, inv, before_sources, devices)
+            after = Side(after_policy, inv, after_sources, devices, before if same else None)
     if _apps(before.compiled) != _apps(after.compiled):
         notes.append("application capability grants (app) changed; they are not shown here")
     selectors = Selectors(before, after)
-    return AccessDiff(tuple(_changes(after, before, selectors)),
-                      tuple(_changes(before, after, selectors)), inv.source, tuple(notes))
+    cite = [(device_addrs([device]), RuleRef(
+        ("devices", device.name, "tags"),
+        retag_sources.key(("devices", device.name)) if retag_sources is not None else None))
+        for device, _ in moved]
+    return AccessDiff(tuple(_changes(after, before, selectors, cite)),
+                      tuple(_changes(before, after, selectors, cite)), inv.source,
+                      tuple(notes))
+
+
+def _tags_text(tags: Iterable[str]) -> str:
+    return ", ".join(tags) or "untagged"
 
 
 def _definitions(policy: Mapping[str, Any]) -> tuple[Any, ...]:

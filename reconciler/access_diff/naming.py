@@ -94,13 +94,14 @@ class DeviceIndex:
 
     @cached_property
     def user_at(self) -> dict[tuple[int, int], list[Candidate]]:
-        """Device address -> the candidate of the user owning it (untagged, own devices)."""
+        """Device address -> the candidate of the user owning it: the user's untagged
+        devices, shared-in ones too, as the policy's user selector means (`Resolver`)."""
         # Straight from the already-parsed device addresses (thousands of them).
         user_at: dict[tuple[int, int], list[Candidate]] = {}
         logins: dict[str, str] = {}
         user_points: dict[str, list[tuple[int, int]]] = defaultdict(list)
         for point, d in sorted(self.owner.items()):
-            if d.user and not d.tags and not d.shared:
+            if d.user and not d.tags:
                 key = d.user.lower()
                 logins.setdefault(key, d.user)
                 user_points[key].append(point)

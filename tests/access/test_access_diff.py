@@ -175,3 +175,55 @@ def test_expiring_group_member_loses_access_with_the_rule_cited(tmp_path: Path) 
         "Access changes:\n"
         "  - dave@example.com loses tcp:22 on tag:prod (1 device)  [policies/acls.yaml:2]\n"
         "Access: 0 gained, 1 lost.\n")
+
+
+def test_a_destination_of_the_other_address_family_is_not_said_to_be_reached() -> None:
+    # Found by tests/access/test_access_diff_property.py: a v4 subnet was said to gain
+    # access to an IPv6 range (and a rule that allows nothing, to gain "all access").
+    before = {"tagOwners": OWNERS, "grants": []}
+    after = {"tagOwners": OWNERS, "hosts": {"v6lab": "fd00::/8"}, "grants": [
+        {"src": ["10.0.0.0/8"], "dst": ["tag:web", "v6lab"], "ip": ["tcp:443"]},
+        {"src": ["192.168.0.0/16"], "dst": ["fd00::/8"], "ip": ["*"]}]}
+    diff = access_diff(before, after, INV)
+    assert rows(diff.gained) == {("10.0.0.0/8", ("tag:web",), "tcp:443", 2)}
+    assert rows(access_diff(after, before, INV).lost) == rows(diff.gained)
+
+
+def test_a_user_named_in_the_diff_stands_for_their_shared_in_devices_too() -> None:
+    # Found by the property test: b@x.com's own device lost access while the one shared
+    # in kept it, and the diff said "b@x.com" (which the policy reads as both devices).
+    from reconciler.inventory import Device, User
+
+    inventory = Inventory(users=(User("a@x.com"), User("b@x.com")), devices=(
+        Device("laptop", "100.64.0.1", "fd7a:115c:a1e0::1", user="a@x.com"),
+        Device("b-home", "100.64.0.2", "fd7a:115c:a1e0::2", user="b@x.com", shared=True),
+        Device("b-work", "100.64.0.3", "fd7a:115c:a1e0::3", user="b@x.com")))
+    before = {"grants": [{"src": ["a@x.com"], "dst": ["b@x.com"], "ip": ["tcp:22"]}]}
+    after = {"grants": [{"src": ["a@x.com"], "dst": ["autogroup:shared"], "ip": ["tcp:22"]}]}
+    diff = access_diff(before, after, inventory)
+    assert rows(diff.lost) == {("a@x.com", ("100.64.0.3 (b-work)",), "tcp:22", 1)}
+    assert diff.gained == ()
+
+
+def test_a_device_that_gains_a_tag_gains_what_the_tag_reaches_and_loses_its_owners() -> None:
+    policy = {"groups": GROUPS, "tagOwners": OWNERS, "grants": [
+        {"src": ["tag:web"], "dst": ["tag:db"], "ip": ["tcp:5432"]},
+        {"src": ["group:eng"], "dst": ["tag:web"], "ip": ["tcp:443"]},
+        {"src": ["autogroup:member"], "dst": ["autogroup:self"], "ip": ["tcp:22"]}]}
+    # carol's only device (carol-0) becomes a web server.
+    diff = access_diff(policy, policy, INV, retag=[("carol-0", "", ["tag:web"])])
+    assert rows(diff.gained) == {
+        ("100.64.0.4 (carol-0)", ("tag:db",), "tcp:5432", 3),
+        # alice and bob: every member once carol's device is tagged, so the coarser name
+        ("autogroup:member", ("100.64.0.4 (carol-0)",), "tcp:443", 1)}
+    assert rows(diff.lost) == {("group:ops", ("autogroup:self",), "tcp:22", 1)}
+    assert all(r.label == "devices.carol-0.tags" for c in diff.gained + diff.lost
+               for r in c.rules if r.path[0] == "devices")
+    assert diff.notes == ("carol-0 is re-tagged tag:web (was untagged): its access after is "
+                          "with its new tags",)
+    # Tags that do not move change nothing; a device not in the inventory says so.
+    same = access_diff(policy, policy, INV, retag=[("web-0", "", ["tag:web"]),
+                                                   ("nowhere", "", ["tag:db"])])
+    assert same.empty and same.notes == (
+        "device nowhere is not in the inventory: the access it gains or loses with its new "
+        "tags is not shown",)
