@@ -183,9 +183,11 @@ def history(app: AppContext, db: Path | None, target_name: str | None,
         click.echo(entry.text, nl=False)
         return
     if fmt == "json":
-        click.echo(json.dumps([
+        from reconciler.render.json_ import render
+
+        click.echo(render("local history", {"entries": [
             {"seq": e.seq, "at": e.at, "source": e.source, "etag": e.etag, "commit": e.commit,
-             "fingerprint": e.fingerprint} for e in entries], indent=2))
+             "fingerprint": e.fingerprint} for e in entries]}), nl=False)
         return
     click.echo(f"{'SEQ':>4}  {'TIME':20}  {'SOURCE':6}  {'ETAG':14}  COMMIT")
     for e in entries:
@@ -205,13 +207,15 @@ def inventory(app: AppContext, db: Path | None, target_name: str | None, fmt: st
     store = _backend(app, db, target_name).store
     users, devices = store.user_rows(), store.device_rows()
     if fmt == "json":
-        click.echo(json.dumps({
+        from reconciler.render.json_ import render
+
+        click.echo(render("local inventory", {
             "users": [{"login": u["login"], "role": u["role"], "id": u["id"],
                        "shared": u["shared"]} for u in users],
             "devices": [{k: d[k] for k in ("name", "node_id", "user", "tags", "ipv4", "ipv6",
                                            "approved_routes", "advertised_routes")}
                         for d in devices],
-        }, indent=2))
+        }), nl=False)
         return
     click.echo(f"Users ({len(users)}):")
     for u in users:

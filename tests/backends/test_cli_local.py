@@ -72,7 +72,8 @@ def test_edit_makes_drift_that_history_shows(tmp_path: Path) -> None:
                        '{"group:eng": ["alice@example.com"]}')
     assert code == 0 and "Stored the edited policy" in out
     history = json.loads(run("local", "history", "--db", db, "--format", "json")[1])
-    assert [h["source"] for h in history] == ["seed", "edit"]
+    assert history["command"] == "local history"
+    assert [h["source"] for h in history["entries"]] == ["seed", "edit"]
     text = run("local", "history", "--db", db, "--text", "2")[1]
     assert '"group:eng"' in text and '"acls"' in text
 

@@ -74,7 +74,9 @@ def test_an_empty_seed_starts_with_no_users_or_devices(tmp_path: Path) -> None:
         "groups:\n  group:eng: [alice@example.com]\n")
     out = reconciler(tmp_path, "local", "inventory", "--format", "json")
     assert out.returncode == 0, out.stderr
-    assert json.loads(out.stdout) == {"users": [], "devices": []}
+    data = json.loads(out.stdout)
+    assert data["command"] == "local inventory" and "format_version" in data
+    assert (data["users"], data["devices"]) == ([], [])
 
 
 @pytest.mark.parametrize(("seed", "message"), [
