@@ -23,7 +23,13 @@ ACL = "/api/v2/tailnet/-/acl"
 def json_console_edit(url: str) -> None:
     auth = (API_KEY, "")
     with httpx.Client(base_url=url, auth=auth, timeout=10) as c:
-        got = c.get(ACL, headers={"Accept": "application/json"})
+        try:
+            got = c.get(ACL, headers={"Accept": "application/json"})
+        except httpx.RemoteProtocolError:
+            # Seen once in a full run under heavy load (cause not found: the server's
+            # connection cap was untouched); reconciler's own client retries a GET on
+            # this, so the console edit standing in for a person does too.
+            got = c.get(ACL, headers={"Accept": "application/json"})
         policy = got.json()
         policy["groups"]["group:eng"].append("carol@example.com")
         r = c.post(ACL, content=json.dumps(policy), headers={
