@@ -31,7 +31,8 @@ def sensitive_tags(configured: tuple[str, ...] | None, tags: list[str]) -> tuple
 
 
 def expiries(desired: Desired) -> list[page.Expiry]:
-    found = [page.Expiry(f"{group}: {login}", expires, str(where) if where else "")
+    found = [page.Expiry(f"{group}: {login}", expires, str(where) if where else "",
+                         desired.member_reasons.get((group, login), ""))
              for group, login, expires, where in desired.member_meta]
     for path, meta in desired.meta.items():
         if meta.expires is not None:

@@ -67,6 +67,7 @@ def test_report_tells_the_audit_story(audited_repo: Path) -> None:
         assert needle not in page
     assert "group:contractors: vic@vendor.example" in page
     assert "2026-12-05 00:00 UTC" in page and "2 days 12 h left" in page
+    assert "migration INC-42" in page  # the reason written with the member
     assert page.count("reconciler apply target=local") == 2  # both applies, from the notes
     assert "Who can reach sensitive devices" in page and 'id="reach-tag:prod"' in page
 
