@@ -1,7 +1,7 @@
 """Step 7b, the apply journal: what an apply set out to write, and what it has written.
 
-Layer 3 (beside `planfile`). May import: `changes`, `errors`, `redact`; stdlib only
-otherwise. No requests: `applier` reads the live side and decides; this module only
+Layer 3 (beside `planfile`). May import: `atomicfile`, `changes`, `errors`, `redact`;
+stdlib only otherwise. No requests: `applier` reads the live side and decides; this module only
 keeps the record.
 
 An apply writes in several requests (the policy push, then one per device whose tags
@@ -27,12 +27,11 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from reconciler import redact
+from reconciler import atomicfile, redact
 from reconciler.changes import Plan
 from reconciler.errors import ReconcilerError
 
@@ -157,19 +156,6 @@ def _dumps(j: Journal) -> str:
     return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
 
 
-def _write_temp(directory: Path, name: str, text: str) -> str:
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return tmp
-
-
 def _sync_dir(directory: Path) -> None:
     # The rename itself must reach the disk before the write it announces.
     with contextlib.suppress(OSError):
@@ -188,10 +174,8 @@ def create(j: Journal) -> None:
     directory = j.path.parent
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        ignore = directory.parent / ".gitignore"
-        if directory.parent.name == ".reconciler" and not ignore.exists():
-            ignore.write_text("# reconciler's local state: not for git\n*\n", encoding="utf-8")
-        tmp = _write_temp(directory, j.path.name, _dumps(j))
+        atomicfile.ignore_state_dir(directory.parent)
+        tmp = atomicfile.write_temp(directory, j.path.name, _dumps(j))
         try:
             os.link(tmp, j.path)
         finally:
@@ -211,12 +195,7 @@ def create(j: Journal) -> None:
 def save(j: Journal) -> None:
     """Record progress: the whole journal, replaced atomically."""
     try:
-        tmp = _write_temp(j.path.parent, j.path.name, _dumps(j))
-        try:
-            os.replace(tmp, j.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomicfile.replace(j.path, _dumps(j))
     except OSError as e:
         raise JournalError(f"cannot update the apply journal {j.path}: {e.strerror or e}",
                            f"Run `reconciler apply --resume --target {j.target}` once the "

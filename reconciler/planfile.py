@@ -1,6 +1,6 @@
 """Plan <-> JSON: the versioned, self-contained plan file, and the stable JSON plan format.
 
-Layer 3. May import: `changes`, `errors`, `source`, `inventory`, and `access_diff` (its
+Layer 3. May import: `atomicfile`, `changes`, `errors`, `source`, `inventory`, and `access_diff` (its
 JSON form). A plan file holds everything `apply` needs (the exact document to push, the
 prior ETag, text and fingerprint, device-tag changes with each device's planned prior
 tags) and everything a reviewer needs (resource changes, drift, test results, access
@@ -27,14 +27,13 @@ import hmac
 import json
 import os
 import re
-import tempfile
 from collections.abc import Callable
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from reconciler import redact
+from reconciler import atomicfile, redact
 from reconciler.access_diff import to_json as access_to_json
 from reconciler.access_diff.model import AccessChange, AccessDiff, RuleRef
 from reconciler.changes import (
@@ -562,16 +561,7 @@ def write(plan: Plan, path: Path, *, key: str | None = None) -> None:
     directory = path.parent if str(path.parent) else Path(".")
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(text)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomicfile.replace(directory / path.name, text)
     except OSError as e:
         raise PlanFileError(f"cannot write the plan file {path}: {e.strerror or e}") from e
 

@@ -1,6 +1,6 @@
 """The embedded control plane's storage: one SQLite file (the only sqlite3 user).
 
-Layer 4 (backends). May import: `backends.base`, `backends.seed`, `inventory`,
+Layer 4 (backends). May import: `atomicfile`, `backends.base`, `backends.seed`, `inventory`,
 `errors`. Holds the policy text exactly as pushed (HuJSON, comments kept) with its
 ETag (quoted sha256 of the text), the history of every accepted write, users and
 devices. The file and its parent directories are created on first use and seeded
@@ -24,6 +24,7 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
+from reconciler import atomicfile
 from reconciler.backends import seed
 from reconciler.backends.base import TS_DEFAULT, text_etag, unquote_etag
 from reconciler.compile import read_header
@@ -160,10 +161,7 @@ class LocalStore:
     def _ensure(self) -> None:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            ignore = self.path.parent / ".gitignore"
-            if self.path.parent.name == ".reconciler" and not ignore.exists():
-                ignore.write_text("# reconciler's local state: not for git\n*\n",
-                                  encoding="utf-8")
+            atomicfile.ignore_state_dir(self.path.parent)
         except OSError as e:
             raise BackendError(f"cannot create {self.path.parent}: {e}") from e
         with self._connect() as conn:

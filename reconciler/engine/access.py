@@ -35,7 +35,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, Protocol
 
 from reconciler.engine.addrset import AddrSet
 from reconciler.engine.compile import CompileError, compile_policy
@@ -114,17 +114,15 @@ def _ports_of(labels: LabelMap) -> tuple[tuple[str, str], ...]:
 
 # --- rendering: one row item per destination, one chunk per source ---------------------
 
-class _Format:
+class _Format(Protocol):
     """How row items and chunks look: text lines, JSON objects or `AccessEntry`s."""
 
-    def item(self, dst: str, ports: tuple[tuple[str, str], ...]) -> Any:
-        raise NotImplementedError
+    def item(self, dst: str, ports: tuple[tuple[str, str], ...]) -> Any: ...
 
-    def chunk(self, src: str, items: list[Any], first: bool) -> Any:
-        raise NotImplementedError
+    def chunk(self, src: str, items: list[Any], first: bool) -> Any: ...
 
 
-class _Text(_Format):
+class _Text:
     def item(self, dst: str, ports: tuple[tuple[str, str], ...]) -> str:
         return f"{dst}: " + "; ".join(f"{p} {text}" for p, text in ports)
 
@@ -133,7 +131,7 @@ class _Text(_Format):
         return prefix + ("\n" + prefix).join(items) + "\n"
 
 
-class _Json(_Format):
+class _Json:
     """`json.dumps([entry.to_dict() ...], indent=2)`, cut into pieces per source."""
 
     def item(self, dst: str, ports: tuple[tuple[str, str], ...]) -> str:
@@ -148,7 +146,7 @@ class _Json(_Format):
         return ("" if first else ",\n") + head + (",\n" + head).join(items)
 
 
-class _Entries(_Format):
+class _Entries:
     def item(self, dst: str, ports: tuple[tuple[str, str], ...]) -> tuple[str, Any]:
         return dst, ports
 
