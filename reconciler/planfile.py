@@ -1,12 +1,12 @@
 """Plan <-> JSON: the versioned, self-contained plan file, and the stable JSON plan format.
 
 Layer 3. May import: `atomicfile`, `changes`, `errors`, `redact`, `source`, `inventory`,
-and `access_diff` (its JSON form). A plan file holds everything `apply` needs (the exact document to push, the
-prior ETag, text and fingerprint, device-tag changes with each device's planned prior
-tags) and everything a reviewer needs (resource changes, drift, test results, access
-changes and the inventory they were computed over). It never holds a credential:
-nothing in a `Plan` is one, backend identities carry no secrets, and the signing key is
-only ever an argument here.
+and `access_diff` (its JSON form). A plan file holds everything `apply` needs (the exact
+document to push, the prior ETag, text and fingerprint, device-tag changes with each
+device's planned prior tags) and everything a reviewer needs (resource changes, drift,
+test results, access changes and the inventory they were computed over). It never holds
+a credential: nothing in a `Plan` is one, backend identities carry no secrets, and the
+signing key is only ever an argument here.
 
 Reading is strict: a plan file is a trust boundary (CI artifacts travel between jobs),
 so it is checked against the schema below, every field typed and bounded, and the whole
