@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.plan.conftest import Repo
 from tests.plan.test_device_preconditions import tags_of
 from tests.plan.test_plan_trust import load, rechecksum, refused, save
@@ -24,6 +26,16 @@ def applied(repo: Repo) -> None:
     r = repo.run("apply", "--auto-approve")
     assert r.exit_code == 0, r.output
 
+
+
+@pytest.fixture
+def retag_plan(local_repo: Repo, tmp_path: Path) -> Path:
+    """Applied once, then db-1 and prod-web-1 swap tags in git: the saved plan's path."""
+    applied(local_repo)
+    local_repo.commit({"policies/devices.yaml": SWAPPED})
+    plan = tmp_path / "retag.plan.json"
+    assert local_repo.run("plan", "-o", str(plan)).exit_code == 0
+    return plan
 
 def test_a_plan_that_only_re_tags_devices_shows_the_access_they_gain_and_lose(
         local_repo: Repo, tmp_path: Path) -> None:
@@ -56,11 +68,8 @@ def test_a_plan_that_only_re_tags_devices_shows_the_access_they_gain_and_lose(
 
 
 def test_the_saved_re_tag_plan_passes_its_recompute_and_applies(
-        local_repo: Repo, tmp_path: Path) -> None:
-    applied(local_repo)
-    local_repo.commit({"policies/devices.yaml": SWAPPED})
-    plan = tmp_path / "retag.plan.json"
-    assert local_repo.run("plan", "-o", str(plan)).exit_code == 0
+        local_repo: Repo, retag_plan: Path) -> None:
+    plan = retag_plan
     assert load(plan)["access"]["counts"] == {"gained": 1, "lost": 1}
 
     r = local_repo.run("show", str(plan))
@@ -73,11 +82,8 @@ def test_the_saved_re_tag_plan_passes_its_recompute_and_applies(
 
 
 def test_an_edited_access_section_of_a_re_tag_plan_is_refused(
-        local_repo: Repo, tmp_path: Path) -> None:
-    applied(local_repo)
-    local_repo.commit({"policies/devices.yaml": SWAPPED})
-    plan = tmp_path / "retag.plan.json"
-    assert local_repo.run("plan", "-o", str(plan)).exit_code == 0
+        local_repo: Repo, retag_plan: Path) -> None:
+    plan = retag_plan
 
     data = load(plan)
     data["access"]["lost"] = []  # hide that prod-web-1 loses access
@@ -88,11 +94,8 @@ def test_an_edited_access_section_of_a_re_tag_plan_is_refused(
 
 
 def test_a_re_tag_plan_whose_access_was_dropped_is_refused(
-        local_repo: Repo, tmp_path: Path) -> None:
-    applied(local_repo)
-    local_repo.commit({"policies/devices.yaml": SWAPPED})
-    plan = tmp_path / "retag.plan.json"
-    assert local_repo.run("plan", "-o", str(plan)).exit_code == 0
+        local_repo: Repo, retag_plan: Path) -> None:
+    plan = retag_plan
 
     data = load(plan)
     data["access"] = None
@@ -101,12 +104,9 @@ def test_a_re_tag_plan_whose_access_was_dropped_is_refused(
 
 
 def test_a_device_change_edited_after_the_plan_is_refused(
-        local_repo: Repo, tmp_path: Path) -> None:
+        local_repo: Repo, retag_plan: Path) -> None:
     """Widening a re-tag (db-1 to tag:prod and tag:ci) changes the access it implies."""
-    applied(local_repo)
-    local_repo.commit({"policies/devices.yaml": SWAPPED})
-    plan = tmp_path / "retag.plan.json"
-    assert local_repo.run("plan", "-o", str(plan)).exit_code == 0
+    plan = retag_plan
 
     data = load(plan)
     change = next(d for d in data["device_changes"] if d["device"] == "prod-web-1")
