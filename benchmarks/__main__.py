@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 from benchmarks.generate import SCALES
-from reconciler.forked import JOBS_ENV
+from reconciler.core.forked import JOBS_ENV
 
 TARGETS = {"large": {"seconds": 2.0, "speedup": 20.0}, "huge": {"rss_mb": 500.0}}
 
@@ -46,7 +46,7 @@ def _cli_test(folder: Path, runs: int) -> dict:
     """The whole command as a user runs it: `reconciler test` on a desired-state repo
     holding the generated policy as its one fragment. Best and median wall time of
     `runs` runs, and the CPU seconds of the best one (its own and its forked child's:
-    the validation runs beside the tests, see reconciler/forked.py)."""
+    the validation runs beside the tests, see reconciler/core/forked.py)."""
     (folder / "policies").mkdir(exist_ok=True)
     shutil.copy(folder / "policy.json", folder / "policies" / "policy.json")
     times: list[tuple[float, float]] = []

@@ -16,11 +16,11 @@ import time
 from typing import Any
 
 from benchmarks.generate import SCALES, generate
-from reconciler.access_diff import access_diff
-from reconciler.desired import Desired
+from reconciler.core.source import SourceMap
+from reconciler.diff.access import access_diff
 from reconciler.engine import inventory_from_data
 from reconciler.lint import lint_desired
-from reconciler.source import SourceMap
+from reconciler.load.desired import Desired
 
 TARGET_SECONDS = 2.0
 

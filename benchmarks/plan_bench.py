@@ -69,11 +69,11 @@ def _seed(store: Any, inventory: dict[str, Any]) -> None:
 
 def _phases(root: Path, policy: dict, inventory: dict) -> dict[str, float]:
     """Per-phase seconds of one plan, in-process (see --phases)."""
-    from reconciler import compile as compiler
-    from reconciler import operations
-    from reconciler.desired import Desired
-    from reconciler.gitsource import working_revision
-    from reconciler.source import SourceMap
+    from reconciler.commands import operations
+    from reconciler.core.source import SourceMap
+    from reconciler.load import document as compiler
+    from reconciler.load.desired import Desired
+    from reconciler.load.gitsource import working_revision
 
     session = operations.Session.open(root)
     revision = working_revision(root)
@@ -104,8 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     scale = SCALES[args.scale]
     policy, inventory = generate(scale, args.seed)
 
-    from reconciler import compile as compiler
-    from reconciler.backends.localstore import LocalStore
+    from reconciler.backends.local.store import LocalStore
+    from reconciler.load import document as compiler
 
     with tempfile.TemporaryDirectory(prefix="plan-bench-") as tmp:
         root = Path(tmp)

@@ -13,6 +13,7 @@ from collections import defaultdict
 from collections.abc import Mapping
 from typing import Any
 
+from reconciler.core.inventory import Device, Inventory
 from reconciler.engine.access import AccessEntry, _identity
 from reconciler.engine.addrset import AddrSet
 from reconciler.engine.compile import CompiledPolicy, CompileError, Rule, compile_policy
@@ -21,8 +22,7 @@ from reconciler.engine.index import Point, Source
 from reconciler.engine.inventory_io import synthetic_inventory
 from reconciler.engine.resolve import SelectorError, device_addrs
 from reconciler.engine.tests_runner import TCP_OR_UDP, Invalid, Runner
-from reconciler.inventory import Device, Inventory
-from reconciler.policy.ports import parse_proto, split_acl_dst
+from reconciler.validate.ports import parse_proto, split_acl_dst
 
 
 def _rule_allows(rule: Rule, compiled: CompiledPolicy, runner: Runner, src: Source,

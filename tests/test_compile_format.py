@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reconciler import compile as compiler
-from reconciler import hujson
+from reconciler.load import document as compiler
+from reconciler.load import hujson
 from tests.conftest import CONFORMANCE_DIR, examples
 from tests.test_hujson import JSON_DATA
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.desired import load_desired, load_desired_alongside
-from reconciler.errors import GitError, PolicyError, ReconcilerError
-from reconciler.forked import JOBS_ENV, Forked, forking_allowed
+from reconciler.core.errors import GitError, PolicyError, ReconcilerError
+from reconciler.core.forked import JOBS_ENV, Forked, forking_allowed
+from reconciler.load.desired import load_desired, load_desired_alongside
 
 needs_fork = pytest.mark.skipif(not sys.platform.startswith("linux") or (os.cpu_count() or 1) < 2,
                                 reason="forking needs os.fork and two CPUs")
@@ -198,5 +198,5 @@ def test_a_failed_fork_runs_the_step_here(monkeypatch: pytest.MonkeyPatch) -> No
         raise OSError("Resource temporarily unavailable")
 
     monkeypatch.setattr(os, "fork", no_fork, raising=False)
-    monkeypatch.setattr("reconciler.forked.forking_allowed", lambda: True)
+    monkeypatch.setattr("reconciler.core.forked.forking_allowed", lambda: True)
     assert Forked(os.getpid).result() == os.getpid()

@@ -1,4 +1,4 @@
-"""reconciler.hujson: Go hujson vectors byte for byte, round trips, positions, properties."""
+"""reconciler.load.hujson: Go hujson vectors byte for byte, round trips, positions, properties."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reconciler import hujson
-from reconciler.errors import ReconcilerError
-from reconciler.source import Location
+from reconciler.core.errors import ReconcilerError
+from reconciler.core.source import Location
+from reconciler.load import hujson
 from tests.conftest import CONFORMANCE_DIR, SPECS_DIR, examples
 
 VECTORS = json.loads((SPECS_DIR / "hujson-format-vectors.json").read_text("utf-8"))

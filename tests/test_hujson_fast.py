@@ -11,9 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reconciler import hujson
-from reconciler.hujson import _fast
-from reconciler.source import Location, SourceMap
+from reconciler.core.source import Location, SourceMap
+from reconciler.load import hujson
+from reconciler.load.hujson import _fast
 from tests.conftest import examples
 from tests.test_hujson import DOCUMENT, JSON_DATA, MALFORMED
 
@@ -380,7 +380,7 @@ def test_emit_matches_parse_and_format_on_a_generated_tailnet() -> None:
 
 def test_a_leading_comment_block_is_blanked_without_a_full_pass() -> None:
     """The managed header of a live policy: only comments before the value."""
-    from reconciler.hujson import _fast, exact_loads, loads
+    from reconciler.load.hujson import _fast, exact_loads, loads
 
     body = '{\n\t"acls": [{"action": "accept", "src": ["10.0.0.0/8"], "dst": ["*:*"]}]\n}\n'
     for head in ("// a\n// b\n", "/* x */\n", "  \n// c\n\n", ""):

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from reconciler.planfile import FORMAT_VERSION
+from reconciler.plan.planfile import FORMAT_VERSION
 
 RECONCILER = Path(sys.executable).parent / "reconciler"
 

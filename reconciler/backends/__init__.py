@@ -1,7 +1,7 @@
 """Control planes behind one interface, and the registry that opens them by name.
 
 Layer 4 (backends). May import: `backends.*`, `errors`. `open_backend(target, root=,
-env=)` turns a `reconciler.config.Target` (or any object with `name`, `backend`,
+env=)` turns a `reconciler.load.config.Target` (or any object with `name`, `backend`,
 `path`, `tailnet`, `base_url` and optionally `timeout` and `options`) into a Backend.
 The tailscale and headscale modules are imported only when used, so the local
 backend does not load httpx.
@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.backends.base import Backend, LivePolicy, ValidationResult
-from reconciler.errors import ConfigError
+from reconciler.core.errors import ConfigError
 
 DEFAULT_LOCAL_DB = ".reconciler/local.db"
 
@@ -25,7 +25,7 @@ def _open_local(target: Any, root: Path, env: Mapping[str, str]) -> Backend:
 
 def open_local(target: Any, root: Path) -> Any:
     """A local target's store (a LocalBackend), seeded as its `seed` option says when new."""
-    from reconciler.backends.local import LocalBackend
+    from reconciler.backends.local.backend import LocalBackend
 
     choice = (getattr(target, "options", None) or {}).get("seed") or "demo"
     return LocalBackend(local_db_path(target, root),
@@ -34,7 +34,7 @@ def open_local(target: Any, root: Path) -> Any:
 
 def _seed(target: Any, root: Path, choice: str) -> Any:
     """What a new local store starts with: `demo`, `empty` or an inventory file's tailnet."""
-    from reconciler.backends import seed
+    from reconciler.backends.local import seed
 
     if choice == "demo":
         return seed.demo_seed()

@@ -3,7 +3,7 @@
 Layer 4 (backends). May import: `inventory`, `errors` (and the stdlib). A backend
 fetches the live policy text with its ETag, pushes a new text under `If-Match`,
 validates where the control plane can, lists users and devices, and sets device
-tags. Every failure is one of the `BackendError` subclasses in `reconciler.errors`,
+tags. Every failure is one of the `BackendError` subclasses in `reconciler.core.errors`,
 raised `from` the underlying error; nothing else escapes a backend.
 """
 
@@ -13,7 +13,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from reconciler.inventory import Device, User
+from reconciler.core.inventory import Device, User
 
 #: The If-Match value that matches only the untouched default policy (Tailscale's).
 TS_DEFAULT = "ts-default"

@@ -41,7 +41,7 @@ from reconciler.backends.base import (
     unquote_etag,
 )
 from reconciler.backends.http import HttpClient, Redactor, RetryPolicy, json_body
-from reconciler.errors import (
+from reconciler.core.errors import (
     BackendError,
     NotFound,
     PreconditionFailed,
@@ -50,7 +50,7 @@ from reconciler.errors import (
     TransportError,
     ValidationFailed,
 )
-from reconciler.inventory import Device, User
+from reconciler.core.inventory import Device, User
 
 FILE_MODE = "update is disabled for modes other than 'database'"
 # Headscale's answer to GET /api/v1/policy in database mode before any policy is set.
@@ -112,7 +112,7 @@ class HeadscaleBackend:
     @classmethod
     def from_target(cls, target: Any, *, env: Mapping[str, str], **kwargs: Any
                     ) -> HeadscaleBackend:
-        from reconciler.config import credential_env
+        from reconciler.load.config import credential_env
 
         creds = credential_env("headscale", env, getattr(target, "credential_names", None))
         return cls(base_url=getattr(target, "base_url", ""),

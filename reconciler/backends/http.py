@@ -7,7 +7,7 @@ on 429, 500, 502, 503, 504 and on connection errors and timeouts, at most
 exponential backoff with jitter otherwise; a request that is not safe to repeat
 (a policy POST without If-Match) passes `retry=False`. Every HTTP failure becomes a
 named `BackendError` raised `from` the httpx error; messages carry a response body
-with every known secret replaced by `***` (see `reconciler.redact`), then truncated.
+with every known secret replaced by `***` (see `reconciler.core.redact`), then truncated.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from typing import Any
 
 import httpx
 
-from reconciler import redact
 from reconciler.backends.base import truncate
-from reconciler.errors import (
+from reconciler.core import redact
+from reconciler.core.errors import (
     AuthError,
     BackendError,
     NotFound,
@@ -79,7 +79,7 @@ def retry_after_seconds(value: str | None, now: float) -> float | None:
 
 
 class Redactor:
-    """A backend's handle on the process-wide registry (`reconciler.redact`).
+    """A backend's handle on the process-wide registry (`reconciler.core.redact`).
 
     Secrets added here are registered for the whole process, so they are masked in
     every output, not only in this client's errors; calling it redacts every known

@@ -12,8 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from reconciler.backends.base import ValidationResult
-from reconciler.errors import ReconcilerError
-from reconciler.inventory import Inventory
+from reconciler.core.errors import ReconcilerError
+from reconciler.core.inventory import Inventory
 
 TESTS_FAILED = "test(s) failed"
 
@@ -24,7 +24,7 @@ class PolicyParseError(Exception):
 
 def parse_value(text: str) -> Any:
     """HuJSON (or JSON) text -> Python data; PolicyParseError when it does not parse."""
-    from reconciler import hujson  # lazy: written alongside this module
+    from reconciler.load import hujson  # lazy: written alongside this module
 
     try:
         return hujson.loads(text)
@@ -43,7 +43,7 @@ def parse_policy(text: str) -> dict[str, Any]:
 def check_document(policy: dict[str, Any], inventory: Inventory) -> ValidationResult:
     """Validate `policy` with Tailscale's rules, then run its tests and sshTests."""
     from reconciler.engine import run_tests  # lazy: written alongside this module
-    from reconciler.policy.validate import validate_policy
+    from reconciler.validate.validate import validate_policy
 
     problems = [p for p in validate_policy(policy, tailnet_domains=inventory.domains)
                 if p.is_error]

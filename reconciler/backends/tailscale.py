@@ -15,7 +15,7 @@ exactly one kind; two kinds at once is a CredentialsError, not a silent choice):
    cached the same way.
 
 Nothing here logs, repr()s or raises a credential: every credential, and every
-access token obtained, is registered with `reconciler.redact` (through the client's
+access token obtained, is registered with `reconciler.core.redact` (through the client's
 `Redactor`), which scrubs every error text and everything the process outputs.
 Reads, tag updates and a policy POST that carries If-Match are retried (see
 `backends.http`); a POST without If-Match is sent once, because repeating it could
@@ -36,7 +36,7 @@ import httpx
 
 from reconciler.backends.base import LivePolicy, ValidationResult, text_etag, unquote_etag
 from reconciler.backends.http import HttpClient, Redactor, RetryPolicy, json_body
-from reconciler.errors import (
+from reconciler.core.errors import (
     AuthError,
     BackendError,
     CredentialsError,
@@ -46,7 +46,7 @@ from reconciler.errors import (
     TransportError,
     ValidationFailed,
 )
-from reconciler.inventory import Device, User
+from reconciler.core.inventory import Device, User
 
 TOKEN_MARGIN = 60.0  # renew a cached token this many seconds before it expires
 HUJSON = "application/hujson"
@@ -56,7 +56,7 @@ def resolve_credentials(env: Mapping[str, str], names: Mapping[str, str] | None 
                         ) -> tuple[str, dict[str, str]]:
     """(kind, values) from the environment: "api-key", "oauth" or "workload-identity".
     `names`: the target's own variable names (`Target.credential_names`)."""
-    from reconciler.config import credential_env
+    from reconciler.load.config import credential_env
 
     creds = credential_env("tailscale", env, names)
     if creds.kind == "none" or not creds.values:

@@ -21,8 +21,9 @@ from typing import Any, TypeVar
 
 import click
 
-from reconciler import __version__, redact
-from reconciler.errors import PolicyError, ReconcilerError
+from reconciler import __version__
+from reconciler.core import redact
+from reconciler.core.errors import PolicyError, ReconcilerError
 
 F = TypeVar("F", bound=Callable[..., Any])
 

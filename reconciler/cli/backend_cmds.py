@@ -18,7 +18,7 @@ from typing import Any
 import click
 
 from reconciler.cli import DEFAULT_GC_THRESHOLDS, AppContext, cli, pass_app
-from reconciler.errors import ConfigError
+from reconciler.core.errors import ConfigError
 
 db_option = click.option(
     "--db", "db", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
@@ -39,7 +39,7 @@ def _local_target(app: AppContext, db: Path | None, target_name: str | None
     if db is not None:
         return db.resolve(), None, None
     from reconciler.backends import local_db_path
-    from reconciler.config import load_config
+    from reconciler.load.config import load_config
 
     config = load_config(app.cwd)
     if target_name is None and config.default_target not in config.targets:
@@ -56,7 +56,7 @@ def _local_target(app: AppContext, db: Path | None, target_name: str | None
 def _backend(app: AppContext, db: Path | None, target_name: str | None) -> Any:
     """The local store, created (when new) with what its target's `seed` says."""
     from reconciler.backends import open_local
-    from reconciler.backends.local import LocalBackend
+    from reconciler.backends.local.backend import LocalBackend
 
     path, target, root = _local_target(app, db, target_name)
     if target is None:
@@ -101,7 +101,7 @@ def _backend(app: AppContext, db: Path | None, target_name: str | None) -> Any:
                    "Env: RECONCILER_SERVE_OIDC_KEY.")
 @click.option("--faults", metavar="SPEC",
               help="Inject faults into the next requests, e.g. '429:1*2,500,drop-after@POST' "
-                   "(testing only; see reconciler.server.faults).")
+                   "(testing only; see reconciler.backends.local.server.faults).")
 @click.option("-v", "--verbose", is_flag=True, help="Log each request line.")
 @pass_app
 def serve(app: AppContext, db: Path | None, target_name: str | None, host: str, port: int,
@@ -115,8 +115,8 @@ def serve(app: AppContext, db: Path | None, target_name: str | None, host: str, 
     Point a tailscale target's base_url at the printed URL and export the same key as
     TS_API_KEY (or an OAuth client as TS_OAUTH_CLIENT_ID/TS_OAUTH_CLIENT_SECRET).
     """
-    from reconciler.server import ServeConfig, make_server
-    from reconciler.server.faults import FaultSpecError
+    from reconciler.backends.local.server import ServeConfig, make_server
+    from reconciler.backends.local.server.faults import FaultSpecError
 
     gc.set_threshold(*DEFAULT_GC_THRESHOLDS)  # a long run: collect as usual
     if host not in ("127.0.0.1", "localhost", "::1"):
@@ -317,7 +317,7 @@ def edit(app: AppContext, file: Any, assignments: tuple[tuple[str, str], ...],
                                          param_hint="--set") from e
         # Keep the leading comment block (the managed header among it), as the admin
         # console keeps comments: drift then names the edit instead of "unmanaged".
-        from reconciler import hujson
+        from reconciler.load import hujson
 
         text = _leading_comments(stored) + hujson.dumps(policy)
     if no_validate:

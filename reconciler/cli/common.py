@@ -12,8 +12,8 @@ from typing import TypeVar
 import click
 
 from reconciler.cli import AppContext, echo_problems
-from reconciler.config import Config, load_config
-from reconciler.desired import Desired, load_desired, load_desired_alongside
+from reconciler.load.config import Config, load_config
+from reconciler.load.desired import Desired, load_desired, load_desired_alongside
 
 T = TypeVar("T")
 

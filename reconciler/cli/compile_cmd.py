@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
-from reconciler import compile as compiler
 from reconciler.cli import AppContext, cli, pass_app
 from reconciler.cli.common import load, ref_option
+from reconciler.load import document as compiler
 
 
 @cli.command("compile")

@@ -16,6 +16,8 @@ import click
 
 from reconciler.cli import AppContext, cli, pass_app, use_color
 from reconciler.cli.common import FORMAT_TEXT_JSON, load, load_and_run, ref_option
+from reconciler.core.errors import TestsFailed
+from reconciler.core.inventory import Inventory
 from reconciler.engine import (
     TestReport,
     compute_access,
@@ -24,8 +26,6 @@ from reconciler.engine import (
     run_tests,
     synthetic_inventory,
 )
-from reconciler.errors import TestsFailed
-from reconciler.inventory import Inventory
 
 inventory_option = click.option(
     "--inventory", "inventory_path", metavar="FILE",

@@ -10,11 +10,11 @@ import click
 
 from reconciler.cli import AppContext, cli, echo_problems, pass_app
 from reconciler.cli.common import config_for, relative
-from reconciler.desired import FRAGMENT_SUFFIXES
-from reconciler.errors import ConfigError
-from reconciler.fmt import format_file
-from reconciler.problems import Problem
-from reconciler.source import Location
+from reconciler.core.errors import ConfigError
+from reconciler.core.problems import Problem
+from reconciler.core.source import Location
+from reconciler.load.desired import FRAGMENT_SUFFIXES
+from reconciler.load.fmt import format_file
 
 
 @cli.command("fmt")

@@ -40,7 +40,7 @@ def history_command(app: AppContext, target: str | None, fmt: str) -> None:
     Notes pushed by CI are read after `git fetch origin
     refs/notes/reconciler:refs/notes/reconciler`.
     """
-    from reconciler import gitsource
+    from reconciler.load import gitsource
 
     applies = [a for a in _applies(gitsource.notes(app.cwd, ref=NOTES_REF))
                if target is None or a.get("target") == target]

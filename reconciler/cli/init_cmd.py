@@ -7,9 +7,10 @@ from pathlib import Path
 
 import click
 
-from reconciler import __version__, gitsource
+from reconciler import __version__
 from reconciler.cli import AppContext, cli, pass_app
-from reconciler.errors import ConfigError
+from reconciler.core.errors import ConfigError
+from reconciler.load import gitsource
 
 # Scaffold file (package data) -> where it goes in the new repository.
 SCAFFOLD = {

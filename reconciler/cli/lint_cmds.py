@@ -11,11 +11,11 @@ from pathlib import Path
 import click
 
 from reconciler.cli import AppContext, cli, pass_app
-from reconciler.config import load_config
-from reconciler.desired import load_desired
 from reconciler.engine.inventory_io import load_inventory
 from reconciler.lint import LintReport, LintSettings, lint_desired
-from reconciler.lint.render import render_github, render_text
+from reconciler.load.config import load_config
+from reconciler.load.desired import load_desired
+from reconciler.render.lint import render_github, render_text
 
 
 def _render_json(report: LintReport) -> str:

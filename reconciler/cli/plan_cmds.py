@@ -18,12 +18,14 @@ from pathlib import Path
 
 import click
 
-from reconciler import operations, plancheck, planfile, redact
-from reconciler.changes import DriftReport, Plan
 from reconciler.cli import EXIT_CHANGES, EXIT_FAILURE, AppContext, cli, echo_problems, pass_app
 from reconciler.cli.common import ref_option
-from reconciler.drift import exit_code as drift_exit_code
-from reconciler.errors import NotApplyable, ReconcilerError, TestsFailed
+from reconciler.commands import operations
+from reconciler.core import redact
+from reconciler.core.errors import NotApplyable, ReconcilerError, TestsFailed
+from reconciler.diff.changes import DriftReport, Plan
+from reconciler.plan import plancheck, planfile
+from reconciler.plan.drift import exit_code as drift_exit_code
 from reconciler.render import github, json_, markdown, text
 
 PLAN_FORMATS = click.Choice(["text", "json", "markdown", "github"])
@@ -275,7 +277,7 @@ def apply_command(app: AppContext, plan_file: Path | None, target: str | None,
             click.echo("\nApply cancelled.", err=True)
             sys.exit(EXIT_FAILURE)
     if plan_file is not None and plan.desired_dirty:
-        from reconciler.planner import dirty_warning
+        from reconciler.plan.planner import dirty_warning
 
         click.echo(f"Warning: {dirty_warning(plan.desired_commit)}", err=True)
     result = operations.apply(session, plan, target=target, adopt=adopt,
@@ -333,7 +335,7 @@ def drift_command(app: AppContext, target: str | None, all_targets: bool, fmt: s
     applied, and from resources changed on both sides.
     """
     if notify:
-        from reconciler.notify import check_url
+        from reconciler.commands.notify import check_url
 
         check_url(notify)
     session = _session(app)
@@ -373,7 +375,7 @@ def drift_command(app: AppContext, target: str | None, all_targets: bool, fmt: s
         if len(reports) > 1:
             click.echo(drift_table(reports))
     if notify:
-        from reconciler.notify import post_json, redacted
+        from reconciler.commands.notify import post_json, redacted
 
         post_json(notify, operations.drift_payload(reports))
         click.echo(f"Sent the drift summary to {redacted(notify)}.", err=True)
@@ -393,7 +395,7 @@ def _notify_failure(session: operations.Session, target: str | None, url: str,
                     error: ReconcilerError) -> None:
     """Send the failed check to the webhook; a failure to send is only reported, so the
     check's own error stays the one the command exits with."""
-    from reconciler.notify import post_json, redacted
+    from reconciler.commands.notify import post_json, redacted
 
     try:
         name = session.target(target).name
@@ -434,7 +436,7 @@ def diff_command(app: AppContext, base: str, head: str, fmt: str) -> None:
     if fmt == "json":
         click.echo(json_.render_diff(changes, base, head, access), nl=False)
     elif fmt == "markdown":
-        from reconciler.access_diff import render_markdown as render_access
+        from reconciler.diff.access import render_markdown as render_access
 
         body = text.render_diff(changes, base, head)
         click.echo(f"<!-- reconciler-diff:{base}..{head} -->\n```diff\n{body}```\n\n"

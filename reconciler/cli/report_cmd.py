@@ -14,9 +14,9 @@ import click
 from reconciler.cli import AppContext, cli, pass_app
 from reconciler.cli.common import config_for, load, ref_option
 from reconciler.cli.engine_cmds import inventory_option
-from reconciler.desired import Desired
 from reconciler.engine import access_matrix
 from reconciler.engine.inventory_io import load_inventory, synthetic_inventory
+from reconciler.load.desired import Desired
 from reconciler.render import matrix as grid
 from reconciler.render import report as page
 
@@ -57,8 +57,8 @@ def report_cmd(app: AppContext, ref: str | None, inventory_path: Path | None,
     reconciler.yaml), the access matrix, just-in-time access with its expiry, lint
     findings and test coverage, and the applies recorded in the audit notes.
     """
-    from reconciler import gitsource
     from reconciler.lint import LintSettings, lint_desired
+    from reconciler.load import gitsource
 
     config = config_for(app)
     desired = load(app, ref=ref, quiet=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from reconciler.cli import cli
-from reconciler.fragment_schema import schema_text
+from reconciler.load.fragment_schema import schema_text
 
 
 @cli.command("schema")

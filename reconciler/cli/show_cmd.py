@@ -12,8 +12,8 @@ from pathlib import Path
 
 import click
 
-from reconciler import plancheck, planfile
 from reconciler.cli import cli, use_color
+from reconciler.plan import plancheck, planfile
 from reconciler.render import github, json_, markdown, text
 
 

@@ -6,7 +6,7 @@ import click
 
 from reconciler.cli import AppContext, cli, pass_app
 from reconciler.cli.common import FORMAT_TEXT_JSON, load, ref_option
-from reconciler.errors import PolicyError
+from reconciler.core.errors import PolicyError
 
 
 @cli.command()

@@ -2,7 +2,7 @@
 
 Step in the pipeline: `test` (and `explain`, `access`, per-node filters). Imports the
 lowest layer (`inventory`, `source`, `errors`) and the policy parsers
-(`reconciler.policy.selectors`, `reconciler.policy.ports`); `inventory_io` also reads
+(`reconciler.validate.selectors`, `reconciler.validate.ports`); `inventory_io` also reads
 YAML/JSON inventory files. Never the CLI, backends or git.
 
 Modules, in dependency order: `addrset` (interval sets), `inventory_io` (inventory files,

@@ -1,7 +1,7 @@
 """The effective access matrix: which identity reaches which, on which ports.
 
 Engine layer (imports `addrset`, `compile`, `resolve`, `index` for the device points,
-`explain` for names, `reconciler.inventory`, `reconciler.policy.ports`). Identities are
+`explain` for names, `reconciler.core.inventory`, `reconciler.validate.ports`). Identities are
 user logins (for their untagged devices) and tags (for tagged devices); a destination
 that is no device (a subnet, `*`, a host alias) appears as the rule's own dst text. An
 identity reaches another when some device of the first reaches some device of the
@@ -37,14 +37,14 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Protocol
 
+from reconciler.core.inventory import Device, Inventory
 from reconciler.engine.addrset import AddrSet
 from reconciler.engine.compile import CompileError, compile_policy
 from reconciler.engine.explain import PROTO_NAMES
 from reconciler.engine.index import _Points
 from reconciler.engine.inventory_io import synthetic_inventory
 from reconciler.engine.resolve import SelectorError, device_addrs
-from reconciler.inventory import Device, Inventory
-from reconciler.policy.ports import split_acl_dst
+from reconciler.validate.ports import split_acl_dst
 
 Ranges = tuple[tuple[int, int], ...]
 LabelMap = tuple[tuple[str, Ranges], ...]  # (protocol label, merged port ranges), by label

@@ -1,6 +1,6 @@
 """Address sets: sorted, merged interval lists of integers, one list per IP family.
 
-Engine layer, lowest step (stdlib and `reconciler.errors` only). Every selector of a
+Engine layer, lowest step (stdlib and `reconciler.core.errors` only). Every selector of a
 policy resolves to an `AddrSet`; every rule is a pair of them. Sets are immutable
 values: the operators return new sets and never mutate, so sets can be shared and
 cached freely. Intervals are inclusive ``(first, last)`` pairs; adjacent intervals are
@@ -17,7 +17,7 @@ from functools import lru_cache
 from socket import AF_INET, AF_INET6, inet_pton
 from typing import Final
 
-from reconciler.errors import ReconcilerError
+from reconciler.core.errors import ReconcilerError
 
 V4_MAX: Final = (1 << 32) - 1
 V6_MAX: Final = (1 << 128) - 1

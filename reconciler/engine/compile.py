@@ -1,7 +1,7 @@
 """Compile `acls` and `grants` into rule tuples (src set, dst set, ports, protocols).
 
-Engine layer, third step (imports `addrset`, `resolve`, `posture`, `reconciler.errors`
-and the port/proto parsers of `reconciler.policy.ports`). Semantics are
+Engine layer, third step (imports `addrset`, `resolve`, `posture`, `reconciler.core.errors`
+and the port/proto parsers of `reconciler.validate.ports`). Semantics are
 policy-semantics.md §2.3-2.5:
 
 * an ACL row gives one `Rule` per dst entry, each with its own ports; the row's `proto`
@@ -26,12 +26,12 @@ from dataclasses import dataclass, field
 from functools import cached_property, lru_cache, reduce
 from typing import Any
 
+from reconciler.core.errors import ReconcilerError
+from reconciler.core.inventory import Inventory
 from reconciler.engine.addrset import EMPTY, AddrSet, Interval
 from reconciler.engine.posture import Postures
 from reconciler.engine.resolve import Resolver, SelectorError, Target
-from reconciler.errors import ReconcilerError
-from reconciler.inventory import Inventory
-from reconciler.policy.ports import (
+from reconciler.validate.ports import (
     DEFAULT_PROTOCOLS,
     PORTED_PROTOCOLS,
     PortError,

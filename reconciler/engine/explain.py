@@ -1,7 +1,7 @@
 """Explain one access question: may SRC reach DST:PORT, and which rules (file:line) say so.
 
 Engine layer (imports `compile`, `index`, `tests_runner` for src/dst parsing,
-`reconciler.source`). For an allowed question every allowing rule is listed with its
+`reconciler.core.source`). For an allowed question every allowing rule is listed with its
 location; for a denied one, the nearest rules (fewest unmet conditions) with each
 unmet condition spelled out: source not covered, destination not covered, port or
 protocol not allowed, posture not met.
@@ -14,14 +14,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from reconciler.core.errors import ReconcilerError
+from reconciler.core.inventory import Inventory
+from reconciler.core.source import Location, PathKey, SourceMap
 from reconciler.engine.compile import Rule
 from reconciler.engine.index import Point, Source
 from reconciler.engine.inventory_io import synthetic_inventory
 from reconciler.engine.tests_runner import TCP_OR_UDP, Invalid, Runner
-from reconciler.errors import ReconcilerError
-from reconciler.inventory import Inventory
-from reconciler.policy.ports import ProtoError, parse_proto
-from reconciler.source import Location, PathKey, SourceMap
+from reconciler.validate.ports import ProtoError, parse_proto
 
 PROTO_NAMES = {1: "icmp", 6: "tcp", 17: "udp", 58: "ipv6-icmp", 132: "sctp"}
 

@@ -1,6 +1,6 @@
 """Per-node packet filters: what each device admits, as Tailscale would push it.
 
-Engine layer (imports `addrset`, `compile`, `relation`, `resolve`, `reconciler.inventory`).
+Engine layer (imports `addrset`, `compile`, `relation`, `resolve`, `reconciler.core.inventory`).
 For a device the filter holds every compiled rule whose destination reaches it
 (policy-semantics.md §2.4-2.5):
 
@@ -23,11 +23,11 @@ from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any
 
+from reconciler.core.inventory import Device
 from reconciler.engine.addrset import EMPTY, AddrSet
 from reconciler.engine.compile import AppRule, CompiledPolicy, Rule
 from reconciler.engine.relation import Box
 from reconciler.engine.resolve import device_addrs
-from reconciler.inventory import Device
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Fast reachability queries over compiled rules: "may these sources reach that dst:port?".
 
-Engine layer (imports `addrset`, `compile`, `resolve`, `reconciler.inventory`). Tests
+Engine layer (imports `addrset`, `compile`, `resolve`, `reconciler.core.inventory`). Tests
 ask the same kind of question many times over large tailnets, so nothing here scans
 every rule per question:
 
@@ -32,10 +32,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from reconciler.core.inventory import Device
 from reconciler.engine.addrset import AddrSet, Interval, parse_ip
 from reconciler.engine.compile import CompiledPolicy, Rule
 from reconciler.engine.resolve import Resolver
-from reconciler.inventory import Device
 
 Point = tuple[int, int]  # (family, value)
 _NONE: frozenset[int] = frozenset()

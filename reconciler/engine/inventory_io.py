@@ -1,6 +1,6 @@
 """Inventory files and synthetic inventories: where the engine's users and devices come from.
 
-Engine layer, first step (imports `reconciler.inventory`, `reconciler.errors`,
+Engine layer, first step (imports `reconciler.core.inventory`, `reconciler.core.errors`,
 `reconciler.engine.addrset`, json and yaml). Two file formats load into `Inventory`:
 
 * the `topology` object of a conformance record, exactly as recorded
@@ -37,10 +37,10 @@ from typing import Any
 
 import yaml
 
+from reconciler.core.errors import ReconcilerError
+from reconciler.core.inventory import ROLES, SYNTHETIC_ID, Device, Inventory, User
 from reconciler.engine.addrset import AddressError, AddrSet, parse_ip
 from reconciler.engine.gcpause import gc_paused
-from reconciler.errors import ReconcilerError
-from reconciler.inventory import ROLES, SYNTHETIC_ID, Device, Inventory, User
 
 _PREFIXES = ("group:", "tag:", "autogroup:", "user:", "localpart:", "ipset:", "svc:", "posture:")
 

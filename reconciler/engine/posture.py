@@ -1,7 +1,7 @@
 """Device posture: the condition language of `postures` and version comparison (cmpver).
 
-Engine layer (imports `reconciler.errors` and the validator's condition parser,
-`reconciler.policy.postures`). A posture is a list of conditions
+Engine layer (imports `reconciler.core.errors` and the validator's condition parser,
+`reconciler.validate.postures`). A posture is a list of conditions
 that must all hold; a rule's `srcPosture` is satisfied when any listed posture holds
 (policy-semantics.md 1.6, 2.4). Conditions:
 
@@ -21,8 +21,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from reconciler.errors import ReconcilerError
-from reconciler.policy import postures as policy_postures
+from reconciler.core.errors import ReconcilerError
+from reconciler.validate import postures as policy_postures
 
 VERSION_ATTRS = frozenset({"node:osVersion", "node:tsVersion"})
 class PostureError(ReconcilerError):
@@ -98,7 +98,7 @@ class Condition:
 
 
 def parse_condition(text: str, where: str = "posture") -> Condition:
-    """One condition, read with the validator's grammar (`reconciler.policy.postures`),
+    """One condition, read with the validator's grammar (`reconciler.validate.postures`),
     so what `validate` accepts is exactly what the engine evaluates."""
     try:
         parsed = policy_postures.parse_condition(str(text))

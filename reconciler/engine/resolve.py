@@ -1,7 +1,7 @@
 """Selector resolution: every policy selector to the set of addresses it stands for.
 
-Engine layer, second step (imports `addrset`, `reconciler.inventory`, `reconciler.errors` and the
-selector parser `reconciler.policy.selectors`).
+Engine layer, second step (imports `addrset`, `reconciler.core.inventory`,
+`reconciler.core.errors` and the selector parser `reconciler.validate.selectors`).
 Semantics are policy-semantics.md §2.2: the src side and the dst side differ for `*`,
 `autogroup:self` and `autogroup:internet`. Results are cached per selector string; an
 `Inventory` is immutable, so a `Resolver` never goes stale.
@@ -14,6 +14,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from reconciler.core.errors import ReconcilerError
+from reconciler.core.inventory import ROLES, Device, Inventory
 from reconciler.engine.addrset import (
     ALL,
     EMPTY,
@@ -26,10 +28,8 @@ from reconciler.engine.addrset import (
     Interval,
     parse_ip,
 )
-from reconciler.errors import ReconcilerError
-from reconciler.inventory import ROLES, Device, Inventory
-from reconciler.policy.selectors import Kind, Selector, parse_selector
-from reconciler.policy.selectors import SelectorError as SyntaxSelectorError
+from reconciler.validate.selectors import Kind, Selector, parse_selector
+from reconciler.validate.selectors import SelectorError as SyntaxSelectorError
 
 ROLE_AUTOGROUPS = {f"autogroup:{r}" for r in ROLES if r != "member"}
 

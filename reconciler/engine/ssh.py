@@ -1,6 +1,6 @@
 """Tailscale SSH rules: who may open an SSH session to which device as which local user.
 
-Engine layer (imports `addrset`, `resolve`, `posture`, `reconciler.inventory`). Semantics
+Engine layer (imports `addrset`, `resolve`, `posture`, `reconciler.core.inventory`). Semantics
 are policy-semantics.md §1.5 and §2.6/2.8: the `ssh` section is evaluated on its own
 (network rules neither grant nor block SSH here); `users` entries match a literal name,
 `autogroup:nonroot` (anything but root) or `localpart:*@domain` (the local part of the
@@ -14,11 +14,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from reconciler.core.errors import ReconcilerError
+from reconciler.core.inventory import Device
 from reconciler.engine.addrset import EMPTY, AddrSet
 from reconciler.engine.posture import Postures
 from reconciler.engine.resolve import Resolver, SelectorError, device_addrs
-from reconciler.errors import ReconcilerError
-from reconciler.inventory import Device
 
 
 class SSHRuleError(ReconcilerError):

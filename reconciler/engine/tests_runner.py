@@ -1,8 +1,8 @@
 """Run a policy's `tests` and `sshTests` offline, with Tailscale's semantics and wording.
 
-Engine layer, the `test` step (imports the engine modules, `reconciler.inventory`,
-`reconciler.source`, `reconciler.errors`, `reconciler.forked`, and the parsers of
-`reconciler.policy`). A long list of entries is split with a forked child. Semantics are
+Engine layer, the `test` step (imports the engine modules, `reconciler.core.inventory`,
+`reconciler.core.source`, `reconciler.core.errors`, `reconciler.core.forked`, and the parsers of
+`reconciler.validate`). A long list of entries is split with a forked child. Semantics are
 policy-semantics.md §2.7 and §2.8:
 
 * a test's src stands for every device of that identity: an `accept` entry needs every
@@ -26,6 +26,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from reconciler.core.errors import ReconcilerError
+from reconciler.core.forked import Forked, forking_allowed
+from reconciler.core.inventory import Device, Inventory
+from reconciler.core.source import Location, SourceMap
 from reconciler.engine.addrset import AddressError, AddrSet, parse_ip, strict_ip
 from reconciler.engine.compile import CompiledPolicy, compile_policy
 from reconciler.engine.gcpause import gc_paused
@@ -33,13 +37,9 @@ from reconciler.engine.index import Point, RuleIndex, Source, SourceGroup
 from reconciler.engine.inventory_io import synthetic_inventory
 from reconciler.engine.resolve import SelectorError
 from reconciler.engine.ssh import SSHRule, compile_ssh, ssh_actions
-from reconciler.errors import ReconcilerError
-from reconciler.forked import Forked, forking_allowed
-from reconciler.inventory import Device, Inventory
-from reconciler.policy.ports import ProtoError, parse_proto, split_acl_dst
-from reconciler.policy.selectors import Kind, parse_selector
-from reconciler.policy.selectors import SelectorError as SyntaxError_
-from reconciler.source import Location, SourceMap
+from reconciler.validate.ports import ProtoError, parse_proto, split_acl_dst
+from reconciler.validate.selectors import Kind, parse_selector
+from reconciler.validate.selectors import SelectorError as SyntaxError_
 
 TCP_OR_UDP = frozenset({6, 17})
 # Below this many entries a second process costs more (fork, pickling the results
@@ -178,7 +178,7 @@ class Runner:
             results = [run_one(i, entry) for run_one, i, entry in work]
         else:
             # Entries are independent: the second half runs in a forked child, which
-            # inherits the compiled rules and index (see reconciler/forked.py).
+            # inherits the compiled rules and index (see reconciler/core/forked.py).
             half = len(work) // 2
             rest = Forked(lambda: [run_one(i, entry) for run_one, i, entry in work[half:]],
                           transport=(ReconcilerError,))

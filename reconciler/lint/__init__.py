@@ -14,18 +14,18 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any
 
-from reconciler.desired import Desired, check_desired, settle
+from reconciler.core.errors import ReconcilerError
+from reconciler.core.inventory import Inventory
+from reconciler.core.problems import Problem
 from reconciler.engine.compile import compile_policy
 from reconciler.engine.gcpause import gc_paused
 from reconciler.engine.inventory_io import synthetic_inventory
-from reconciler.errors import ReconcilerError
-from reconciler.inventory import Inventory
 from reconciler.lint.expiry import check_expiry
 from reconciler.lint.findings import CHECKS, OFF, Finding, LintSettings
 from reconciler.lint.references import check_references
 from reconciler.lint.risky import check_risky
 from reconciler.lint.rules import Coverage, RuleIndexes, coverage, shadowed, untested
-from reconciler.problems import Problem
+from reconciler.load.desired import Desired, check_desired, settle
 
 __all__ = ["CHECKS", "Finding", "LintReport", "LintSettings", "lint_desired"]
 

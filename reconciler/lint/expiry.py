@@ -1,7 +1,7 @@
 """Lint: just-in-time access that expires soon, and access that already expired.
 
-Lint layer (imports `reconciler.desired` for `Desired`, `reconciler.source`,
-`reconciler.metadata` and `reconciler.changes` for the wording of times). List entries
+Lint layer (imports `reconciler.load.desired` for `Desired`, `reconciler.core.source`,
+`reconciler.load.metadata` and `reconciler.diff.changes` for the wording of times). List entries
 carry `expires` in `Desired.meta`; group members written as ``{user, expires, reason}``
 are recorded by the loader in `Desired.member_meta`. Times are exact: `expires:
 2026-12-05` is 2026-12-05 00:00 UTC, so on December 2nd at noon it is "in 2 days 12 h"
@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from reconciler.changes import duration_text
-from reconciler.desired import Desired
+from reconciler.core.source import Location
+from reconciler.diff.changes import duration_text
 from reconciler.lint.findings import Finding
-from reconciler.metadata import utc_text
-from reconciler.source import Location
+from reconciler.load.desired import Desired
+from reconciler.load.metadata import utc_text
 
 
 def _when(expires: datetime, now: datetime) -> str:

@@ -1,6 +1,7 @@
 """Lint findings and the catalogue of checks: stable codes, default severities, settings.
 
-Lint layer, vocabulary (imports `reconciler.source`, `reconciler.errors`, `reconciler.suggest`).
+Lint layer, vocabulary (imports `reconciler.core.source`, `reconciler.core.errors`,
+`reconciler.core.suggest`).
 A finding is one thing worth a reviewer's attention, with where it is and what to do.
 Codes are kebab-case and stable: users turn checks off or up by code in reconciler.yaml::
 
@@ -16,9 +17,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from reconciler.errors import ConfigError
-from reconciler.source import Location
-from reconciler.suggest import did_you_mean, unknown_key
+from reconciler.core.errors import ConfigError
+from reconciler.core.source import Location
+from reconciler.core.suggest import did_you_mean, unknown_key
 
 SEVERITIES = ("error", "warning", "info")
 OFF = "off"

@@ -1,6 +1,6 @@
 """Lint: names used but not defined, defined but not used, and empty groups.
 
-Lint layer (imports `reconciler.policy` parsers and `reconciler.source`). Walks every
+Lint layer (imports `reconciler.validate` parsers and `reconciler.core.source`). Walks every
 place a policy names a group, tag, host, ipset or posture, with the path of that place,
 so each finding points at the line that uses (or defines) the name.
 """
@@ -11,11 +11,11 @@ from collections.abc import Iterator, Mapping
 from functools import lru_cache
 from typing import Any
 
+from reconciler.core.source import PathKey, SourceMap
+from reconciler.core.suggest import nearest_name
 from reconciler.lint.findings import Finding
-from reconciler.policy.ports import split_acl_dst
-from reconciler.policy.selectors import Kind, SelectorError, parse_selector
-from reconciler.source import PathKey, SourceMap
-from reconciler.suggest import nearest_name
+from reconciler.validate.ports import split_acl_dst
+from reconciler.validate.selectors import Kind, SelectorError, parse_selector
 
 Ref = tuple[str, str, PathKey]  # (kind, name, where it is used)
 _KINDS = {Kind.GROUP: "group", Kind.TAG: "tag", Kind.HOST: "host", Kind.IPSET: "ipset"}

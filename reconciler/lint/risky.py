@@ -1,6 +1,6 @@
 """Lint: risky grants of access that are legal but rarely intended.
 
-Lint layer (imports `reconciler.policy` parsers and `reconciler.source`). Allow-all
+Lint layer (imports `reconciler.validate` parsers and `reconciler.core.source`). Allow-all
 rules (and a policy with no rules at all, which Tailscale reads as allow-all),
 autogroup:danger-all, tag owners so broad that anyone can make a device look like a
 server, and SSH as root without re-authentication.
@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from reconciler.core.source import Location, SourceMap
 from reconciler.lint.findings import Finding
 from reconciler.lint.references import strings
-from reconciler.policy.ports import split_acl_dst
-from reconciler.source import Location, SourceMap
+from reconciler.validate.ports import split_acl_dst
 
 BROAD_OWNERS = ("autogroup:member", "autogroup:members", "autogroup:tagged",
                 "autogroup:shared", "autogroup:danger-all", "*")

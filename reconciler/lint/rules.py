@@ -30,16 +30,16 @@ from functools import reduce
 from itertools import repeat
 from typing import Any
 
-from reconciler.access_diff.sets import subset
+from reconciler.core.errors import ReconcilerError
+from reconciler.core.source import PathKey, SourceMap
+from reconciler.diff.access.sets import subset
 from reconciler.engine.addrset import EMPTY, AddrSet, parse_ip
 from reconciler.engine.compile import CompiledPolicy, Rule
 from reconciler.engine.resolve import device_addrs
 from reconciler.engine.ssh import compile_ssh, user_matches
-from reconciler.errors import ReconcilerError
 from reconciler.lint.findings import Finding
-from reconciler.policy.ports import parse_proto, split_acl_dst
-from reconciler.policy.selectors import Kind, parse_selector
-from reconciler.source import PathKey, SourceMap
+from reconciler.validate.ports import parse_proto, split_acl_dst
+from reconciler.validate.selectors import Kind, parse_selector
 
 TCP_OR_UDP = frozenset({6, 17})
 Point = tuple[int, int]

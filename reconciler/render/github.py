@@ -8,7 +8,7 @@ Messages are escaped as the runner requires (%, CR, LF; and , : in properties).
 
 from __future__ import annotations
 
-from reconciler.changes import DriftReport, Plan
+from reconciler.diff.changes import DriftReport, Plan
 from reconciler.render.text import DRIFT_VERBS, PLAN_VERBS, drift_summary, summary
 
 

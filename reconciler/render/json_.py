@@ -14,9 +14,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict
 from typing import Any
 
-from reconciler.access_diff import to_json as access_to_json
-from reconciler.changes import ApplyResult, DriftReport, Plan
-from reconciler.planfile import FORMAT_VERSION, change_to_dict, device_to_dict, plan_to_dict
+from reconciler.diff.access import to_json as access_to_json
+from reconciler.diff.changes import ApplyResult, DriftReport, Plan
+from reconciler.plan.planfile import FORMAT_VERSION, change_to_dict, device_to_dict, plan_to_dict
 
 
 def _dump(data: Any) -> str:

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import contextlib
 
-from reconciler.access_diff import render_markdown as render_access
-from reconciler.changes import DriftReport, Plan, utc_text
+from reconciler.diff.access import render_markdown as render_access
+from reconciler.diff.changes import DriftReport, Plan, utc_text
 from reconciler.render import text
 from reconciler.render.text import Line, drift_summary, plan_lines, summary
 

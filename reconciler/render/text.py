@@ -17,9 +17,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from reconciler.access_diff import render_text as render_access
-from reconciler.access_diff.model import AccessDiff
-from reconciler.changes import (
+from reconciler.diff.access import render_text as render_access
+from reconciler.diff.access.model import AccessDiff
+from reconciler.diff.changes import (
     Action,
     ApplyResult,
     DeviceTagChange,

@@ -6,10 +6,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from reconciler.access_diff import AccessChange, access_diff, render_text, to_json
-from reconciler.desired import load_desired
+from reconciler.core.inventory import Inventory
+from reconciler.diff.access import AccessChange, access_diff, render_text, to_json
 from reconciler.engine import inventory_from_data
-from reconciler.inventory import Inventory
+from reconciler.load.desired import load_desired
 
 
 def inv(users: dict[str, int], tags: dict[str, int]) -> Inventory:
@@ -192,7 +192,7 @@ def test_a_destination_of_the_other_address_family_is_not_said_to_be_reached() -
 def test_a_user_named_in_the_diff_stands_for_their_shared_in_devices_too() -> None:
     # Found by the property test: b@x.com's own device lost access while the one shared
     # in kept it, and the diff said "b@x.com" (which the policy reads as both devices).
-    from reconciler.inventory import Device, User
+    from reconciler.core.inventory import Device, User
 
     inventory = Inventory(users=(User("a@x.com"), User("b@x.com")), devices=(
         Device("laptop", "100.64.0.1", "fd7a:115c:a1e0::1", user="a@x.com"),

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from reconciler.access_diff import access_diff, render_markdown, render_text
-from reconciler.source import Location, SourceMap
+from reconciler.core.source import Location, SourceMap
+from reconciler.diff.access import access_diff, render_markdown, render_text
 from tests.access.test_access_diff import GROUPS, INV, OWNERS
 
 GOLDEN = Path(__file__).parent / "golden"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reconciler.access_diff.sets import minus, overlaps, subset
+from reconciler.diff.access.sets import minus, overlaps, subset
 from reconciler.engine.addrset import AddrSet
 from tests.conftest import examples
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reconciler.access_diff import access_diff, compute
+from reconciler.diff.access import access_diff, compute
 from reconciler.engine.compile import CompileError
 from reconciler.engine.resolve import SelectorError
 from tests.access.test_access_diff import inv

@@ -18,9 +18,9 @@ import pytest
 
 from reconciler.backends.headscale import HeadscaleBackend
 from reconciler.backends.http import RetryPolicy
-from reconciler.backends.local import LocalBackend
+from reconciler.backends.local.backend import LocalBackend
+from reconciler.backends.local.server import ResponseRecord, ServeConfig, make_server
 from reconciler.backends.tailscale import TailscaleBackend
-from reconciler.server import ResponseRecord, ServeConfig, make_server
 from tests.fakes.headscale import FakeHeadscale
 from tests.headscale_real.server import Running, real_headscale  # noqa: F401  (a fixture)
 
@@ -162,7 +162,7 @@ def race(writers: list[tuple[Any, str]], etag: str) -> list[str]:
     """
     import threading
 
-    from reconciler.errors import PreconditionFailed
+    from reconciler.core.errors import PreconditionFailed
 
     outcomes = [""] * len(writers)
     barrier = threading.Barrier(len(writers))

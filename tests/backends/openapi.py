@@ -15,7 +15,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from reconciler.server import ResponseRecord
+from reconciler.backends.local.server import ResponseRecord
 from tests.conftest import SPECS_DIR
 
 SPEC_FILE = SPECS_DIR / "tailscale-api-v2-openapi.yaml"

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from reconciler.backends import Backend
-from reconciler.errors import NotFound, PreconditionFailed, ValidationFailed
+from reconciler.core.errors import NotFound, PreconditionFailed, ValidationFailed
 from tests.backends.conftest import SECRETS, BackendUnderTest, Served, race, tailscale_client
 from tests.backends.policies import FAILING_TESTS, INVALID, VALID, VALID_2
 

@@ -14,7 +14,7 @@ from collections import Counter
 import pytest
 
 from reconciler.backends.http import RetryPolicy
-from reconciler.errors import (
+from reconciler.core.errors import (
     BackendError,
     RateLimited,
     ServerError,

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from reconciler.backends import open_backend
-from reconciler.config import Target
-from reconciler.errors import CredentialsError
+from reconciler.core.errors import CredentialsError
+from reconciler.load.config import Target
 from tests.backends.conftest import HEADSCALE_KEY
 from tests.fakes.headscale import FakeHeadscale
 

@@ -8,7 +8,7 @@ import email.utils
 import httpx
 
 from reconciler.backends.http import HttpClient, Redactor, retry_after_seconds
-from reconciler.errors import (
+from reconciler.core.errors import (
     AuthError,
     NotFound,
     PreconditionFailed,

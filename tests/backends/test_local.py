@@ -9,13 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.backends import open_backend, seed
-from reconciler.backends.local import LocalBackend
-from reconciler.backends.localstore import LocalStore
-from reconciler.compile import read_header
-from reconciler.config import Target
-from reconciler.errors import BackendError, NotFound, PreconditionFailed, ValidationFailed
-from reconciler.inventory import Device, User
+from reconciler.backends import open_backend
+from reconciler.backends.local import seed
+from reconciler.backends.local.backend import LocalBackend
+from reconciler.backends.local.store import LocalStore
+from reconciler.core.errors import BackendError, NotFound, PreconditionFailed, ValidationFailed
+from reconciler.core.inventory import Device, User
+from reconciler.load.config import Target
+from reconciler.load.document import read_header
 from tests.backends.policies import HEADER, VALID, VALID_2
 
 
@@ -151,7 +152,7 @@ def test_the_example_policies_pass_their_tests_on_the_demo_tailnet(tmp_path: Pat
     """The seed tables fit the example organisation in policies/ (kept in step on purpose)."""
     import json
 
-    from reconciler.desired import load_desired
+    from reconciler.load.desired import load_desired
     from tests.conftest import REPO_ROOT
 
     desired = load_desired(REPO_ROOT)

@@ -22,8 +22,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from reconciler.server import ServeConfig, make_server
-from reconciler.server.app import ControlServer
+from reconciler.backends.local.server import ServeConfig, make_server
+from reconciler.backends.local.server.app import ControlServer
 from tests.backends.conftest import API_KEY, CLIENT_ID, OIDC_ISSUER, OIDC_KEY, make_jwt
 
 AUTH = {"Authorization": f"Bearer {API_KEY}"}

@@ -15,7 +15,7 @@ import json
 import httpx
 import jsonschema
 
-from reconciler.server import ResponseRecord
+from reconciler.backends.local.server import ResponseRecord
 from tests.backends.conftest import API_KEY, CLIENT_ID, CLIENT_SECRET, RECORDED, Served
 from tests.backends.openapi import check
 from tests.backends.policies import FAILING_TESTS, INVALID, VALID

@@ -11,8 +11,8 @@ import pytest
 
 from reconciler.backends import open_backend
 from reconciler.backends.tailscale import TailscaleBackend, resolve_credentials
-from reconciler.config import Target
-from reconciler.errors import AuthError, CredentialsError, ReconcilerError
+from reconciler.core.errors import AuthError, CredentialsError, ReconcilerError
+from reconciler.load.config import Target
 from tests.backends.conftest import (
     API_KEY,
     CLIENT_ID,

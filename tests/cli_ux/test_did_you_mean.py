@@ -84,7 +84,7 @@ def test_lint_suggests_the_nearest_defined_name(
 
 
 def test_nearest_name_ignores_the_shared_prefix() -> None:
-    from reconciler.suggest import nearest_name
+    from reconciler.core.suggest import nearest_name
 
     assert nearest_name("tag:nope", ["tag:ok"]) is None
     assert nearest_name("tag:wbe", ["group:web", "tag:web"]) == "tag:web"

@@ -15,8 +15,8 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reconciler import hujson
 from reconciler.cli import cli
+from reconciler.load import hujson
 
 VECTORS = json.loads((Path(__file__).parent / "hujson_line_endings_vectors.json")
                      .read_text(encoding="utf-8"))

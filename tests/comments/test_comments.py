@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from reconciler import hujson
+from reconciler.load import hujson
 from tests.plan.conftest import API_KEY, Repo
 
 ACL = "/api/v2/tailnet/-/acl"

@@ -13,9 +13,9 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reconciler import compile as compiler
-from reconciler import hujson
-from reconciler.source import Comment, PathKey
+from reconciler.core.source import Comment, PathKey
+from reconciler.load import document as compiler
+from reconciler.load import hujson
 from tests.conftest import examples
 
 names = st.sampled_from(["group:eng", "tag:prod", "src", "dst", "ip", "a", "bb", "hosts",
@@ -72,7 +72,7 @@ def test_commented_output_is_a_fixed_point_of_format(
 
 
 def _clean(comment: Comment) -> Comment:
-    from reconciler.hujson._comments import clean
+    from reconciler.load.hujson._comments import clean
 
     return Comment(tuple(clean(t) for t in comment.lead),
                    None if comment.trail is None else clean(comment.trail))
@@ -101,7 +101,7 @@ def test_no_comments_is_the_plain_emitter() -> None:
 @given(commented(), st.sampled_from(["", "// before the document\n", "/* a\n   block */\n"]))
 def test_the_scan_finds_what_the_syntax_tree_holds(
         case: tuple[dict[str, Any], dict[PathKey, Comment]], lead: str) -> None:
-    from reconciler.hujson._comments import _scan, exact_comments_of
+    from reconciler.load.hujson._comments import _scan, exact_comments_of
 
     data, comments = case
     text = lead + hujson.dumps(data, comments=comments)
@@ -109,7 +109,7 @@ def test_the_scan_finds_what_the_syntax_tree_holds(
 
 
 def test_the_scan_agrees_on_hand_written_layouts() -> None:
-    from reconciler.hujson._comments import _scan, exact_comments_of
+    from reconciler.load.hujson._comments import _scan, exact_comments_of
 
     texts = [
         '// top\n{"a": 1, // x\n "b": [1, /* y */ 2\n // z\n], "c": {} // w\n // v\n}\n// end\n',

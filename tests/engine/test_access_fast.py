@@ -25,7 +25,7 @@ from benchmarks.reference import reference_access_matrix
 from reconciler.cli import cli
 from reconciler.engine import compute_access, inventory_from_data
 from reconciler.engine.compile import CompileError
-from reconciler.planfile import FORMAT_VERSION
+from reconciler.plan.planfile import FORMAT_VERSION
 
 USERS = ["a@x.com", "b@x.com", "c@y.com", "d@x.com"]
 TAGS = ["tag:web", "tag:db", "tag:ci"]

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
+from reconciler.core.source import Location, SourceMap
 from reconciler.engine import ExplainError, access_matrix, explain
-from reconciler.source import Location, SourceMap
 
 POLICY: dict[str, Any] = {
     "groups": {"group:eng": ["alice@example.com", "bob@example.com"]},

@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 
 from benchmarks.generate import Scale, generate
 from benchmarks.reference import reference_explain
+from reconciler.core.errors import ReconcilerError
 from reconciler.engine import explain, inventory_from_data
-from reconciler.errors import ReconcilerError
 from tests.engine.test_access_fast import GROUPS, HOSTS, TAGS, USERS, acl, device, grant
 
 POSTURES = {"posture:linux": ["node:os == 'linux'"]}

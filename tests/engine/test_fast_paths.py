@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from benchmarks.generate import Scale, generate
+from reconciler.core.inventory import Inventory
 from reconciler.engine import compile_policy, inventory_from_data
 from reconciler.engine import inventory_io as io
 from reconciler.engine.addrset import parse_ip, strict_ip
@@ -26,8 +27,7 @@ from reconciler.engine.compile import Rule
 from reconciler.engine.index import Point, Source
 from reconciler.engine.inventory_io import InventoryError
 from reconciler.engine.tests_runner import TCP_OR_UDP, Runner
-from reconciler.inventory import Inventory
-from reconciler.policy.selectors import Kind, SelectorError, parse_selector
+from reconciler.validate.selectors import Kind, SelectorError, parse_selector
 from tests.conftest import examples
 
 # --- inventory loading ---------------------------------------------------------------------

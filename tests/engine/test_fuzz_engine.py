@@ -7,9 +7,9 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from reconciler.core.errors import ReconcilerError
 from reconciler.engine import access_matrix, compile_policy, explain, filter_rules, run_tests
 from reconciler.engine.inventory_io import synthetic_inventory
-from reconciler.errors import ReconcilerError
 from tests.conftest import examples
 
 ATOMS = ["*", "tag:a", "group:g", "a@x.com", "autogroup:member", "autogroup:self",

@@ -12,8 +12,8 @@ import sys
 import pytest
 
 from benchmarks.generate import SCALES, generate
+from reconciler.core.forked import JOBS_ENV
 from reconciler.engine import inventory_from_data, run_tests, tests_runner
-from reconciler.forked import JOBS_ENV
 
 
 def _policy() -> tuple[dict, object]:

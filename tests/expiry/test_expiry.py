@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from reconciler import planfile
+from reconciler.plan import planfile
 from tests.plan.conftest import ACCESS, GROUPS, Repo
 
 APPLIED = "2026-12-01T09:00:00Z"

@@ -11,7 +11,7 @@ v0.29.2):
   acl policy not found` (the fake used to answer 200 with an empty policy);
 - a refused `PUT /api/v1/policy` is 500, code 2, `setting policy: <reason>`, and file
   mode's refusal too (the fake used 400, codes 3 and 9); `/policy/check` is 400, code 3;
-- Headscale's dialect (`reconciler.policy.dialect`) is refused, as `parsing policy:
+- Headscale's dialect (`reconciler.validate.dialect`) is refused, as `parsing policy:
   unknown field: "postures"` etc. (the fake accepted postures, ipsets, srcPosture);
 - failed tests read `test(s) failed:` then one `src -> dst: expected ALLOWED, got
   DENIED` line each (the fake flattened Tailscale's structure);
@@ -34,10 +34,10 @@ from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from reconciler.backends import seed
+from reconciler.backends.local import seed
 from reconciler.backends.policycheck import check_text, parse_policy, tag_owners
-from reconciler.inventory import Device, Inventory, User
-from reconciler.policy.dialect import headscale_problems
+from reconciler.core.inventory import Device, Inventory, User
+from reconciler.validate.dialect import headscale_problems
 
 # gRPC status codes that grpc-gateway maps to HTTP statuses; UNKNOWN is what a plain Go
 # error becomes (Headscale's SetPolicy and GetPolicy return those).

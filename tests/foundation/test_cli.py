@@ -90,8 +90,8 @@ def test_compile_json_is_deterministic_and_stripped(example: Path) -> None:
 
 
 def test_compile_hujson_carries_the_managed_header(example: Path) -> None:
-    from reconciler import hujson
-    from reconciler.compile import fingerprint, read_header
+    from reconciler.load import hujson
+    from reconciler.load.document import fingerprint, read_header
 
     code, text, _ = run(*NOW, "compile", cwd=example)
     assert code == 0

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler.config import credential_env, load_config
-from reconciler.errors import ConfigError, CredentialsError
+from reconciler.core.errors import ConfigError, CredentialsError
+from reconciler.load.config import credential_env, load_config
 
 
 def test_no_config_file_means_local_target(tmp_path) -> None:

@@ -7,8 +7,8 @@ import json
 import jsonschema
 import pytest
 
-from reconciler.fragment_schema import schema_text
-from reconciler.yamlsource import load_yaml
+from reconciler.load.fragment_schema import schema_text
+from reconciler.load.yamlsource import load_yaml
 from tests.conftest import REPO_ROOT
 
 SCHEMA_FILE = REPO_ROOT / "schema" / "policy-fragment.schema.json"

@@ -14,8 +14,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reconciler.desired import check_desired, merge_fragments, parse_fragment
-from reconciler.problems import Problem
+from reconciler.core.problems import Problem
+from reconciler.load.desired import check_desired, merge_fragments, parse_fragment
 from tests.conftest import examples
 
 NOW = datetime(2026, 11, 23, tzinfo=timezone.utc)

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.desired import load_desired
-from reconciler.errors import ConfigError, PolicyError
-from reconciler.source import Location
+from reconciler.core.errors import ConfigError, PolicyError
+from reconciler.core.source import Location
+from reconciler.load.desired import load_desired
 from tests.conftest import commit_files
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
@@ -202,7 +202,7 @@ def test_working_tree_reports_commit_and_dirty(git_repo) -> None:
 
 
 def test_unknown_revision_is_a_clear_error(git_repo) -> None:
-    from reconciler.errors import GitError
+    from reconciler.core.errors import GitError
 
     root = Path(git_repo.working_tree_dir)
     commit_files(git_repo, BASE, "first")

@@ -11,9 +11,9 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reconciler import hujson
-from reconciler.desired import Fragment, merge_fragments
-from reconciler.source import SourceMap
+from reconciler.core.source import SourceMap
+from reconciler.load import hujson
+from reconciler.load.desired import Fragment, merge_fragments
 from tests.conftest import examples
 
 NOW = datetime(2026, 11, 23, tzinfo=timezone.utc)

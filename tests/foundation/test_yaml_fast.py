@@ -11,7 +11,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reconciler import yamlsource
+from reconciler.load import yamlsource
 from tests.conftest import REPO_ROOT, examples
 from tests.foundation.test_fuzz_loader import fragments
 

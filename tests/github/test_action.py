@@ -447,7 +447,7 @@ class Story:
 
 
 def live_policy(url: str) -> dict[str, Any]:
-    from reconciler import hujson
+    from reconciler.load import hujson
 
     client = tailscale_client(url)
     try:

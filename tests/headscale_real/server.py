@@ -37,7 +37,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 BUILD = "scripts/build-headscale.sh"
 VERSION = os.environ.get("HEADSCALE_VERSION", "v0.29.2")
 
-# A subset of reconciler.backends.seed's demo tailnet: every user, and the devices the
+# A subset of reconciler.backends.local.seed's demo tailnet: every user, and the devices the
 # contract suite and the policies in tests/backends/policies.py name.
 USERS = ["alice", "bob", "carol", "erin", "frank", "grace", "heidi", "quinn", "trent"]
 NODES: list[tuple[str, str, list[str], list[str], list[str]]] = [

@@ -14,7 +14,7 @@ import pytest
 from reconciler.backends.base import text_etag
 from reconciler.backends.headscale import FILE_MODE, HeadscaleBackend
 from reconciler.backends.http import RetryPolicy
-from reconciler.errors import AuthError, BackendError, NotFound, ValidationFailed
+from reconciler.core.errors import AuthError, BackendError, NotFound, ValidationFailed
 from tests.backends.policies import FAILING_TESTS, INVALID, VALID
 from tests.headscale_real.server import (
     RealHeadscale,

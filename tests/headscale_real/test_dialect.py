@@ -1,4 +1,4 @@
-"""Headscale's dialect (reconciler.policy.dialect): refused for a headscale target in
+"""Headscale's dialect (reconciler.validate.dialect): refused for a headscale target in
 Headscale's words, with file:line:col; a Tailscale target is unchanged. No server is
 needed here: the wording was checked against v0.29.2's /policy/check (test_backend.py
 and test_fake_parity.py compare it with the real server)."""
@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
-from reconciler.policy.dialect import headscale_problems
+from reconciler.validate.dialect import headscale_problems
 from tests.plan.conftest import Repo, make_repo  # noqa: F401  (a fixture)
 
 POSTURES = "postures:\n  posture:mac: [\"node:os == 'macos'\"]\n"

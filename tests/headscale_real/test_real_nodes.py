@@ -30,10 +30,10 @@ from typing import Any
 import pytest
 
 from reconciler.backends.headscale import HeadscaleBackend
+from reconciler.core.inventory import Inventory
 from reconciler.engine import compile_policy
 from reconciler.engine.filters import node_relation
 from reconciler.engine.relation import canonical_by_key, parse_filter_rules
-from reconciler.inventory import Inventory
 from tests.headscale_real.server import (
     RealHeadscale,
     require_binary,

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from reconciler.server import ServeConfig, make_server
+from reconciler.backends.local.server import ServeConfig, make_server
 from tests.plan.conftest import Repo
 
 KEY_A = "tskey-api-" + secrets.token_hex(12)
@@ -102,8 +102,8 @@ def test_a_misspelt_or_secret_valued_credential_key_is_refused(
 
 
 def test_named_oauth_variables_are_read_and_named_in_errors() -> None:
-    from reconciler.config import credential_env
-    from reconciler.errors import CredentialsError
+    from reconciler.core.errors import CredentialsError
+    from reconciler.load.config import credential_env
 
     names = {"TS_OAUTH_CLIENT_ID": "EAST_ID", "TS_OAUTH_CLIENT_SECRET": "EAST_SECRET"}
     creds = credential_env("tailscale", {"EAST_ID": "i", "EAST_SECRET": "s",

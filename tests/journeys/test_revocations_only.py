@@ -11,7 +11,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from reconciler.backends.local import LocalBackend
+from reconciler.backends.local.backend import LocalBackend
 from tests.plan.conftest import ACCESS, Repo
 
 NOW = ("--now", "2030-01-02T00:00:00Z")  # grace's membership expired on 2030-01-01
@@ -60,6 +60,6 @@ def test_revocations_only_needs_a_policy_applied_from_a_commit(
     r = repo.run(*NOW, "apply", "--revocations-only", "--auto-approve")
     assert r.exit_code == 1, r.output
     assert "--revocations-only" in r.output and "Traceback" not in r.output
-    from reconciler.backends.seed import DEFAULT_POLICY
+    from reconciler.backends.local.seed import DEFAULT_POLICY
 
     assert LocalBackend(db).fetch_policy().text == DEFAULT_POLICY  # nothing was written

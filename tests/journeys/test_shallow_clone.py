@@ -11,7 +11,7 @@ import json
 import subprocess
 from pathlib import Path
 
-from reconciler.backends.local import LocalBackend
+from reconciler.backends.local.backend import LocalBackend
 from tests.plan.conftest import TESTS, Repo
 
 

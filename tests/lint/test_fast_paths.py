@@ -17,10 +17,11 @@ from typing import Any
 import pytest
 
 from benchmarks.generate import Scale, generate
+from reconciler.core.errors import ReconcilerError
+from reconciler.core.source import PathKey, SourceMap
 from reconciler.engine import inventory_from_data
 from reconciler.engine.addrset import parse_ip
 from reconciler.engine.compile import CompiledPolicy, compile_policy
-from reconciler.errors import ReconcilerError
 from reconciler.lint.rules import (
     TCP_OR_UDP,
     RuleIndexes,
@@ -32,9 +33,8 @@ from reconciler.lint.rules import (
     coverage,
     shadowed,
 )
-from reconciler.policy.ports import parse_proto, split_acl_dst
-from reconciler.policy.selectors import Kind, parse_selector
-from reconciler.source import PathKey, SourceMap
+from reconciler.validate.ports import parse_proto, split_acl_dst
+from reconciler.validate.selectors import Kind, parse_selector
 
 TINY = Scale("tiny", 60, 300, 60)
 

@@ -10,9 +10,9 @@ from click.testing import CliRunner
 
 import reconciler.cli.lint_cmds  # noqa: F401  (registers the command until the lead wires it)
 from reconciler.cli import cli
-from reconciler.config import load_config
-from reconciler.errors import ConfigError
+from reconciler.core.errors import ConfigError
 from reconciler.lint import LintSettings
+from reconciler.load.config import load_config
 
 BASE = """
 groups:

@@ -9,16 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from reconciler import operations, planfile
-from reconciler.backends.local import LocalBackend
-from reconciler.changes import TestResults
-from reconciler.errors import (
+from reconciler.backends.local.backend import LocalBackend
+from reconciler.commands import operations
+from reconciler.core.errors import (
     NotApplyable,
     ReconcilerError,
     StalePlanError,
     TestsFailed,
     WrongTarget,
 )
+from reconciler.diff.changes import TestResults
+from reconciler.plan import planfile
 from tests.plan.conftest import Repo
 
 

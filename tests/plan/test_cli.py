@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 import pytest
 
-from reconciler.backends.local import LocalBackend
+from reconciler.backends.local.backend import LocalBackend
 from tests.plan.conftest import DESIRED, Repo
 
 

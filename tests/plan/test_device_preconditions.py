@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from reconciler.backends.local import LocalBackend
+from reconciler.backends.local.backend import LocalBackend
 from tests.plan.conftest import API_KEY, DESIRED, Repo
 from tests.plan.test_plan_trust import store_bytes
 

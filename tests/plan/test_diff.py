@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler.changes import Action, Origin
-from reconciler.diff import (
+from reconciler.diff.changes import Action, Origin
+from reconciler.diff.normalize import resources
+from reconciler.diff.resources import (
     classify,
     device_tag_changes,
     diff_resources,
     drift_changes,
     removes_access_only,
 )
-from reconciler.normalize import resources
 
 BASE = {
     "groups": {"group:eng": ["alice@x", "bob@x", "carol@x"], "group:old": ["zed@x"]},

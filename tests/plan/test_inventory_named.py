@@ -3,8 +3,8 @@ identity the policies name that owns none, never clashing with a real device."""
 
 from __future__ import annotations
 
+from reconciler.core.inventory import SYNTHETIC_ID, Device, Inventory, User
 from reconciler.engine.inventory_io import names_roles, users_of, with_named_identities
-from reconciler.inventory import SYNTHETIC_ID, Device, Inventory, User
 
 REAL = Inventory(
     users=(User("alice@example.com", role="admin"),),

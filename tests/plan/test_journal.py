@@ -19,10 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from reconciler import hujson, normalize
 from reconciler.backends.base import text_etag
-from reconciler.backends.local import LocalBackend
+from reconciler.backends.local.backend import LocalBackend
 from reconciler.backends.policycheck import tag_owners
+from reconciler.diff import normalize
+from reconciler.load import hujson
 from tests.plan.conftest import ACCESS, API_KEY, DESIRED, Repo
 
 RECONCILER = str(Path(sys.executable).parent / "reconciler")

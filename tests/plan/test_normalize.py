@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 
-from reconciler import hujson
-from reconciler.normalize import (
+from reconciler.diff.normalize import (
     content_hash,
     essence,
     fingerprint,
@@ -13,6 +12,7 @@ from reconciler.normalize import (
     recover_names,
     resources,
 )
+from reconciler.load import hujson
 
 
 def test_set_like_lists_are_trimmed_deduplicated_and_sorted() -> None:

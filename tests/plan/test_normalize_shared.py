@@ -10,8 +10,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reconciler.diff import _diff, diff_resources
-from reconciler.normalize import (
+from reconciler.diff.normalize import (
     Normalized,
     Resources,
     _simple_entry,
@@ -20,6 +19,7 @@ from reconciler.normalize import (
     normalize_entry,
     recover_names,
 )
+from reconciler.diff.resources import _diff, diff_resources
 from tests.conftest import examples
 
 SECTIONS = ["acls", "grants", "ssh", "tests", "nodeAttrs"]

@@ -19,8 +19,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reconciler import plancheck, planfile
-from reconciler.errors import PlanFileError
+from reconciler.core.errors import PlanFileError
+from reconciler.plan import plancheck, planfile
 from tests.plan.conftest import Repo
 from tests.plan.test_plan_trust import rechecksum, store_bytes
 

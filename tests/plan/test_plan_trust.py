@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from reconciler.backends.local import LocalBackend
+from reconciler.backends.local.backend import LocalBackend
 from tests.plan.conftest import API_KEY, Repo
 
 KEY = "k3y-for-plans-0123456789abcdef"
@@ -90,8 +90,9 @@ def test_document_and_fingerprint_edited_together_are_recomputed_and_refused(
         local_repo: Repo, tmp_path: Path) -> None:
     """The careful editor also fixes the fingerprints and the header: the resource
     changes recomputed from the document reveal the added member."""
-    from reconciler import compile as compiler
-    from reconciler import hujson, normalize
+    from reconciler.diff import normalize
+    from reconciler.load import document as compiler
+    from reconciler.load import hujson
 
     plan = planned(local_repo, tmp_path)
     data = load(plan)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from reconciler import planfile
-from reconciler.errors import PlanFileError, UnsupportedPlanFormat
+from reconciler.core.errors import PlanFileError, UnsupportedPlanFormat
+from reconciler.plan import planfile
 from tests.plan.test_render import sample_plan
 
 

@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from reconciler import compile as compiler
-from reconciler.changes import Origin, Plan
-from reconciler.desired import Desired, merge_fragments, parse_fragment
+from reconciler.commands.operations import test_results as run_local_tests
+from reconciler.diff.changes import Origin, Plan
+from reconciler.diff.normalize import content_hash, normalize_entry
 from reconciler.engine import synthetic_inventory
-from reconciler.normalize import content_hash, normalize_entry
-from reconciler.operations import test_results as run_local_tests
-from reconciler.planner import BaseState, LiveState, build_plan
+from reconciler.load import document as compiler
+from reconciler.load.desired import Desired, merge_fragments, parse_fragment
+from reconciler.plan.planner import BaseState, LiveState, build_plan
 from reconciler.render import github, json_, markdown, text
 
 GOLDEN = Path(__file__).parent / "golden"

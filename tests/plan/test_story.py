@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from reconciler.backends.local import LocalBackend
+from reconciler.backends.local.backend import LocalBackend
 from reconciler.backends.tailscale import TailscaleBackend
 from tests.plan.conftest import API_KEY, DESIRED, Repo, RequestLog
 

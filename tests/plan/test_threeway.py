@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from reconciler import operations
-from reconciler.changes import Origin
-from reconciler.drift import drift_report
+from reconciler.commands import operations
+from reconciler.diff.changes import Origin
+from reconciler.plan.drift import drift_report
 from tests.plan.conftest import DESIRED, Repo
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from reconciler.policy.validate import validate_policy
-from reconciler.problems import Problem
-from reconciler.source import Location, PathKey, SourceMap
+from reconciler.core.problems import Problem
+from reconciler.core.source import Location, PathKey, SourceMap
+from reconciler.validate.validate import validate_policy
 
 FILE = "policy.hujson"
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from reconciler.policy.schema import ENTRY_TYPES, TOP_LEVEL
+from reconciler.validate.schema import ENTRY_TYPES, TOP_LEVEL
 
 # Strings that reach the interesting parsers: selectors, ports, protos, durations, postures.
 WORDS = st.sampled_from(

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from reconciler.problems import Problem
-from reconciler.source import Location
+from reconciler.core.problems import Problem
+from reconciler.core.source import Location
 
 from .helpers import FILE, acl, errors, messages, policy, source_map
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler.source import Location
+from reconciler.core.source import Location
 
 from .helpers import FILE, acl, errors, grant, messages, policy, source_map
 

@@ -29,7 +29,7 @@ from typing import Any
 
 import pytest
 
-from reconciler.policy.validate import validate_policy
+from reconciler.validate.validate import validate_policy
 from tests.conftest import CONFORMANCE_DIR
 
 CATEGORIES = ("acl", "grant", "ssh", "policytest", "sshtest", "routes", "nodeattrs")

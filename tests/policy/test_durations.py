@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler.policy.durations import (
+from reconciler.validate.durations import (
     HOUR,
     MILLISECOND,
     MINUTE,

@@ -16,12 +16,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reconciler.policy import shapes
-from reconciler.policy.context import Context
-from reconciler.policy.schema import ENTRY_TYPES
-from reconciler.policy.validate import validate_policy
-from reconciler.problems import Problem
-from reconciler.source import Location, PathKey, SourceMap
+from reconciler.core.problems import Problem
+from reconciler.core.source import Location, PathKey, SourceMap
+from reconciler.validate import shapes
+from reconciler.validate.context import Context
+from reconciler.validate.schema import ENTRY_TYPES
+from reconciler.validate.validate import validate_policy
 from tests.conftest import examples
 
 from .helpers import policy

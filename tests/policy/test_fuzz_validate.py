@@ -6,8 +6,8 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 
-from reconciler.policy.validate import validate_policy
-from reconciler.problems import Problem
+from reconciler.core.problems import Problem
+from reconciler.validate.validate import validate_policy
 from tests.conftest import examples
 
 from .strategies import DOCS

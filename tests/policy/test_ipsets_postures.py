@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler.policy.postures import Condition, PostureError, parse_condition
-from reconciler.source import Location
+from reconciler.core.source import Location
+from reconciler.validate.postures import Condition, PostureError, parse_condition
 
 from .helpers import FILE, acl, errors, messages, policy, source_map
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler.policy.ports import (
+from reconciler.validate.ports import (
     ALL_PORTS,
     AclDst,
     GrantIP,

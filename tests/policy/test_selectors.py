@@ -6,7 +6,7 @@ import ipaddress
 
 import pytest
 
-from reconciler.policy.selectors import (
+from reconciler.validate.selectors import (
     Kind,
     SelectorError,
     is_valid_host_name,

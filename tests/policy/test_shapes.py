@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from reconciler.policy.schema import ENTRY_TYPES, TOP_LEVEL
-from reconciler.policy.validate import validate_policy
-from reconciler.problems import Problem, Severity
-from reconciler.source import Location
+from reconciler.core.problems import Problem, Severity
+from reconciler.core.source import Location
+from reconciler.validate.schema import ENTRY_TYPES, TOP_LEVEL
+from reconciler.validate.validate import validate_policy
 
 from .helpers import FILE, acl, errors, messages, policy, source_map
 

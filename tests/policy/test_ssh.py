@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler.policy.validate import validate_policy
-from reconciler.problems import Problem, Severity
-from reconciler.source import Location
+from reconciler.core.problems import Problem, Severity
+from reconciler.core.source import Location
+from reconciler.validate.validate import validate_policy
 
 from .helpers import FILE, errors, messages, policy, source_map, ssh
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler.problems import Problem
-from reconciler.source import Location
+from reconciler.core.problems import Problem
+from reconciler.core.source import Location
 
 from .helpers import FILE, errors, messages, policy, source_map
 

@@ -14,8 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reconciler.config import load_config
-from reconciler.errors import ConfigError
+from reconciler.core.errors import ConfigError
+from reconciler.load.config import load_config
 from tests.conftest import commit_files
 from tests.robust.conftest import NOW, POLICY_COMMANDS, run_cli, run_unprivileged
 

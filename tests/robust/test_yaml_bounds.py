@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler import yamlsource
+from reconciler.load import yamlsource
 from tests.robust.conftest import NOW, POLICY_COMMANDS, run_cli
 
 

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from reconciler import redact
+from reconciler.core import redact
 from tests.security.echo import EchoServer
 from tests.security.leaks import Secret
 

@@ -1,6 +1,6 @@
 """The leak oracle: does a text hold any part of a credential, in any encoding?
 
-Written independently of `reconciler.redact` (it decodes the text instead of encoding
+Written independently of `reconciler.core.redact` (it decodes the text instead of encoding
 the secret), so a form the redactor forgot is still found. A text is decoded every
 way a credential could have been encoded on its way out: URL-decoding (once and
 twice, since GitHub annotations escape `%` again; `+` as space or not), JSON and HTML

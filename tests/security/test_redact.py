@@ -1,4 +1,4 @@
-"""`reconciler.redact` on its own: every encoding found wherever it sits, nothing short
+"""`reconciler.core.redact` on its own: every encoding found wherever it sits, nothing short
 masked, JSON kept valid, every credential variable known, and the real console script
 redacting its own streams (that one is in test_echo_matrix.py)."""
 
@@ -14,10 +14,10 @@ from urllib.parse import quote, quote_plus, urlencode
 import httpx
 import pytest
 
-from reconciler import redact
 from reconciler.backends.http import HttpClient, Redactor
-from reconciler.config import CREDENTIAL_VARS
-from reconciler.errors import ValidationFailed
+from reconciler.core import redact
+from reconciler.core.errors import ValidationFailed
+from reconciler.load.config import CREDENTIAL_VARS
 from tests.security.leaks import Secret, find_leaks
 
 SECRET = "tskey-client-k9Q+7f/Za=0&x2Lw\"b\\q|7"

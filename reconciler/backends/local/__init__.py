@@ -1,0 +1,1 @@
+"""The embedded local control plane: SQLite store, seed, HTTP server."""

@@ -1,0 +1,1 @@
+"""Commands: the use cases, one per verb; the CLI calls these."""

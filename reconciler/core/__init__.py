@@ -1,0 +1,1 @@
+"""Core: the lowest layer (errors, source locations, problems, runtime)."""

@@ -1,0 +1,1 @@
+"""Diff: normalize both sides, then resource changes and access changes."""

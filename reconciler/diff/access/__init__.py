@@ -1,0 +1,24 @@
+"""Access diff: who gains and who loses network access between two policies.
+
+Access-diff layer, beside the plan (imports the engine and `reconciler.core.source`; never
+the CLI, backends or git). `access_diff(before, after, inventory)` computes it once;
+`render_text`, `render_markdown` and `to_json` show it inside `plan` and `diff`.
+"""
+
+from __future__ import annotations
+
+from reconciler.diff.access.compute import access_diff, diff_inventory
+from reconciler.diff.access.model import AccessChange, AccessDiff, RuleRef
+from reconciler.diff.access.render import render_markdown, render_text, summary, to_json
+
+__all__ = [
+    "AccessChange",
+    "AccessDiff",
+    "RuleRef",
+    "access_diff",
+    "diff_inventory",
+    "render_markdown",
+    "render_text",
+    "summary",
+    "to_json",
+]

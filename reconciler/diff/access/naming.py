@@ -1,0 +1,324 @@
+"""Name an address set by the coarsest identities the policy uses for it.
+
+Access-diff layer (imports the engine's `addrset`, `resolve` and `compile` types,
+`reconciler.core.inventory`, the selector constants of `reconciler.validate.selectors`, and
+`access_diff.sets`). Given
+a set of addresses (who gained, or what they gained access to), pick the fewest names
+whose addresses lie *entirely* inside the set: `*`, autogroups, groups, tags, hosts,
+ipsets, users, and the selectors the responsible rules were written with. A group is
+only named when every one of its devices is in the set, so a group never stands for
+members that did not change. Whatever no identity covers is spelled as IPs or ranges.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import cached_property
+from itertools import repeat
+from typing import Any
+
+from reconciler.core.inventory import Device, Inventory
+from reconciler.diff.access.sets import subset
+from reconciler.engine.addrset import ALL, EMPTY, INTERNET, AddrSet, parse_ip
+from reconciler.engine.compile import CompiledPolicy
+from reconciler.engine.resolve import Resolver, SelectorError, device_addrs
+from reconciler.validate.selectors import AUTOGROUP_MEMBER, AUTOGROUP_TAGGED, ROLE_AUTOGROUPS
+
+NON_DEVICE = "(addresses that are not tailnet devices)"
+_RANK = {"*": 0, "autogroup": 1, "group": 2, "tag": 3, "host": 4, "ipset": 5, "user": 6,
+         "other": 7}
+
+
+@dataclass(frozen=True, eq=False)
+class Candidate:
+    name: str
+    addrs: AddrSet
+    rank: int
+    size: int
+    points: tuple[tuple[int, int], ...] | None = None  # device-only candidates: addresses
+
+    def inside(self, addrs: AddrSet) -> bool:
+        if self.points is not None:
+            return all(addrs.contains_int(f, v) for f, v in self.points)
+        return self.addrs.issubset(addrs)
+
+    def touches(self, addrs: AddrSet) -> bool:
+        if self.points is not None:
+            return any(addrs.contains_int(f, v) for f, v in self.points)
+        return self.addrs.overlaps(addrs)
+
+
+def _kind(name: str) -> str:
+    if name == "*":
+        return "*"
+    for prefix in ("autogroup", "group", "tag", "ipset"):
+        if name.startswith(prefix + ":"):
+            return prefix
+    if "@" in name:
+        return "user"
+    return "other"
+
+
+class DeviceIndex:
+    """What naming needs of the inventory alone: device points, their owners and one
+    candidate per user. Built once per diff and shared by every `Namer` (both policies,
+    sources and destinations); candidates are immutable, so sharing them is safe."""
+
+    def __init__(self, inventory: Inventory) -> None:
+        self.inventory = inventory
+        self.canon: dict[AddrSet, AddrSet] = {}  # one shared object per set value
+        self._cands: dict[tuple[str, AddrSet, int, bool], Candidate] = {}
+        self._by_point: dict[tuple[Candidate, ...], dict[tuple[int, int], list[Candidate]]] = {}
+        self._text: tuple[Mapping[str, Any], str] | None = None
+
+    # Device addresses are parsed on first use: a diff whose rules all compare equal
+    # (the usual plan) never needs them.
+
+    @cached_property
+    def all_devices(self) -> AddrSet:
+        return device_addrs(self.inventory.devices)
+
+    @cached_property
+    def points(self) -> dict[int, list[int]]:
+        """Every device address, per family, sorted."""
+        return {fam: [a for a, b in intervals for a in range(a, b + 1)]
+                for fam, intervals in ((4, self.all_devices.v4), (6, self.all_devices.v6))}
+
+    @cached_property
+    def owner(self) -> dict[tuple[int, int], Device]:
+        """Device address -> its device."""
+        return {parse_ip(ip): d for d in self.inventory.devices for ip in d.addresses}
+
+    @cached_property
+    def user_at(self) -> dict[tuple[int, int], list[Candidate]]:
+        """Device address -> the candidate of the user owning it: the user's untagged
+        devices, shared-in ones too, as the policy's user selector means (`Resolver`)."""
+        # Straight from the already-parsed device addresses (thousands of them).
+        user_at: dict[tuple[int, int], list[Candidate]] = {}
+        logins: dict[str, str] = {}
+        user_points: dict[str, list[tuple[int, int]]] = defaultdict(list)
+        for point, d in sorted(self.owner.items()):
+            if d.user and not d.tags:
+                key = d.user.lower()
+                logins.setdefault(key, d.user)
+                user_points[key].append(point)
+        for key in sorted(logins):
+            points = tuple(user_points[key])
+            addrs = AddrSet([(v, v) for f, v in points if f == 4],
+                            [(v, v) for f, v in points if f == 6])
+            cand = Candidate(logins[key], addrs, _RANK["user"], len(points), points)
+            for p in points:
+                user_at.setdefault(p, []).append(cand)
+        return user_at
+
+    def points_in(self, addrs: AddrSet) -> list[tuple[int, int]]:
+        """The device addresses inside `addrs`, as (family, value) points."""
+        found: list[tuple[int, int]] = []
+        for fam, intervals in ((4, addrs.v4), (6, addrs.v6)):
+            points = self.points[fam]
+            for a, b in intervals:
+                lo, hi = bisect_left(points, a), bisect_right(points, b)
+                if lo < hi:  # zip and a slice: C-level, no generator
+                    found.extend(zip(repeat(fam, hi - lo), points[lo:hi], strict=True))
+        return found
+
+    def candidate(self, name: str, addrs: AddrSet, rank: int, loose: bool) -> Candidate:
+        """The candidate for `name` standing for `addrs`, shared by every `Namer` that
+        finds the same name with the same addresses (both policies, both sides)."""
+        addrs = self.canon.setdefault(addrs, addrs)
+        key = (name, addrs, rank, loose)
+        found = self._cands.get(key)
+        if found is None:
+            if loose or not subset(addrs, self.all_devices):
+                found = Candidate(name, addrs, rank, addrs.size())
+            else:
+                points = tuple((fam, value)
+                               for fam, intervals in ((4, addrs.v4), (6, addrs.v6))
+                               for a, b in intervals for value in range(a, b + 1))
+                found = Candidate(name, addrs, rank, len(points), points)
+            self._cands[key] = found
+        return found
+
+
+    def by_point(self, cands: tuple[Candidate, ...]
+                 ) -> dict[tuple[int, int], list[Candidate]]:
+        """Device point -> the candidates holding it (`cands` in order, then the user),
+        shared by namers that found the very same candidates (both policies when their
+        groups and tags resolve alike, often sources and destinations too)."""
+        found = self._by_point.get(cands)
+        if found is None:
+            found = {}
+            for cand in cands:
+                for p in cand.points or ():
+                    found.setdefault(p, []).append(cand)
+            for p, users in self.user_at.items():
+                found.setdefault(p, []).extend(users)
+            self._by_point[cands] = found
+        return found
+
+    def rules_text(self, policy: Mapping[str, Any]) -> str:
+        """The policy's rule sections as text, to spot the autogroups it names."""
+        if self._text is None or self._text[0] is not policy:
+            self._text = (policy, repr([policy.get(k)
+                                        for k in ("acls", "grants", "tagOwners", "ssh")]))
+        return self._text[1]
+
+
+class Namer:
+    """Names address sets on one side of a rule (sources or destinations) of one policy."""
+
+    def __init__(self, compiled: CompiledPolicy, *, dst: bool,
+                 devices: DeviceIndex | None = None) -> None:
+        self.resolver: Resolver = compiled.resolver
+        self.dst = dst
+        if devices is None or devices.inventory is not compiled.inventory:
+            devices = DeviceIndex(compiled.inventory)
+        self.devices = devices
+        self.all_devices = devices.all_devices
+        self.points = devices.points
+        self.owner = devices.owner
+        self.star = ALL if dst else self._resolve("*") or EMPTY
+        self._by_point: dict[tuple[int, int], list[Candidate]] = {}  # read-only once built
+        self._pending: list[Candidate] | None = None
+        self._loose: list[Candidate] = []
+        self._hints: dict[str, Candidate | None] = {}
+        self._cache: dict[tuple[AddrSet, tuple[str, ...]], list[tuple[str, AddrSet]]] = {}
+        self._build(compiled)
+
+    # --- candidates -----------------------------------------------------------------------
+
+    def _resolve(self, text: str) -> AddrSet | None:
+        try:
+            target = self.resolver.dst(text) if self.dst else self.resolver.src(text)
+        except SelectorError:
+            return None
+        return None if target.self_ else target.addrs
+
+    def _add(self, name: str, addrs: AddrSet | None, *, loose: bool = False,
+             rank: int | None = None) -> Candidate | None:
+        if addrs is None or not addrs:
+            return None
+        rank = _RANK[_kind(name)] if rank is None else rank
+        cand = self.devices.candidate(name, addrs, rank, loose)
+        if cand.points is None:
+            self._loose.append(cand)
+        else:
+            assert self._pending is not None, "device candidates are added while building"
+            self._pending.append(cand)
+        return cand
+
+    def _build(self, compiled: CompiledPolicy) -> None:
+        r = self.resolver
+        self._pending = []
+        self._add("*", self.star, loose=True)
+        autogroups = {AUTOGROUP_MEMBER, AUTOGROUP_TAGGED}
+        text = self.devices.rules_text(compiled.policy)
+        autogroups |= {a for a in ROLE_AUTOGROUPS | {"autogroup:shared"} if a in text}
+        for name in sorted(autogroups):
+            self._add(name, self._resolve(name))
+        if self.dst and "autogroup:internet" in text:
+            self._add("autogroup:internet", INTERNET, loose=True)
+        for name in sorted(r.groups):
+            self._add(name, self._resolve(name))
+        for name in sorted(r.tags):
+            self._add(name, self._resolve(name))
+        for name in sorted(r.hosts):
+            self._add(name, self._resolve(name), rank=_RANK["host"])
+        for name in sorted(r.ipsets):
+            self._add(name, self._resolve(name))
+        self._by_point = self.devices.by_point(tuple(self._pending))
+        self._pending = None
+
+    def _hint(self, text: str) -> Candidate | None:
+        if text not in self._hints:
+            self._hints[text] = self._add(text, self._resolve(text), loose=True,
+                                          rank=-1)
+        return self._hints[text]
+
+    # --- naming -----------------------------------------------------------------------------
+
+    def _touched(self, addrs: AddrSet) -> set[Candidate]:
+        found: set[Candidate] = set()
+        for fam, intervals in ((4, addrs.v4), (6, addrs.v6)):
+            points = self.points[fam]
+            for a, b in intervals:
+                for k in range(bisect_left(points, a), bisect_right(points, b)):
+                    found.update(self._by_point.get((fam, points[k]), ()))
+        return found
+
+    def points_in(self, addrs: AddrSet) -> list[tuple[int, int]]:
+        return self.devices.points_in(addrs)
+
+    def name(self, addrs: AddrSet, hints: Iterable[str] = ()) -> list[tuple[str, AddrSet]]:
+        """[(name, the addresses it stands for)], coarsest first; together exactly `addrs`."""
+        hint_names = tuple(sorted(set(hints)))
+        key = (addrs, hint_names)
+        found = self._cache.get(key)
+        if found is not None:
+            return found
+        # Work on device points (sets of ints) rather than interval arithmetic: the sets
+        # named here can be large and fragmented, and names are mostly device identities.
+        pts = self.points_in(addrs)
+        inside = set(pts)
+        has_other = addrs.size() > len(pts)
+        pool: set[Candidate] = set()
+        for p in pts:
+            pool.update(self._by_point.get(p, ()))
+        for c in (self._hint(h) for h in hint_names):
+            if c is not None:
+                pool.add(c)
+        if has_other:
+            pool.update(self._loose)
+        ordered = sorted(pool, key=lambda c: (c.rank >= 0, -c.size, c.rank, c.name))
+        uncovered = set(inside)
+        other = (addrs - self.all_devices) if has_other else EMPTY
+        out: list[tuple[str, AddrSet]] = []
+        for cand in ordered:
+            if not uncovered and not other:
+                break
+            if cand.points is not None:
+                if not uncovered.intersection(cand.points) or not inside.issuperset(cand.points):
+                    continue
+            else:
+                if not subset(cand.addrs, addrs):
+                    continue
+                cand_pts = self.points_in(cand.addrs)
+                if not uncovered.intersection(cand_pts) and not cand.addrs.overlaps(other):
+                    continue
+                other = other - cand.addrs if other else other
+                uncovered.difference_update(cand_pts)
+                out.append((cand.name, cand.addrs))
+                continue
+            uncovered.difference_update(cand.points)
+            out.append((cand.name, cand.addrs))
+        if uncovered or other:
+            out.extend(self._leftover(uncovered, other))
+        self._cache[key] = out
+        return out
+
+    def _leftover(self, points: set[tuple[int, int]],
+                  other: AddrSet) -> list[tuple[str, AddrSet]]:
+        out: list[tuple[str, AddrSet]] = []
+        by_device: dict[str, list[tuple[int, int]]] = {}
+        for p in sorted(points):
+            by_device.setdefault(self.owner[p].name, []).append(p)
+        for name, pts in sorted(by_device.items()):
+            device = self.owner[pts[0]]
+            addrs = AddrSet([(v, v) for f, v in pts if f == 4], [(v, v) for f, v in pts if f == 6])
+            if len(pts) == len(device.addresses) and device.ipv4:
+                # A whole device no identity covers: its address, with its name for people.
+                out.append((f"{device.ipv4} ({name})", addrs))
+            else:
+                out.extend((text, AddrSet.parse(text)) for text in addrs.to_strings())
+        if not other:
+            return out
+        pieces = other.to_strings()
+        if len(pieces) <= 3:
+            out.extend((text, AddrSet.parse(text)) for text in pieces)
+        else:
+            # Many holes punched by devices: one honest name instead of dozens of ranges.
+            out.append((NON_DEVICE, other))
+        return out

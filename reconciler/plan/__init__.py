@@ -1,0 +1,1 @@
+"""Plan: build the plan, the plan file, apply it, drift."""

@@ -1,0 +1,37 @@
+"""Scheduled drift: is the live policy what git says it should be, and if not, why?
+
+Layer 5. May import: `changes`. Pure: a `DriftReport` is read off a `Plan`, whose
+three-way view already tells out-of-band edits (base -> live) from pending git changes
+(base -> desired) and from conflicts (both). `operations.drift` makes the plan.
+"""
+
+from __future__ import annotations
+
+from reconciler.diff.changes import DriftReport, Origin, Plan
+
+
+def drift_report(plan: Plan) -> DriftReport:
+    """Sort a plan's changes by where they came from."""
+    by_origin: dict[Origin, list] = {o: [] for o in Origin}
+    for change in plan.changes:
+        by_origin[change.origin].append(change)
+    return DriftReport(
+        target=plan.target,
+        identity=plan.identity,
+        out_of_band=list(plan.drift),
+        pending=by_origin[Origin.PENDING] + by_origin[Origin.UNKNOWN],
+        conflicts=by_origin[Origin.CONFLICT],
+        reverts=by_origin[Origin.DRIFT],
+        device_changes=list(plan.device_changes),
+        managed=plan.managed,
+        base_commit=plan.base_commit,
+        desired_commit=plan.desired_commit,
+        warnings=[m.text for m in plan.messages if m.severity == "warning"],
+    )
+
+
+def exit_code(reports: list[DriftReport]) -> int:
+    """0 every target clean, 2 some live policy differs from desired, 1 some check failed."""
+    if any(r.error for r in reports):
+        return 1
+    return 0 if all(r.clean for r in reports) else 2
