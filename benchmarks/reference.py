@@ -13,14 +13,15 @@ from collections import defaultdict
 from collections.abc import Mapping
 from typing import Any
 
+from reconciler.core.errors import CompileError, SelectorError
 from reconciler.core.inventory import Device, Inventory
 from reconciler.engine.access import AccessEntry, _identity
 from reconciler.engine.addrset import AddrSet
-from reconciler.engine.compile import CompiledPolicy, CompileError, Rule, compile_policy
+from reconciler.engine.compile import CompiledPolicy, Rule, compile_policy
 from reconciler.engine.explain import PROTO_NAMES, Explanation, _reasons, _ref, _source_text
 from reconciler.engine.index import Point, Source
 from reconciler.engine.inventory_io import synthetic_inventory
-from reconciler.engine.resolve import SelectorError, device_addrs
+from reconciler.engine.resolve import device_addrs
 from reconciler.engine.tests_runner import TCP_OR_UDP, Invalid, Runner
 from reconciler.validate.ports import parse_proto, split_acl_dst
 

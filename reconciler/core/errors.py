@@ -1,9 +1,30 @@
-"""The whole exception tree.
+"""The whole exception tree, in one module (core: imports `problems` and `source` only).
 
-Lowest layer (imports `problems` and `source` only). Every error the user can cause
-is a `ReconcilerError` with a one-line `summary` and a `detail` that says what to do
-next; the CLI prints them and exits 1. Anything else is a bug and exits 3.
-Third-party exceptions are translated in the module that owns that library, `from e`.
+Every error the user can cause is a `ReconcilerError` with a one-line `summary` and a
+`detail` that says what to do next; the CLI prints them and exits 1 (130 for an
+interrupted apply). Anything else is a bug and exits 3. Third-party exceptions are
+translated in the module that owns that library, `from e`.
+
+    ReconcilerError
+    ├── ConfigError ── CredentialsError        reconciler.yaml, credentials
+    ├── GitError                               git (load/gitsource)
+    ├── PolicyError                            the policy fragments (validate)
+    ├── TestsFailed                            the policy's tests
+    ├── HuJSONError                            HuJSON text (load/hujson)
+    ├── InventoryError                         inventory files (engine/inventory_io)
+    ├── AddressError, SelectorError, PostureError, CompileError, SSHRuleError,
+    │   ExplainError                           the engine
+    ├── BackendError                           control planes (backends)
+    │   ├── AuthError, NotFound, PreconditionFailed, RateLimited, ServerError,
+    │   │   TransportError
+    │   └── ValidationFailed
+    ├── PlanFileError                          plan files (plan/planfile, plancheck)
+    │   └── UnsupportedPlanFormat, WrongTarget, StalePlanError, NotApplyable
+    └── JournalError, InterruptedApply, ApplyInterrupted   the apply journal (plan)
+
+The validator's own parse errors (`validate.selectors.SelectorSyntaxError`,
+`validate.postures.PostureSyntaxError`, ports, durations) are ValueErrors it turns into
+`PolicyError` problems; they never reach the user as exceptions.
 """
 
 from __future__ import annotations
@@ -63,6 +84,67 @@ class TestsFailed(ReconcilerError):
     def __init__(self, summary: str, detail: str = "", *, report: Any = None):
         super().__init__(summary, detail)
         self.report = report
+
+
+# --- policy text and inventories -------------------------------------------------------
+
+
+class HuJSONError(ReconcilerError):
+    """HuJSON text that does not parse (or a duplicate object name).
+
+    `location` (also `source`, as on every ReconcilerError) is where the problem is,
+    with a 1-based column counted in characters as editors show it. `go_message` is
+    the error exactly as Go's github.com/tailscale/hujson words and places it
+    (``hujson: line 1, column 6: ...``, column in bytes), for comparison with Tailscale.
+    """
+
+    def __init__(
+        self,
+        summary: str,
+        detail: str = "",
+        *,
+        source: Location | None = None,
+        go_message: str = "",
+        offset: int | None = None,
+    ) -> None:
+        super().__init__(summary, detail, source=source)
+        self.go_message = go_message or summary
+        self.offset = offset
+
+    @property
+    def location(self) -> Location | None:
+        return self.source
+
+
+class InventoryError(ReconcilerError):
+    """An inventory file is missing, unreadable or has a bad value."""
+
+
+# --- the engine (a policy the validator passed, evaluated) --------------------------------
+
+
+class AddressError(ReconcilerError):
+    """A string is not an IP address, a CIDR prefix or an address range."""
+
+
+class SelectorError(ReconcilerError):
+    """A selector names nothing this policy defines, or is not allowed where it is used."""
+
+
+class PostureError(ReconcilerError):
+    """A posture condition the engine cannot read."""
+
+
+class CompileError(ReconcilerError):
+    """A rule the engine cannot compile (the validator should have caught it)."""
+
+
+class SSHRuleError(ReconcilerError):
+    """An ssh rule the engine cannot compile."""
+
+
+class ExplainError(ReconcilerError):
+    """The question itself is malformed (unknown src, bad dst:port, bad proto)."""
 
 
 # --- control planes -------------------------------------------------------------------
@@ -139,3 +221,20 @@ class StalePlanError(PlanFileError):
 
 class NotApplyable(PlanFileError):
     pass
+
+
+# --- the apply journal ---------------------------------------------------------------
+
+
+class JournalError(ReconcilerError):
+    """The journal cannot be written or read."""
+
+
+class InterruptedApply(ReconcilerError):
+    """An apply of this target stopped part way; `apply --resume` finishes it."""
+
+
+class ApplyInterrupted(ReconcilerError):
+    """Ctrl-C during the writes of an apply: the journal says what is left."""
+
+    exit_code = 130

@@ -14,17 +14,13 @@ rules), `tests_runner` (tests, sshTests), `explain`, `access`.
 
 from __future__ import annotations
 
+from reconciler.core.errors import CompileError, ExplainError, InventoryError
 from reconciler.engine.access import AccessEntry, AccessMatrix, access_matrix, compute_access
 from reconciler.engine.addrset import AddrSet
-from reconciler.engine.compile import CompiledPolicy, CompileError, Rule, compile_policy
-from reconciler.engine.explain import ExplainError, Explanation, explain
+from reconciler.engine.compile import CompiledPolicy, Rule, compile_policy
+from reconciler.engine.explain import Explanation, explain
 from reconciler.engine.filters import filter_rules, node_filter
-from reconciler.engine.inventory_io import (
-    InventoryError,
-    inventory_from_data,
-    load_inventory,
-    synthetic_inventory,
-)
+from reconciler.engine.inventory_io import inventory_from_data, load_inventory, synthetic_inventory
 from reconciler.engine.tests_runner import TestReport, TestResult, run_tests
 
 __all__ = [

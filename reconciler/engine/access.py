@@ -37,13 +37,14 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Protocol
 
+from reconciler.core.errors import CompileError, SelectorError
 from reconciler.core.inventory import Device, Inventory
 from reconciler.engine.addrset import AddrSet
-from reconciler.engine.compile import CompileError, compile_policy
+from reconciler.engine.compile import compile_policy
 from reconciler.engine.explain import PROTO_NAMES
 from reconciler.engine.index import _Points
 from reconciler.engine.inventory_io import synthetic_inventory
-from reconciler.engine.resolve import SelectorError, device_addrs
+from reconciler.engine.resolve import device_addrs
 from reconciler.validate.ports import split_acl_dst
 
 Ranges = tuple[tuple[int, int], ...]

@@ -17,16 +17,12 @@ from functools import lru_cache
 from socket import AF_INET, AF_INET6, inet_pton
 from typing import Final
 
-from reconciler.core.errors import ReconcilerError
+from reconciler.core.errors import AddressError
 
 V4_MAX: Final = (1 << 32) - 1
 V6_MAX: Final = (1 << 128) - 1
 
 Interval = tuple[int, int]
-
-
-class AddressError(ReconcilerError):
-    """A string is not an IP address, a CIDR prefix or an address range."""
 
 
 def _merge(intervals: Iterable[Interval]) -> tuple[Interval, ...]:

@@ -26,11 +26,11 @@ from dataclasses import dataclass, field
 from functools import cached_property, lru_cache, reduce
 from typing import Any
 
-from reconciler.core.errors import ReconcilerError
+from reconciler.core.errors import CompileError, SelectorError
 from reconciler.core.inventory import Inventory
 from reconciler.engine.addrset import EMPTY, AddrSet, Interval
 from reconciler.engine.posture import Postures
-from reconciler.engine.resolve import Resolver, SelectorError, Target
+from reconciler.engine.resolve import Resolver, Target
 from reconciler.validate.ports import (
     DEFAULT_PROTOCOLS,
     PORTED_PROTOCOLS,
@@ -46,10 +46,6 @@ PathKey = tuple[str | int, ...]
 ALL_PORTS: tuple[Interval, ...] = ((0, 65535),)
 DEFAULT_PROTOS = frozenset(DEFAULT_PROTOCOLS)
 PORTED = PORTED_PROTOCOLS
-
-
-class CompileError(ReconcilerError):
-    """A rule the engine cannot compile (the validator should have caught it)."""
 
 
 @dataclass(frozen=True)

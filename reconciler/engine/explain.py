@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from reconciler.core.errors import ReconcilerError
+from reconciler.core.errors import ExplainError
 from reconciler.core.inventory import Inventory
 from reconciler.core.source import Location, PathKey, SourceMap
 from reconciler.engine.compile import Rule
@@ -24,10 +24,6 @@ from reconciler.engine.tests_runner import TCP_OR_UDP, Invalid, Runner
 from reconciler.validate.ports import ProtoError, parse_proto
 
 PROTO_NAMES = {1: "icmp", 6: "tcp", 17: "udp", 58: "ipv6-icmp", 132: "sctp"}
-
-
-class ExplainError(ReconcilerError):
-    """The question itself is malformed (unknown src, bad dst:port, bad proto)."""
 
 
 @dataclass(frozen=True)

@@ -37,9 +37,9 @@ from typing import Any
 
 import yaml
 
-from reconciler.core.errors import ReconcilerError
+from reconciler.core.errors import AddressError, InventoryError
 from reconciler.core.inventory import ROLES, SYNTHETIC_ID, Device, Inventory, User
-from reconciler.engine.addrset import AddressError, AddrSet, parse_ip
+from reconciler.engine.addrset import AddrSet, parse_ip
 from reconciler.engine.gcpause import gc_paused
 
 _PREFIXES = ("group:", "tag:", "autogroup:", "user:", "localpart:", "ipset:", "svc:", "posture:")
@@ -47,10 +47,6 @@ _PREFIXES = ("group:", "tag:", "autogroup:", "user:", "localpart:", "ipset:", "s
 
 DEVICE_KEYS = frozenset({"name", "ipv4", "ipv6", "user", "tags", "approved_routes",
                          "advertised_routes", "posture", "id", "shared"})
-
-
-class InventoryError(ReconcilerError):
-    """An inventory file is missing, unreadable or has a bad value."""
 
 
 def load_inventory(path: Path | str) -> Inventory:

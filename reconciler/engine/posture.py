@@ -21,14 +21,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from reconciler.core.errors import ReconcilerError
+from reconciler.core.errors import PostureError
 from reconciler.validate import postures as policy_postures
 
 VERSION_ATTRS = frozenset({"node:osVersion", "node:tsVersion"})
-class PostureError(ReconcilerError):
-    """A posture condition the engine cannot read."""
-
-
 def cmpver(a: str, b: str) -> int:
     """Compare two version strings the way Tailscale's util/cmpver does: -1, 0 or 1."""
     v1, v2 = a, b
@@ -102,7 +98,7 @@ def parse_condition(text: str, where: str = "posture") -> Condition:
     so what `validate` accepts is exactly what the engine evaluates."""
     try:
         parsed = policy_postures.parse_condition(str(text))
-    except policy_postures.PostureError as e:
+    except policy_postures.PostureSyntaxError as e:
         raise PostureError(f"{where}: {text!r}: {e}") from e
     value = list(parsed.value) if isinstance(parsed.value, tuple) else parsed.value
     return Condition(parsed.attribute, parsed.operator, value, str(text))

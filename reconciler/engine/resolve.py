@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from reconciler.core.errors import ReconcilerError
+from reconciler.core.errors import AddressError, SelectorError
 from reconciler.core.inventory import ROLES, Device, Inventory
 from reconciler.engine.addrset import (
     ALL,
@@ -23,26 +23,20 @@ from reconciler.engine.addrset import (
     TAILNET,
     V4_ALL,
     V6_ALL,
-    AddressError,
     AddrSet,
     Interval,
     parse_ip,
 )
-from reconciler.validate.selectors import Kind, Selector, parse_selector
-from reconciler.validate.selectors import SelectorError as SyntaxSelectorError
+from reconciler.validate.selectors import Kind, Selector, SelectorSyntaxError, parse_selector
 
 ROLE_AUTOGROUPS = {f"autogroup:{r}" for r in ROLES if r != "member"}
-
-
-class SelectorError(ReconcilerError):
-    """A selector names nothing this policy defines, or is not allowed where it is used."""
 
 
 def parse(text: str) -> Selector:
     """`parse_selector` with its ValueError turned into our error tree."""
     try:
         return parse_selector(text)
-    except SyntaxSelectorError as e:
+    except SelectorSyntaxError as e:
         raise SelectorError(str(e)) from e
 
 

@@ -14,15 +14,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from reconciler.core.errors import ReconcilerError
+from reconciler.core.errors import SelectorError, SSHRuleError
 from reconciler.core.inventory import Device
 from reconciler.engine.addrset import EMPTY, AddrSet
 from reconciler.engine.posture import Postures
-from reconciler.engine.resolve import Resolver, SelectorError, device_addrs
-
-
-class SSHRuleError(ReconcilerError):
-    """An ssh rule the engine cannot compile."""
+from reconciler.engine.resolve import Resolver, device_addrs
 
 
 @dataclass(frozen=True)

@@ -26,20 +26,18 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from reconciler.core.errors import ReconcilerError
+from reconciler.core.errors import AddressError, ReconcilerError, SelectorError
 from reconciler.core.forked import Forked, forking_allowed
 from reconciler.core.inventory import Device, Inventory
 from reconciler.core.source import Location, SourceMap
-from reconciler.engine.addrset import AddressError, AddrSet, parse_ip, strict_ip
+from reconciler.engine.addrset import AddrSet, parse_ip, strict_ip
 from reconciler.engine.compile import CompiledPolicy, compile_policy
 from reconciler.engine.gcpause import gc_paused
 from reconciler.engine.index import Point, RuleIndex, Source, SourceGroup
 from reconciler.engine.inventory_io import synthetic_inventory
-from reconciler.engine.resolve import SelectorError
 from reconciler.engine.ssh import SSHRule, compile_ssh, ssh_actions
 from reconciler.validate.ports import ProtoError, parse_proto, split_acl_dst
-from reconciler.validate.selectors import Kind, parse_selector
-from reconciler.validate.selectors import SelectorError as SyntaxError_
+from reconciler.validate.selectors import Kind, SelectorSyntaxError, parse_selector
 
 TCP_OR_UDP = frozenset({6, 17})
 # Below this many entries a second process costs more (fork, pickling the results
@@ -199,7 +197,7 @@ class Runner:
             return self._src_cache[s]
         try:
             sel = parse_selector(s)
-        except SyntaxError_ as e:
+        except SelectorSyntaxError as e:
             raise Invalid(f"src {e}") from None
         if sel.kind in (Kind.USER, Kind.GROUP, Kind.TAG):
             if sel.kind is Kind.USER and sel.value.lower() not in self.known_users \
@@ -248,7 +246,7 @@ class Runner:
             return found
         try:
             sel = parse_selector(host)
-        except SyntaxError_ as e:
+        except SelectorSyntaxError as e:
             raise Invalid(f'"{text}": {e}') from None
         devices: list[Device] = []
         if sel.kind in (Kind.USER, Kind.GROUP, Kind.TAG):
@@ -389,7 +387,7 @@ class Runner:
         s = text.strip()
         try:
             sel = parse_selector(s)
-        except SyntaxError_:
+        except SelectorSyntaxError:
             raise Invalid(f'SSH tests dst contains unknown element "{s}"') from None
         if sel.kind is Kind.TAG and sel.value not in self.resolver.tags:
             raise Invalid(f'SSH tests dst contains unknown tag "{s}"')

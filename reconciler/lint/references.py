@@ -15,7 +15,7 @@ from reconciler.core.source import PathKey, SourceMap
 from reconciler.core.suggest import nearest_name
 from reconciler.lint.findings import Finding
 from reconciler.validate.ports import split_acl_dst
-from reconciler.validate.selectors import Kind, SelectorError, parse_selector
+from reconciler.validate.selectors import Kind, SelectorSyntaxError, parse_selector
 
 Ref = tuple[str, str, PathKey]  # (kind, name, where it is used)
 _KINDS = {Kind.GROUP: "group", Kind.TAG: "tag", Kind.HOST: "host", Kind.IPSET: "ipset"}
@@ -52,7 +52,7 @@ def _named(s: str) -> tuple[str, str] | None:
     selectors thousands of times."""
     try:
         sel = parse_selector(s)
-    except SelectorError:
+    except SelectorSyntaxError:
         return None
     kind = _KINDS.get(sel.kind)
     if kind == "group" and "@" in sel.value:

@@ -39,7 +39,9 @@ from pathlib import Path
 
 from reconciler.backends.base import Backend, unquote_etag
 from reconciler.core.errors import (
+    ApplyInterrupted,
     BackendError,
+    InterruptedApply,
     NotApplyable,
     PreconditionFailed,
     ReconcilerError,
@@ -55,7 +57,7 @@ from reconciler.diff.changes import ApplyResult, Plan
 from reconciler.diff.resources import removes_access_only
 from reconciler.load import hujson
 from reconciler.plan import journal
-from reconciler.plan.journal import ApplyInterrupted, InterruptedApply, Journal
+from reconciler.plan.journal import Journal
 
 ADOPT_DETAIL = (
     "The live policy carries no reconciler header, so it was not applied from git and "

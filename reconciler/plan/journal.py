@@ -32,27 +32,13 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.core import atomicfile, redact
-from reconciler.core.errors import ReconcilerError
+from reconciler.core.errors import InterruptedApply, JournalError
 from reconciler.diff.changes import Plan
 
 JOURNAL_VERSION = 1
 JOURNAL_DIR = Path(".reconciler") / "journal"
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 MAX_JOURNAL_BYTES = 64 * 1024 * 1024
-
-
-class JournalError(ReconcilerError):
-    """The journal cannot be written or read."""
-
-
-class InterruptedApply(ReconcilerError):
-    """An apply of this target stopped part way; `apply --resume` finishes it."""
-
-
-class ApplyInterrupted(ReconcilerError):
-    """Ctrl-C during the writes of an apply: the journal says what is left."""
-
-    exit_code = 130
 
 
 @dataclass

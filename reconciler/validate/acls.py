@@ -35,7 +35,7 @@ from reconciler.validate.selectors import (
     AUTOGROUP_SELF,
     Kind,
     Selector,
-    SelectorError,
+    SelectorSyntaxError,
     parse_selector,
 )
 
@@ -63,7 +63,7 @@ def _dst(ctx: Context, text: str) -> _Dst:
         return _Dst(((f'dst="{written}": {e}', "ports"),), (), (), False)
     try:
         sel = parse_selector(host)
-    except SelectorError as e:
+    except SelectorSyntaxError as e:
         return _Dst((), ports, ((f"dst={e}", "selector"),), False)
     is_self = sel.kind is Kind.AUTOGROUP and sel.value == AUTOGROUP_SELF
     return _Dst((), ports, dst_selector_problems(ctx, sel, host), is_self)

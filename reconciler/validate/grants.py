@@ -33,7 +33,7 @@ from reconciler.validate.selectors import (
     AUTOGROUP_SELF,
     Kind,
     Selector,
-    SelectorError,
+    SelectorSyntaxError,
     parse_selector,
 )
 
@@ -70,7 +70,7 @@ def _dst(ctx: Context, text: str) -> _Dst:
         return _Dst(((message, "dst"),), False, False)
     try:
         sel = parse_selector(text)
-    except SelectorError as e:
+    except SelectorSyntaxError as e:
         return _Dst(((f"dst={e}", "selector"),), False, False)
     if sel.kind is Kind.CIDR and sel.network is not None and sel.network.prefixlen == 0:
         message = f'dst "{sel.network}": to allow all IP addresses, use "*" or "autogroup:internet"'
@@ -135,7 +135,7 @@ def _check_grant(
         path = (*base, "via", j)
         try:
             sel = parse_selector(text)
-        except SelectorError:
+        except SelectorSyntaxError:
             sel = None
         if sel is None or sel.kind is not Kind.TAG:
             ctx.report(path, "via can only be a tag", "via")
@@ -153,7 +153,7 @@ def _has_acl_style_port(ctx: Context, text: str) -> bool:
     is no valid, defined selector, but it splits into one plus a port list."""
     try:
         whole = parse_selector(text)
-    except SelectorError:
+    except SelectorSyntaxError:
         whole = None
     if whole is not None and undefined(ctx, whole) is None:
         return False
@@ -163,7 +163,7 @@ def _has_acl_style_port(ctx: Context, text: str) -> bool:
     try:
         parse_ports(ports)
         parse_selector(host)
-    except (PortError, SelectorError):
+    except (PortError, SelectorSyntaxError):
         return False
     return True
 

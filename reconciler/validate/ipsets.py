@@ -19,7 +19,12 @@ from reconciler.validate.context import (
     section_key,
 )
 from reconciler.validate.references import undefined
-from reconciler.validate.selectors import AUTOGROUP_INTERNET, Kind, SelectorError, parse_selector
+from reconciler.validate.selectors import (
+    AUTOGROUP_INTERNET,
+    Kind,
+    SelectorSyntaxError,
+    parse_selector,
+)
 
 
 def check_ipsets(ctx: Context) -> None:
@@ -51,7 +56,7 @@ def check_ipsets(ctx: Context) -> None:
 def _check_ipset_target(ctx: Context, path: PathKey, where: str, target: str) -> str | None:
     try:
         sel = parse_selector(target)
-    except SelectorError as e:
+    except SelectorSyntaxError as e:
         ctx.report(path, f"{where}: {e}", "selector")
         return None
     ok = sel.kind in (Kind.IP, Kind.CIDR, Kind.IP_RANGE, Kind.HOST, Kind.IPSET) or (

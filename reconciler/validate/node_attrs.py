@@ -18,7 +18,7 @@ from reconciler.validate.selectors import (
     AUTOGROUP_TAGGED,
     ROLE_AUTOGROUPS,
     Kind,
-    SelectorError,
+    SelectorSyntaxError,
     parse_network,
     parse_selector,
 )
@@ -50,7 +50,7 @@ def check_node_attrs(ctx: Context) -> None:
 def _check_target(ctx: Context, path: PathKey, text: str) -> None:
     try:
         sel = parse_selector(text)
-    except SelectorError as e:
+    except SelectorSyntaxError as e:
         ctx.report(path, str(e), "selector")
         return
     if sel.kind is Kind.AUTOGROUP and sel.value not in _TARGET_AUTOGROUPS:

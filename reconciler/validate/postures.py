@@ -2,7 +2,7 @@
 
 Policy model layer (stdlib only). `parse_condition` turns one condition string of a
 `postures` entry into a frozen `Condition` (attribute, operator, value) or raises
-`PostureError`; the validator reports the error, the engine evaluates the Condition.
+`PostureSyntaxError`; the validator reports the error, the engine evaluates the Condition.
 Grammar from policy-semantics.md 1.6 (DOC-POSTURE).
 """
 
@@ -34,7 +34,7 @@ _ATTR = re.compile(r"([A-Za-z][A-Za-z0-9_-]*):([A-Za-z0-9_.\-]+)")
 _NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 
 
-class PostureError(ValueError):
+class PostureSyntaxError(ValueError):
     """A condition that does not parse; str() says why."""
 
 
@@ -53,16 +53,16 @@ def _scalar(text: str) -> str | int | float | bool:
         return text == "true"
     if _NUMBER.fullmatch(text):
         return float(text) if "." in text else int(text)
-    raise PostureError(f"{text or 'nothing'} is not a value; quote strings, e.g. '{text}'")
+    raise PostureSyntaxError(f"{text or 'nothing'} is not a value; quote strings, e.g. '{text}'")
 
 
 def _list(text: str) -> tuple[str | int | float | bool, ...]:
     text = text.strip()
     if not (text.startswith("[") and text.endswith("]")):
-        raise PostureError(f"expected a list like ['a', 'b'], got {text or 'nothing'}")
+        raise PostureSyntaxError(f"expected a list like ['a', 'b'], got {text or 'nothing'}")
     inner = text[1:-1].strip()
     if not inner:
-        raise PostureError("the list is empty")
+        raise PostureSyntaxError("the list is empty")
     return tuple(_scalar(part) for part in _split_list(inner))
 
 
@@ -85,7 +85,7 @@ def _split_list(inner: str) -> list[str]:
         else:
             current += ch
     if quote:
-        raise PostureError("unterminated quote in the list")
+        raise PostureSyntaxError("unterminated quote in the list")
     parts.append(current)
     return parts
 
@@ -94,14 +94,14 @@ def parse_condition(text: str) -> Condition:
     s = text.strip()
     m = _ATTR.match(s)
     if m is None:
-        raise PostureError("a condition starts with an attribute such as node:os")
+        raise PostureSyntaxError("a condition starts with an attribute such as node:os")
     attribute = m.group(0)
     namespace = m.group(1)
     if namespace == "node" and attribute not in NODE_ATTRIBUTES:
         hint = did_you_mean(attribute, NODE_ATTRIBUTES)
-        raise PostureError(f'unknown attribute "{attribute}"{hint}')
+        raise PostureSyntaxError(f'unknown attribute "{attribute}"{hint}')
     if namespace == "ip" and attribute not in IP_ATTRIBUTES:
-        raise PostureError(f'unknown attribute "{attribute}" (did you mean "ip:country"?)')
+        raise PostureSyntaxError(f'unknown attribute "{attribute}" (did you mean "ip:country"?)')
     rest = s[m.end() :].strip()
     for op in OPERATORS:
         if rest == op or rest.startswith(op + " ") or (not op[0].isalpha() and rest.startswith(op)):
@@ -109,10 +109,10 @@ def parse_condition(text: str) -> Condition:
             break
     else:
         ops = ", ".join(OPERATORS)
-        raise PostureError(f"expected an operator after {attribute} ({ops})")
+        raise PostureSyntaxError(f"expected an operator after {attribute} ({ops})")
     if op in ("IS SET", "NOT SET"):
         if value_text:
-            raise PostureError(f"{op} takes no value")
+            raise PostureSyntaxError(f"{op} takes no value")
         return Condition(attribute, op, None)
     if op in ("IN", "NOT IN"):
         return Condition(attribute, op, _list(value_text))
@@ -120,7 +120,7 @@ def parse_condition(text: str) -> Condition:
     if op in ORDER_OPERATORS:
         numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
         if not numeric and attribute not in VERSION_ATTRIBUTES:
-            raise PostureError(
+            raise PostureSyntaxError(
                 f"{op} compares numbers, or versions of node:osVersion and node:tsVersion"
             )
     return Condition(attribute, op, value)

@@ -23,7 +23,7 @@ from reconciler.validate.selectors import (
     ROLE_AUTOGROUPS,
     Kind,
     Selector,
-    SelectorError,
+    SelectorSyntaxError,
     parse_selector,
 )
 
@@ -44,7 +44,7 @@ def string_items(value: Any) -> list[tuple[int, str]]:
 def parse_or_report(ctx: Context, path: PathKey, text: str, prefix: str) -> Selector | None:
     try:
         return parse_selector(text)
-    except SelectorError as e:
+    except SelectorSyntaxError as e:
         ctx.report(path, f"{prefix}{e}", "selector")
         return None
 
@@ -65,7 +65,7 @@ def src_problems(ctx: Context, text: str) -> tuple[Selector | None, Found]:
     wrong with it. Depends on the text only, so callers memoise it (`Memo`)."""
     try:
         sel = parse_selector(text)
-    except SelectorError as e:
+    except SelectorSyntaxError as e:
         return None, ((f"src={e}", "selector"),)
     return sel, _src_selector_problems(ctx, sel)
 

@@ -22,14 +22,14 @@ from reconciler.validate.context import (
 )
 from reconciler.validate.ipsets import check_ipsets
 from reconciler.validate.node_attrs import check_node_attrs
-from reconciler.validate.postures import PostureError, parse_condition
+from reconciler.validate.postures import PostureSyntaxError, parse_condition
 from reconciler.validate.references import undefined, undefined_posture
 from reconciler.validate.selectors import (
     AUTOGROUP_TAGGED,
     ROLE_AUTOGROUPS,
     Kind,
     Selector,
-    SelectorError,
+    SelectorSyntaxError,
     is_valid_host_name,
     parse_ip,
     parse_network,
@@ -91,7 +91,7 @@ def _check_owner(ctx: Context, path: PathKey, where: str, text: str) -> None:
     """A tag owner or an auto-approver: user, group, tag or a role autogroup."""
     try:
         sel = parse_selector(text)
-    except SelectorError as e:
+    except SelectorSyntaxError as e:
         ctx.report(path, f"{where}: {e}", "selector")
         return
     allowed = sel.kind in (Kind.USER, Kind.GROUP, Kind.TAG, Kind.DOMAIN) or (
@@ -140,7 +140,7 @@ def check_postures(ctx: Context) -> None:
                 continue
             try:
                 parse_condition(condition)
-            except PostureError as e:
+            except PostureSyntaxError as e:
                 ctx.report(
                     ("postures", name, j),
                     f'{section_key("postures", name)}: "{condition.strip()}": {e}',

@@ -3,7 +3,7 @@
 Policy model layer (stdlib only). `parse_selector` trims whitespace as Tailscale SaaS does
 and returns a frozen `Selector`; whether that kind is allowed where it was written, and
 whether the tag/group/host it names exists, is decided by the callers (`rules`,
-`sections`, the engine). Unparseable text raises `SelectorError` with Tailscale's
+`sections`, the engine). Unparseable text raises `SelectorSyntaxError` with Tailscale's
 ``"%bogus%": invalid address`` wording.
 """
 
@@ -76,7 +76,7 @@ _PREFIXES = {
 }
 
 
-class SelectorError(ValueError):
+class SelectorSyntaxError(ValueError):
     """An alias Tailscale cannot parse; str() is the message."""
 
 
@@ -120,7 +120,7 @@ def parse_network(text: str) -> IPNetwork | None:
 
 @functools.lru_cache(maxsize=1 << 16)  # pure text -> immutable result; policies repeat
 def parse_selector(text: str) -> Selector:
-    """Classify `text` (trimmed). Raises SelectorError when it is no alias at all."""
+    """Classify `text` (trimmed). Raises SelectorSyntaxError when it is no alias at all."""
     s = text.strip()
     if s == "*":
         return Selector(Kind.WILDCARD, "*", s)
@@ -129,7 +129,8 @@ def parse_selector(text: str) -> Selector:
         if rest.startswith("*@"):
             return Selector(Kind.DOMAIN, rest[2:], s)
         if "*" in rest:
-            raise SelectorError(f'"{s}": partial wildcards are not supported, use user:*@<domain>')
+            raise SelectorSyntaxError(
+                f'"{s}": partial wildcards are not supported, use user:*@<domain>')
         return Selector(Kind.USER, rest, s)
     if s.startswith("host:"):
         return Selector(Kind.HOST, s[len("host:") :], s)
@@ -144,18 +145,18 @@ def parse_selector(text: str) -> Selector:
     if "/" in s:
         network = parse_network(s)
         if network is None:
-            raise SelectorError(f'"{s}": invalid address')
+            raise SelectorSyntaxError(f'"{s}": invalid address')
         return Selector(Kind.CIDR, s, s, network=network)
     if "-" in s:
         low, _, high = s.partition("-")
         first, last = parse_ip(low.strip()), parse_ip(high.strip())
         if first is not None and last is not None:
             if first.version != last.version or last < first:
-                raise SelectorError(f'"{s}": invalid IP range')
+                raise SelectorSyntaxError(f'"{s}": invalid IP range')
             return Selector(Kind.IP_RANGE, s, s, range_=(first, last))
     if _HOST_NAME.fullmatch(s):
         return Selector(Kind.HOST, s, s)
-    raise SelectorError(f'"{s}": invalid address')
+    raise SelectorSyntaxError(f'"{s}": invalid address')
 
 
 def is_valid_host_name(name: str) -> bool:

@@ -30,7 +30,7 @@ from reconciler.validate.selectors import (
     ROLE_AUTOGROUPS,
     Kind,
     Selector,
-    SelectorError,
+    SelectorSyntaxError,
     parse_selector,
 )
 
@@ -84,7 +84,7 @@ def _check_recorders(ctx: Context, base: PathKey, entry: Mapping[str, Any]) -> N
         path = (*base, "recorder", j)
         try:
             sel = parse_selector(text)
-        except SelectorError:
+        except SelectorSyntaxError:
             sel = None
         if sel is None or sel.kind is not Kind.TAG:
             ctx.report(path, f'recorder "{text.strip()}": a recorder is named by its tag',

@@ -26,7 +26,7 @@ from reconciler.validate.selectors import (
     AUTOGROUP_INTERNET,
     Kind,
     Selector,
-    SelectorError,
+    SelectorSyntaxError,
     parse_network,
     parse_selector,
 )
@@ -52,7 +52,7 @@ def _src_problems(ctx: Context, value: Any) -> tuple[str, ...]:
         return ("src must be specified",)
     try:
         sel = parse_selector(value)
-    except SelectorError as e:
+    except SelectorSyntaxError as e:
         return (f"src {e}",)
     if sel.kind in (Kind.WILDCARD, Kind.CIDR, Kind.IP_RANGE, Kind.IPSET, Kind.SERVICE) or (
         sel.kind is Kind.AUTOGROUP and sel.value == AUTOGROUP_INTERNET
@@ -197,7 +197,7 @@ def _test_host_problems(ctx: Context, host: str) -> tuple[str, ...]:
         return ("a test destination must be a single host, not a CIDR",)
     try:
         sel = parse_selector(host)
-    except SelectorError as e:
+    except SelectorSyntaxError as e:
         return (str(e),)
     if sel.kind in (Kind.WILDCARD, Kind.AUTOGROUP, Kind.IP_RANGE, Kind.IPSET):
         return (
@@ -257,7 +257,7 @@ def _check_ssh_test(ctx: Context, base: PathKey, where: str, entry: Mapping[str,
 def _check_ssh_test_dst(ctx: Context, path: PathKey, where: str, text: str) -> None:
     try:
         sel = parse_selector(text)
-    except SelectorError as e:
+    except SelectorSyntaxError as e:
         ctx.report(path, f"{where}: dst {e}", CODE)
         return
     if sel.kind in (Kind.CIDR, Kind.WILDCARD, Kind.AUTOGROUP, Kind.IP_RANGE, Kind.IPSET):

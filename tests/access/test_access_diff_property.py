@@ -31,15 +31,16 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from reconciler.core.errors import CompileError, SelectorError
 from reconciler.core.inventory import SYNTHETIC_ID, Device, Inventory, User
 from reconciler.diff.access import AccessChange, AccessDiff, access_diff
 from reconciler.diff.access.compute import PROTO_NUMBER
 from reconciler.diff.access.naming import NON_DEVICE
 from reconciler.engine.addrset import AddrSet, parse_ip, union_all
-from reconciler.engine.compile import CompiledPolicy, CompileError, compile_policy
+from reconciler.engine.compile import CompiledPolicy, compile_policy
 from reconciler.engine.index import Source
 from reconciler.engine.inventory_io import with_named_identities
-from reconciler.engine.resolve import Resolver, SelectorError
+from reconciler.engine.resolve import Resolver
 from reconciler.engine.tests_runner import Runner
 from reconciler.validate.ports import DEFAULT_PROTOCOLS, PROTOCOL_NAMES
 from tests.conftest import examples

@@ -10,9 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from reconciler.core.errors import CompileError, SelectorError
 from reconciler.diff.access import access_diff, compute
-from reconciler.engine.compile import CompileError
-from reconciler.engine.resolve import SelectorError
 from tests.access.test_access_diff import inv
 from tests.conftest import examples
 

@@ -23,8 +23,8 @@ import reconciler.cli.engine_cmds  # noqa: F401  (registers the commands on `cli
 from benchmarks.generate import Scale, generate
 from benchmarks.reference import reference_access_matrix
 from reconciler.cli import cli
+from reconciler.core.errors import CompileError
 from reconciler.engine import compute_access, inventory_from_data
-from reconciler.engine.compile import CompileError
 from reconciler.plan.planfile import FORMAT_VERSION
 
 USERS = ["a@x.com", "b@x.com", "c@y.com", "d@x.com"]

@@ -6,14 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reconciler.engine.addrset import (
-    ALL,
-    EMPTY,
-    TAILNET,
-    AddressError,
-    AddrSet,
-    parse_ip,
-)
+from reconciler.core.errors import AddressError
+from reconciler.engine.addrset import ALL, EMPTY, TAILNET, AddrSet, parse_ip
 
 # Small universe so a set of ints is a faithful model of the intervals.
 intervals = st.lists(

@@ -6,8 +6,9 @@ from typing import Any
 
 import pytest
 
+from reconciler.core.errors import ExplainError
 from reconciler.core.source import Location, SourceMap
-from reconciler.engine import ExplainError, access_matrix, explain
+from reconciler.engine import access_matrix, explain
 
 POLICY: dict[str, Any] = {
     "groups": {"group:eng": ["alice@example.com", "bob@example.com"]},

@@ -19,15 +19,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from benchmarks.generate import Scale, generate
+from reconciler.core.errors import InventoryError
 from reconciler.core.inventory import Inventory
 from reconciler.engine import compile_policy, inventory_from_data
 from reconciler.engine import inventory_io as io
 from reconciler.engine.addrset import parse_ip, strict_ip
 from reconciler.engine.compile import Rule
 from reconciler.engine.index import Point, Source
-from reconciler.engine.inventory_io import InventoryError
 from reconciler.engine.tests_runner import TCP_OR_UDP, Runner
-from reconciler.validate.selectors import Kind, SelectorError, parse_selector
+from reconciler.validate.selectors import Kind, SelectorSyntaxError, parse_selector
 from tests.conftest import examples
 
 # --- inventory loading ---------------------------------------------------------------------
@@ -145,7 +145,7 @@ def test_strict_ip_agrees_with_parse_selector(text: str) -> None:
         return
     try:
         sel = parse_selector(text)
-    except SelectorError:
+    except SelectorSyntaxError:
         pytest.fail(f"{text!r}: strict_ip takes it, parse_selector does not")
     assert sel.kind is Kind.IP and parse_ip(sel.value) == point
 

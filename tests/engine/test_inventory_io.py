@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.engine import InventoryError, load_inventory, synthetic_inventory
+from reconciler.core.errors import InventoryError
+from reconciler.engine import load_inventory, synthetic_inventory
 from tests.engine.conformance import records
 
 NATIVE = """\

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from reconciler.core.errors import SelectorError
 from reconciler.engine import inventory_from_data
 from reconciler.engine.addrset import ALL, INTERNET, TAILNET, AddrSet
-from reconciler.engine.resolve import Resolver, SelectorError
+from reconciler.engine.resolve import Resolver
 
 INV = inventory_from_data({
     "users": [{"login": "alice@example.com", "role": "owner"},

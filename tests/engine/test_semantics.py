@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
+from reconciler.core.errors import CompileError, PostureError
 from reconciler.core.source import Location, SourceMap
 from reconciler.engine import compile_policy, filter_rules, inventory_from_data, run_tests
-from reconciler.engine.compile import CompileError
-from reconciler.engine.posture import PostureError, Postures, cmpver
+from reconciler.engine.posture import Postures, cmpver
 
 INVENTORY = inventory_from_data({
     "users": [

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from reconciler.core.source import Location
-from reconciler.validate.postures import Condition, PostureError, parse_condition
+from reconciler.validate.postures import Condition, PostureSyntaxError, parse_condition
 
 from .helpers import FILE, acl, errors, messages, policy, source_map
 
@@ -107,7 +107,7 @@ def test_parse_condition(text: str, condition: Condition) -> None:
     ],
 )
 def test_parse_condition_errors(text: str, message: str) -> None:
-    with pytest.raises(PostureError) as e:
+    with pytest.raises(PostureSyntaxError) as e:
         parse_condition(text)
     assert str(e.value).startswith(message)
 

@@ -8,7 +8,7 @@ import pytest
 
 from reconciler.validate.selectors import (
     Kind,
-    SelectorError,
+    SelectorSyntaxError,
     is_valid_host_name,
     parse_selector,
 )
@@ -63,7 +63,7 @@ def test_ip_range() -> None:
     ],
 )
 def test_parse_selector_errors(text: str, message: str) -> None:
-    with pytest.raises(SelectorError) as e:
+    with pytest.raises(SelectorSyntaxError) as e:
         parse_selector(text)
     assert str(e.value).startswith(message)
 

@@ -33,6 +33,7 @@ from functools import cached_property
 from itertools import pairwise
 from typing import Any
 
+from reconciler.core.errors import SelectorError
 from reconciler.core.inventory import SYNTHETIC_ID, Device, Inventory
 from reconciler.core.source import SourceMap
 from reconciler.diff.access.model import AccessChange, AccessDiff, RuleRef
@@ -42,7 +43,7 @@ from reconciler.engine.addrset import EMPTY, AddrSet, Interval, union_all
 from reconciler.engine.compile import CompiledPolicy, Rule, compile_policy
 from reconciler.engine.gcpause import gc_paused
 from reconciler.engine.inventory_io import synthetic_inventory
-from reconciler.engine.resolve import SelectorError, device_addrs, parse
+from reconciler.engine.resolve import device_addrs, parse
 from reconciler.validate.ports import DEFAULT_PROTOCOLS, PROTOCOL_NAMES, split_acl_dst
 from reconciler.validate.selectors import Kind
 

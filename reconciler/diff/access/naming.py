@@ -20,11 +20,12 @@ from functools import cached_property
 from itertools import repeat
 from typing import Any
 
+from reconciler.core.errors import SelectorError
 from reconciler.core.inventory import Device, Inventory
 from reconciler.diff.access.sets import subset
 from reconciler.engine.addrset import ALL, EMPTY, INTERNET, AddrSet, parse_ip
 from reconciler.engine.compile import CompiledPolicy
-from reconciler.engine.resolve import Resolver, SelectorError, device_addrs
+from reconciler.engine.resolve import Resolver, device_addrs
 from reconciler.validate.selectors import AUTOGROUP_MEMBER, AUTOGROUP_TAGGED, ROLE_AUTOGROUPS
 
 NON_DEVICE = "(addresses that are not tailnet devices)"

@@ -18,12 +18,13 @@ from __future__ import annotations
 
 from typing import Any, overload
 
+from reconciler.core.errors import HuJSONError
 from reconciler.core.source import Comments, SourceMap
 from reconciler.load.hujson._comments import comments_of, emit_commented
 from reconciler.load.hujson._data import dumps_unformatted, to_python
 from reconciler.load.hujson._emit import _Unsupported as _EmitUnsupported
 from reconciler.load.hujson._emit import emit
-from reconciler.load.hujson._errors import HuJSONError, Positions
+from reconciler.load.hujson._errors import Positions
 from reconciler.load.hujson._fast import as_text, fast_load_with_offsets, fast_loads
 from reconciler.load.hujson._format import format_tree, minimize_tree, standardize_tree
 from reconciler.load.hujson._parse import MAX_DEPTH, parse_bytes, to_bytes

@@ -10,8 +10,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from reconciler.core.errors import HuJSONError
 from reconciler.core.source import PathKey, SourceMap
-from reconciler.load.hujson._errors import HuJSONError, Positions
+from reconciler.load.hujson._errors import Positions
 from reconciler.load.hujson._strings import decode_string, quote_string
 from reconciler.load.hujson._tree import Object, Value
 

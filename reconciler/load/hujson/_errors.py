@@ -8,35 +8,7 @@ from __future__ import annotations
 
 import bisect
 
-from reconciler.core.errors import ReconcilerError
 from reconciler.core.source import Location
-
-
-class HuJSONError(ReconcilerError):
-    """HuJSON text that does not parse (or a duplicate object name).
-
-    `location` (also `source`, as on every ReconcilerError) is where the problem is,
-    with a 1-based column counted in characters as editors show it. `go_message` is
-    the error exactly as Go's github.com/tailscale/hujson words and places it
-    (``hujson: line 1, column 6: ...``, column in bytes), for comparison with Tailscale.
-    """
-
-    def __init__(
-        self,
-        summary: str,
-        detail: str = "",
-        *,
-        source: Location | None = None,
-        go_message: str = "",
-        offset: int | None = None,
-    ) -> None:
-        super().__init__(summary, detail, source=source)
-        self.go_message = go_message or summary
-        self.offset = offset
-
-    @property
-    def location(self) -> Location | None:
-        return self.source
 
 
 class Positions:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import re
 
-from reconciler.load.hujson._errors import HuJSONError, Positions
+from reconciler.core.errors import HuJSONError
+from reconciler.load.hujson._errors import Positions
 from reconciler.load.hujson._strings import VALID_STRING, decode_string, diagnose_string, quote_char
 from reconciler.load.hujson._tree import Array, Member, Object, Value
 
