@@ -71,8 +71,8 @@ def _phases(root: Path, policy: dict, inventory: dict) -> dict[str, float]:
     """Per-phase seconds of one plan, in-process (see --phases)."""
     from reconciler.commands import operations
     from reconciler.core.source import SourceMap
-    from reconciler.load import document as compiler
     from reconciler.load.desired import Desired
+    from reconciler.load.document import to_hujson
     from reconciler.load.gitsource import working_revision
 
     session = operations.Session.open(root)
@@ -84,7 +84,7 @@ def _phases(root: Path, policy: dict, inventory: dict) -> dict[str, float]:
     operations.make_plan(session, desired=desired, timings=timings, with_document=False)
     timings["total_without_load"] = time.perf_counter() - start
     start = time.perf_counter()
-    compiler.to_hujson(policy, commit=revision.commit)
+    to_hujson(policy, commit=revision.commit)
     timings["of_which_document_to_hujson"] = time.perf_counter() - start
     return timings
 
@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     policy, inventory = generate(scale, args.seed)
 
     from reconciler.backends.local.store import LocalStore
-    from reconciler.load import document as compiler
+    from reconciler.load.document import to_hujson
 
     with tempfile.TemporaryDirectory(prefix="plan-bench-") as tmp:
         root = Path(tmp)
@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         repo.git.add("-A")
         applied = repo.index.commit("applied").hexsha
         # Live: the applied commit, then edited out of band (one tag owner added).
-        text = compiler.to_hujson(policy, commit=applied)
+        text = to_hujson(policy, commit=applied)
         store = LocalStore(root / ".reconciler" / "local.db")
         _seed(store, inventory)
         tag = sorted(policy["tagOwners"])[0]
@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
             addresses = sorted(c["address"] for c in plan["resource_changes"])
             ok = addresses == sorted([f'groups["{group}"]', f'tagOwners["{tag}"]']) and \
                 [c["address"] for c in plan["resource_drift"]] == [f'tagOwners["{tag}"]']
-        store.write_policy(compiler.to_hujson(policy, commit=repo.head.commit.hexsha),
+        store.write_policy(to_hujson(policy, commit=repo.head.commit.hexsha),
                            if_match=None)
         nochange, proc2 = _plan(root, args.runs, "--detailed-exitcode")
         ok = ok and proc2.returncode == 0

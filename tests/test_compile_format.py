@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reconciler.load import document as compiler
 from reconciler.load import hujson
+from reconciler.load.document import canonical, read_header, to_hujson
 from tests.conftest import CONFORMANCE_DIR, examples
 from tests.test_hujson import JSON_DATA
 
@@ -20,10 +20,10 @@ CONFORMANCE = sorted(CONFORMANCE_DIR.glob("*.json"))
 
 
 def _fixed_point(policy: dict[str, Any], commit: str | None, dirty: bool) -> None:
-    text = compiler.to_hujson(policy, commit=commit, dirty=dirty)
+    text = to_hujson(policy, commit=commit, dirty=dirty)
     assert hujson.format(text) == text
-    assert hujson.loads(text) == compiler.canonical(policy)
-    header = compiler.read_header(text)
+    assert hujson.loads(text) == canonical(policy)
+    header = read_header(text)
     assert header is not None and header.commit == commit and header.dirty == dirty
 
 

@@ -6,7 +6,7 @@ import click
 
 from reconciler.cli import AppContext, cli, pass_app
 from reconciler.cli.common import load, ref_option
-from reconciler.load import document as compiler
+from reconciler.load.document import to_hujson, to_json
 
 
 @cli.command("compile")
@@ -27,9 +27,9 @@ def compile_command(app: AppContext, ref: str | None, fmt: str, output: str | No
     """
     desired = load(app, ref=ref)
     if fmt == "json":
-        text = compiler.to_json(desired.policy)
+        text = to_json(desired.policy)
     else:
-        text = compiler.to_hujson(desired.policy, commit=desired.commit, dirty=desired.dirty,
+        text = to_hujson(desired.policy, commit=desired.commit, dirty=desired.dirty,
                                   comments=desired.comments)
     if output:
         with open(output, "w", encoding="utf-8") as f:

@@ -55,10 +55,10 @@ from reconciler.diff.changes import (
 )
 from reconciler.diff.resources import diff_resources
 from reconciler.engine import CompiledPolicy, compile_policy
-from reconciler.load import document as compiler
 from reconciler.load import hujson
 from reconciler.load.config import Config, Target, load_config
 from reconciler.load.desired import Desired, load_desired, load_desired_alongside
+from reconciler.load.document import ManagedHeader, fingerprint, read_header, to_json
 from reconciler.load.importer import ImportedFile, import_policy
 from reconciler.plan import applier
 from reconciler.plan.applier import apply_plan
@@ -125,7 +125,7 @@ def fetch_live(backend: Backend, target: str) -> LiveState:
             "console's editor), then plan again.") from e
     if not isinstance(policy, dict):
         raise ReconcilerError(f'the live policy of target "{target}" is not a JSON object')
-    return LiveState(live.text, live.etag, policy, compiler.read_header(live.text))
+    return LiveState(live.text, live.etag, policy, read_header(live.text))
 
 
 RECOVERY_DEPTH = 20  # commits of the policies' history matched against a header-less live
@@ -167,7 +167,7 @@ def recover_header(session: Session, target: str, live: LiveState
         f"the live policy carries no reconciler header (a write through the API as JSON "
         f"drops it); the last applied commit is taken to be {commit[:12]}, from "
         f"{how}: edits since show as made outside git, and the next apply restores it"))
-    return replace(live, header=compiler.ManagedHeader(commit=commit, fingerprint="")), message
+    return replace(live, header=ManagedHeader(commit=commit, fingerprint="")), message
 
 
 def _noted_commit(notes: list[tuple[str, str]], target: str) -> str | None:
@@ -284,7 +284,7 @@ def load_base(session: Session, desired: Desired, live: LiveState) -> BaseState 
                                            validate=False))
         except (GitError, PolicyError, ConfigError):
             return BaseState(header.commit, (), exact)
-        if not exact and compiler.fingerprint(candidates[0].policy) != header.fingerprint:
+        if not exact and fingerprint(candidates[0].policy) != header.fingerprint:
             # Entries may have expired since the apply: also compare with nothing expired.
             with contextlib.suppress(GitError, PolicyError, ConfigError):
                 candidates.append(load_desired(session.config.root, ref=header.commit,
@@ -562,7 +562,7 @@ def _server_validate(backend: Backend, desired: Desired) -> ValidationResult | N
     """The control plane's own verdict on the document (where it has a validate)."""
     # Tailscale's validate rejects a body that starts with a comment (tailscale#9910):
     # send the document as plain JSON (the same content as the HuJSON to push).
-    return backend.validate(compiler.to_json(desired.policy))
+    return backend.validate(to_json(desired.policy))
 
 
 # --- apply ----------------------------------------------------------------------------------

@@ -28,8 +28,8 @@ from reconciler.core.errors import PlanFileError, ReconcilerError
 from reconciler.diff import normalize
 from reconciler.diff.changes import FieldChange, Plan, ResourceChange
 from reconciler.diff.resources import diff_resources
-from reconciler.load import document as compiler
 from reconciler.load import hujson
+from reconciler.load.document import fingerprint, read_header
 from reconciler.plan.planfile import REMAKE, change_to_dict
 from reconciler.plan.planner import ssh_order
 
@@ -59,7 +59,7 @@ def verify(plan: Plan, source: str = "plan file") -> None:
     live_doc = normalize.Normalized(prior, like=want_doc)
     if live_doc.fingerprint != plan.prior_fingerprint:
         raise _refuse(source, "prior.fingerprint does not match the prior document")
-    header = compiler.read_header(plan.prior_document)
+    header = read_header(plan.prior_document)
     if plan.managed != (header is not None):
         raise _refuse(source, "prior.managed disagrees with the prior document's header")
     if plan.adoptable != _adoptable(plan, live_doc):
@@ -74,8 +74,8 @@ def verify(plan: Plan, source: str = "plan file") -> None:
         return
     if want_doc.fingerprint != plan.document_fingerprint:
         raise _refuse(source, "desired.fingerprint does not match the plan's document")
-    mine = compiler.read_header(plan.document)
-    if mine is None or mine.fingerprint != compiler.fingerprint(policy) \
+    mine = read_header(plan.document)
+    if mine is None or mine.fingerprint != fingerprint(policy) \
             or mine.commit != plan.desired_commit or mine.dirty != plan.desired_dirty:
         raise _refuse(source, "the document's managed header does not match the document "
                               "and the plan's commit")

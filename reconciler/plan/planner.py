@@ -40,8 +40,8 @@ from reconciler.diff.changes import (
 )
 from reconciler.diff.normalize import Resource
 from reconciler.diff.resources import classify, device_tag_changes, diff_resources, drift_changes
-from reconciler.load import document as compiler
 from reconciler.load.desired import Desired
+from reconciler.load.document import ManagedHeader, fingerprint, to_hujson
 from reconciler.load.metadata import Expired
 
 REASONS = {
@@ -57,7 +57,7 @@ class LiveState:
     text: str
     etag: str
     policy: dict[str, Any]
-    header: compiler.ManagedHeader | None
+    header: ManagedHeader | None
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,7 @@ def names_of(desired: Desired) -> dict[tuple[str, int], str]:
 def live_is_base(live: LiveState) -> bool:
     """The live document is exactly what the last apply pushed (no out-of-band edit)."""
     return live.header is not None and \
-        compiler.fingerprint(live.policy) == live.header.fingerprint
+        fingerprint(live.policy) == live.header.fingerprint
 
 
 def desired_resources(desired: Desired) -> dict[str, Resource]:
@@ -168,7 +168,7 @@ def build_plan(
 
     # Only a policy change is pushed; formatting the document is the costly part of a
     # large no-change plan, so it is left empty then.
-    document = (compiler.to_hujson(desired.policy, commit=desired.commit, dirty=desired.dirty,
+    document = (to_hujson(desired.policy, commit=desired.commit, dirty=desired.dirty,
                                    comments=desired.comments)
                 if changes and with_document else "")
     managed = live.header is not None

@@ -14,8 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reconciler.core.source import Comment, PathKey
-from reconciler.load import document as compiler
 from reconciler.load import hujson
+from reconciler.load.document import to_hujson
 from tests.conftest import examples
 
 names = st.sampled_from(["group:eng", "tag:prod", "src", "dst", "ip", "a", "bb", "hosts",
@@ -67,7 +67,7 @@ def test_commented_output_is_a_fixed_point_of_format(
     text = hujson.dumps(data, comments=comments)
     assert hujson.format(text) == text
     assert hujson.loads(text) == data
-    with_header = compiler.to_hujson(data, commit=None, comments=comments)
+    with_header = to_hujson(data, commit=None, comments=comments)
     assert hujson.format(with_header) == with_header
 
 

@@ -91,14 +91,14 @@ def test_document_and_fingerprint_edited_together_are_recomputed_and_refused(
     """The careful editor also fixes the fingerprints and the header: the resource
     changes recomputed from the document reveal the added member."""
     from reconciler.diff import normalize
-    from reconciler.load import document as compiler
     from reconciler.load import hujson
+    from reconciler.load.document import to_hujson
 
     plan = planned(local_repo, tmp_path)
     data = load(plan)
     add_attacker(data)
     policy = hujson.loads(data["document"])
-    data["document"] = compiler.to_hujson(policy, commit=data["desired"]["commit"])
+    data["document"] = to_hujson(policy, commit=data["desired"]["commit"])
     data["desired"]["fingerprint"] = normalize.Normalized(policy).fingerprint
     save(plan, rechecksum(data))
     refused(local_repo, plan, "resource changes do not follow", 'groups["group:sre"]')

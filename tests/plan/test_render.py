@@ -17,8 +17,8 @@ from reconciler.commands.operations import test_results as run_local_tests
 from reconciler.diff.changes import Origin, Plan
 from reconciler.diff.normalize import content_hash, normalize_entry
 from reconciler.engine import synthetic_inventory
-from reconciler.load import document as compiler
 from reconciler.load.desired import Desired, merge_fragments, parse_fragment
+from reconciler.load.document import read_header, to_hujson
 from reconciler.plan.planner import BaseState, LiveState, build_plan
 from reconciler.render import github, json_, markdown, text
 
@@ -91,10 +91,10 @@ def sample_plan() -> Plan:
     base = desired_from(BASE_FILES, BASE_COMMIT)
     head = desired_from(HEAD_FILES, HEAD_COMMIT)
     # Live is the base as applied, then edited in the console: tag:web gained an owner.
-    applied = compiler.to_hujson(base.policy, commit=BASE_COMMIT)
+    applied = to_hujson(base.policy, commit=BASE_COMMIT)
     edited = json.loads(json.dumps(base.policy))
     edited["tagOwners"]["tag:web"].append("group:legacy")
-    header = compiler.read_header(applied)
+    header = read_header(applied)
     live = LiveState(text=applied, etag='"etag-1"', policy=edited, header=header)
     tests = run_local_tests(head, synthetic_inventory(head.policy))
     return build_plan(target="prod", identity="tailscale:-@https://api.example.com",
