@@ -7,10 +7,7 @@ command loads the desired state, calls one engine function and renders its outco
 
 from __future__ import annotations
 
-import json
-import xml.etree.ElementTree as ET
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -19,13 +16,13 @@ from reconciler.cli.common import FORMAT_TEXT_JSON, load, load_and_run, ref_opti
 from reconciler.core.errors import TestsFailed
 from reconciler.core.inventory import Inventory
 from reconciler.engine import (
-    TestReport,
     compute_access,
     explain,
     load_inventory,
     run_tests,
     synthetic_inventory,
 )
+from reconciler.render import testreport
 
 inventory_option = click.option(
     "--inventory", "inventory_path", metavar="FILE",
@@ -59,11 +56,11 @@ def test_cmd(app: AppContext, ref: str | None, inventory_path: Path | None, fmt:
     if fmt == "json":
         from reconciler.render.json_ import envelope  # heavy; only JSON output needs it
 
-        click.echo(report_json(envelope("test", report.to_dict())))
+        click.echo(testreport.report_json(envelope("test", report.to_dict())))
     elif fmt == "junit":
-        click.echo(junit_xml(report))
+        click.echo(testreport.junit_xml(report))
     else:
-        _render_text(report)
+        click.echo(testreport.render_text(report, color=use_color()), nl=False)
     if not report.ok:
         raise TestsFailed(
             f"test(s) failed: {len(report.failed)} failed, {len(report.invalid)} invalid",
@@ -71,66 +68,6 @@ def test_cmd(app: AppContext, ref: str | None, inventory_path: Path | None, fmt:
             "apply.",
             report=report,
         )
-
-
-def report_json(data: dict[str, Any]) -> str:
-    """The report as JSON indented by 2, but with each entry of `results` on one line.
-
-    json's C encoder takes no indent, and the pure-Python one needed 0.2 s for the
-    12,438 results of a large policy; one line per result is also easier to grep."""
-    results = data["results"]
-    text = json.dumps({**data, "results": "@results@"}, indent=2)
-    # One C-encoder pass over the whole list, cut between its items: each result is a
-    # flat object whose first key is "section", and inside a JSON string a quote is
-    # always escaped, so the cut text occurs only between two results.
-    items = json.dumps(results)[2:-2].split('}, {"section": ') if results else []
-    if len(items) == len(results):
-        lines = '},\n    {"section": '.join(items)
-        body = f'[\n    {{{lines}}}\n  ]'
-    else:  # a result of another shape: one at a time
-        body = "[\n" + ",\n".join(f"    {json.dumps(r)}" for r in results) + "\n  ]"
-    return text.replace('"results": "@results@"', f'"results": {body if results else "[]"}', 1)
-
-
-def _render_text(report: TestReport) -> None:
-    color = use_color()
-    for r in report.results:
-        if r.status == "passed":
-            continue
-        where = f"{r.location}: " if r.location else ""
-        head = f"{where}{r.section}[{r.index}] src {r.src!r}: {r.status}"
-        click.echo(click.style(head, fg="red", bold=True) if color else head)
-        for line in r.invalid:
-            click.echo(f"  invalid test: {line}")
-        for line in r.errors:
-            click.echo(f"  {line}")
-    click.echo(
-        f"{len(report.passed)} passed, {len(report.failed)} failed, {len(report.invalid)} "
-        f"invalid ({report.assertions} assertions; inventory: {report.inventory})"
-    )
-
-
-def junit_xml(report: TestReport) -> str:
-    """JUnit XML with one testcase per test entry; invalid entries are <error>s."""
-    suite = ET.Element("testsuite", {
-        "name": "reconciler policy tests", "tests": str(len(report.results)),
-        "failures": str(len(report.failed)), "errors": str(len(report.invalid)),
-        "skipped": "0",
-    })
-    for r in report.results:
-        attrs = {"classname": r.section, "name": f"{r.section}[{r.index}] {r.src}"}
-        if r.location:
-            attrs["file"] = r.location.file
-            attrs["line"] = str(r.location.line)
-        case = ET.SubElement(suite, "testcase", attrs)
-        if r.status == "invalid":
-            ET.SubElement(case, "error", {"message": r.invalid[0]}).text = "\n".join(r.invalid)
-        elif r.status == "failed":
-            ET.SubElement(case, "failure", {"message": r.errors[0]}).text = "\n".join(r.errors)
-    root = ET.Element("testsuites")
-    root.append(suite)
-    ET.indent(root)
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode")
 
 
 @cli.command("explain")

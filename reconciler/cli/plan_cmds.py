@@ -64,12 +64,23 @@ def render_plan(plan: Plan, fmt: str, plan_path: str | None) -> str:
     if fmt == "markdown":
         return markdown.render_plan(plan)
     if fmt == "github":
-        summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
-        if summary_file:
-            with open(summary_file, "a", encoding="utf-8") as f:
-                f.write(redact.redact(markdown.render_plan(plan)))
         return github.render_plan(plan)
     return text.render_plan(plan, plan_path=plan_path, color=_color())
+
+
+def echo_plan(plan: Plan, fmt: str, plan_path: str | None) -> None:
+    """Print the plan; with `--format github` in a workflow, first add its Markdown to
+    the job's step summary (the page GitHub shows for the run)."""
+    if fmt == "github":
+        append_step_summary(markdown.render_plan(plan))
+    click.echo(render_plan(plan, fmt, plan_path), nl=False)
+
+
+def append_step_summary(text: str) -> None:
+    summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary_file:
+        with open(summary_file, "a", encoding="utf-8") as f:
+            f.write(redact.redact(text))
 
 
 @contextlib.contextmanager
@@ -148,7 +159,7 @@ def plan_command(app: AppContext, target: str | None, all_targets: bool, ref: st
         refuse_dirty(plan.desired_dirty, plan.desired_commit)
     if out is not None:
         planfile.write(plan, out, key=planfile.signing_key())
-    click.echo(render_plan(plan, fmt, str(out) if out else None), nl=False)
+    echo_plan(plan, fmt, str(out) if out else None)
     if not plan.tests.ok:
         sys.exit(EXIT_FAILURE)
     if detailed_exitcode and plan.has_changes:
@@ -171,7 +182,7 @@ def _plan_all(session: operations.Session, *, ref: str | None, fmt: str,
         click.echo(json_.render("plan", data), nl=False)
     else:
         for p in plans:
-            click.echo(render_plan(p, fmt, None), nl=False)
+            echo_plan(p, fmt, None)
             click.echo()
         click.echo(plan_table(results))
     failed = any(e is not None for _, _, e in results) or any(not p.tests.ok for p in plans)

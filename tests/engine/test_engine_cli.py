@@ -122,7 +122,7 @@ def test_access(repo: Path) -> None:
 
 
 def test_report_json_is_the_same_document_with_one_line_per_result() -> None:
-    from reconciler.cli.engine_cmds import report_json
+    from reconciler.render.testreport import report_json
 
     results = [{"section": "tests", "index": i, "src": f'a"{i}', "errors": ["x\ny"]}
                for i in range(3)]
@@ -139,3 +139,23 @@ def test_report_json_is_the_same_document_with_one_line_per_result() -> None:
     odd = {**data, "results": tricky}
     assert json.loads(report_json(odd)) == odd
     assert len([line for line in report_json(odd).splitlines() if '"section"' in line]) == 2
+
+
+def test_text_report_colours_each_failing_entry_as_click_would() -> None:
+    import click
+
+    from reconciler.engine import run_tests
+    from reconciler.render.testreport import render_text
+
+    policy = {"acls": [{"action": "accept", "src": ["alice@example.com"], "dst": ["*:22"]}],
+              "tests": [{"src": "alice@example.com", "accept": ["100.64.0.1:80"]},
+                        {"src": "alice@example.com", "accept": ["100.64.0.1:22"]}]}
+    report = run_tests(policy)
+    plain = render_text(report)
+    head = "tests[0] src 'alice@example.com': failed"
+    assert plain.splitlines()[0] == head
+    assert plain.endswith("1 passed, 1 failed, 0 invalid "
+                          f"({report.assertions} assertions; inventory: {report.inventory})\n")
+    coloured = render_text(report, color=True).splitlines()
+    assert coloured[0] == click.style(head, fg="red", bold=True)
+    assert coloured[1:] == plain.splitlines()[1:]
