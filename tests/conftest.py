@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -47,6 +48,39 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """No credential or clock override leaks in from the developer's shell."""
     for name in SECRET_VARS:
         monkeypatch.delenv(name, raising=False)
+
+
+LOCAL_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
+class NetworkCallError(AssertionError):
+    """A test tried to reach a host other than this machine's loopback.
+
+    An AssertionError, not an OSError, so code under test that handles connection
+    failures (retries, error mapping) cannot mistake it for the network being down."""
+
+
+def _guarded_connect(original: Callable[..., object]) -> Callable[..., object]:
+    def connect(sock: socket.socket, address: object, *args: object) -> object:
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            host = address[0] if isinstance(address, tuple) else address
+            if host not in LOCAL_HOSTS:
+                raise NetworkCallError(
+                    f"test tried to connect to {address!r}: tests reach only 127.0.0.1, ::1 "
+                    "and localhost (a real `reconciler serve` or Headscale, or an httpx "
+                    "MockTransport for Tailscale SaaS)")
+        return original(sock, address, *args)
+
+    return connect
+
+
+@pytest.fixture(autouse=True)
+def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail any connection to a host other than loopback (and allow unix sockets).
+
+    socket.create_connection and every client built on it go through these two."""
+    monkeypatch.setattr(socket.socket, "connect", _guarded_connect(socket.socket.connect))
+    monkeypatch.setattr(socket.socket, "connect_ex", _guarded_connect(socket.socket.connect_ex))
 
 
 @pytest.fixture

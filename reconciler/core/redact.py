@@ -206,7 +206,7 @@ class RedactingStream:
 def redacting_output() -> Iterator[None]:
     """sys.stdout and sys.stderr redacted for the duration (every command's output)."""
     out, err = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = RedactingStream(out), RedactingStream(err)  # type: ignore[assignment]
+    sys.stdout, sys.stderr = RedactingStream(out), RedactingStream(err)
     try:
         yield
     finally:

@@ -186,7 +186,7 @@ class SourceMap(Mapping[PathKey, Location]):
     def __contains__(self, path: object) -> bool:
         return type(path) is tuple and self._holder(path) is not None
 
-    def get(self, path: PathKey, default: Any = None) -> Any:  # type: ignore[override]
+    def get(self, path: PathKey, default: Any = None) -> Any:
         holder = self._holder(path)
         return default if holder is None else self[path]
 
@@ -300,7 +300,7 @@ class SourceMap(Mapping[PathKey, Location]):
         `old_indices[k]` becomes item `start + k`; items not listed are left out."""
         found, deferred = self._under(prefix, expand=True)
         n = len(prefix)
-        new_of = {old: start + k for k, old in enumerate(old_indices)}
+        new_of: dict[str | int, int] = {old: start + k for k, old in enumerate(old_indices)}
         if start == 0 and list(new_of.values()) == list(new_of):
             return SourceMap._lazy(
                 {p: e for p, e in found.items() if len(p) > n and p[n] in new_of},
@@ -353,7 +353,7 @@ def comments_renumbered(comments: Comments, prefix: PathKey, old_indices: Sequen
     """`SourceMap.renumbered` for comments: those under item `old_indices[k]` of the
     list at `prefix` move to item `start + k` (in `into`); others under it are dropped."""
     n = len(prefix)
-    new_of = {old: start + k for k, old in enumerate(old_indices)}
+    new_of: dict[str | int, int] = {old: start + k for k, old in enumerate(old_indices)}
     for path, comment in comments.items():
         if len(path) > n and path[:n] == prefix and path[n] in new_of:
             add_comment(into, (*prefix, new_of[path[n]], *path[n + 1:]), comment)
