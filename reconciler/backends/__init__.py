@@ -1,6 +1,6 @@
 """Control planes behind one interface, and the registry that opens them by name.
 
-Layer 4 (backends). May import: `backends.*`, `errors`. `open_backend(target, root=,
+backends/ (fetch and push). May import: `backends.*`, `errors`. `open_backend(target, root=,
 env=)` turns a `reconciler.load.config.Target` (or any object with `name`, `backend`,
 `path`, `tailnet`, `base_url` and optionally `timeout` and `options`) into a Backend.
 The tailscale and headscale modules are imported only when used, so the local

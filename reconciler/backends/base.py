@@ -1,6 +1,6 @@
-"""Step 2's interface: what every control plane offers the pipeline.
+"""The backends' interface: what every control plane offers the pipeline.
 
-Layer 4 (backends). May import: `inventory`, `errors` (and the stdlib). A backend
+backends/ (fetch and push). May import: `inventory`, `errors` (and the stdlib). A backend
 fetches the live policy text with its ETag, pushes a new text under `If-Match`,
 validates where the control plane can, lists users and devices, and sets device
 tags. Every failure is one of the `BackendError` subclasses in `reconciler.core.errors`,

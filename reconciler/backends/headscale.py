@@ -1,6 +1,6 @@
 """The `headscale` backend: Headscale's REST API v1 over httpx.
 
-Layer 4 (backends). May import: httpx, `config` (credential names), `backends.base`,
+backends/ (fetch and push). May import: httpx, `config` (credential names), `backends.base`,
 `backends.http`, `inventory`, `errors`. Uses `GET|PUT /api/v1/policy` (Headscale must
 run with `policy.mode: database`; in file mode writes are refused with
 `update is disabled for modes other than 'database'`), `POST /api/v1/policy/check`,

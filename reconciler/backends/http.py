@@ -1,6 +1,6 @@
 """HTTP for the remote backends: bounded retries, backoff, and errors with no secrets.
 
-Layer 4 (backends). May import: httpx, `backends.base`, `errors`, `redact`. One of the two
+backends/ (fetch and push). May import: httpx, `backends.base`, `errors`, `redact`. One of the two
 httpx homes (with the backend modules that build on it). Every request is retried
 on 429, 500, 502, 503, 504 and on connection errors and timeouts, at most
 `RetryPolicy.attempts` times, waiting `Retry-After` when the server sends one and

@@ -1,6 +1,6 @@
 """What the local control plane checks before it stores a policy: parse, validate, test.
 
-Layer 4 (backends). May import: `hujson`, `policy.validate`, `engine` (each lazily, so
+backends/ (fetch and push). May import: `hujson`, `policy.validate`, `engine` (each lazily, so
 this module loads before they do), `inventory`, `errors`, `backends.base`. Used by the
 local backend and by `reconciler serve`, so both refuse exactly what Tailscale would:
 an unparsable or invalid policy with its validation message, failing or invalid

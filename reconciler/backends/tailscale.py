@@ -1,6 +1,6 @@
 """The `tailscale` backend: the Tailscale API v2 over httpx (also `reconciler serve`).
 
-Layer 4 (backends). May import: httpx, `config` (credential names), `backends.base`,
+backends/ (fetch and push). May import: httpx, `config` (credential names), `backends.base`,
 `backends.http`, `inventory`, `errors`.
 
 Credentials come only from the environment, by name, with this precedence (set

@@ -1,6 +1,6 @@
 """The command line: the only click user.
 
-Top layer. Commands are thin: parse options, call a plain function that returns an
+cli/ (the top layer). Commands are thin: parse options, call a plain function that returns an
 outcome, render it, exit. This module owns the group, the options every command
 shares (before or after the subcommand), and the one error handler (exit 1 for a
 `ReconcilerError` or a usage error, 3 for a bug, 130 for ^C; 2 is kept for "changes or

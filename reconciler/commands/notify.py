@@ -1,6 +1,6 @@
 """Drift notifications: POST a JSON summary to a webhook (Slack-compatible `text`).
 
-Layer 7 (beside `operations`). May import: `errors`, `redact`, stdlib. This is a single
+commands/ (step: drift, its notification). May import: `core`, stdlib. This is a single
 best-effort POST to a URL the user names, not a control-plane API, so it uses the
 standard library's urllib rather than httpx: httpx stays quarantined in `backends/`
 (with its retries, ETags and credential redaction, none of which apply here), and no

@@ -1,6 +1,6 @@
 """The use cases: plan, apply, drift, diff between refs, import; each a plain function.
 
-Layer 7. May import everything below the CLI: `config`, `desired`, `gitsource`,
+commands/ (the use cases). May import everything below the CLI: `config`, `desired`, `gitsource`,
 `compile`, `hujson`, `backends`, `engine`, `normalize`, `diff`, `planner`, `planfile`,
 `applier`, `drift`, `importer`, `notify`, `render`, `errors`. The CLI parses options,
 calls one of these, renders and exits; everything here works without click.

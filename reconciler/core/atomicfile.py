@@ -1,7 +1,7 @@
 """Files reconciler writes for later runs to trust: plan files, apply journals and the
 local state directory.
 
-Lowest layer (standard library only; anything may import it). A plan file or journal
+core/ (the lowest layer) (standard library only; anything may import it). A plan file or journal
 is written beside its final name and renamed over it, so a crash leaves the old file
 or the new one, never half of either, and a reader never sees a torn write.
 """

@@ -1,6 +1,6 @@
 """Run one CPU-bound step in a forked child while the caller does other work.
 
-Lowest layer (standard library only). `plan` and `test` on a large tailnet are a few
+core/ (the lowest layer) (standard library only). `plan` and `test` on a large tailnet are a few
 seconds of pure-Python work with two independent halves (validating and testing the
 desired state; loading the base, diffing and computing access changes), and Python
 runs one thread of bytecode at a time, so a second core helps only from a second

@@ -1,6 +1,6 @@
 """The tailnet inventory a policy is evaluated against: users and devices.
 
-Lowest layer (stdlib only). Backends return these types from `list_users` and
+core/ (the lowest layer) (stdlib only). Backends return these types from `list_users` and
 `list_devices`; the engine resolves selectors against them; inventory files and the
 `topology` object of a conformance record load into them (see `reconciler.engine`).
 """

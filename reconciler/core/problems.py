@@ -1,6 +1,6 @@
 """Problems: one finding about the user's input, with where it is.
 
-Lowest layer (imports `source` only). Validators collect every problem of a run and
+core/ (the lowest layer) (imports `source` only). Validators collect every problem of a run and
 return them together; the CLI prints one line each as ``file:line:col: message``.
 """
 

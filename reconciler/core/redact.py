@@ -1,6 +1,6 @@
 """Redaction: the one place that knows every credential the process holds.
 
-Lowest layer (standard library only; anything may import it). A credential reaches
+core/ (the lowest layer) (standard library only; anything may import it). A credential reaches
 this registry when it is read (`add_env` at the CLI's entry, and the backends when
 they are built) or obtained (the OAuth access tokens a token endpoint mints). Every
 text that leaves the process passes `redact` first: the CLI's stdout and stderr are

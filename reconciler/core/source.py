@@ -1,6 +1,6 @@
 """Source locations: where in the user's files a value came from.
 
-Lowest layer (stdlib only). The loader records a `Location` for every value it reads,
+core/ (the lowest layer) (stdlib only). The loader records a `Location` for every value it reads,
 keyed by the value's path inside the merged policy document (``("acls", 3, "dst", 0)``);
 everything downstream reports problems through a `SourceMap` so messages carry
 ``file:line:col`` without the data itself having to carry wrapper types.

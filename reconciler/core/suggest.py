@@ -1,6 +1,6 @@
 """Did-you-mean suggestions for unknown names.
 
-Lowest layer (stdlib only).
+core/ (the lowest layer) (stdlib only).
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """The plan vocabulary: actions, resource changes, test results, the plan itself. No logic
 beyond the wording of expiry times, shared by every renderer and by lint.
 
-Layer 2. May import: stdlib only. Everything here is data: the planner fills it in, the
+diff/ (the vocabulary of changes and plans). May import: `diff.access.model`,
+`core.inventory`, stdlib. Everything here is data: the planner fills it in, the
 plan file stores it, the renderers print it and the applier executes only what it says
 (`Plan.document` and `Plan.device_changes`). `reason` fields are for display and never
 decide anything at apply time (Terraform's `ActionReason` rule).

@@ -1,4 +1,4 @@
-"""Step 3b, normalise: both sides of a diff reduced to one canonical essence.
+"""diff/ (step: normalize): both sides of a diff reduced to one canonical essence.
 
 May import: stdlib only (pure functions over plain policy dicts). The desired document
 and the live one are reduced the same way before anything compares them, so formatting,

@@ -1,6 +1,6 @@
-"""Step 4, diff: resource changes between two normalised policies. The only deepdiff user.
+"""diff/ (step: diff): resource changes between two normalised policies. The only deepdiff user.
 
-Layer 3. May import: deepdiff, `normalize`, `changes`. Resources are matched by address
+May import: deepdiff, `normalize`, `changes`. Resources are matched by address
 (see `normalize.resources`; two `normalize.Resources` part by part, skipping the parts
 they share); deepdiff decides which fields of a matched pair differ and each differing
 field becomes a `FieldChange` (members added and removed for set-like fields,

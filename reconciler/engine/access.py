@@ -1,6 +1,6 @@
 """The effective access matrix: which identity reaches which, on which ports.
 
-Engine layer (imports `addrset`, `compile`, `resolve`, `index` for the device points,
+engine/ (imports `addrset`, `compile`, `resolve`, `index` for the device points,
 `explain` for names, `reconciler.core.inventory`, `reconciler.validate.ports`). Identities are
 user logins (for their untagged devices) and tags (for tagged devices); a destination
 that is no device (a subnet, `*`, a host alias) appears as the rule's own dst text. An

@@ -1,6 +1,6 @@
 """Address sets: sorted, merged interval lists of integers, one list per IP family.
 
-Engine layer, lowest step (stdlib and `reconciler.core.errors` only). Every selector of a
+engine/, its lowest module (stdlib and `reconciler.core.errors` only). Every selector of a
 policy resolves to an `AddrSet`; every rule is a pair of them. Sets are immutable
 values: the operators return new sets and never mutate, so sets can be shared and
 cached freely. Intervals are inclusive ``(first, last)`` pairs; adjacent intervals are

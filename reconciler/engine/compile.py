@@ -1,6 +1,6 @@
 """Compile `acls` and `grants` into rule tuples (src set, dst set, ports, protocols).
 
-Engine layer, third step (imports `addrset`, `resolve`, `posture`, `reconciler.core.errors`
+engine/ (step: compile, to rules) (imports `addrset`, `resolve`, `posture`, `reconciler.core.errors`
 and the port/proto parsers of `reconciler.validate.ports`). Semantics are
 policy-semantics.md §2.3-2.5:
 

@@ -1,6 +1,6 @@
 """Explain one access question: may SRC reach DST:PORT, and which rules (file:line) say so.
 
-Engine layer (imports `compile`, `index`, `tests_runner` for src/dst parsing,
+engine/ (imports `compile`, `index`, `tests_runner` for src/dst parsing,
 `reconciler.core.source`). For an allowed question every allowing rule is listed with its
 location; for a denied one, the nearest rules (fewest unmet conditions) with each
 unmet condition spelled out: source not covered, destination not covered, port or

@@ -1,6 +1,6 @@
 """Per-node packet filters: what each device admits, as Tailscale would push it.
 
-Engine layer (imports `addrset`, `compile`, `relation`, `resolve`, `reconciler.core.inventory`).
+engine/ (imports `addrset`, `compile`, `relation`, `resolve`, `reconciler.core.inventory`).
 For a device the filter holds every compiled rule whose destination reaches it
 (policy-semantics.md §2.4-2.5):
 

@@ -1,6 +1,6 @@
 """Pause the cyclic garbage collector around allocation-heavy engine phases.
 
-Engine layer (stdlib only). Loading an inventory and compiling/indexing/running tests
+engine/ (stdlib only). Loading an inventory and compiling/indexing/running tests
 create hundreds of thousands of small containers that all stay alive until the phase
 ends; the cyclic collector would rescan them again and again without finding garbage
 (about a fifth of the run time on a large tailnet). Reference counting still frees

@@ -1,6 +1,6 @@
 """Fast reachability queries over compiled rules: "may these sources reach that dst:port?".
 
-Engine layer (imports `addrset`, `compile`, `resolve`, `reconciler.core.inventory`). Tests
+engine/ (imports `addrset`, `compile`, `resolve`, `reconciler.core.inventory`). Tests
 ask the same kind of question many times over large tailnets, so nothing here scans
 every rule per question:
 

@@ -1,6 +1,6 @@
 """Inventory files and synthetic inventories: where the engine's users and devices come from.
 
-Engine layer, first step (imports `reconciler.core.inventory`, `reconciler.core.errors`,
+engine/ (imports `reconciler.core.inventory`, `reconciler.core.errors`,
 `reconciler.engine.addrset`, json and yaml). Two file formats load into `Inventory`:
 
 * the `topology` object of a conformance record, exactly as recorded

@@ -1,6 +1,6 @@
 """Device posture: the condition language of `postures` and version comparison (cmpver).
 
-Engine layer (imports `reconciler.core.errors` and the validator's condition parser,
+engine/ (imports `reconciler.core.errors` and the validator's condition parser,
 `reconciler.validate.postures`). A posture is a list of conditions
 that must all hold; a rule's `srcPosture` is satisfied when any listed posture holds
 (policy-semantics.md 1.6, 2.4). Conditions:

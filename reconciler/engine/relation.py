@@ -1,6 +1,6 @@
 """Allow relations as canonical values, and Tailscale's FilterRule wire form read into them.
 
-Engine layer (imports `addrset` only). A relation is a union of boxes
+engine/ (imports `addrset` only). A relation is a union of boxes
 (src set × dst set × port ranges) per protocol (or per app capability). Different rule
 lists can describe the same relation (SaaS merges rules with equal sources, orders
 them its own way, splits address lists differently); `canonical()` turns any list of

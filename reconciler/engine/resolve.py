@@ -1,6 +1,6 @@
 """Selector resolution: every policy selector to the set of addresses it stands for.
 
-Engine layer, second step (imports `addrset`, `reconciler.core.inventory`,
+engine/ (imports `addrset`, `reconciler.core.inventory`,
 `reconciler.core.errors` and the selector parser `reconciler.validate.selectors`).
 Semantics are policy-semantics.md §2.2: the src side and the dst side differ for `*`,
 `autogroup:self` and `autogroup:internet`. Results are cached per selector string; an

@@ -1,6 +1,6 @@
 """Tailscale SSH rules: who may open an SSH session to which device as which local user.
 
-Engine layer (imports `addrset`, `resolve`, `posture`, `reconciler.core.inventory`). Semantics
+engine/ (imports `addrset`, `resolve`, `posture`, `reconciler.core.inventory`). Semantics
 are policy-semantics.md §1.5 and §2.6/2.8: the `ssh` section is evaluated on its own
 (network rules neither grant nor block SSH here); `users` entries match a literal name,
 `autogroup:nonroot` (anything but root) or `localpart:*@domain` (the local part of the

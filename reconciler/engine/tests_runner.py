@@ -1,6 +1,6 @@
 """Run a policy's `tests` and `sshTests` offline, with Tailscale's semantics and wording.
 
-Engine layer, the `test` step (imports the engine modules, `reconciler.core.inventory`,
+engine/ (step: test) (imports the engine modules, `reconciler.core.inventory`,
 `reconciler.core.source`, `reconciler.core.errors`, `reconciler.core.forked`, and the parsers of
 `reconciler.validate`). A long list of entries is split with a forked child. Semantics are
 policy-semantics.md §2.7 and §2.8:

@@ -1,6 +1,6 @@
 """Lint: findings about a policy that is valid but probably not what was meant.
 
-Lint layer, beside `test` (imports `desired`, the engine, `policy` parsers, `source`;
+lint/ (beside the test step) (imports `desired`, the engine, `policy` parsers, `source`;
 never the CLI, backends or git). `lint_desired(desired, settings, now=...)` validates
 the policy first, as every command does: an invalid one raises the validator's located
 problems (`PolicyError`), except names used but not defined, which lint reports itself

@@ -1,6 +1,6 @@
 """Lint: just-in-time access that expires soon, and access that already expired.
 
-Lint layer (imports `reconciler.load.desired` for `Desired`, `reconciler.core.source`,
+lint/ (imports `reconciler.load.desired` for `Desired`, `reconciler.core.source`,
 `reconciler.load.metadata` and `reconciler.diff.changes` for the wording of times). List entries
 carry `expires` in `Desired.meta`; group members written as ``{user, expires, reason}``
 are recorded by the loader in `Desired.member_meta`. Times are exact: `expires:

@@ -1,6 +1,6 @@
 """Lint findings and the catalogue of checks: stable codes, default severities, settings.
 
-Lint layer, vocabulary (imports `reconciler.core.source`, `reconciler.core.errors`,
+lint/, vocabulary (imports `reconciler.core.source`, `reconciler.core.errors`,
 `reconciler.core.suggest`).
 A finding is one thing worth a reviewer's attention, with where it is and what to do.
 Codes are kebab-case and stable: users turn checks off or up by code in reconciler.yaml::

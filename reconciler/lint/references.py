@@ -1,6 +1,6 @@
 """Lint: names used but not defined, defined but not used, and empty groups.
 
-Lint layer (imports `reconciler.validate` parsers and `reconciler.core.source`). Walks every
+lint/ (imports `reconciler.validate` parsers and `reconciler.core.source`). Walks every
 place a policy names a group, tag, host, ipset or posture, with the path of that place,
 so each finding points at the line that uses (or defines) the name.
 """

@@ -1,6 +1,6 @@
 """Lint: risky grants of access that are legal but rarely intended.
 
-Lint layer (imports `reconciler.validate` parsers and `reconciler.core.source`). Allow-all
+lint/ (imports `reconciler.validate` parsers and `reconciler.core.source`). Allow-all
 rules (and a policy with no rules at all, which Tailscale reads as allow-all),
 autogroup:danger-all, tag owners so broad that anyone can make a device look like a
 server, and SSH as root without re-authentication.

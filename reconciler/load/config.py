@@ -1,4 +1,4 @@
-"""Step 0: read `reconciler.yaml`, the targets and options of a desired-state repo.
+"""load/ (step: load): read `reconciler.yaml`, the targets and options of a desired-state repo.
 
 May import: yaml, `yamlsource`, `errors`, `source`, `problems`, `suggest`. The file is
 read by the fragments' reader (`yamlsource`), so it has the same bounds on nesting,

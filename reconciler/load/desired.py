@@ -1,4 +1,4 @@
-"""Step 1, load desired: read every fragment, merge, strip metadata, validate.
+"""load/ (step: load): read every fragment, merge, strip metadata, validate.
 
 May import: `yamlsource` (yaml's home), `hujson`, `gitsource`, `config`, `policy`,
 `metadata`, `source`, `problems`, `errors`. Fragments are read from the working tree or,

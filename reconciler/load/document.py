@@ -1,4 +1,4 @@
-"""Step 3 (compile): the canonical Tailscale policy document, as JSON or HuJSON.
+"""load/ (step: compile): the canonical Tailscale policy document, as JSON or HuJSON.
 
 May import: `hujson`, `errors`. Pure functions over the merged policy dict (and, for
 HuJSON, the comments that go with it). Sections come

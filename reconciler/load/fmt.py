@@ -1,6 +1,6 @@
 """`reconciler fmt`: rewrite fragments in their canonical layout.
 
-Side step of step 1. May import: ruamel.yaml (its only home), `hujson`, `desired`
+load/ (beside the load step). May import: ruamel.yaml (its only home), `hujson`, `desired`
 (the validator's own reading of one fragment), `problems`, `source`. Files are read
 as bytes, never with newline translation: HuJSON fragments are formatted
 byte-identically to Go's `hujson.Format` (what Tailscale's own tooling uses, and whose

@@ -1,6 +1,6 @@
 """A JSON Schema for desired-state fragments, generated from the policy vocabulary.
 
-Side step of step 1, for editors: `schema/policy-fragment.schema.json` is this module's
+load/ (beside the load step), for editors: `schema/policy-fragment.schema.json` is this module's
 output, committed, and referenced from fragments with the yaml-language-server comment
 convention so editors complete and check them. May import: `policy.schema`,
 `metadata`, `desired` (section lists only).

@@ -1,6 +1,6 @@
 """Git access: the only gitpython user.
 
-Step 1's I/O edge (with `desired`). Finds the repository around a directory, the HEAD
+load/ (step: load), the git edge (with `desired`). Finds the repository around a directory, the HEAD
 commit and dirty flag, and reads the files of a directory at any revision without a
 checkout. May import: git, `errors`. Every git failure becomes a `GitError`.
 """

@@ -1,6 +1,7 @@
 """`import`: adopt an existing tailnet by writing its live policy into policies/.
 
-Layer 5. May import: `hujson`, `errors`, `redact`, stdlib. One fragment per top-level section
+load/ (step: import, the load step run backwards). May import: `load.hujson`, `core`,
+stdlib. One fragment per top-level section
 (`policies/groups.hujson`, `policies/acls.hujson`, ...), each sliced from the live
 HuJSON syntax tree so the comments written in the admin console stay with their
 section, then put through `hujson.format`. The document's own leading comment block

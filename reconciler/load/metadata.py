@@ -1,6 +1,6 @@
 """Metadata the control plane never sees: names, descriptions, owners and expiry.
 
-Step 1 (load desired), after parsing and before validation. May import: `source`,
+load/ (step: load), after parsing and before validation. May import: `source`,
 `problems`, `suggest`. List entries (acls, grants, ssh, nodeAttrs, tests, sshTests) may
 carry `name`, `description`, `owner` and `expires`; group members may be written as
 `{user, expires, reason}`. Metadata is checked here and stripped; entries whose

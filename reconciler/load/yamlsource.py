@@ -1,6 +1,6 @@
 """YAML fragments to plain data plus a SourceMap (and, on request, their comments).
 
-Step 1 (load desired), one file at a time. May import: yaml, `source`, `problems`.
+load/ (step: load), one file at a time. May import: yaml, `source`, `problems`.
 PyYAML's composer gives every node its position; building the data from the nodes
 ourselves lets us keep a Location for every value and refuse what `safe_load` would
 silently accept (duplicate keys, merge keys, non-string keys, exotic tags). The same

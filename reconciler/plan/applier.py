@@ -1,6 +1,6 @@
-"""Step 7, apply: execute exactly a plan, refusing when it no longer fits the world.
+"""plan/ (step: apply): execute exactly a plan, refusing when it no longer fits the world.
 
-Layer 5. May import: `changes`, `diff` (the revocation guard), `normalize`, `hujson`,
+May import: `changes`, `diff` (the revocation guard), `normalize`, `hujson`,
 `backends.base` (the Backend protocol), `errors`. Apply pushes `plan.document` and sets
 `plan.device_changes`; it never re-reads the desired state or recomputes a decision.
 

@@ -1,6 +1,6 @@
 """Scheduled drift: is the live policy what git says it should be, and if not, why?
 
-Layer 5. May import: `changes`. Pure: a `DriftReport` is read off a `Plan`, whose
+plan/ (step: drift). May import: `diff.changes`. Pure: a `DriftReport` is read off a `Plan`, whose
 three-way view already tells out-of-band edits (base -> live) from pending git changes
 (base -> desired) and from conflicts (both). `operations.drift` makes the plan.
 """

@@ -1,6 +1,6 @@
-"""Step 7b, the apply journal: what an apply set out to write, and what it has written.
+"""plan/ (step: apply), the apply journal: what an apply set out to write, and what it has written.
 
-Layer 3 (beside `planfile`). May import: `atomicfile`, `changes`, `errors`, `redact`;
+May import: `atomicfile`, `changes`, `errors`, `redact`;
 stdlib only otherwise. No requests: `applier` reads the live side and decides; this module only
 keeps the record.
 

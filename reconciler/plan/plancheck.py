@@ -1,8 +1,9 @@
-"""Step 7a, check a saved plan: do its recorded changes follow from its own content?
+"""Check a saved plan: do its recorded changes follow from its own content?
 
-Layer 5 (beside `applier`). May import: `changes`, `normalize`, `hujson`, `compile`,
-`diff`, `planner` (ssh order), `planfile` (the JSON form, to compare), `access_diff`,
-`backends.seed` (the default policy, data only), `errors`. No I/O.
+plan/ (step: apply, before anything is written). May import: `diff` (changes,
+normalize, resources, access), `load.hujson`, `load.document`, `plan.planner` (ssh
+order), `plan.planfile` (the JSON form, to compare), `backends.local.seed` (the
+default policy, data only), `core`. No I/O.
 
 A plan file records the document to push and the live text it was made against, and
 what a reviewer reads: the resource changes and the access diff (with the devices the

@@ -1,7 +1,7 @@
 """Plan <-> JSON: the versioned, self-contained plan file, and the stable JSON plan format.
 
-Layer 3. May import: `atomicfile`, `changes`, `errors`, `redact`, `source`, `inventory`,
-and `access_diff` (its JSON form). A plan file holds everything `apply` needs (the exact
+plan/ (step: plan, the plan file). May import: `core`, `diff.changes` and
+`diff.access` (its JSON form). A plan file holds everything `apply` needs (the exact
 document to push, the prior ETag, text and fingerprint, device-tag changes with each
 device's planned prior tags) and everything a reviewer needs (resource changes, drift,
 test results, access changes and the inventory they were computed over). It never holds

@@ -1,6 +1,6 @@
-"""Step 6, plan: a pure function from the three states (plus test results) to a `Plan`.
+"""plan/ (step: plan): a pure function from the three states (plus test results) to a `Plan`.
 
-Layer 5. May import: `changes`, `normalize`, `diff`, `compile`, `desired` (the `Desired`
+May import: `changes`, `normalize`, `diff`, `compile`, `desired` (the `Desired`
 type only), `metadata` (the `Expired` type only), `inventory`, `problems`, `errors`. No
 I/O: `operations` fetches, loads and tests, then calls `build_plan`. Expiries are timed
 from the plan's `created_at`, so a saved plan's "time left" can be checked against it.

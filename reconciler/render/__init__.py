@@ -1,6 +1,6 @@
-"""Step 8, report: pure renderers from plan data to text. No I/O, no click.
+"""render/ (step: report): pure renderers from plan data to text. No I/O, no click.
 
-Layer 6. May import: `changes`, `planfile` (the JSON shape), `planner` (summary line),
+May import: `changes`, `planfile` (the JSON shape), `planner` (summary line),
 stdlib. Each module renders the same data one way: `text` (Terraform-style, for a
 terminal), `markdown` (pull-request comments), `json_` (stable, versioned), `github`
 (workflow annotations). Computing happens before; printing only formats.

@@ -1,6 +1,6 @@
 """GitHub Actions workflow commands: annotations for failures, notices for the summary.
 
-Layer 6 (render). May import: `changes`, `render.text`, stdlib. Pure. Test failures
+render/ (step: report). May import: `changes`, `render.text`, stdlib. Pure. Test failures
 become `::error file=...,line=...,col=...::` at the test's own file:line, so they show
 on the pull request's diff; drift becomes `::warning`; the plan summary `::notice`.
 Messages are escaped as the runner requires (%, CR, LF; and , : in properties).

@@ -1,6 +1,6 @@
 """Render a lint report: text for people, JSON for tools, GitHub workflow annotations.
 
-Lint layer, report step (imports `lint` types and `render.github.annotation`). Pure.
+render/ (step: report). May import: `lint` types, `render.github`. Pure.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Markdown for pull-request comments: a summary, then the plan in a collapsible block.
 
-Layer 6 (render). May import: `changes`, `render.text`, stdlib. Pure. The first line is
+render/ (step: report). May import: `changes`, `render.text`, stdlib. Pure. The first line is
 a hidden marker, `<!-- reconciler-plan:TARGET -->`, so a workflow can find its earlier
 comment and update it in place instead of adding one per push. Just-in-time access
 (who, until when in UTC, how long is left) is listed above the collapsed plan. The plan body is a

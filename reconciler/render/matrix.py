@@ -1,6 +1,6 @@
-"""Step 8, report: the access matrix, who reaches what, as a grid a person can read.
+"""render/ (step: report): the access matrix, who reaches what, as a grid a person can read.
 
-Layer 6 (render). May import: stdlib only; it takes plain rows (source identity,
+render/ (step: report). May import: stdlib only; it takes plain rows (source identity,
 destination, (protocol, ports) pairs), as `engine.access.AccessEntry` holds them, and
 the policy's groups. Pure: computing access happens in the engine.
 

@@ -1,6 +1,6 @@
-"""Step 8, report: `reconciler report`, one self-contained HTML page for auditors.
+"""render/ (step: report): `reconciler report`, one self-contained HTML page for auditors.
 
-Layer 6 (render). May import: `render.matrix`, stdlib. Pure: the command gathers the
+render/ (step: report). May import: `render.matrix`, stdlib. Pure: the command gathers the
 facts (access, lint, expiries, audit notes) and this module only lays them out. The
 page fetches nothing (inline CSS, no script), reads in light and dark mode, and prints
 to PDF.

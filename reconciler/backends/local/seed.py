@@ -1,6 +1,6 @@
 """The demo tailnet a new local store starts with, and Tailscale's default policy.
 
-Layer 4 (backends), data only. May import: `inventory` (the model), stdlib. The
+backends/ (fetch and push), data only. May import: `inventory` (the model), stdlib. The
 tables are the one place to adjust the demo tailnet so it matches the example
 organisation in `policies/`: users in groups eng, sre, data, finance and contractors,
 and devices tagged prod, staging, db, ci, monitoring and exit. Addresses are derived

@@ -1,6 +1,6 @@
 """The embedded control plane's storage: one SQLite file (the only sqlite3 user).
 
-Layer 4 (backends). May import: `atomicfile`, `backends.base`, `backends.seed`, `inventory`,
+backends/ (fetch and push). May import: `atomicfile`, `backends.base`, `backends.seed`, `inventory`,
 `errors`. Holds the policy text exactly as pushed (HuJSON, comments kept) with its
 ETag (quoted sha256 of the text), the history of every accepted write, users and
 devices. The file and its parent directories are created on first use and seeded

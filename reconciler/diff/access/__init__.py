@@ -1,7 +1,7 @@
 """Access diff: who gains and who loses network access between two policies.
 
-Access-diff layer, beside the plan (imports the engine and `reconciler.core.source`; never
-the CLI, backends or git). `access_diff(before, after, inventory)` computes it once;
+diff/access/ (step: diff, of who reaches what). May import: `engine`, `validate`,
+`core`; never the CLI, backends or git. `access_diff(before, after, inventory)` computes it once;
 `render_text`, `render_markdown` and `to_json` show it inside `plan` and `diff`.
 """
 

@@ -1,6 +1,6 @@
 """Compute who gains and who loses network access between two policies.
 
-Access-diff layer (imports the engine's `compile`, `addrset`, `resolve`, `inventory_io`,
+diff/access/ (imports the engine's `compile`, `addrset`, `resolve`, `inventory_io`,
 `gcpause`; `reconciler.validate.ports` and `.selectors`, `reconciler.core.source`,
 `reconciler.core.inventory`, and the sibling `model`, `naming`, `sets` modules). Both
 policies compile against the same inventory (sharing one resolver when their

@@ -1,6 +1,6 @@
 """The access diff as data: who gains and who loses which network access, and why.
 
-Access-diff layer, vocabulary only (imports `reconciler.core.source`). `compute` fills these
+diff/access/, vocabulary only (imports `reconciler.core.source`). `compute` fills these
 records, `render` turns them into text, Markdown (with a Mermaid graph) and JSON. The
 records are frozen and sorted, so one diff renders the same way every time.
 """

@@ -1,6 +1,6 @@
 """Name an address set by the coarsest identities the policy uses for it.
 
-Access-diff layer (imports the engine's `addrset`, `resolve` and `compile` types,
+diff/access/ (imports the engine's `addrset`, `resolve` and `compile` types,
 `reconciler.core.inventory`, the selector constants of `reconciler.validate.selectors`, and
 `access_diff.sets`). Given
 a set of addresses (who gained, or what they gained access to), pick the fewest names

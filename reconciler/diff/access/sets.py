@@ -1,6 +1,6 @@
 """Fast set differences for the access diff: small sets against large, fragmented ones.
 
-Access-diff layer (imports the engine's `addrset`). The diff subtracts a few devices
+diff/access/ (imports the engine's `addrset`). The diff subtracts a few devices
 from sets with thousands of intervals (everyone who already reached a destination) and
 the reverse, many times; `AddrSet.__sub__` walks both lists in Python. Here the walk is
 over the smaller side only, with bisection into the larger one and list slices (C speed)

@@ -1,6 +1,6 @@
 """HuJSON (JSON with comments and trailing commas): parse, format, convert.
 
-Lowest layer: step 1 (reading policy fragments and live policies) and the compile step
+load/ (steps: load (reading policy fragments and live policies) and the compile step
 (writing the policy document). May import `reconciler.core.source`, `reconciler.core.problems`,
 `reconciler.core.errors` and the standard library only.
 

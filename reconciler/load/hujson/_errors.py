@@ -1,6 +1,6 @@
 """The HuJSON error type and byte-offset -> line/column conversion.
 
-Part of `reconciler.load.hujson` (lowest layer; imports `reconciler.core.errors` and
+Part of `reconciler.load.hujson` (imports `reconciler.core.errors` and
 `reconciler.core.source` only).
 """
 
