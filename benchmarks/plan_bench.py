@@ -69,19 +69,20 @@ def _seed(store: Any, inventory: dict[str, Any]) -> None:
 
 def _phases(root: Path, policy: dict, inventory: dict) -> dict[str, float]:
     """Per-phase seconds of one plan, in-process (see --phases)."""
-    from reconciler.commands import operations
+    from reconciler.commands.plan import make_plan
+    from reconciler.commands.session import Session
     from reconciler.core.source import SourceMap
     from reconciler.load.desired import Desired
     from reconciler.load.document import to_hujson
     from reconciler.load.gitsource import working_revision
 
-    session = operations.Session.open(root)
+    session = Session.open(root)
     revision = working_revision(root)
     desired = Desired(policy=policy, sources=SourceMap(), commit=revision.commit,
                       dirty=revision.dirty, root=root)
     timings: dict[str, float] = {}
     start = time.perf_counter()
-    operations.make_plan(session, desired=desired, timings=timings, with_document=False)
+    make_plan(session, desired=desired, timings=timings, with_document=False)
     timings["total_without_load"] = time.perf_counter() - start
     start = time.perf_counter()
     to_hujson(policy, commit=revision.commit)

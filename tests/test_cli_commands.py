@@ -49,7 +49,7 @@ def test_validate_does_not_import_the_plan_machinery(tmp_path: Path) -> None:
         "import sys\n"
         "from reconciler.cli import cli\n"
         f"cli.main(['-C', {str(tmp_path)!r}, 'validate'], standalone_mode=False)\n"
-        "print(sorted(m for m in ('deepdiff', 'httpx', 'reconciler.commands.operations', "
+        "print(sorted(m for m in ('deepdiff', 'httpx', 'reconciler.commands.plan', "
         "'reconciler.backends.local.server') if m in sys.modules))\n"
     )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,

@@ -1,8 +1,8 @@
 """`reconciler plan|apply|drift|diff|import`: the Terraform-style core on the command line.
 
-CLI layer (click's home). May import: click, `operations`, `planfile`, `plancheck`,
-`planner` (the dirty-tree warning's wording), `render`, `drift`, `changes`, `errors`.
-Thin: parse options, call one function of `operations`, render the data in the chosen
+cli/ (click's home). May import: click, `commands`, `plan` (planfile, plancheck, the
+planner's dirty-tree wording, drift), `render`, `diff.changes`, `core`.
+Thin: parse options, call one function of `commands`, render the data in the chosen
 format, exit with the code of architecture.md (0 no changes, 1 an expected failure,
 2 changes or drift with --detailed-exitcode / drift).
 """
@@ -20,10 +20,16 @@ import click
 
 from reconciler.cli import EXIT_CHANGES, EXIT_FAILURE, AppContext, cli, echo_problems, pass_app
 from reconciler.cli.common import ref_option
-from reconciler.commands import operations
+from reconciler.commands.apply import apply, check_interrupted, resume_apply
+from reconciler.commands.diff import diff_refs
+from reconciler.commands.drift import drift, drift_payload
+from reconciler.commands.import_ import import_live
+from reconciler.commands.plan import make_plan, revocation_plan
+from reconciler.commands.session import Session, for_targets, plan_alongside
 from reconciler.core import redact
 from reconciler.core.errors import NotApplyable, ReconcilerError, TestsFailed
 from reconciler.diff.changes import DriftReport, Plan
+from reconciler.load.desired import Desired
 from reconciler.plan import plancheck, planfile
 from reconciler.plan.drift import exit_code as drift_exit_code
 from reconciler.render import github, json_, markdown, text
@@ -48,8 +54,8 @@ def refuse_dirty(dirty: bool, commit: str | None) -> None:
             "Commit the changes (or stash them), then run the command again.")
 
 
-def _session(app: AppContext) -> operations.Session:
-    return operations.Session.open(app.cwd, now=app.now())
+def _session(app: AppContext) -> Session:
+    return Session.open(app.cwd, now=app.now())
 
 
 def _color() -> bool:
@@ -105,12 +111,12 @@ def _notice(line: str) -> None:
     click.echo(line, err=True)
 
 
-def _plan_checked(session: operations.Session, name: str, desired: operations.Desired,
+def _plan_checked(session: Session, name: str, desired: Desired,
                   inventory: str | None) -> Plan:
     """`plan --all`'s plan of one target: an interrupted apply there is its error."""
-    operations.check_interrupted(session, name, notice=_notice)
-    return operations.make_plan(session, target=name, desired=desired, inventory=inventory,
-                                with_document=False)
+    check_interrupted(session, name, notice=_notice)
+    return make_plan(session, target=name, desired=desired, inventory=inventory,
+                     with_document=False)
 
 
 # --- plan -------------------------------------------------------------------------------------
@@ -150,8 +156,8 @@ def plan_command(app: AppContext, target: str | None, all_targets: bool, ref: st
         return
     with _json_error(fmt, target or session.config.default_target):
         # An interrupted apply is finished (`apply --resume`) before anything new is planned.
-        operations.check_interrupted(session, target, notice=_notice)
-        desired, plan = operations.plan_alongside(session, ref, lambda d: operations.make_plan(
+        check_interrupted(session, target, notice=_notice)
+        desired, plan = plan_alongside(session, ref, lambda d: make_plan(
             session, target=target, desired=d, inventory=inventory,
             with_document=out is not None))
     echo_problems(desired.notices)
@@ -166,10 +172,10 @@ def plan_command(app: AppContext, target: str | None, all_targets: bool, ref: st
         sys.exit(EXIT_CHANGES)
 
 
-def _plan_all(session: operations.Session, *, ref: str | None, fmt: str,
+def _plan_all(session: Session, *, ref: str | None, fmt: str,
               inventory: str | None, detailed: bool, require_clean: bool = False) -> None:
     names = sorted(session.config.targets)
-    desired, results = operations.plan_alongside(session, ref, lambda d: operations.for_targets(
+    desired, results = plan_alongside(session, ref, lambda d: for_targets(
         names, lambda n: _plan_checked(session, n, d, inventory),
         progress=_progress))
     echo_problems(desired.notices)
@@ -261,16 +267,16 @@ def apply_command(app: AppContext, plan_file: Path | None, target: str | None,
     else:
         if revocations_only:
             # Base minus expired: revokes on time whatever else waits in git.
-            plan = operations.revocation_plan(session, target=target)
+            plan = revocation_plan(session, target=target)
             click.echo(f"Revocations only: the last applied commit "
                        f"{(plan.desired_commit or '')[:12]} with what expired since removed; "
                        "changes pending in git are not applied.\n",
                        err=fmt != "text")
         else:
-            operations.check_interrupted(session, target, notice=_notice)
-            desired, plan = operations.plan_alongside(
+            check_interrupted(session, target, notice=_notice)
+            desired, plan = plan_alongside(
                 session, None,
-                lambda d: operations.make_plan(session, target=target, desired=d))
+                lambda d: make_plan(session, target=target, desired=d))
             echo_problems(desired.notices)
         if fmt == "text" or not auto_approve:
             click.echo(text.render_plan(plan, color=_color(), show_footer=False),
@@ -291,9 +297,9 @@ def apply_command(app: AppContext, plan_file: Path | None, target: str | None,
         from reconciler.plan.planner import dirty_warning
 
         click.echo(f"Warning: {dirty_warning(plan.desired_commit)}", err=True)
-    result = operations.apply(session, plan, target=target, adopt=adopt,
-                              revocations_only=revocations_only, git_note=git_note,
-                              require_clean=require_clean, notice=_notice)
+    result = apply(session, plan, target=target, adopt=adopt,
+                   revocations_only=revocations_only, git_note=git_note,
+                   require_clean=require_clean, notice=_notice)
     if fmt == "json":
         click.echo(json_.render_apply(result), nl=False)
     else:
@@ -304,8 +310,8 @@ def apply_command(app: AppContext, plan_file: Path | None, target: str | None,
             click.echo(f"Note: {NO_PRECONDITION}")
 
 
-def _resume(session: operations.Session, target: str | None, fmt: str) -> None:
-    result = operations.resume_apply(session, target=target)
+def _resume(session: Session, target: str | None, fmt: str) -> None:
+    result = resume_apply(session, target=target)
     if fmt == "json":
         click.echo(json_.render("apply", {
             "target": result.target, "resumed": result.resumed,
@@ -356,8 +362,8 @@ def drift_command(app: AppContext, target: str | None, all_targets: bool, fmt: s
         names = sorted(session.config.targets)
         for name in names:
             _drift_notice(session, name)
-        _, results = operations.plan_alongside(session, None, lambda d: operations.for_targets(
-            names, lambda n: operations.drift(session, target=n, desired=d),
+        _, results = plan_alongside(session, None, lambda d: for_targets(
+            names, lambda n: drift(session, target=n, desired=d),
             progress=_progress))
         reports = [r if r is not None else DriftReport(n, "", error=str(e))
                    for n, r, e in results]
@@ -365,9 +371,9 @@ def drift_command(app: AppContext, target: str | None, all_targets: bool, fmt: s
         try:
             with _json_error(fmt, target or session.config.default_target):
                 _drift_notice(session, target)
-                _, report = operations.plan_alongside(
+                _, report = plan_alongside(
                     session, None,
-                    lambda d: operations.drift(session, target=target, desired=d))
+                    lambda d: drift(session, target=target, desired=d))
         except ReconcilerError as e:
             # A nightly job whose check fails must still tell someone: a silent webhook
             # reads as "no drift".
@@ -388,21 +394,21 @@ def drift_command(app: AppContext, target: str | None, all_targets: bool, fmt: s
     if notify:
         from reconciler.commands.notify import post_json, redacted
 
-        post_json(notify, operations.drift_payload(reports))
+        post_json(notify, drift_payload(reports))
         click.echo(f"Sent the drift summary to {redacted(notify)}.", err=True)
     sys.exit(drift_exit_code(reports))
 
 
-def _drift_notice(session: operations.Session, target: str | None) -> None:
+def _drift_notice(session: Session, target: str | None) -> None:
     """Drift reports an interrupted apply (one line on stderr) and checks on: it
     writes nothing, and its report shows the half-applied state as it is."""
     try:
-        operations.check_interrupted(session, target, refuse=False, notice=_notice)
+        check_interrupted(session, target, refuse=False, notice=_notice)
     except ReconcilerError as e:  # a damaged journal, an unreachable target: said, not fatal
         _notice(f"Warning: {e}")
 
 
-def _notify_failure(session: operations.Session, target: str | None, url: str,
+def _notify_failure(session: Session, target: str | None, url: str,
                     error: ReconcilerError) -> None:
     """Send the failed check to the webhook; a failure to send is only reported, so the
     check's own error stays the one the command exits with."""
@@ -414,7 +420,7 @@ def _notify_failure(session: operations.Session, target: str | None, url: str,
         name = target or "(default target)"
     report = DriftReport(name, "", error=str(error))
     try:
-        post_json(url, operations.drift_payload([report]))
+        post_json(url, drift_payload([report]))
     except ReconcilerError as e:
         click.echo(f"Error: {e}", err=True)
     else:
@@ -443,7 +449,7 @@ def drift_table(reports: list[DriftReport]) -> str:
 def diff_command(app: AppContext, base: str, head: str, fmt: str) -> None:
     """Resource changes between two git revisions, BASE to HEAD (no control plane)."""
     session = _session(app)
-    changes, access = operations.diff_refs(session, base, head)
+    changes, access = diff_refs(session, base, head)
     if fmt == "json":
         click.echo(json_.render_diff(changes, base, head, access), nl=False)
     elif fmt == "markdown":
@@ -468,7 +474,7 @@ def import_command(app: AppContext, target: str | None, force: bool) -> None:
     right after an import shows no changes.
     """
     session = _session(app)
-    tgt, written = operations.import_live(session, target=target, force=force)
+    tgt, written = import_live(session, target=target, force=force)
     for f in written:
         rel = f.path.relative_to(session.config.root).as_posix()
         note = "" if f.comments_kept else " (reformatted: comments could not be kept)"

@@ -2,7 +2,7 @@
 
 plan/ (step: drift). May import: `diff.changes`. Pure: a `DriftReport` is read off a `Plan`, whose
 three-way view already tells out-of-band edits (base -> live) from pending git changes
-(base -> desired) and from conflicts (both). `operations.drift` makes the plan.
+(base -> desired) and from conflicts (both). `commands.drift` makes the plan.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 May import: `changes`, `normalize`, `diff`, `compile`, `desired` (the `Desired`
 type only), `metadata` (the `Expired` type only), `inventory`, `problems`, `errors`. No
-I/O: `operations` fetches, loads and tests, then calls `build_plan`. Expiries are timed
+I/O: `commands.plan` fetches, loads and tests, then calls `build_plan`. Expiries are timed
 from the plan's `created_at`, so a saved plan's "time left" can be checked against it.
 
 The three-way view: desired (from git), live (fetched) and base (the desired state at

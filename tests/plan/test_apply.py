@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from reconciler.backends.local.backend import LocalBackend
-from reconciler.commands import operations
+from reconciler.commands.apply import apply
+from reconciler.commands.plan import make_plan
+from reconciler.commands.session import Session
 from reconciler.core.errors import (
     NotApplyable,
     ReconcilerError,
@@ -23,11 +25,11 @@ from reconciler.plan import planfile
 from tests.plan.conftest import Repo
 
 
-def session(repo: Repo, now: str | None = None) -> operations.Session:
+def session(repo: Repo, now: str | None = None) -> Session:
     from datetime import datetime
 
-    return operations.Session.open(repo.root, now=datetime.fromisoformat(now) if now else None,
-                                   env={})
+    return Session.open(repo.root, now=datetime.fromisoformat(now) if now else None,
+                        env={})
 
 
 def backend_of(repo: Repo) -> LocalBackend:
@@ -37,33 +39,33 @@ def backend_of(repo: Repo) -> LocalBackend:
 
 def test_wrong_target_is_refused(local_repo: Repo) -> None:
     s = session(local_repo)
-    plan = operations.make_plan(s)
+    plan = make_plan(s)
     with pytest.raises(WrongTarget) as info:
-        operations.apply(s, replace(plan, identity="local:/elsewhere.db"))
+        apply(s, replace(plan, identity="local:/elsewhere.db"))
     assert "Apply it to the target it was made for" in info.value.detail
 
 
 def test_failing_tests_are_refused_and_nothing_is_pushed(local_repo: Repo) -> None:
     s = session(local_repo)
-    plan = operations.make_plan(s)
+    plan = make_plan(s)
     before = backend_of(local_repo).fetch_policy()
     with pytest.raises(TestsFailed):
-        operations.apply(s, replace(plan, tests=TestResults(passed=1, failed=1)))
+        apply(s, replace(plan, tests=TestResults(passed=1, failed=1)))
     with pytest.raises(NotApplyable):
-        operations.apply(s, replace(plan, applyable=False))
+        apply(s, replace(plan, applyable=False))
     with pytest.raises(NotApplyable):
-        operations.apply(s, replace(plan, errored=True))
+        apply(s, replace(plan, errored=True))
     with pytest.raises(NotApplyable, match="no document"):
-        operations.apply(s, replace(plan, document=""))
+        apply(s, replace(plan, document=""))
     assert backend_of(local_repo).fetch_policy() == before
 
 
 def test_a_plan_made_against_an_older_policy_is_stale(local_repo: Repo) -> None:
     s = session(local_repo)
-    old = operations.make_plan(s)
-    operations.apply(s, operations.make_plan(s))
+    old = make_plan(s)
+    apply(s, make_plan(s))
     with pytest.raises(StalePlanError) as info:
-        operations.apply(s, old)
+        apply(s, old)
     assert info.value.summary == "Saved plan is stale"
     assert old.prior_etag in info.value.detail
 
@@ -74,27 +76,27 @@ def test_unmanaged_live_policy_needs_adopt(local_repo: Repo) -> None:
     backend.push_policy('{"acls": [{"action": "accept", "src": ["*"], "dst": ["*:22"]}]}\n',
                         if_match=live.etag)
     s = session(local_repo)
-    plan = operations.make_plan(s)
+    plan = make_plan(s)
     assert not plan.managed and not plan.adoptable
     assert any("--adopt" in m.text for m in plan.messages)
     with pytest.raises(NotApplyable) as info:
-        operations.apply(s, plan)
+        apply(s, plan)
     assert "reconciler import" in info.value.detail and "--adopt" in info.value.detail
-    result = operations.apply(s, plan, adopt=True)
+    result = apply(s, plan, adopt=True)
     assert result.pushed
-    assert operations.make_plan(s).managed
+    assert make_plan(s).managed
 
 
 def test_the_untouched_default_policy_is_adopted_without_the_flag(local_repo: Repo) -> None:
-    plan = operations.make_plan(session(local_repo))
+    plan = make_plan(session(local_repo))
     assert not plan.managed and plan.adoptable
-    assert operations.apply(session(local_repo), plan).pushed
+    assert apply(session(local_repo), plan).pushed
 
 
 def test_revocations_only_refuses_a_plan_that_grants(local_repo: Repo) -> None:
     s = session(local_repo)
     with pytest.raises(NotApplyable) as info:
-        operations.apply(s, operations.make_plan(s), revocations_only=True)
+        apply(s, make_plan(s), revocations_only=True)
     assert "could grant access" in info.value.summary
     assert 'grants["eng-web"]' in info.value.detail
 
@@ -113,15 +115,15 @@ def test_verification_after_apply_catches_a_writer_that_lands_in_between(
             return etag
 
     s = session(local_repo)
-    plan = operations.make_plan(s)
+    plan = make_plan(s)
     raced = RacedBackend(backend_of(local_repo).store.path)
     with pytest.raises(ReconcilerError, match="verification failed"):
-        operations.apply(s, plan, backend=raced)
+        apply(s, plan, backend=raced)
 
 
 def test_git_note_records_the_apply(local_repo: Repo) -> None:
     s = session(local_repo)
-    result = operations.apply(s, operations.make_plan(s), git_note=True)
+    result = apply(s, make_plan(s), git_note=True)
     note = local_repo.repo.git.notes("--ref", "reconciler", "show", result.commit)
     assert f"etag_before={result.etag_before}" in note
     assert f"etag_after={result.etag_after}" in note

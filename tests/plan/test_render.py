@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.commands.operations import test_results as run_local_tests
+from reconciler.commands.plan import test_results as run_local_tests
 from reconciler.diff.changes import Origin, Plan
 from reconciler.diff.normalize import content_hash, normalize_entry
 from reconciler.engine import synthetic_inventory

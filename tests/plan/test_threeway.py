@@ -5,14 +5,16 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from reconciler.commands import operations
+from reconciler.commands.apply import apply
+from reconciler.commands.plan import make_plan
+from reconciler.commands.session import Session
 from reconciler.diff.changes import Origin
 from reconciler.plan.drift import drift_report
 from tests.plan.conftest import DESIRED, Repo
 
 
-def session(repo: Repo, now: datetime | None = None) -> operations.Session:
-    return operations.Session.open(repo.root, now=now, env={})
+def session(repo: Repo, now: datetime | None = None) -> Session:
+    return Session.open(repo.root, now=now, env={})
 
 
 def edit_live(repo: Repo, old: str, new: str) -> None:
@@ -24,7 +26,7 @@ def edit_live(repo: Repo, old: str, new: str) -> None:
 
 
 def test_pending_drift_and_conflict_are_told_apart(local_repo: Repo) -> None:
-    operations.apply(session(local_repo), operations.make_plan(session(local_repo)))
+    apply(session(local_repo), make_plan(session(local_repo)))
     # git: eng gains carol (pending) and wiki moves (conflict, see below).
     local_repo.commit({
         "policies/groups.yaml": DESIRED["policies/groups.yaml"].replace(
@@ -36,7 +38,7 @@ def test_pending_drift_and_conflict_are_told_apart(local_repo: Repo) -> None:
     edit_live(local_repo, '"tag:ci":         ["group:sre"]',
               '"tag:ci":         ["group:sre", "group:eng"]')
     edit_live(local_repo, '"100.101.0.20"', '"100.101.0.99"')
-    plan = operations.make_plan(session(local_repo))
+    plan = make_plan(session(local_repo))
     origins = {c.address: c.origin for c in plan.changes}
     assert origins == {'groups["group:eng"]': Origin.PENDING,
                        'tagOwners["tag:ci"]': Origin.DRIFT,
@@ -51,10 +53,10 @@ def test_pending_drift_and_conflict_are_told_apart(local_repo: Repo) -> None:
 
 def test_an_expiry_since_the_apply_is_pending_even_with_drift_elsewhere(
         local_repo: Repo) -> None:
-    operations.apply(session(local_repo), operations.make_plan(session(local_repo)))
+    apply(session(local_repo), make_plan(session(local_repo)))
     edit_live(local_repo, '"100.101.0.20"', '"100.101.0.99"')  # drift elsewhere
     later = datetime(2030, 1, 2, tzinfo=timezone.utc)  # grace's access has expired
-    plan = operations.make_plan(session(local_repo, later))
+    plan = make_plan(session(local_repo, later))
     origins = {c.address: c.origin for c in plan.changes}
     # The base recompiled today has lost grace too, but live still holds her exactly
     # as applied: her removal is a pending change, not an out-of-band edit.
@@ -63,12 +65,12 @@ def test_an_expiry_since_the_apply_is_pending_even_with_drift_elsewhere(
 
 
 def test_a_renamed_in_git_entry_edit_is_an_update_of_the_named_entry(local_repo: Repo) -> None:
-    operations.apply(session(local_repo), operations.make_plan(session(local_repo)))
+    apply(session(local_repo), make_plan(session(local_repo)))
     # Insert a grant before eng-web and change eng-web's ports: names come from the base.
     local_repo.commit({"policies/access.yaml": DESIRED["policies/access.yaml"].replace(
         "grants:\n", "grants:\n  - name: ci\n    src: [tag:ci]\n    dst: [tag:prod]\n"
                      "    ip: [\"tcp:22\"]\n").replace('ip: ["tcp:443"]',
                                                     'ip: ["tcp:443", "tcp:80"]')})
-    plan = operations.make_plan(session(local_repo))
+    plan = make_plan(session(local_repo))
     got = {c.address: c.action.value for c in plan.changes}
     assert got == {'grants["ci"]': "create", 'grants["eng-web"]': "update"}

@@ -1,9 +1,9 @@
-"""The use cases: plan, apply, drift, diff between refs, import; each a plain function.
+"""`plan`: load, test, fetch, diff; the plan for one target, and the plan that revokes.
 
-commands/ (the use cases). May import everything below the CLI: `config`, `desired`, `gitsource`,
-`compile`, `hujson`, `backends`, `engine`, `normalize`, `diff`, `planner`, `planfile`,
-`applier`, `drift`, `importer`, `notify`, `render`, `errors`. The CLI parses options,
-calls one of these, renders and exits; everything here works without click.
+commands/ (step: plan). May import everything below the CLI (`load`, `backends`,
+`engine`, `diff`, `plan`, `render`, `core`). Each module of commands/ is one verb's use
+case as plain functions: the CLI parses options, calls one, renders and exits;
+everything here works without click.
 
 Requests to the control plane per `plan`: at most 3. The policy (GET) and the device
 list (GET) always; then one of: the server-side validate (POST, when something
@@ -27,88 +27,28 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import time
-from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
 
 from reconciler import __version__
-from reconciler.backends import open_backend
 from reconciler.backends.base import Backend, ValidationResult
+from reconciler.commands.session import EPOCH, Session, _stamp
 from reconciler.core.errors import ConfigError, GitError, PolicyError, ReconcilerError
 from reconciler.core.forked import Forked
 from reconciler.core.inventory import Device, Inventory
 from reconciler.diff import normalize
-from reconciler.diff.access.model import AccessDiff
-from reconciler.diff.changes import (
-    ApplyResult,
-    DriftReport,
-    Message,
-    Plan,
-    ResourceChange,
-    TestFailure,
-    TestResults,
-)
-from reconciler.diff.resources import diff_resources
+from reconciler.diff.changes import Message, Plan, TestFailure, TestResults
 from reconciler.engine import CompiledPolicy, compile_policy
 from reconciler.load import hujson
-from reconciler.load.config import Config, Target, load_config
-from reconciler.load.desired import Desired, load_desired, load_desired_alongside
+from reconciler.load.config import Target
+from reconciler.load.desired import Desired, load_desired
 from reconciler.load.document import ManagedHeader, fingerprint, read_header, to_json
-from reconciler.load.importer import ImportedFile, import_policy
-from reconciler.plan import applier
-from reconciler.plan.applier import apply_plan
-from reconciler.plan.drift import drift_report
-from reconciler.plan.planner import (
-    BaseState,
-    LiveState,
-    build_plan,
-    desired_resources,
-    live_is_base,
-)
+from reconciler.plan.planner import BaseState, LiveState, build_plan, live_is_base
 
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 T = TypeVar("T")
-
-
-def _now(now: datetime | None) -> datetime:
-    return now or datetime.now(timezone.utc)
-
-
-def _stamp(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-@dataclass
-class Session:
-    """One run's inputs: the repository, its config, the clock and the environment."""
-
-    root: Path
-    config: Config
-    now: datetime
-    env: Mapping[str, str]
-
-    @classmethod
-    def open(cls, root: Path, *, now: datetime | None = None,
-             env: Mapping[str, str] | None = None) -> Session:
-        return cls(root=Path(root), config=load_config(Path(root)), now=_now(now),
-                   env=os.environ if env is None else env)
-
-    def target(self, name: str | None) -> Target:
-        return self.config.target(name)
-
-    def backend(self, target: Target) -> Backend:
-        return open_backend(target, root=self.config.root, env=self.env)
-
-    def desired(self, ref: str | None = None) -> Desired:
-        return load_desired(self.config.root, ref=ref, now=self.now, config=self.config)
-
-
-# --- plan -----------------------------------------------------------------------------------
 
 
 def fetch_live(backend: Backend, target: str) -> LiveState:
@@ -478,14 +418,6 @@ def revocation_plan(session: Session, *, target: str | None = None) -> Plan:
         be.close()
 
 
-def plan_alongside(session: Session, ref: str | None,
-                   make: Callable[[Desired], T]) -> tuple[Desired, T]:
-    """Load the desired state and run `make` (planning) on it while the validation
-    runs beside it; see `desired.load_desired_alongside`."""
-    return load_desired_alongside(session.config.root, make, ref=ref, now=session.now,
-                                  config=session.config)
-
-
 def _with_tests(plan: Plan, tests: TestResults,
                 server: ValidationResult | None) -> Plan:
     """The plan with its local test results and the control plane's verdict (if asked);
@@ -563,178 +495,3 @@ def _server_validate(backend: Backend, desired: Desired) -> ValidationResult | N
     # Tailscale's validate rejects a body that starts with a comment (tailscale#9910):
     # send the document as plain JSON (the same content as the HuJSON to push).
     return backend.validate(to_json(desired.policy))
-
-
-# --- apply ----------------------------------------------------------------------------------
-
-
-def apply(
-    session: Session,
-    plan: Plan,
-    *,
-    target: str | None = None,
-    adopt: bool = False,
-    revocations_only: bool = False,
-    git_note: bool = False,
-    backend: Backend | None = None,
-    require_clean: bool = False,
-    notice: Callable[[str], None] | None = None,
-) -> ApplyResult:
-    """Apply a plan to its target (the one named, or the plan's own), under an apply
-    journal; an interrupted apply of the target is finished first (`apply --resume`)."""
-    tgt = session.target(target or plan.target)
-    own = backend is None
-    be = backend or session.backend(tgt)
-    try:
-        applier.settle(session.config.root, tgt.name, be, notice=notice)
-        result = apply_plan(plan, be, target=tgt.name, adopt=adopt,
-                            revocations_only=revocations_only, require_clean=require_clean,
-                            clock=lambda: session.now, journal_root=session.config.root)
-    finally:
-        if own:
-            be.close()
-    if git_note and result.pushed:
-        record_note(session, result)
-    return result
-
-
-def check_interrupted(session: Session, target: str | None, *, refuse: bool = True,
-                      notice: Callable[[str], None] | None = None) -> None:
-    """Before plan/drift touch a target: an interrupted apply of it is reported (and with
-    `refuse`, InterruptedApply); one found complete is cleared. No request when the
-    target has no apply journal."""
-    from reconciler.plan import journal
-
-    tgt = session.target(target)
-    if not journal.path_for(session.config.root, tgt.name).exists():
-        return
-    be = session.backend(tgt)
-    try:
-        applier.settle(session.config.root, tgt.name, be, refuse=refuse, notice=notice)
-    finally:
-        be.close()
-
-
-def resume_apply(session: Session, *, target: str | None = None) -> applier.ResumeResult:
-    """`apply --resume`: finish the target's interrupted apply (see `applier.resume`)."""
-    tgt = session.target(target)
-    be = session.backend(tgt)
-    try:
-        return applier.resume(session.config.root, tgt.name, be)
-    finally:
-        be.close()
-
-
-def record_note(session: Session, result: ApplyResult) -> None:
-    from reconciler.load import gitsource
-
-    if not result.commit:
-        raise GitError("--git-note: the applied plan has no commit to attach a note to",
-                       "Commit the desired state, plan and apply again.")
-    message = (f"reconciler apply target={result.target} etag_before={result.etag_before} "
-               f"etag_after={result.etag_after} at={result.applied_at}")
-    # Who and where, as the Action's notes say it: a scheduled job's revocation is an
-    # apply like a merge's, and an auditor asks the same questions of both.
-    env = os.environ
-    actor = env.get("GITHUB_ACTOR") or env.get("USER") or env.get("LOGNAME")
-    if actor and actor.split() == [actor]:
-        message += f" actor={actor}"
-    if env.get("GITHUB_RUN_ID") and env.get("GITHUB_REPOSITORY"):
-        server = env.get("GITHUB_SERVER_URL") or "https://github.com"
-        message += (f" run={server}/{env['GITHUB_REPOSITORY']}/actions/runs/"
-                    f"{env['GITHUB_RUN_ID']}")
-    gitsource.add_note(session.config.root, result.commit, message)
-
-
-# --- drift ----------------------------------------------------------------------------------
-
-
-def drift(session: Session, *, target: str | None = None,
-          desired: Desired | None = None) -> DriftReport:
-    plan = make_plan(session, target=target, desired=desired, with_document=False)
-    return drift_report(plan)
-
-
-def drift_payload(reports: list[DriftReport]) -> dict[str, Any]:
-    """The --notify body: Slack reads `text`; the rest is for other consumers."""
-    from reconciler.render.json_ import drift_to_dict
-    from reconciler.render.text import drift_summary
-
-    lines = []
-    for r in reports:
-        if r.error:
-            lines.append(f"{r.target}: drift check failed: {r.error}")
-        elif r.clean:
-            lines.append(f"{r.target}: no drift")
-        else:
-            lines.append(f"{r.target}: {drift_summary(r)}")
-    return {"text": "reconciler drift check\n" + "\n".join(lines),
-            "drift": any(not r.clean for r in reports),
-            "targets": [drift_to_dict(r) for r in reports]}
-
-
-# --- diff between refs, import ------------------------------------------------------------
-
-
-def diff_refs(session: Session, base: str, head: str,
-              ) -> tuple[list[ResourceChange], AccessDiff]:
-    """Resource changes and access changes from git revision `base` to `head`; no control
-    plane involved (the access diff runs over a synthetic inventory). Both revisions are
-    validated: the access diff compiles them, and only a valid policy compiles."""
-    old = load_desired(session.config.root, ref=base, now=session.now, config=session.config)
-    new = load_desired(session.config.root, ref=head, now=session.now, config=session.config)
-    from reconciler.diff.access import access_diff
-    from reconciler.plan.planner import locate
-
-    changes = diff_resources(desired_resources(old), desired_resources(new),
-                             locate=lambda r: locate(new, r))
-    access = access_diff(old.policy, new.policy, None, before_sources=old.sources,
-                         after_sources=new.sources)
-    return changes, access
-
-
-def import_live(session: Session, *, target: str | None = None,
-                force: bool = False) -> tuple[Target, list[ImportedFile]]:
-    tgt = session.target(target)
-    be = session.backend(tgt)
-    try:
-        live = be.fetch_policy()
-    finally:
-        be.close()
-    written = import_policy(live.text, session.config.policies_dir, force=force,
-                            shown=session.config.policies)
-    return tgt, written
-
-
-# --- every target ---------------------------------------------------------------------------
-
-
-def for_targets(
-    names: list[str],
-    work: Callable[[str], T],
-    *,
-    progress: Callable[[str, str], None] | None = None,
-    workers: int = 4,
-) -> list[tuple[str, T | None, ReconcilerError | None]]:
-    """Run `work(name)` for every target concurrently (threads: the work is I/O bound).
-
-    Returns (name, result, error) in `names` order; an expected error is kept, not raised,
-    so one unreachable target does not hide the others.
-    """
-    def run(name: str) -> tuple[str, T | None, ReconcilerError | None]:
-        if progress:
-            progress(name, "started")
-        try:
-            result = work(name)
-        except ReconcilerError as e:
-            if progress:
-                progress(name, f"failed: {e}")
-            return name, None, e
-        if progress:
-            progress(name, "done")
-        return name, result, None
-
-    if not names:
-        return []
-    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(names)))) as pool:
-        return list(pool.map(run, names))

@@ -1,0 +1,98 @@
+"""The session every command runs in, and running a command over every target.
+
+commands/ (the use cases). May import everything below the CLI. A `Session` is one
+run's inputs: the repository, its config, the clock and the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TypeVar
+
+from reconciler.backends import open_backend
+from reconciler.backends.base import Backend
+from reconciler.core.errors import ReconcilerError
+from reconciler.load.config import Config, Target, load_config
+from reconciler.load.desired import Desired, load_desired, load_desired_alongside
+
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+T = TypeVar("T")
+
+
+def _now(now: datetime | None) -> datetime:
+    return now or datetime.now(timezone.utc)
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class Session:
+    """One run's inputs: the repository, its config, the clock and the environment."""
+
+    root: Path
+    config: Config
+    now: datetime
+    env: Mapping[str, str]
+
+    @classmethod
+    def open(cls, root: Path, *, now: datetime | None = None,
+             env: Mapping[str, str] | None = None) -> Session:
+        return cls(root=Path(root), config=load_config(Path(root)), now=_now(now),
+                   env=os.environ if env is None else env)
+
+    def target(self, name: str | None) -> Target:
+        return self.config.target(name)
+
+    def backend(self, target: Target) -> Backend:
+        return open_backend(target, root=self.config.root, env=self.env)
+
+    def desired(self, ref: str | None = None) -> Desired:
+        return load_desired(self.config.root, ref=ref, now=self.now, config=self.config)
+
+
+def plan_alongside(session: Session, ref: str | None,
+                   make: Callable[[Desired], T]) -> tuple[Desired, T]:
+    """Load the desired state and run `make` (planning) on it while the validation
+    runs beside it; see `desired.load_desired_alongside`."""
+    return load_desired_alongside(session.config.root, make, ref=ref, now=session.now,
+                                  config=session.config)
+
+
+def for_targets(
+    names: list[str],
+    work: Callable[[str], T],
+    *,
+    progress: Callable[[str, str], None] | None = None,
+    workers: int = 4,
+) -> list[tuple[str, T | None, ReconcilerError | None]]:
+    """Run `work(name)` for every target concurrently (threads: the work is I/O bound).
+
+    Returns (name, result, error) in `names` order; an expected error is kept, not raised,
+    so one unreachable target does not hide the others.
+    """
+    def run(name: str) -> tuple[str, T | None, ReconcilerError | None]:
+        if progress:
+            progress(name, "started")
+        try:
+            result = work(name)
+        except ReconcilerError as e:
+            if progress:
+                progress(name, f"failed: {e}")
+            return name, None, e
+        if progress:
+            progress(name, "done")
+        return name, result, None
+
+    if not names:
+        return []
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(names)))) as pool:
+        return list(pool.map(run, names))
