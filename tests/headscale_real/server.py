@@ -205,11 +205,13 @@ logtail:
 
     def _start(self, timeout: float) -> RealHeadscale:
         self.write_config()
-        log = (self.workdir / "headscale.log").open("wb")
-        self.process = subprocess.Popen(
-            [str(self.binary), "-c", str(self.config), "serve"],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env=self._env())
+        # The child writes the log through its own copy of the descriptor: ours closes
+        # at once (left open, it leaked one file per start).
+        with (self.workdir / "headscale.log").open("wb") as log:
+            self.process = subprocess.Popen(
+                [str(self.binary), "-c", str(self.config), "serve"],
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                env=self._env())
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
