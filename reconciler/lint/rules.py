@@ -1,7 +1,7 @@
 """Lint checks on the compiled rules: shadowed rules and test coverage.
 
 lint/ (imports the engine's `compile`, `resolve`, `ssh`, `addrset`, the policy
-parsers, and `access_diff.sets` for fast set differences). Both checks use the engine's
+parsers, and `diff.access.sets` for fast set differences). Both checks use the engine's
 compiled form, so they see what the rules mean over the inventory, not how they are
 spelled:
 

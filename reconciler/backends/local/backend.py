@@ -1,6 +1,6 @@
 """The `local` backend: the embedded control plane, in-process over the SQLite store.
 
-backends/ (fetch and push). May import: `backends.base`, `backends.localstore`,
+backends/ (fetch and push). May import: `backends.base`, `backends.local.store`,
 `backends.policycheck`, `inventory`, `errors`. It behaves as Tailscale does: a push
 is parsed, validated and its tests run before anything is stored (ValidationFailed
 with Tailscale's message and failures otherwise), and `If-Match` is honoured,

@@ -2,7 +2,7 @@
 
 diff/access/ (imports the engine's `addrset`, `resolve` and `compile` types,
 `reconciler.core.inventory`, the selector constants of `reconciler.validate.selectors`, and
-`access_diff.sets`). Given
+`diff.access.sets`). Given
 a set of addresses (who gained, or what they gained access to), pick the fewest names
 whose addresses lie *entirely* inside the set: `*`, autogroups, groups, tags, hosts,
 ipsets, users, and the selectors the responsible rules were written with. A group is

@@ -1,7 +1,7 @@
 """`reconciler serve`: the local store behind a Tailscale API v2 subset over HTTP.
 
 Layer: server (beside the backends; the only http.server user). May import:
-`backends.local`, `backends.localstore`, `backends.policycheck`, `backends.base`,
+`backends.local.backend`, `backends.local.store`, `backends.policycheck`, `backends.base`,
 `server.faults`, `errors`. Serves exactly what the `tailscale` backend uses:
 
 - `GET|POST /api/v2/tailnet/{tailnet}/acl` (Accept hujson or json, `ETag`, `If-Match`
