@@ -76,11 +76,11 @@ def start_node(binaries: Path, workdir: Path, name: str) -> Node:
     state.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith("TS_")}
     env.update(HOME=str(state), TS_DEBUG_USE_DERP_HTTP="1", TS_DEBUG_OMIT_LOCAL_ADDRS="true")
-    process = subprocess.Popen(
-        [str(binaries / "tailscaled"), "--tun=userspace-networking", f"--statedir={state}",
-         f"--socket={state}/sock", "--port=0", "--no-logs-no-support"],
-        stdout=(state / "log").open("wb"), stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL, env=env)
+    with (state / "log").open("wb") as log:  # the child keeps its own descriptor
+        process = subprocess.Popen(
+            [str(binaries / "tailscaled"), "--tun=userspace-networking", f"--statedir={state}",
+             f"--socket={state}/sock", "--port=0", "--no-logs-no-support"],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
     return Node(name, state, env, process, binaries / "tailscale")
 
 
