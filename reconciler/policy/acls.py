@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-from reconciler.policy.context import Context, Found, Memo, as_list, report_found
+from reconciler.policy.context import Context, Found, Memo, report_found
 from reconciler.policy.ports import (
     PortError,
     PortRange,
@@ -22,12 +22,13 @@ from reconciler.policy.ports import (
     split_acl_dst,
 )
 from reconciler.policy.rule_sides import (
+    SourceMemo,
     check_legacy_pair,
+    check_rule_section,
     check_self_sources,
     check_src_posture,
     dst_selector_problems,
     entry_field,
-    src_problems,
     string_items,
 )
 from reconciler.policy.selectors import (
@@ -70,16 +71,12 @@ def _dst(ctx: Context, text: str) -> _Dst:
 
 
 def check_acls(ctx: Context) -> None:
-    srcs = Memo(ctx, src_problems)
-    dsts = Memo(ctx, _dst)
-    for i, entry in enumerate(as_list(ctx.policy.get("acls"))):
-        if isinstance(entry, Mapping):
-            _check_acl(ctx, srcs, dsts, ("acls", i), entry)
+    check_rule_section(ctx, "acls", _dst, _check_acl)
 
 
 def _check_acl(
     ctx: Context,
-    srcs: Memo[tuple[Selector | None, Found]],
+    srcs: SourceMemo,
     dsts: Memo[_Dst],
     base: PathKey,
     entry: Mapping[str, Any],
