@@ -1,9 +1,8 @@
 """Run a policy's `tests` and `sshTests` offline, with Tailscale's semantics and wording.
 
 Engine layer, the `test` step (imports the engine modules, `reconciler.inventory`,
-`reconciler.source`, `reconciler.errors`, `reconciler.forked`, and the parsers of
-`reconciler.policy`). A long list of entries is split with a forked child. Semantics are
-policy-semantics.md §2.7 and §2.8:
+`reconciler.source`, `reconciler.errors`, and the parsers of `reconciler.policy`).
+Semantics are policy-semantics.md §2.7 and §2.8:
 
 * a test's src stands for every device of that identity: an `accept` entry needs every
   one of them to get through, a `deny` entry needs none to (∀ / ¬∃); an identity with no
@@ -28,13 +27,10 @@ from typing import Any
 
 from reconciler.engine.addrset import AddressError, AddrSet, parse_ip, strict_ip
 from reconciler.engine.compile import CompiledPolicy, compile_policy
-from reconciler.engine.gcpause import gc_paused
 from reconciler.engine.index import Point, RuleIndex, Source, SourceGroup
 from reconciler.engine.inventory_io import synthetic_inventory
 from reconciler.engine.resolve import SelectorError
 from reconciler.engine.ssh import SSHRule, compile_ssh, ssh_actions
-from reconciler.errors import ReconcilerError
-from reconciler.forked import Forked, forking_allowed
 from reconciler.inventory import Device, Inventory
 from reconciler.policy.ports import ProtoError, parse_proto, split_acl_dst
 from reconciler.policy.selectors import Kind, parse_selector
@@ -42,9 +38,6 @@ from reconciler.policy.selectors import SelectorError as SyntaxError_
 from reconciler.source import Location, SourceMap
 
 TCP_OR_UDP = frozenset({6, 17})
-# Below this many entries a second process costs more (fork, pickling the results
-# back) than it saves: entries take tens of microseconds each.
-SPLIT_AT = 2000
 SSH_WANT = {"accept": "Accept", "check": "Check", "deny": "Drop"}
 
 
@@ -142,13 +135,10 @@ def run_tests(policy: Mapping[str, Any], inventory: Inventory | None = None,
     `compiled`: `policy` already compiled over `inventory` (shared with other work).
     Raises `CompileError` (a ReconcilerError) if the rules themselves cannot compile.
     """
-    with gc_paused():
-        if compiled is None:
-            inv = inventory if inventory is not None else synthetic_inventory(policy)
-            # one expression: the compiled policy and the index are freed (by reference
-            # counting) before the collector resumes, so it has only the report to scan
-            return Runner(compile_policy(policy, inv), sources).run()
-        return Runner(compiled, sources).run()
+    if compiled is None:
+        inv = inventory if inventory is not None else synthetic_inventory(policy)
+        compiled = compile_policy(policy, inv)
+    return Runner(compiled, sources).run()
 
 
 class Runner:
@@ -174,16 +164,7 @@ class Runner:
             if not isinstance(entries, list):
                 entries = [entries]
             work.extend((run_one, i, entry) for i, entry in enumerate(entries))
-        if len(work) < SPLIT_AT or not forking_allowed():
-            results = [run_one(i, entry) for run_one, i, entry in work]
-        else:
-            # Entries are independent: the second half runs in a forked child, which
-            # inherits the compiled rules and index (see reconciler/forked.py).
-            half = len(work) // 2
-            rest = Forked(lambda: [run_one(i, entry) for run_one, i, entry in work[half:]],
-                          transport=(ReconcilerError,))
-            results = [run_one(i, entry) for run_one, i, entry in work[:half]]
-            results.extend(rest.result())
+        results = [run_one(i, entry) for run_one, i, entry in work]
         return TestReport(results, self.compiled.inventory.source)
 
     def _location(self, path: tuple[str | int, ...]) -> Location | None:
