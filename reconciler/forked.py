@@ -12,11 +12,13 @@ tailnet (`reconciler test`, one CPU, 5 runs each, alternating), raised threshold
 the whole command (1.00 s CPU) did as well as they did with pauses around the heavy
 phases (0.99 s) and better than `gc.disable()` (1.05 s) or `gc.freeze()` (1.06 s).
 
-Forking: `plan` and `test` on a large tailnet are a few
-seconds of pure-Python work with two independent halves (validating and testing the
-desired state; loading the base, diffing and computing access changes), and Python
-runs one thread of bytecode at a time, so a second core helps only from a second
-process. `os.fork` gives the child the parent's loaded state for free (no pickling of
+Forking: `plan` on a large tailnet is a few seconds of pure-Python work with
+independent halves (validating and testing the desired state; loading the base,
+diffing and computing access changes), and Python runs one thread of bytecode at a
+time, so a second core helps only from a second process. `operations` forks for
+`plan` only: for `test`, forking the validation (or half of the tests) cost more CPU
+than it saved wall time on a 2-core machine (`python -m benchmarks.engine_bench`: 1.16 s
+CPU forked against 1.03 s in one process on the large tailnet). `os.fork` gives the child the parent's loaded state for free (no pickling of
 the inputs); only the result travels back, pickled, over a pipe.
 
 The child's outcome is only ever an optimisation: whenever it cannot be had (no fork on

@@ -1,4 +1,4 @@
-"""`forked.Forked` and `desired.load_desired_alongside`: the same outcomes as a plain call.
+"""`forked.Forked` and `operations.load_desired_alongside`: the same outcomes as a plain call.
 
 The child is a real forked process; which process computed a value is told by its pid.
 """
@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.desired import load_desired, load_desired_alongside
+from reconciler.desired import load_desired
 from reconciler.errors import GitError, PolicyError, ReconcilerError
 from reconciler.forked import JOBS_ENV, Forked, forking_allowed
+from reconciler.operations import load_desired_alongside
 
 needs_fork = pytest.mark.skipif(not sys.platform.startswith("linux") or (os.cpu_count() or 1) < 2,
                                 reason="forking needs os.fork and two CPUs")
