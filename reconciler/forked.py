@@ -18,8 +18,9 @@ diffing and computing access changes), and Python runs one thread of bytecode at
 time, so a second core helps only from a second process. `operations` forks for
 `plan` only: for `test`, forking the validation (or half of the tests) cost more CPU
 than it saved wall time on a 2-core machine (`python -m benchmarks.engine_bench`: 1.16 s
-CPU forked against 1.03 s in one process on the large tailnet). `os.fork` gives the child the parent's loaded state for free (no pickling of
-the inputs); only the result travels back, pickled, over a pipe.
+CPU forked against 1.03 s in one process on the large tailnet). `os.fork` gives the
+child the parent's loaded state for free (no pickling of the inputs); only the result
+travels back, pickled, over a pipe.
 
 The child's outcome is only ever an optimisation: whenever it cannot be had (no fork on
 this platform, threads running, `RECONCILER_JOBS=1`, a child that dies, a result or

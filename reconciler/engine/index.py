@@ -161,6 +161,35 @@ class _Points:
         return hits, beyond
 
 
+class DeviceAddresses:
+    """Every device's addresses, parsed once: who owns an address, and the `Source` a
+    device stands for. What parsing a test's src and dst needs (and all `explain`
+    needs besides a scan of the rules); `RuleIndex` builds on it."""
+
+    def __init__(self, devices: Sequence[Device]) -> None:
+        self.points = _Points(devices)
+        self.owner = self.points.owner
+        self.device_points = self.points.device_points
+        self._sources: dict[int, Source] = {}  # per device (by identity), when unchanged
+
+    def points_of(self, devices: Sequence[Device]) -> list[Point]:
+        """Sorted distinct addresses of `devices` (inventory devices)."""
+        dp = self.device_points
+        return sorted({p for d in devices for p in dp[id(d)]})
+
+    def source(self, device: Device, attrs: Mapping[str, Any] | None = None) -> Source:
+        """The Source for an inventory device (cached when it uses the device's posture)."""
+        if attrs is not None:
+            return source_of(device, attrs)
+        found = self._sources.get(id(device))
+        if found is None:
+            points = self.device_points[id(device)]  # (ipv4, ipv6) as parsed, when set
+            found = self._sources[id(device)] = Source(
+                points[0][1] if device.ipv4 else None, points[-1][1] if device.ipv6 else None,
+                device, device.posture)
+        return found
+
+
 class _Side:
     """Selectors of one side (src or dst) of the rules, and the points each one covers."""
 
@@ -221,18 +250,23 @@ class RuleIndex:
     once, however many rules use it.
     """
 
-    def __init__(self, compiled: CompiledPolicy) -> None:
+    def __init__(self, compiled: CompiledPolicy,
+                 addresses: DeviceAddresses | None = None) -> None:
+        """`addresses`: of `compiled.inventory`'s devices, when already parsed."""
         self.compiled = compiled
         resolver = compiled.resolver
         self.rules: list[Rule] = [r for r in compiled.rules if not r.self_dst]
         self.self_rules: list[Rule] = [r for r in compiled.rules if r.self_dst]
         self.allow_all = compiled.allow_all
-        points = _Points(compiled.inventory.devices)
-        self.owner = points.owner
-        self.device_points = points.device_points
+        if addresses is None:
+            addresses = DeviceAddresses(compiled.inventory.devices)
+        points = addresses.points
+        self.owner = addresses.owner
+        self.device_points = addresses.device_points
         self.pid = points.pid
         self.points_in = points.points_in
-        self._sources: dict[int, Source] = {}  # per device (by identity), when unchanged
+        self.points_of = addresses.points_of
+        self.source = addresses.source
         self.src = _Side(points, resolver, lambda s: resolver.src(s).addrs)
         self.dst = _Side(points, resolver, lambda s: resolver.dst(s).addrs)
         self.rule_src: list[frozenset[int]] = []
@@ -292,23 +326,6 @@ class RuleIndex:
         self._live: dict[tuple[Any, ...], tuple[frozenset[int], frozenset[int], bool]] = {}
         self._signatures: dict[tuple[int | None, int | None],
                                tuple[frozenset[int], frozenset[int]]] = {}
-
-    def points_of(self, devices: Sequence[Device]) -> list[Point]:
-        """Sorted distinct addresses of `devices` (inventory devices)."""
-        dp = self.device_points
-        return sorted({p for d in devices for p in dp[id(d)]})
-
-    def source(self, device: Device, attrs: Mapping[str, Any] | None = None) -> Source:
-        """The Source for an inventory device (cached when it uses the device's posture)."""
-        if attrs is not None:
-            return source_of(device, attrs)
-        found = self._sources.get(id(device))
-        if found is None:
-            points = self.device_points[id(device)]  # (ipv4, ipv6) as parsed, when set
-            found = self._sources[id(device)] = Source(
-                points[0][1] if device.ipv4 else None, points[-1][1] if device.ipv6 else None,
-                device, device.posture)
-        return found
 
     def port_rules(self, port: int, protos: frozenset[int]) -> frozenset[int]:
         key = (port, protos)

@@ -23,11 +23,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from reconciler.engine.addrset import AddressError, AddrSet, parse_ip, strict_ip
 from reconciler.engine.compile import CompiledPolicy, compile_policy
-from reconciler.engine.index import Point, RuleIndex, Source, SourceGroup
+from reconciler.engine.index import DeviceAddresses, Point, RuleIndex, Source, SourceGroup
 from reconciler.engine.inventory_io import synthetic_inventory
 from reconciler.engine.resolve import SelectorError
 from reconciler.engine.ssh import SSHRule, compile_ssh, ssh_actions
@@ -147,7 +148,7 @@ class Runner:
     def __init__(self, compiled: CompiledPolicy, sources: SourceMap | None = None) -> None:
         self.compiled = compiled
         self.resolver = compiled.resolver
-        self.index = RuleIndex(compiled)
+        self.addresses = DeviceAddresses(compiled.inventory.devices)
         self.sources = sources
         self._ssh: list[SSHRule] | None = None
         self.known_users = {u.login.lower() for u in compiled.inventory.users}
@@ -155,6 +156,11 @@ class Runner:
         self._src_cache: dict[str, list[Source]] = {}
         self._group_cache: dict[str, SourceGroup] = {}
         self._parsed_dst: dict[str, tuple[str, str, list[Point], int]] = {}
+
+    @cached_property
+    def index(self) -> RuleIndex:
+        """The rule index, built on first use (`explain` parses its question without it)."""
+        return RuleIndex(self.compiled, self.addresses)
 
     def run(self) -> TestReport:
         policy = self.compiled.policy
@@ -190,10 +196,10 @@ class Runner:
                 devices = self.resolver.identity_devices(s) or []
             except SelectorError as e:
                 raise Invalid(f'src "{s}": {e.summary}') from None
-            found = [self.index.source(d, attrs) for d in devices]
+            found = [self.addresses.source(d, attrs) for d in devices]
         elif sel.kind in (Kind.HOST, Kind.IP):
             point = self._single_address(sel.kind, sel.value, s, "src")
-            owner = self.index.owner.get(point)
+            owner = self.addresses.owner.get(point)
             base = attrs if attrs is not None else (owner.posture if owner else None)
             found = [Source(point[1] if point[0] == 4 else None,
                             point[1] if point[0] == 6 else None, owner, base)]
@@ -224,7 +230,7 @@ class Runner:
             return cached
         point = strict_ip(host)
         if point is not None:  # an IP literal, as parse_selector would find (but sooner)
-            owner = self.index.owner.get(point)
+            owner = self.addresses.owner.get(point)
             found = self._dst_cache[host] = ([point], [owner] if owner else [])
             return found
         try:
@@ -240,10 +246,10 @@ class Runner:
                 devices = self.resolver.identity_devices(host) or []
             except SelectorError as e:
                 raise Invalid(f'"{text}": {e.summary}') from None
-            points = self.index.points_of(devices)
+            points = self.addresses.points_of(devices)
         elif sel.kind in (Kind.HOST, Kind.IP):
             points = [self._single_address(sel.kind, sel.value, text, "dst")]
-            owner = self.index.owner.get(points[0])
+            owner = self.addresses.owner.get(points[0])
             devices = [owner] if owner else []
         elif sel.kind is Kind.SERVICE:
             points = []  # Service VIPs are not in the inventory: nothing to reach
@@ -380,7 +386,7 @@ class Runner:
             raise Invalid(f'SSH tests dst "{s}": a bare IPv6 address is not accepted by SaaS')
         if sel.kind in (Kind.HOST, Kind.IP):
             point = self._single_address(sel.kind, sel.value, s, "dst")
-            owner = self.index.owner.get(point)
+            owner = self.addresses.owner.get(point)
             return [owner] if owner else []
         try:
             return self.resolver.identity_devices(s) or []
