@@ -186,7 +186,7 @@ def explain(policy: Mapping[str, Any], src: str, dst: str, *, proto: str | None 
                          sources_denied=denied, sources_total=len(srcs), owners=owners)
     if denied:
         result.near_misses = _near_misses(runner, srcs, points, port, protos, near, sources,
-                                          set(allowing), names)
+                                          set(allowing), names, reaches)
     return result
 
 
@@ -221,15 +221,17 @@ def _source_text(s: Source) -> str:
 
 def _near_misses(runner: Runner, srcs: list[Source], points: list[Point], port: int,
                  protos: frozenset[int], limit: int, sources: SourceMap | None,
-                 skip: set[int], names: Mapping[PathKey, str] | None) -> list[RuleRef]:
+                 skip: set[int], names: Mapping[PathKey, str] | None,
+                 reaches: Callable[[str], bool]) -> list[RuleRef]:
     """The `limit` rules with the fewest unmet conditions, each with its reasons.
 
     Every rule is scored by counting its unmet conditions (its src through the sources
-    each of its selectors holds, worked out once per selector); only the nearest few
+    each of its selectors holds, its dst through `reaches`, each worked out once per
+    selector); only the nearest few
     get their reasons spelled out by `_reasons`, which gives exactly as many.
     """
     compiled = runner.compiled
-    held, reaches = _held_by(runner, srcs), _reaches(runner, points)
+    held = _held_by(runner, srcs)
     everyone = (1 << len(srcs)) - 1
     postures: dict[tuple[str, ...], bool] = {}
     scored: list[tuple[int, int, Rule]] = []
