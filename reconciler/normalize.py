@@ -21,7 +21,6 @@ changes (terraform-provider-tailscale#798):
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import json
 import re
@@ -240,19 +239,11 @@ class Normalized:
         if self._sections is None:
             like = self.like.sections if self.like is not None else {}
             sections = {}
-            # Tens of thousands of small containers, all kept: the cyclic collector would
-            # rescan them again and again without finding garbage (a third of the time).
-            gc_was_enabled = gc.isenabled()
-            gc.disable()
-            try:
-                for raw_section, value in self.policy.items():
-                    section = raw_section.strip()
-                    if section in LIST_SECTIONS and isinstance(value, list):
-                        sections[section] = _normalized_section(section, value,
-                                                                like.get(section))
-            finally:
-                if gc_was_enabled:
-                    gc.enable()
+            for raw_section, value in self.policy.items():
+                section = raw_section.strip()
+                if section in LIST_SECTIONS and isinstance(value, list):
+                    sections[section] = _normalized_section(section, value,
+                                                            like.get(section))
             self._sections = sections
         return self._sections
 

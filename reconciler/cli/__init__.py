@@ -9,12 +9,10 @@ drift"). Each command lives in a sibling module that registers on `cli`.
 
 from __future__ import annotations
 
-import gc
 import importlib
 import os
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, TypeVar
@@ -23,6 +21,7 @@ import click
 
 from reconciler import __version__, redact
 from reconciler.errors import PolicyError, ReconcilerError
+from reconciler.forked import command_gc
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -105,27 +104,6 @@ COMMAND_MODULES = {
     "test": "engine_cmds",
     "validate": "validate_cmd",
 }
-
-
-# A command builds a few million objects that stay alive until it exits (a large policy,
-# its source map, the compiled rules, the test report). With the collector's default
-# thresholds each 25% of growth walks all of them again: about 0.5 s of a 2 s
-# `reconciler test` on a large tailnet, for no garbage. Larger thresholds still collect
-# young garbage. `serve`, which runs until stopped, goes back to the defaults.
-COMMAND_GC_THRESHOLDS = (100_000, 50, 100)
-DEFAULT_GC_THRESHOLDS = gc.get_threshold()
-
-
-@contextmanager
-def command_gc() -> Iterator[None]:
-    """The collector tuned for one command's run; restored afterwards (tests invoke
-    many commands in one process)."""
-    before = gc.get_threshold()
-    gc.set_threshold(*COMMAND_GC_THRESHOLDS)
-    try:
-        yield
-    finally:
-        gc.set_threshold(*before)
 
 
 def _late_chdir(ctx: click.Context, _param: click.Parameter, value: Path | None) -> None:

@@ -9,7 +9,6 @@ Every command takes `--db FILE`, defaulting to the local target's path.
 
 from __future__ import annotations
 
-import gc
 import json
 import sys
 from pathlib import Path
@@ -17,8 +16,9 @@ from typing import Any
 
 import click
 
-from reconciler.cli import DEFAULT_GC_THRESHOLDS, AppContext, cli, pass_app
+from reconciler.cli import AppContext, cli, pass_app
 from reconciler.errors import ConfigError
+from reconciler.forked import collect_as_usual
 
 db_option = click.option(
     "--db", "db", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
@@ -118,7 +118,7 @@ def serve(app: AppContext, db: Path | None, target_name: str | None, host: str, 
     from reconciler.server import ServeConfig, make_server
     from reconciler.server.faults import FaultSpecError
 
-    gc.set_threshold(*DEFAULT_GC_THRESHOLDS)  # a long run: collect as usual
+    collect_as_usual()  # a long run (see reconciler.forked)
     if host not in ("127.0.0.1", "localhost", "::1"):
         click.echo(f"Warning: listening on {host}; this server is for local testing.",
                    err=True)

@@ -38,7 +38,6 @@ from typing import Any
 import yaml
 
 from reconciler.engine.addrset import AddressError, AddrSet, parse_ip
-from reconciler.engine.gcpause import gc_paused
 from reconciler.errors import ReconcilerError
 from reconciler.inventory import ROLES, SYNTHETIC_ID, Device, Inventory, User
 
@@ -65,8 +64,7 @@ def load_inventory(path: Path | str) -> Inventory:
                              "Save it as UTF-8, or pass a different file with --inventory.") from e
     kind = "JSON" if p.suffix == ".json" else "YAML"
     try:
-        with gc_paused():
-            data = json.loads(text) if p.suffix == ".json" else yaml.safe_load(text)
+        data = json.loads(text) if p.suffix == ".json" else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as e:
         raise InventoryError(
             f"{p}: not valid {kind}: {e}",
@@ -78,8 +76,7 @@ def load_inventory(path: Path | str) -> Inventory:
     except RecursionError as e:  # both parsers recurse per nesting level
         raise InventoryError(f"{p}: not valid {kind}: nested too deeply",
                              "An inventory needs a few levels; pass a different file.") from e
-    with gc_paused():
-        return inventory_from_data(data, source=str(p))
+    return inventory_from_data(data, source=str(p))
 
 
 def inventory_from_data(data: Any, *, source: str = "inventory") -> Inventory:

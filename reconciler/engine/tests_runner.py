@@ -1,9 +1,8 @@
 """Run a policy's `tests` and `sshTests` offline, with Tailscale's semantics and wording.
 
 Engine layer, the `test` step (imports the engine modules, `reconciler.inventory`,
-`reconciler.source`, `reconciler.errors`, `reconciler.forked`, and the parsers of
-`reconciler.policy`). A long list of entries is split with a forked child. Semantics are
-policy-semantics.md §2.7 and §2.8:
+`reconciler.source`, `reconciler.errors`, and the parsers of `reconciler.policy`).
+Semantics are policy-semantics.md §2.7 and §2.8:
 
 * a test's src stands for every device of that identity: an `accept` entry needs every
   one of them to get through, a `deny` entry needs none to (∀ / ¬∃); an identity with no
@@ -24,17 +23,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from reconciler.engine.addrset import AddressError, AddrSet, parse_ip, strict_ip
 from reconciler.engine.compile import CompiledPolicy, compile_policy
-from reconciler.engine.gcpause import gc_paused
-from reconciler.engine.index import Point, RuleIndex, Source, SourceGroup
+from reconciler.engine.index import DeviceAddresses, Point, RuleIndex, Source, SourceGroup
 from reconciler.engine.inventory_io import synthetic_inventory
 from reconciler.engine.resolve import SelectorError
 from reconciler.engine.ssh import SSHRule, compile_ssh, ssh_actions
-from reconciler.errors import ReconcilerError
-from reconciler.forked import Forked, forking_allowed
 from reconciler.inventory import Device, Inventory
 from reconciler.policy.ports import ProtoError, parse_proto, split_acl_dst
 from reconciler.policy.selectors import Kind, parse_selector
@@ -42,9 +39,6 @@ from reconciler.policy.selectors import SelectorError as SyntaxError_
 from reconciler.source import Location, SourceMap
 
 TCP_OR_UDP = frozenset({6, 17})
-# Below this many entries a second process costs more (fork, pickling the results
-# back) than it saves: entries take tens of microseconds each.
-SPLIT_AT = 2000
 SSH_WANT = {"accept": "Accept", "check": "Check", "deny": "Drop"}
 
 
@@ -142,13 +136,10 @@ def run_tests(policy: Mapping[str, Any], inventory: Inventory | None = None,
     `compiled`: `policy` already compiled over `inventory` (shared with other work).
     Raises `CompileError` (a ReconcilerError) if the rules themselves cannot compile.
     """
-    with gc_paused():
-        if compiled is None:
-            inv = inventory if inventory is not None else synthetic_inventory(policy)
-            # one expression: the compiled policy and the index are freed (by reference
-            # counting) before the collector resumes, so it has only the report to scan
-            return Runner(compile_policy(policy, inv), sources).run()
-        return Runner(compiled, sources).run()
+    if compiled is None:
+        inv = inventory if inventory is not None else synthetic_inventory(policy)
+        compiled = compile_policy(policy, inv)
+    return Runner(compiled, sources).run()
 
 
 class Runner:
@@ -157,7 +148,7 @@ class Runner:
     def __init__(self, compiled: CompiledPolicy, sources: SourceMap | None = None) -> None:
         self.compiled = compiled
         self.resolver = compiled.resolver
-        self.index = RuleIndex(compiled)
+        self.addresses = DeviceAddresses(compiled.inventory.devices)
         self.sources = sources
         self._ssh: list[SSHRule] | None = None
         self.known_users = {u.login.lower() for u in compiled.inventory.users}
@@ -165,6 +156,11 @@ class Runner:
         self._src_cache: dict[str, list[Source]] = {}
         self._group_cache: dict[str, SourceGroup] = {}
         self._parsed_dst: dict[str, tuple[str, str, list[Point], int]] = {}
+
+    @cached_property
+    def index(self) -> RuleIndex:
+        """The rule index, built on first use (`explain` parses its question without it)."""
+        return RuleIndex(self.compiled, self.addresses)
 
     def run(self) -> TestReport:
         policy = self.compiled.policy
@@ -174,16 +170,7 @@ class Runner:
             if not isinstance(entries, list):
                 entries = [entries]
             work.extend((run_one, i, entry) for i, entry in enumerate(entries))
-        if len(work) < SPLIT_AT or not forking_allowed():
-            results = [run_one(i, entry) for run_one, i, entry in work]
-        else:
-            # Entries are independent: the second half runs in a forked child, which
-            # inherits the compiled rules and index (see reconciler/forked.py).
-            half = len(work) // 2
-            rest = Forked(lambda: [run_one(i, entry) for run_one, i, entry in work[half:]],
-                          transport=(ReconcilerError,))
-            results = [run_one(i, entry) for run_one, i, entry in work[:half]]
-            results.extend(rest.result())
+        results = [run_one(i, entry) for run_one, i, entry in work]
         return TestReport(results, self.compiled.inventory.source)
 
     def _location(self, path: tuple[str | int, ...]) -> Location | None:
@@ -209,10 +196,10 @@ class Runner:
                 devices = self.resolver.identity_devices(s) or []
             except SelectorError as e:
                 raise Invalid(f'src "{s}": {e.summary}') from None
-            found = [self.index.source(d, attrs) for d in devices]
+            found = [self.addresses.source(d, attrs) for d in devices]
         elif sel.kind in (Kind.HOST, Kind.IP):
             point = self._single_address(sel.kind, sel.value, s, "src")
-            owner = self.index.owner.get(point)
+            owner = self.addresses.owner.get(point)
             base = attrs if attrs is not None else (owner.posture if owner else None)
             found = [Source(point[1] if point[0] == 4 else None,
                             point[1] if point[0] == 6 else None, owner, base)]
@@ -243,7 +230,7 @@ class Runner:
             return cached
         point = strict_ip(host)
         if point is not None:  # an IP literal, as parse_selector would find (but sooner)
-            owner = self.index.owner.get(point)
+            owner = self.addresses.owner.get(point)
             found = self._dst_cache[host] = ([point], [owner] if owner else [])
             return found
         try:
@@ -259,10 +246,10 @@ class Runner:
                 devices = self.resolver.identity_devices(host) or []
             except SelectorError as e:
                 raise Invalid(f'"{text}": {e.summary}') from None
-            points = self.index.points_of(devices)
+            points = self.addresses.points_of(devices)
         elif sel.kind in (Kind.HOST, Kind.IP):
             points = [self._single_address(sel.kind, sel.value, text, "dst")]
-            owner = self.index.owner.get(points[0])
+            owner = self.addresses.owner.get(points[0])
             devices = [owner] if owner else []
         elif sel.kind is Kind.SERVICE:
             points = []  # Service VIPs are not in the inventory: nothing to reach
@@ -399,7 +386,7 @@ class Runner:
             raise Invalid(f'SSH tests dst "{s}": a bare IPv6 address is not accepted by SaaS')
         if sel.kind in (Kind.HOST, Kind.IP):
             point = self._single_address(sel.kind, sel.value, s, "dst")
-            owner = self.index.owner.get(point)
+            owner = self.addresses.owner.get(point)
             return [owner] if owner else []
         try:
             return self.resolver.identity_devices(s) or []

@@ -16,7 +16,6 @@ from typing import Any
 
 from reconciler.desired import Desired, check_desired, settle
 from reconciler.engine.compile import compile_policy
-from reconciler.engine.gcpause import gc_paused
 from reconciler.engine.inventory_io import synthetic_inventory
 from reconciler.errors import ReconcilerError
 from reconciler.inventory import Inventory
@@ -55,9 +54,7 @@ class LintReport:
 def lint_desired(desired: Desired, settings: LintSettings | None = None, *,
                  now: datetime | None = None, inventory: Inventory | None = None) -> LintReport:
     """Every check on a loaded desired state; severities as configured, "off" dropped."""
-    # Allocation-heavy (indexes of the whole policy) and nothing cyclic to free.
-    with gc_paused():
-        return _lint(desired, settings, now=now, inventory=inventory)
+    return _lint(desired, settings, now=now, inventory=inventory)
 
 
 def _validate(desired: Desired) -> list[Problem]:
