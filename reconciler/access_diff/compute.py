@@ -2,7 +2,7 @@
 
 Access-diff layer (imports the engine's `compile`, `addrset`, `resolve`, `inventory_io`,
 `gcpause`; `reconciler.policy.ports` and `.selectors`, `reconciler.source`,
-`reconciler.inventory`, and the sibling `model`, `naming`, `sets` modules). Both
+`reconciler.inventory`, and the sibling `model` and `naming` modules). Both
 policies compile against the same inventory (sharing one resolver when their
 definitions are equal) to (src set, dst set, ports, protocols) rules; the change is the
 set difference of the two allow relations, computed exactly:
@@ -35,8 +35,7 @@ from typing import Any
 
 from reconciler.access_diff.model import AccessChange, AccessDiff, RuleRef
 from reconciler.access_diff.naming import DeviceIndex, Namer
-from reconciler.access_diff.sets import minus, overlaps, subset
-from reconciler.engine.addrset import EMPTY, AddrSet, Interval, union_all
+from reconciler.engine.addrset import EMPTY, AddrSet, Interval, merge_intervals, union_all
 from reconciler.engine.compile import CompiledPolicy, Rule, compile_policy
 from reconciler.engine.gcpause import gc_paused
 from reconciler.engine.inventory_io import synthetic_inventory
@@ -211,7 +210,7 @@ class Side:
                 addrs = self.resolver.dst(sel).addrs
                 for p in self.points_of(addrs):
                     sels_at[p].append(sel)
-                if not subset(addrs, self.all_devices):  # some address is no device
+                if not addrs.issubset(self.all_devices):  # some address is no device
                     rest = addrs - self.all_devices
                     for i in ids:
                         gaps[i] = gaps[i] | rest if i in gaps else rest
@@ -466,10 +465,10 @@ def _beyond_twins(rule: Rule, spelling: tuple[Any, ...], src: AddrSet, dst: Addr
     for twin in old.twins.get(spelling, ()):
         if not src or not dst:
             break
-        if subset(dst, twin.dst):
-            src = minus(src, old.src(twin))
-        elif subset(src, old.src(twin)):
-            dst = minus(dst, twin.dst)
+        if dst.issubset(twin.dst):
+            src = src - old.src(twin)
+        elif src.issubset(old.src(twin)):
+            dst = dst - twin.dst
     return src, dst
 
 
@@ -480,11 +479,11 @@ def _cut(rule: Rule, src: AddrSet, dst: AddrSet, old: Side, frags: list[_Frag],
             for seg in old.segments(rule.ports, ids, proto, owner is not None):
                 gained = src
                 for blocker in old.blockers(ids, proto, seg):
-                    gained = minus(gained, blocker)
+                    gained = gained - blocker
                     if not gained:
                         break
                 if gained and owner is not None:
-                    gained = minus(gained, old.self_blocked(proto, seg, owner))
+                    gained = gained - old.self_blocked(proto, seg, owner)
                 if gained:
                     frags.append(_Frag(proto, seg, addrs, gained, user))
 
@@ -561,16 +560,6 @@ def _atoms(frags: list[_Frag], new: Side) -> list[Atom]:
     return atoms
 
 
-def _merge_intervals(items: Iterable[Interval]) -> tuple[Interval, ...]:
-    out: list[list[int]] = []
-    for a, b in sorted(items):
-        if out and a <= out[-1][1] + 1:
-            out[-1][1] = max(out[-1][1], b)
-        else:
-            out.append([a, b])
-    return tuple((a, b) for a, b in out)
-
-
 def _ports_text(ports: tuple[Interval, ...]) -> str:
     if ports == ((0, 65535),):
         return "*"
@@ -637,7 +626,7 @@ def _changes(new: Side, old: Side, selectors: Selectors,
         refs = _responsible(new, changed, name, addrs_of[name], dst, ports, set(protos), is_self)
         if cite:
             about = addrs_of[name] if is_self else addrs_of[name] | dst
-            mine = {ref for addrs, ref in cite if overlaps(addrs, about)}
+            mine = {ref for addrs, ref in cite if addrs.overlaps(about)}
             if mine:
                 refs = tuple(sorted(set(refs) | mine, key=lambda ref: (str(ref), ref.label)))
         out.append(AccessChange(name, dst_names, _ports_text(ports), proto_text, devices, refs))
@@ -652,7 +641,7 @@ def _families(addrs: AddrSet) -> set[int]:
 def _spell(by_proto: Mapping[int, Iterable[Interval]]) -> list[tuple[str, tuple[Interval, ...]]]:
     """Per-protocol ports as `ip` parts: one ("", ports) if every default protocol gains
     the same ports, else (protocol name, ports) each."""
-    merged = {p: _merge_intervals(segs) for p, segs in by_proto.items()}
+    merged = {p: merge_intervals(segs) for p, segs in by_proto.items()}
     values = set(merged.values())
     if set(merged) == DEFAULT and len(values) == 1:
         return [("", values.pop())]
@@ -725,11 +714,11 @@ def _touching(side: Side, changed: list[Rule], name: str, src: AddrSet) -> list[
         # overlaps it" is the same as overlapping it. When every address of `src` is a
         # device, that is whether the rule's device points meet `src`'s: a C-speed set
         # test instead of interval bisection, per changed rule.
-        if subset(src, side.all_devices):
+        if src.issubset(side.all_devices):
             mine = side.points_of(src)
             found = [r for r in changed if not side.src_points(r).isdisjoint(mine)]
         else:
-            found = [r for r in changed if overlaps(side.src(r), src)]
+            found = [r for r in changed if side.src(r).overlaps(src)]
         side.touching[name] = found
     return found
 
@@ -745,7 +734,7 @@ def _responsible(side: Side, changed: list[Rule], name: str, src: AddrSet, dst: 
             continue
         # A self change comes from self rules only; a plain one from rules reaching its
         # destinations, or from a self rule whose user's devices were only partly covered.
-        if r.self_dst if is_self else (r.self_dst or overlaps(r.dst, dst)):
+        if r.self_dst if is_self else (r.self_dst or r.dst.overlaps(dst)):
             refs.add(side.ref(r))
     return tuple(sorted(refs, key=lambda ref: (str(ref), ref.label)))
 

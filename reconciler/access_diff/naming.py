@@ -1,9 +1,8 @@
 """Name an address set by the coarsest identities the policy uses for it.
 
 Access-diff layer (imports the engine's `addrset`, `resolve` and `compile` types,
-`reconciler.inventory`, the selector constants of `reconciler.policy.selectors`, and
-`access_diff.sets`). Given
-a set of addresses (who gained, or what they gained access to), pick the fewest names
+`reconciler.inventory` and the selector constants of `reconciler.policy.selectors`).
+Given a set of addresses (who gained, or what they gained access to), pick the fewest names
 whose addresses lie *entirely* inside the set: `*`, autogroups, groups, tags, hosts,
 ipsets, users, and the selectors the responsible rules were written with. A group is
 only named when every one of its devices is in the set, so a group never stands for
@@ -20,7 +19,6 @@ from functools import cached_property
 from itertools import repeat
 from typing import Any
 
-from reconciler.access_diff.sets import subset
 from reconciler.engine.addrset import ALL, EMPTY, INTERNET, AddrSet, parse_ip
 from reconciler.engine.compile import CompiledPolicy
 from reconciler.engine.resolve import Resolver, SelectorError, device_addrs
@@ -132,7 +130,7 @@ class DeviceIndex:
         key = (name, addrs, rank, loose)
         found = self._cands.get(key)
         if found is None:
-            if loose or not subset(addrs, self.all_devices):
+            if loose or not addrs.issubset(self.all_devices):
                 found = Candidate(name, addrs, rank, addrs.size())
             else:
                 points = tuple((fam, value)
@@ -283,7 +281,7 @@ class Namer:
                 if not uncovered.intersection(cand.points) or not inside.issuperset(cand.points):
                     continue
             else:
-                if not subset(cand.addrs, addrs):
+                if not cand.addrs.issubset(addrs):
                     continue
                 cand_pts = self.points_in(cand.addrs)
                 if not uncovered.intersection(cand_pts) and not cand.addrs.overlaps(other):

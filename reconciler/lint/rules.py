@@ -1,7 +1,7 @@
 """Lint checks on the compiled rules: shadowed rules and test coverage.
 
 Lint layer (imports the engine's `compile`, `resolve`, `ssh`, `addrset`, the policy
-parsers, and `access_diff.sets` for fast set differences). Both checks use the engine's
+parsers). Both checks use the engine's
 compiled form, so they see what the rules mean over the inventory, not how they are
 spelled:
 
@@ -30,7 +30,6 @@ from functools import reduce
 from itertools import repeat
 from typing import Any
 
-from reconciler.access_diff.sets import subset
 from reconciler.engine.addrset import EMPTY, AddrSet, parse_ip
 from reconciler.engine.compile import CompiledPolicy, Rule
 from reconciler.engine.resolve import device_addrs
@@ -202,7 +201,7 @@ class _RuleIndex:
         found = self._beyond.get(key)
         if found is None:
             union = reduce(operator.or_, (self.resolve(s) for s in theirs), EMPTY)
-            found = self._beyond[key] = subset(self.beyond[sel], union)
+            found = self._beyond[key] = self.beyond[sel].issubset(union)
         return found
 
 
@@ -237,7 +236,7 @@ def _fits(big: Rule, small: Rule) -> bool:
 def _contains(big: Rule, small: Rule) -> bool:
     if not _fits(big, small):
         return False
-    return subset(small.src, big.src) and (small.self_dst or subset(small.dst, big.dst))
+    return small.src.issubset(big.src) and (small.self_dst or small.dst.issubset(big.dst))
 
 
 def shadowed(compiled: CompiledPolicy, sources: SourceMap,
