@@ -85,10 +85,12 @@ class Side:
         self.devices = devices if devices is not None else DeviceIndex(inventory)
         self._canon_sel: dict[tuple[str, bool], AddrSet] = (
             like._canon_sel if like is not None and like.resolver is self.resolver else {})
-        # The other policy's side and the selectors whose sets differ between the two
-        # (`pair`): a selector not among them is the same set on both sides, so either
-        # side's resolving serves both (see `_canon`).
-        self._peer: Side | None = None
+        # The other policy's side's canonical sets and the selectors whose sets differ
+        # between the two (`pair`): a selector not among them is the same set on both
+        # sides, so either side's resolving serves both (see `_canon`). The other side's
+        # dict, not the side: two sides referring to each other would be a cycle, kept
+        # alive past the diff until a full collection.
+        self._peer_canon: dict[tuple[str, bool], AddrSet] | None = None
         self._changed: tuple[set[str], set[str]] = (set(), set())  # src, dst
         # What each rule says, as written: equal spellings over equal selector sets
         # allow the same pairs, and most rules of two policies compare equal this way
@@ -101,7 +103,7 @@ class Side:
 
     def pair(self, peer: Side, changed_src: set[str], changed_dst: set[str]) -> None:
         """Compare with `peer`, whose selectors outside these sets resolve alike."""
-        self._peer = peer
+        self._peer_canon = peer._canon_sel
         self._changed = (changed_src, changed_dst)
 
     @property
@@ -167,9 +169,9 @@ class Side:
         key = (sel, dst)
         found = self._canon_sel.get(key)
         if found is None:
-            peer = self._peer
+            peer = self._peer_canon
             if peer is not None and sel not in self._changed[dst]:
-                found = peer._canon_sel.get(key)  # the same set there: resolved once
+                found = peer.get(key)  # the same set there: resolved once
             if found is None:
                 addrs = (self.resolver.dst(sel) if dst else self.resolver.src(sel)).addrs
                 found = self.devices.canon.setdefault(addrs, addrs)
@@ -544,33 +546,46 @@ def _pieces(frags: list[_Frag]) -> dict[tuple[int, Interval], list[_Frag]]:
     return out
 
 
-def _merge_dsts(frags: list[_Frag]) -> list[tuple[AddrSet, AddrSet]]:
-    """[(src, dst)] with disjoint dsts: a sweep over the fragments' destination intervals."""
-    if len(frags) == 1:
-        return [(frags[0].src, frags[0].dst)]
-    by_src: dict[AddrSet, tuple[list[Interval], list[Interval]]] = {}
-    unions: dict[frozenset[int], AddrSet] = {}
+def _sweep(sets: Sequence[AddrSet]
+           ) -> dict[frozenset[int], tuple[list[Interval], list[Interval]]]:
+    """The addresses of `sets` grouped by which of them (their positions) hold each:
+    a sweep over their intervals, per family; the stretches of each group as v4 and v6
+    intervals, the groups in the order the sweep first meets them."""
+    out: dict[frozenset[int], tuple[list[Interval], list[Interval]]] = {}
+    if len(sets) == 1:
+        if sets[0]:
+            out[frozenset({0})] = (list(sets[0].v4), list(sets[0].v6))
+        return out
     for fam in (4, 6):
         events: list[tuple[int, int, int]] = []
-        for k, f in enumerate(frags):
-            for a, b in (f.dst.v4 if fam == 4 else f.dst.v6):
+        for k, addrs in enumerate(sets):
+            for a, b in (addrs.v4 if fam == 4 else addrs.v6):
                 events.append((a, 1, k))
                 events.append((b + 1, -1, k))
         events.sort()
         active: set[int] = set()
-        for n, (pos, kind, k) in enumerate(events):
-            if kind > 0:
+        for n, (pos, step, k) in enumerate(events):
+            if step > 0:
                 active.add(k)
             else:
                 active.discard(k)
             nxt = events[n + 1][0] if n + 1 < len(events) else None
             if active and nxt is not None and nxt > pos:
-                sig = frozenset(active)
-                src = unions.get(sig)
-                if src is None:
-                    src = unions[sig] = union_all(frags[i].src for i in sig)
-                lists = by_src.setdefault(src, ([], []))
+                lists = out.setdefault(frozenset(active), ([], []))
                 lists[0 if fam == 4 else 1].append((pos, nxt - 1))
+    return out
+
+
+def _merge_dsts(frags: list[_Frag]) -> list[tuple[AddrSet, AddrSet]]:
+    """[(src, dst)] with disjoint dsts: destinations reached by the same fragments
+    gain the union of their sources; destinations gaining the same sources merge."""
+    if len(frags) == 1:
+        return [(frags[0].src, frags[0].dst)]
+    by_src: dict[AddrSet, tuple[list[Interval], list[Interval]]] = {}
+    for sig, (v4, v6) in _sweep([f.dst for f in frags]).items():
+        lists = by_src.setdefault(union_all(frags[i].src for i in sig), ([], []))
+        lists[0].extend(v4)
+        lists[1].extend(v6)
     return [(src, AddrSet(v4, v6)) for src, (v4, v6) in by_src.items()]
 
 
@@ -691,34 +706,15 @@ def _spell(by_proto: Mapping[int, Iterable[Interval]]) -> list[tuple[str, tuple[
 
 def _by_ports(recs: list[tuple[AddrSet, int, Interval]]
               ) -> list[tuple[AddrSet, dict[int, list[Interval]]]]:
-    """Destinations split where what they gain differs: a sweep over the records'
-    destination intervals, grouping stretches by the set of (protocol, segment) gained."""
+    """Destinations split where what they gain differs, grouped by the set of
+    (protocol, segment) gained."""
     # Records with one destination set gain together: sweep the distinct sets only.
     per_dst: dict[AddrSet, list[tuple[int, Interval]]] = {}
     for dst, proto, seg in recs:
         per_dst.setdefault(dst, []).append((proto, seg))
     dsts = list(per_dst)
-    by_sig: dict[frozenset[int], tuple[list[Interval], list[Interval]]] = {}
-    if len(dsts) == 1 and dsts[0]:
-        by_sig[frozenset({0})] = (list(dsts[0].v4), list(dsts[0].v6))
-    for fam in (4, 6) if len(dsts) > 1 else ():
-        events: list[tuple[int, int, int]] = []
-        for k, dst in enumerate(dsts):
-            for a, b in (dst.v4 if fam == 4 else dst.v6):
-                events.append((a, 1, k))
-                events.append((b + 1, -1, k))
-        events.sort()
-        active: dict[int, int] = defaultdict(int)
-        for n, (pos, step, k) in enumerate(events):
-            active[k] += step
-            if not active[k]:
-                del active[k]
-            nxt = events[n + 1][0] if n + 1 < len(events) else None
-            if active and nxt is not None and nxt > pos:
-                lists = by_sig.setdefault(frozenset(active), ([], []))
-                lists[0 if fam == 4 else 1].append((pos, nxt - 1))
     out: list[tuple[AddrSet, dict[int, list[Interval]]]] = []
-    for sig, (v4, v6) in by_sig.items():
+    for sig, (v4, v6) in _sweep(dsts).items():
         by_proto: dict[int, list[Interval]] = defaultdict(list)
         for k in sig:
             for proto, seg in per_dst[dsts[k]]:
