@@ -130,8 +130,6 @@ class _RuleIndex:
             if addrs.size() > len(points):
                 self.outside.update(ids)
                 self.loose.add(sel)
-        self._at: dict[tuple[str, ...], int] = {}
-        self._bits: dict[str, int] = {}
         self.sel_sets = [frozenset(r.dst_sel if dst else r.src_sel) for r in rules]
         self._held: dict[tuple[frozenset[str], str], bool] = {}
         # Loose selector -> its addresses that are no device; (loose selectors of a rule,
@@ -140,27 +138,6 @@ class _RuleIndex:
         self._beyond: dict[tuple[frozenset[str], str], bool] = {}
         self._loose_at: dict[Point, list[str]] = {}  # address no device has -> loose sels
         self.loose_union = reduce(operator.or_, (resolve(s) for s in self.loose), EMPTY)
-
-    def at(self, point: Point) -> int:
-        """The rules whose side holds `point`, as a bitset (bit i: rule i). Cached per
-        selector list: the devices of one user or tag share one. Bits, not sets of ids:
-        wide selectors hold thousands of rules, and a set per list grew with rules times
-        devices (368 MB at 4x large); an int is a bit per rule and `&` runs in C."""
-        sels = tuple(self.sels_at.get(point, ()))
-        found = self._at.get(sels)
-        if found is None:
-            found = 0
-            for s in sels:
-                found |= self.bits(s)
-            self._at[sels] = found
-        return found
-
-    def bits(self, sel: str) -> int:
-        """The rules naming `sel` on this side, as a bitset."""
-        found = self._bits.get(sel)
-        if found is None:
-            found = self._bits[sel] = bitset(self.by_sel[sel])
-        return found
 
     def selectors_of(self, points: list[Point], owner: Mapping[Point, Any]) -> frozenset[str]:
         """The selectors holding at least one of `points` (exactly: addresses that are no
@@ -289,6 +266,27 @@ def shadowed(compiled: CompiledPolicy, sources: SourceMap,
     for i, r in enumerate(rules):
         classes[r.self_dst, r.protos, r.posture, r.ports].append(i)
     fit_ids: dict[tuple[Any, ...], int] = {}
+    # Rule sets as bitsets (bit i: rule i), cached here so that they are freed before
+    # coverage runs: a set of ids per device address list grew with rules times devices
+    # (368 MB at 4x large), an int costs a bit per rule and `&` runs in C.
+    sel_bits: dict[tuple[_RuleIndex, str], int] = {}
+    at_bits: dict[tuple[_RuleIndex, tuple[str, ...]], int] = {}
+
+    def at(index: _RuleIndex, point: Point) -> int:
+        """The rules whose side holds `point`; per selector list (the devices of one
+        user or tag share one)."""
+        sels = tuple(index.sels_at.get(point, ()))
+        found = at_bits.get((index, sels))
+        if found is None:
+            found = 0
+            for s in sels:
+                bits = sel_bits.get((index, s))
+                if bits is None:
+                    bits = sel_bits[index, s] = bitset(index.by_sel[s])
+                found |= bits
+            at_bits[index, sels] = found
+        return found
+
     self_bits = bitset(self_rules)
     outside = {index: bitset(index.outside) for index in (dst_index, src_index)}
 
@@ -336,7 +334,7 @@ def shadowed(compiled: CompiledPolicy, sources: SourceMap,
             first = next((index.points[sel][0] for sel in sels if index.points[sel]), None)
             if first is None and not any(sel in index.loose for sel in sels):
                 return None  # an empty side matches nothing: not a shadowing question
-            firsts.append(index.at(first) if first is not None else outside[index])
+            firsts.append(at(index, first) if first is not None else outside[index])
         cands = firsts[0] & (self_bits if small.self_dst else firsts[1]) & fitting(small)
         # Lazily, in ascending order: the caller mostly stops at the first container.
         return (k for k in ascending(cands) if rules[k].path[:2] != small.path[:2]
