@@ -31,7 +31,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
 from itertools import pairwise
-from typing import Any
+from typing import Any, NamedTuple
 
 from reconciler.access_diff.model import AccessChange, AccessDiff, RuleRef
 from reconciler.access_diff.naming import DeviceIndex, Namer
@@ -276,24 +276,55 @@ class Side:
     # --- who reaches a destination group on one port segment ---------------------------------
 
     @memo
-    def _profiles(self, ids: frozenset[int]
-                  ) -> list[tuple[tuple[Interval, ...], frozenset[int], frozenset[str],
-                                  list[int]]]:
+    def _profiles(self, ids: frozenset[int]) -> list[_Profile]:
         """The rules `ids` grouped by (ports, protocols): a policy repeats a few port
-        lists, so a segment is checked against each list once, not against every rule.
-        Per group: the src selectors of its rules without posture, and the rules (their
-        index) with posture, whose sources are filtered."""
+        lists, so a segment is checked against each list once, not against every rule."""
         groups: dict[tuple[tuple[Interval, ...], frozenset[int]],
-                     tuple[set[str], list[int]]] = {}
-        for i in sorted(ids):
+                     tuple[set[str], list[int], list[int]]] = {}
+        for i in ids:
             r = self.rules[i]
-            sels, posture = groups.setdefault((r.ports, r.protos), (set(), []))
+            sels, posture, members = groups.setdefault((r.ports, r.protos), (set(), [], []))
+            members.append(i)
             if r.posture is None:
                 sels.update(r.src_sel)
             else:
                 posture.append(r.index)
-        return [(ports, protos, frozenset(sels), posture)
-                for (ports, protos), (sels, posture) in groups.items()]
+        return [_Profile(ports, protos, frozenset(sels), posture, frozenset(members))
+                for (ports, protos), (sels, posture, members) in groups.items()]
+
+    @memo
+    def covering(self, ids: frozenset[int], proto: int, seg: Interval) -> frozenset[int]:
+        """The rules among `ids` that open (proto, seg)."""
+        return frozenset().union(*(p.ids for p in self._profiles(ids)
+                                   if proto in p.protos and _covers(p.ports, seg)))
+
+    @memo
+    def holding(self, point: tuple[int, int]) -> frozenset[int]:
+        """The rules (ids in `self.rules`) whose (posture-filtered) sources hold this
+        device address: each src selector is asked once (its set shared with the other
+        side where equal, see `_canon`)."""
+        fam, value = point
+        by_sel, posture = self._by_src_sel
+        found: set[int] = set()
+        for sel, ids in by_sel.items():
+            if self._canon(sel, False).contains_int(fam, value):
+                found.update(ids)
+        found.update(i for i in posture
+                     if self._src(self.rules[i].index).contains_int(fam, value))
+        return frozenset(found)
+
+    @cached_property
+    def _by_src_sel(self) -> tuple[dict[str, list[int]], list[int]]:
+        """src selector -> the rules without posture naming it; the rules with posture."""
+        by_sel: dict[str, list[int]] = defaultdict(list)
+        posture: list[int] = []
+        for i, r in enumerate(self.rules):
+            if r.posture is not None:
+                posture.append(i)
+            else:
+                for sel in r.src_sel:
+                    by_sel[sel].append(i)
+        return dict(by_sel), posture
 
     @memo
     def segments(self, ports: tuple[Interval, ...], ids: frozenset[int], proto: int,
@@ -304,7 +335,7 @@ class Side:
         for a, b in ports:
             edges.update((a, b + 1))
         lo, hi = ports[0][0], ports[-1][1]
-        others = [(p, protos) for p, protos, _, _ in self._profiles(ids)]
+        others = [(p.ports, p.protos) for p in self._profiles(ids)]
         if with_self:
             others += [(r.ports, r.protos) for r in self.self_rules]
         for r_ports, protos in others:
@@ -322,10 +353,10 @@ class Side:
         distinct src selector once (posture-bound rules as their filtered sets)."""
         sels: set[str] = set()
         sets: list[AddrSet] = []
-        for ports, protos, plain, posture in self._profiles(ids):
-            if proto in protos and _covers(ports, seg):
-                sels |= plain
-                sets.extend(self._src(i) for i in posture)
+        for p in self._profiles(ids):
+            if proto in p.protos and _covers(p.ports, seg):
+                sels |= p.plain
+                sets.extend(self._src(i) for i in p.posture)
         sets.extend(self.resolver.src(s).addrs for s in sorted(sels))
         # Big sets first: they empty the remainder soonest.
         return sorted(sets, key=lambda a: -self.size(a))
@@ -400,6 +431,16 @@ class Side:
             if r.self_dst if is_self else (r.self_dst or r.dst.overlaps(dst)):
                 refs.add(self.ref(r))
         return tuple(sorted(refs, key=lambda ref: (str(ref), ref.label)))
+
+
+class _Profile(NamedTuple):
+    """Rules of one destination group alike in ports and protocols (`Side._profiles`)."""
+
+    ports: tuple[Interval, ...]
+    protos: frozenset[int]
+    plain: frozenset[str]  # the src selectors of those without posture
+    posture: list[int]  # those with posture (their index): their sources are filtered
+    ids: frozenset[int]  # all of them
 
 
 def _covers(ports: tuple[Interval, ...], seg: Interval) -> bool:
@@ -514,16 +555,37 @@ def _beyond_twins(rule: Rule, spelling: tuple[Any, ...], src: AddrSet, dst: Addr
     return src, dst
 
 
+#: Sources of at most this many device addresses are cut point by point (`_cut`).
+_FEW_POINTS = 8
+
+
 def _cut(rule: Rule, src: AddrSet, dst: AddrSet, old: Side, frags: list[_Frag],
          user: str | None) -> None:
+    """`rule`'s pairs (src x dst on its ports) that `old` does not allow, as fragments:
+    per destination group and port segment, `src` less whoever reaches them in `old`."""
+    # A few source devices (a member added to a group, say): which of `old`'s rules
+    # hold each of them is one set per device, so a piece's blockers are a set
+    # intersection instead of a subtraction of every blocking source set.
+    points = old.points_of(src) if len(src.v4) + len(src.v6) <= _FEW_POINTS else None
+    if points is not None and src.size() != len(points):
+        points = None  # some addresses are no device: the sets decide
+    holders = [old.holding(p) for p in points] if points is not None else []
     for (ids, owner), addrs in old.dst_groups(dst).items():
         for proto in sorted(rule.protos):
             for seg in old.segments(rule.ports, ids, proto, owner is not None):
                 gained = src
-                for blocker in old.blockers(ids, proto, seg):
-                    gained = gained - blocker
-                    if not gained:
-                        break
+                if points is not None:
+                    reach = old.covering(ids, proto, seg)
+                    left = [p for p, h in zip(points, holders, strict=True)
+                            if h.isdisjoint(reach)]
+                    if len(left) < len(points):
+                        gained = AddrSet([(v, v) for f, v in left if f == 4],
+                                         [(v, v) for f, v in left if f == 6])
+                else:
+                    for blocker in old.blockers(ids, proto, seg):
+                        gained = gained - blocker
+                        if not gained:
+                            break
                 if gained and owner is not None:
                     gained = gained - old.self_blocked(proto, seg, owner)
                 if gained:

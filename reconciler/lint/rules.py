@@ -130,7 +130,19 @@ class _RuleIndex:
             if addrs.size() > len(points):
                 self.outside.update(ids)
                 self.loose.add(sel)
-        self.sel_sets = [frozenset(r.dst_sel if dst else r.src_sel) for r in rules]
+        # One object per distinct value: the devices of one user or tag hold the same
+        # selectors, and rules written alike name the same ones (memory at 4x large).
+        lists: dict[tuple[str, ...], list[str]] = {}
+        for p, sels in self.sels_at.items():
+            self.sels_at[p] = lists.setdefault(tuple(sels), sels)
+        sets: dict[tuple[str, ...], frozenset[str]] = {}
+        self.sel_sets: list[frozenset[str]] = []
+        for r in rules:
+            key = r.dst_sel if dst else r.src_sel
+            found = sets.get(key)
+            if found is None:
+                found = sets[key] = frozenset(key)
+            self.sel_sets.append(found)
         self._held: dict[tuple[frozenset[str], str], bool] = {}
         # Loose selector -> its addresses that are no device; (loose selectors of a rule,
         # selector) -> whether they hold those.
