@@ -127,10 +127,27 @@ class Side:
                 out[spelling].append(rule)
         return out
 
+    def has_signature(self, signature: tuple[Any, ...]) -> bool:
+        """Whether some rule of this side has this `signature`."""
+        kind = (*signature[2:], len(signature[0]), len(signature[1]))
+        return signature in self._signatures(kind)
+
+    @memo
+    def _signatures(self, kind: tuple[Any, ...]) -> set[tuple[Any, ...]]:
+        """The signatures of the rules of one kind (`_kinds`): built only when some
+        rule's spelling has no match, and only for the rules it could equal (so only
+        their selectors are resolved)."""
+        return {self.signature(r) for r in self._kinds.get(kind, ())}
+
     @cached_property
-    def signatures(self) -> set[tuple[Any, ...]]:
-        """Every rule's `signature`: built only when some rule's spelling has no match."""
-        return {self.signature(r) for r in self.compiled.rules}
+    def _kinds(self) -> dict[tuple[Any, ...], list[Rule]]:
+        """Rules by what their signature holds besides the selector sets: ports,
+        protocols, autogroup:self, posture, and how many src and dst selectors."""
+        out: dict[tuple[Any, ...], list[Rule]] = defaultdict(list)
+        for r in self.compiled.rules:
+            out[r.ports, r.protos, r.self_dst, r.posture, len(r.src_sel),
+                len(r.dst_sel)].append(r)
+        return out
 
     def src(self, rule: Rule) -> AddrSet:
         """The rule's sources, less devices that fail its posture."""
@@ -533,7 +550,7 @@ def _unchanged(rule: Rule, spelling: tuple[Any, ...], new: Side, old: Side,
     if (spelling in old.spellings and selectors.changed_src.isdisjoint(rule.src_sel)
             and selectors.changed_dst.isdisjoint(rule.dst_sel)):
         return True
-    return new.signature(rule) in old.signatures
+    return old.has_signature(new.signature(rule))
 
 
 def _beyond_twins(rule: Rule, spelling: tuple[Any, ...], src: AddrSet, dst: AddrSet,
