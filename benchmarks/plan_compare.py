@@ -27,6 +27,7 @@ import argparse
 import json
 import math
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -153,6 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     commands = [c.strip() for c in args.commands.split(",")]
     if unknown := [c for c in commands if c not in COMMANDS]:
         parser.error(f"unknown command(s): {', '.join(unknown)}")
+    # SIGTERM as an exit, so that the worktree is removed
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     results: dict[tuple[str, float, str], list[tuple[float, float, float]]] = {}
     with tempfile.TemporaryDirectory(prefix="plan-compare-") as tmp:
         scratch = Path(tmp)
