@@ -722,7 +722,9 @@ def _changes(new: Side, old: Side, selectors: Selectors,
     addrs_of: dict[str, AddrSet] = {}
     for src, dst, proto, seg in _atoms(frags, new):
         for name, addrs in src_namer.name(src, src_hints):
-            addrs_of[name] = addrs
+            # One name can stand for other addresses in other atoms (the addresses
+            # that are no device, say): the name's statements are about all of them.
+            addrs_of[name] = addrs_of[name] | addrs if name in addrs_of else addrs
             records[name].append((dst, proto, seg))
     # 2. per name: destinations grouped by the exact ports they gain per protocol, then
     #    said as one `ip` when every default protocol gains the same ports
