@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reconciler.engine.addrset import (
@@ -14,6 +14,7 @@ from reconciler.engine.addrset import (
     AddrSet,
     parse_ip,
 )
+from tests.conftest import examples
 
 # Small universe so a set of ints is a faithful model of the intervals.
 intervals = st.lists(
@@ -140,6 +141,7 @@ def test_overlaps_of_a_large_and_a_small_set(big, small, small6) -> None:
             assert a.overlaps(touch) == touch.overlaps(a) == bool(model(a) & model(touch))
 
 
+@settings(max_examples=examples(300), deadline=None)
 @given(big_intervals, small_intervals, small_intervals)
 def test_difference_and_subset_of_a_large_and_a_small_set(big, small, small6) -> None:
     """`-` walks the smaller side (bisecting into the larger, or punching holes into it
