@@ -1,9 +1,8 @@
 """Name an address set by the coarsest identities the policy uses for it.
 
 Access-diff layer (imports the engine's `addrset`, `resolve` and `compile` types,
-`reconciler.inventory`, the selector constants of `reconciler.policy.selectors`, and
-`access_diff.sets`). Given
-a set of addresses (who gained, or what they gained access to), pick the fewest names
+`reconciler.inventory` and the selector constants of `reconciler.policy.selectors`).
+Given a set of addresses (who gained, or what they gained access to), pick the fewest names
 whose addresses lie *entirely* inside the set: `*`, autogroups, groups, tags, hosts,
 ipsets, users, and the selectors the responsible rules were written with. A group is
 only named when every one of its devices is in the set, so a group never stands for
@@ -20,11 +19,11 @@ from functools import cached_property
 from itertools import repeat
 from typing import Any
 
-from reconciler.access_diff.sets import subset
 from reconciler.engine.addrset import ALL, EMPTY, INTERNET, AddrSet, parse_ip
 from reconciler.engine.compile import CompiledPolicy
 from reconciler.engine.resolve import Resolver, SelectorError, device_addrs
 from reconciler.inventory import Device, Inventory
+from reconciler.memo import memo
 from reconciler.policy.selectors import AUTOGROUP_MEMBER, AUTOGROUP_TAGGED, ROLE_AUTOGROUPS
 
 NON_DEVICE = "(addresses that are not tailnet devices)"
@@ -70,8 +69,6 @@ class DeviceIndex:
     def __init__(self, inventory: Inventory) -> None:
         self.inventory = inventory
         self.canon: dict[AddrSet, AddrSet] = {}  # one shared object per set value
-        self._cands: dict[tuple[str, AddrSet, int, bool], Candidate] = {}
-        self._by_point: dict[tuple[Candidate, ...], dict[tuple[int, int], list[Candidate]]] = {}
         self._text: tuple[Mapping[str, Any], str] | None = None
 
     # Device addresses are parsed on first use: a diff whose rules all compare equal
@@ -125,38 +122,30 @@ class DeviceIndex:
                     found.extend(zip(repeat(fam, hi - lo), points[lo:hi], strict=True))
         return found
 
+    @memo
     def candidate(self, name: str, addrs: AddrSet, rank: int, loose: bool) -> Candidate:
         """The candidate for `name` standing for `addrs`, shared by every `Namer` that
         finds the same name with the same addresses (both policies, both sides)."""
         addrs = self.canon.setdefault(addrs, addrs)
-        key = (name, addrs, rank, loose)
-        found = self._cands.get(key)
-        if found is None:
-            if loose or not subset(addrs, self.all_devices):
-                found = Candidate(name, addrs, rank, addrs.size())
-            else:
-                points = tuple((fam, value)
-                               for fam, intervals in ((4, addrs.v4), (6, addrs.v6))
-                               for a, b in intervals for value in range(a, b + 1))
-                found = Candidate(name, addrs, rank, len(points), points)
-            self._cands[key] = found
-        return found
+        if loose or not addrs.issubset(self.all_devices):
+            return Candidate(name, addrs, rank, addrs.size())
+        points = tuple((fam, value) for fam, intervals in ((4, addrs.v4), (6, addrs.v6))
+                       for a, b in intervals for value in range(a, b + 1))
+        return Candidate(name, addrs, rank, len(points), points)
 
 
+    @memo
     def by_point(self, cands: tuple[Candidate, ...]
                  ) -> dict[tuple[int, int], list[Candidate]]:
         """Device point -> the candidates holding it (`cands` in order, then the user),
         shared by namers that found the very same candidates (both policies when their
         groups and tags resolve alike, often sources and destinations too)."""
-        found = self._by_point.get(cands)
-        if found is None:
-            found = {}
-            for cand in cands:
-                for p in cand.points or ():
-                    found.setdefault(p, []).append(cand)
-            for p, users in self.user_at.items():
-                found.setdefault(p, []).extend(users)
-            self._by_point[cands] = found
+        found: dict[tuple[int, int], list[Candidate]] = {}
+        for cand in cands:
+            for p in cand.points or ():
+                found.setdefault(p, []).append(cand)
+        for p, users in self.user_at.items():
+            found.setdefault(p, []).extend(users)
         return found
 
     def rules_text(self, policy: Mapping[str, Any]) -> str:
@@ -184,7 +173,6 @@ class Namer:
         self._by_point: dict[tuple[int, int], list[Candidate]] = {}  # read-only once built
         self._pending: list[Candidate] | None = None
         self._loose: list[Candidate] = []
-        self._hints: dict[str, Candidate | None] = {}
         self._cache: dict[tuple[AddrSet, tuple[str, ...]], list[tuple[str, AddrSet]]] = {}
         self._build(compiled)
 
@@ -232,11 +220,9 @@ class Namer:
         self._by_point = self.devices.by_point(tuple(self._pending))
         self._pending = None
 
+    @memo
     def _hint(self, text: str) -> Candidate | None:
-        if text not in self._hints:
-            self._hints[text] = self._add(text, self._resolve(text), loose=True,
-                                          rank=-1)
-        return self._hints[text]
+        return self._add(text, self._resolve(text), loose=True, rank=-1)
 
     # --- naming -----------------------------------------------------------------------------
 
@@ -283,7 +269,7 @@ class Namer:
                 if not uncovered.intersection(cand.points) or not inside.issuperset(cand.points):
                     continue
             else:
-                if not subset(cand.addrs, addrs):
+                if not cand.addrs.issubset(addrs):
                     continue
                 cand_pts = self.points_in(cand.addrs)
                 if not uncovered.intersection(cand_pts) and not cand.addrs.overlaps(other):

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Protocol
 
-from reconciler.engine.addrset import AddrSet
+from reconciler.engine.addrset import AddrSet, merge_intervals
 from reconciler.engine.compile import CompileError, compile_policy
 from reconciler.engine.explain import PROTO_NAMES
 from reconciler.engine.index import _Points
@@ -74,13 +74,7 @@ def _identity(device: Device) -> list[str]:
 @lru_cache(maxsize=1 << 14)
 def _merge_ranges(ranges: Ranges) -> Ranges:
     """Sorted, merged ranges; cached (policies repeat the same few port lists)."""
-    merged: list[list[int]] = []
-    for a, b in sorted(ranges):
-        if merged and a <= merged[-1][1] + 1:
-            merged[-1][1] = max(merged[-1][1], b)
-        else:
-            merged.append([a, b])
-    return tuple((a, b) for a, b in merged)
+    return merge_intervals(ranges)
 
 
 @lru_cache(maxsize=1 << 14)

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from functools import cached_property, lru_cache, reduce
 from typing import Any
 
-from reconciler.engine.addrset import EMPTY, AddrSet, Interval
+from reconciler.engine.addrset import EMPTY, AddrSet, Interval, merge_intervals
 from reconciler.engine.posture import Postures
 from reconciler.engine.resolve import Resolver, SelectorError, Target
 from reconciler.errors import ReconcilerError
@@ -145,13 +145,7 @@ class CompiledPolicy:
 
 
 def _merge_ports(ranges: Sequence[tuple[int, int]]) -> tuple[Interval, ...]:
-    out: list[list[int]] = []
-    for a, b in sorted(ranges):
-        if out and a <= out[-1][1] + 1:
-            out[-1][1] = max(out[-1][1], b)
-        else:
-            out.append([a, b])
-    return tuple((a, b) for a, b in out)
+    return merge_intervals(ranges)
 
 
 @lru_cache(maxsize=4096)

@@ -227,3 +227,32 @@ def test_a_device_that_gains_a_tag_gains_what_the_tag_reaches_and_loses_its_owne
     assert same.empty and same.notes == (
         "device nowhere is not in the inventory: the access it gains or loses with its new "
         "tags is not shown",)
+
+
+def test_addresses_that_are_no_device_cite_the_rule_of_each_statement() -> None:
+    """"Addresses that are not tailnet devices" stands for other addresses in other
+    statements (the tailnet's free addresses gain tcp:22 through `*`, the rest of the
+    internet gains udp:22 through autogroup:danger-all): each statement still cites the
+    rule it comes from. Found by the property test (a statement citing no rule)."""
+    from reconciler.inventory import Device, User
+
+    inventory = Inventory(
+        users=(User(login="a@x.com", role="admin"),),
+        devices=(Device(name="n0", ipv4="100.64.0.1", ipv6=None, user="a@x.com",
+                        id="id-n0", shared=True),), source="generated")
+    common = {"hosts": {"lab": "10.0.0.0/24"},
+              "postures": {"posture:linux": ["node:os == 'linux'"]}}
+    before = {**common, "defaultSrcPosture": ["posture:linux"],
+              "acls": [{"action": "accept", "src": ["a@x.com"], "dst": ["a@x.com:22"]}],
+              "grants": [{"src": ["fd7a:115c:a1e0::1"], "dst": ["a@x.com"], "ip": ["tcp:22"]},
+                         {"src": ["*"], "dst": ["a@x.com"], "ip": ["udp:*"]}]}
+    after = {**common, "grants": [], "acls": [
+        {"action": "accept", "src": ["*"], "dst": ["a@x.com:22"]},
+        {"action": "accept", "src": ["autogroup:danger-all"], "dst": ["a@x.com:22"],
+         "proto": "udp"}]}
+    gained = access_diff(before, after, inventory).gained
+    loose = [c for c in gained if c.src == "(addresses that are not tailnet devices)"]
+    assert {c.proto for c in loose} == {"tcp", "udp"}
+    tcp = next(c for c in loose if c.proto == "tcp")
+    assert [r.label for r in tcp.rules] == ["acls[0]"]
+    assert all(c.rules for c in gained)
