@@ -187,9 +187,8 @@ def access_cmd(app: AppContext, src: str | None, dst: str | None, ref: str | Non
     if fmt in ("matrix", "markdown", "html"):
         from reconciler.render import matrix as grid
 
-        built = grid.build((grid.Row(e.src, e.dst, e.ports) for e in matrix.entries()),
-                           desired.policy.get("groups") or {},
-                           tags=desired.policy.get("tagOwners") or {})
+        built = grid.build_shared(matrix.shared_rows(), desired.policy.get("groups") or {},
+                                  tags=desired.policy.get("tagOwners") or {})
         render = {"matrix": grid.render_text, "markdown": grid.render_markdown,
                   "html": grid.render_html}[fmt]
         click.echo(render(built), nl=False)
