@@ -24,6 +24,7 @@ from bisect import bisect_left
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any, NamedTuple
 
 Ports = tuple[tuple[str, str], ...]  # (protocol label, ports text), as the engine gives them
 
@@ -43,8 +44,9 @@ class Row:
 class Matrix:
     rows: list[str]  # row labels, in display order
     columns: list[str]
-    # row -> column -> ports: per row, as a large grid has millions of cells
-    by_row: dict[str, dict[str, str]] = field(default_factory=dict)
+    # row -> column -> ports text (a `Change` in a diff grid): per row, as a large grid
+    # has millions of cells
+    by_row: dict[str, dict[str, Any]] = field(default_factory=dict)
     members: dict[str, list[str]] = field(default_factory=dict)  # label -> identities
 
     @property
@@ -159,10 +161,12 @@ def _simplified(ports: Ports) -> Ports:
     return simplify(ports)
 
 
-def _assemble(rows: Iterable[tuple[str, Hashable, Callable[[], Iterable[tuple[str, Ports]]]]],
-              groups: Mapping[str, Sequence[str]], tags: Iterable[str]) -> Matrix:
+def _assemble(rows: Iterable[tuple[str, Hashable, Callable[[], Iterable[tuple[str, Any]]]]],
+              groups: Mapping[str, Sequence[str]], tags: Iterable[str],
+              text: Callable[[Any], Any] = ports_text) -> Matrix:
     """The grid from (source, key equal iff the rows are, the row's cells) in source
-    order: users with equal rows become one row; tags stay apart."""
+    order: users with equal rows become one row; tags stay apart. `text` makes a
+    cell's value from its ports (a `Change` as it is, for a diff grid)."""
     by_reach: dict[Hashable, list[str]] = {}
     cells_of: dict[str, Callable[[], Iterable[tuple[str, Ports]]]] = {}
     tag_rows: list[str] = []
@@ -184,12 +188,12 @@ def _assemble(rows: Iterable[tuple[str, Hashable, Callable[[], Iterable[tuple[st
         matrix.rows.append(label)
         matrix.members[label] = ids
         matrix.by_row.setdefault(label, {}).update(
-            (dst, ports_text(ports)) for dst, ports in cells_of[ids[0]]())
+            (dst, text(ports)) for dst, ports in cells_of[ids[0]]())
     for src in tag_rows:
         matrix.rows.append(src)
         matrix.members[src] = [src]
         matrix.by_row.setdefault(src, {}).update(
-            (dst, ports_text(ports)) for dst, ports in cells_of[src]())
+            (dst, text(ports)) for dst, ports in cells_of[src]())
     _merge_user_columns(matrix, groups)
     known_tags = set(tags)
     columns = {c for cells in matrix.by_row.values() for c in cells}
@@ -221,6 +225,180 @@ def _merge_user_columns(matrix: Matrix, groups: Mapping[str, Sequence[str]]) -> 
                 cells = matrix.by_row[row]
                 cells[label] = cells.pop(user)
         matrix.members[label] = ids
+
+
+# --- a diff grid: two revisions' access, cell by cell ----------------------------------
+
+
+class Change(NamedTuple):
+    """A diff grid's cell: the (simplified) ports before and after."""
+
+    before: Ports
+    after: Ports
+
+
+def build_diff(before: Iterable[Row], after: Iterable[Row],
+               groups: Mapping[str, Sequence[str]], *, tags: Iterable[str] = ()) -> Matrix:
+    """The grid of two revisions' identity-level rows, aggregated as `build` does, with
+    a `Change` per cell: users are one row when their before and after rows are both
+    equal, so a merged row or column is exact on both sides."""
+    reach: dict[str, dict[str, list[Ports]]] = {}
+    for side, rows in enumerate((before, after)):
+        for r in rows:
+            dst = OWN if r.dst == r.src and _is_user(r.src) else r.dst
+            pair = reach.setdefault(r.src, {}).setdefault(dst, [(), ()])
+            pair[side] = simplify([*pair[side], *r.ports])
+    changes = {src: {dst: Change(*pair) for dst, pair in cells.items()}
+               for src, cells in reach.items()}
+    return _assemble(((src, tuple(sorted(changes[src].items())), changes[src].items)
+                      for src in sorted(changes)), groups, tags, text=lambda c: c)
+
+
+def _ranges(text: str) -> list[tuple[int, int]]:
+    """Port text as the engine writes it (`*`, `22,80-90`) as ranges."""
+    if text == "*":
+        return [(0, 65535)]
+    out = []
+    for part in text.split(","):
+        a, _, b = part.partition("-")
+        out.append((int(a), int(b or a)))
+    return out
+
+
+def _minus(a: list[tuple[int, int]], b: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Ports of `a` not in `b` (both sorted, disjoint ranges)."""
+    out = []
+    for lo, hi in a:
+        for blo, bhi in b:
+            if bhi < lo or blo > hi:
+                continue
+            if blo > lo:
+                out.append((lo, blo - 1))
+            lo = bhi + 1
+            if lo > hi:
+                break
+        if lo <= hi:
+            out.append((lo, hi))
+    return out
+
+
+def _text(ranges: list[tuple[int, int]]) -> str:
+    if ranges == [(0, 65535)]:
+        return "*"
+    return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in ranges)
+
+
+def change_tokens(change: Change) -> list[tuple[str, str]]:
+    """(kind, "proto ports") per protocol label: kind `same` for ports on both sides,
+    `gained` for ports only after, `lost` for ports only before; by label, in that
+    order within a label."""
+    before = {label: _ranges(t) for label, t in change.before}
+    after = {label: _ranges(t) for label, t in change.after}
+    out: list[tuple[str, str]] = []
+    for label in sorted({*before, *after}):
+        b, a = before.get(label, []), after.get(label, [])
+        for kind, ranges in (("same", _minus(b, _minus(b, a))), ("gained", _minus(a, b)),
+                             ("lost", _minus(b, a))):
+            if ranges:
+                out.append((kind, f"{label} {_text(ranges)}"))
+    return out
+
+
+_MARK = {"same": "", "gained": "+", "lost": "-"}
+
+
+def render_diff_text(matrix: Matrix, *, color: bool = False) -> str:
+    """`render_text` for a diff grid: gained ports marked `+`, lost ones `-` (green and
+    red on a terminal)."""
+    if not matrix.rows:
+        return "No access at either revision.\n"
+    paint = {"same": lambda t: t,
+             "gained": lambda t: f"\x1b[32m{t}\x1b[0m" if color else t,
+             "lost": lambda t: f"\x1b[31m{t}\x1b[0m" if color else t}
+
+    def cell(row: str, c: str) -> tuple[str, str]:  # (plain, shown)
+        change = matrix.by_row.get(row, {}).get(c)
+        if change is None:
+            return "·", "·"
+        tokens = change_tokens(change)
+        return ("; ".join(_MARK[k] + t for k, t in tokens),
+                "; ".join(paint[k](_MARK[k] + t) for k, t in tokens))
+
+    head = [("from \\ to", "from \\ to"),
+            *[(f"[{i}]", f"[{i}]") for i in range(1, len(matrix.columns) + 1)]]
+    body = [[(row, row), *[cell(row, c) for c in matrix.columns]] for row in matrix.rows]
+    widths = [max(len(line[i][0]) for line in [head, *body]) for i in range(len(head))]
+    out = ["  ".join(shown + " " * (w - len(plain))
+                     for (plain, shown), w in zip(line, widths, strict=True)).rstrip()
+           for line in [head, *body]]
+    out.append("")
+    out.extend(f"[{i}] {c}" for i, c in enumerate(matrix.columns, 1))
+    out.append("")
+    out.append("+ports: gained; -ports: lost; others unchanged.")
+    merged = [(label, ids) for label, ids in matrix.members.items()
+              if len(ids) > 1 and not label.startswith(("group:", "devices of group:"))]
+    if merged:
+        out.append("")
+        out.extend(f"{label}: {', '.join(ids)}" for label, ids in merged)
+    return "\n".join(out) + "\n"
+
+
+def render_diff_markdown(matrix: Matrix) -> str:
+    if not matrix.rows:
+        return "No access at either revision.\n"
+    md = {"same": lambda t: _md(t), "gained": lambda t: f"**+{_md(t)}**",
+          "lost": lambda t: f"~~{_md(t)}~~"}
+    lines = ["| from \\ to | " + " | ".join(f"`{_md(c)}`" for c in matrix.columns) + " |",
+             "|---|" + "---|" * len(matrix.columns)]
+    for row in matrix.rows:
+        cells = []
+        for c in matrix.columns:
+            change = matrix.by_row.get(row, {}).get(c)
+            cells.append("·" if change is None else
+                         "; ".join(md[k](t) for k, t in change_tokens(change)))
+        lines.append(f"| `{_md(row)}` | " + " | ".join(cells) + " |")
+    lines.append("")
+    lines.append("**+ports**: gained; ~~ports~~: lost; plain: unchanged.")
+    return "\n".join(lines) + "\n"
+
+
+def render_diff_html(matrix: Matrix, title: str = "Access changes") -> str:
+    """The diff grid as a page: changed cells tinted (green gained, red lost), each
+    cell's before and after in `data-before` / `data-after` for tools."""
+    legend = ('<p class="legend"><span class="gained">+gained</span> '
+              '<span class="lost">lost</span> unchanged</p>')
+    if not matrix.rows:
+        return html_page(title, f"<h1>{html.escape(title)}</h1>\n"
+                         '<p class="muted">No access at either revision.</p>\n',
+                         style=DIFF_STYLE)
+    out = ['<table class="matrix diff">', "<thead><tr><th>from \\ to</th>"]
+    out.extend(f'<th scope="col">{html.escape(c)}</th>' for c in matrix.columns)
+    out.append("</tr></thead><tbody>")
+    for row in matrix.rows:
+        members = matrix.members.get(row, [row])
+        title_attr = f' title="{html.escape(", ".join(members))}"' if members != [row] else ""
+        out.append(f'<tr><th scope="row"{title_attr}>{html.escape(row)}</th>')
+        for c in matrix.columns:
+            attrs = f'data-from="{html.escape(row)}" data-to="{html.escape(c)}"'
+            change = matrix.by_row.get(row, {}).get(c)
+            if change is None:
+                out.append(f'<td class="none" {attrs}>·</td>')
+                continue
+            tokens = change_tokens(change)
+            kinds = {k for k, _ in tokens}
+            kind = ("lost" if "lost" in kinds else "gained" if "gained" in kinds
+                    else "allowed")
+            attrs += (f' data-before="{html.escape(ports_text(change.before))}"'
+                      f' data-after="{html.escape(ports_text(change.after))}"')
+            shown = "; ".join(
+                html.escape(t) if k == "same" else
+                f'<ins class="gained">+{html.escape(t)}</ins>' if k == "gained" else
+                f'<del class="lost">{html.escape(t)}</del>' for k, t in tokens)
+            out.append(f'<td class="{kind}" {attrs}>{shown}</td>')
+        out.append("</tr>")
+    out.append("</tbody></table>")
+    return html_page(title, f"<h1>{html.escape(title)}</h1>\n{legend}\n"
+                     + "\n".join(out) + "\n", style=DIFF_STYLE)
 
 
 # --- renderers ---------------------------------------------------------------------------
@@ -315,12 +493,27 @@ def render_html_table(matrix: Matrix, *, risky: set[tuple[str, str]] | None = No
     return "\n".join(out) + "\n"
 
 
-def html_page(title: str, body: str) -> str:
+# A diff grid's cells: gained ports green, lost ones red and struck through; the cell
+# tinted by its largest change (a loss over a gain). Its own colours in dark mode.
+DIFF_STYLE = """
+:root { --gained: #1a7f37; --gained-bg: #dafbe1; --lost: #cf222e; --lost-bg: #ffebe9; }
+@media (prefers-color-scheme: dark) {
+  :root { --gained: #3fb950; --gained-bg: #033a16; --lost: #ff7b72; --lost-bg: #5d0f12; } }
+td.allowed, td.gained, td.lost { font-family: ui-monospace, monospace; font-size: 12px; }
+td.gained { background: var(--gained-bg); } td.lost { background: var(--lost-bg); }
+table.diff td.allowed { background: transparent; }
+ins.gained, span.gained { color: var(--gained); text-decoration: none; font-weight: 600; }
+del.lost, span.lost { color: var(--lost); text-decoration: line-through; }
+p.legend span { margin-right: 1rem; }
+"""
+
+
+def html_page(title: str, body: str, *, style: str = "") -> str:
     """A self-contained page: inline CSS, no script, nothing fetched from anywhere."""
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
             f"<title>{html.escape(title)}</title>\n"
             '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-            f"<style>{STYLE}</style></head>\n<body>\n{body}</body></html>\n")
+            f"<style>{STYLE}{style}</style></head>\n<body>\n{body}</body></html>\n")
 
 
 def render_html(matrix: Matrix, title: str = "Access matrix") -> str:
