@@ -196,8 +196,11 @@ def access_cmd(app: AppContext, src: str | None, dst: str | None, ref: str | Non
 
         built = grid.build_shared(matrix.shared_rows(), desired.policy.get("groups") or {},
                                   tags=desired.policy.get("tagOwners") or {})
-        render = {"matrix": grid.render_text, "markdown": grid.render_markdown,
-                  "html": grid.render_html}[fmt]
+        if fmt == "matrix":  # line by line: a large tailnet's grid is hundreds of MB
+            for line in grid.text_lines(built):
+                click.echo(line, nl=False)
+            return
+        render = {"markdown": grid.render_markdown, "html": grid.render_html}[fmt]
         click.echo(render(built), nl=False)
         return
     # Streamed a source at a time: a large tailnet's matrix has millions of rows.

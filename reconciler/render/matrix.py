@@ -407,22 +407,40 @@ def render_diff_html(matrix: Matrix, title: str = "Access changes") -> str:
 def render_text(matrix: Matrix) -> str:
     """A grid for a terminal: numbered columns (their names in a legend below), so a
     wide tailnet stays readable in 100 columns per cell block."""
+    return "".join(text_lines(matrix))
+
+
+def text_lines(matrix: Matrix) -> Iterator[str]:
+    """`render_text` a line at a time (each with its newline): a large tailnet's grid is
+    hundreds of MB, better not held as lines, page and bytes at once."""
     if not matrix.rows:
-        return "No access.\n"
+        yield "No access.\n"
+        return
     head = ["from \\ to", *[f"[{i}]" for i in range(1, len(matrix.columns) + 1)]]
-    body = [[row, *[matrix.cell(row, c) or "·" for c in matrix.columns]]
-            for row in matrix.rows]
-    widths = [max(len(line[i]) for line in [head, *body]) for i in range(len(head))]
-    out = ["  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip()
-           for line in [head, *body]]
-    out.append("")
-    out.extend(f"[{i}] {c}" for i, c in enumerate(matrix.columns, 1))
+    widths = [len(h) for h in head]
+    widths[0] = max(widths[0], *(len(row) for row in matrix.rows))
+    for row in matrix.rows:
+        cells = matrix.by_row.get(row, {})
+        for i, c in enumerate(matrix.columns, 1):
+            widths[i] = max(widths[i], len(cells.get(c) or "·"))
+
+    def line(cells: Iterable[str]) -> str:
+        return "  ".join(cell.ljust(w) for cell, w in zip(cells, widths, strict=True)
+                         ).rstrip() + "\n"
+
+    yield line(head)
+    for row in matrix.rows:
+        cells = matrix.by_row.get(row, {})
+        yield line([row, *[cells.get(c) or "·" for c in matrix.columns]])
+    yield "\n"
+    for i, c in enumerate(matrix.columns, 1):
+        yield f"[{i}] {c}\n"
     merged = [(label, ids) for label, ids in matrix.members.items()
               if len(ids) > 1 and not label.startswith(("group:", "devices of group:"))]
     if merged:
-        out.append("")
-        out.extend(f"{label}: {', '.join(ids)}" for label, ids in merged)
-    return "\n".join(out) + "\n"
+        yield "\n"
+        for label, ids in merged:
+            yield f"{label}: {', '.join(ids)}\n"
 
 
 def _md(text: str) -> str:
