@@ -143,7 +143,8 @@ def test_every_diff_cell_agrees_with_access_json_at_each_revision(git_repo: git.
     assert checked >= len(set(want[base]) | set(want[head]))
 
     data = json.loads(_access(root, "--base", base, "--ref", head, "--format", "json"))
-    assert data["base"] == base
+    assert list(data)[:3] == ["format_version", "command", "base"]
+    assert data["command"] == "access" and data["base"] == base
     for side, rev in (("before", base), ("after", head)):
         got = [{"from": r["from"], "to": r["to"], "ports": r[side]}
                for r in data["rows"] if r[side]]
