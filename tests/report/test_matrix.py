@@ -30,7 +30,7 @@ from reconciler.render.matrix import (
     render_markdown,
     simplify,
 )
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, examples
 from tests.engine.test_access_fast import GROUPS, HOSTS, TAGS, _inventory, acl, device, grant
 
 
@@ -172,7 +172,8 @@ self_grant = st.fixed_dictionaries({
     "dst": st.just(["autogroup:self"]), "ip": st.just(["*"])})
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(150), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
 @given(devices=st.lists(device, max_size=8), acls=st.lists(acl, max_size=4),
        grants=st.lists(st.one_of(grant, self_grant), max_size=4))
 def test_grid_from_shared_rows_equals_grid_from_pairs_property(
