@@ -50,14 +50,29 @@ class Matrix:
     members: dict[str, list[str]] = field(default_factory=dict)  # label -> identities
 
     @property
-    def cells(self) -> dict[tuple[str, str], str]:
-        """(row, column) -> ports, every non-empty cell."""
-        return {(row, c): text for row, cells in self.by_row.items()
-                for c, text in cells.items()}
+    def cells(self) -> Mapping[tuple[str, str], Any]:
+        """(row, column) -> ports, every non-empty cell: a view, not a copy."""
+        return _Cells(self.by_row)
 
     def cell(self, row: str, column: str) -> str:
         cells = self.by_row.get(row)
         return cells.get(column, "") if cells is not None else ""
+
+
+class _Cells(Mapping[tuple[str, str], Any]):
+    """`Matrix.cells`: the per-row cells seen as one (row, column) mapping."""
+
+    def __init__(self, by_row: dict[str, dict[str, Any]]) -> None:
+        self._by_row = by_row
+
+    def __getitem__(self, key: tuple[str, str]) -> Any:
+        return self._by_row[key[0]][key[1]]
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return ((row, c) for row, cells in self._by_row.items() for c in cells)
+
+    def __len__(self) -> int:
+        return sum(len(cells) for cells in self._by_row.values())
 
 
 @lru_cache(maxsize=1 << 16)
