@@ -167,14 +167,21 @@ def explain_cmd(app: AppContext, src: str, dst: str, proto: str | None, ref: str
               type=click.Choice(["text", "json", "matrix", "markdown", "html"]),
               help="text and json: one line or object per (source, destination) pair; "
                    "matrix, markdown and html: a grid of groups and tags.")
+@click.option("--base", metavar="REV",
+              help="Compare with the policies at git revision REV: each cell's gained "
+                   "ports (+) and lost ports (-); json gives every pair's before and after.")
 @pass_app
 def access_cmd(app: AppContext, src: str | None, dst: str | None, ref: str | None,
-               inventory_path: Path | None, fmt: str) -> None:
+               inventory_path: Path | None, fmt: str, base: str | None) -> None:
     """Show the effective access matrix: who reaches what, on which ports.
 
     The grid formats (matrix for a terminal, markdown, html) merge users with the same
     access into one row, named after their group when they are exactly its members.
+    With --base REV, what changed since REV (text: only the pairs that changed).
     """
+    if base is not None:
+        _access_changes(app, base, src, dst, ref, inventory_path, fmt)
+        return
     from reconciler.engine.access import compute_access
 
     # Neither explain nor access reads the tests or the commit: the rest is validated.
@@ -184,11 +191,13 @@ def access_cmd(app: AppContext, src: str | None, dst: str | None, ref: str | Non
     if fmt in ("matrix", "markdown", "html"):
         from reconciler.render import matrix as grid
 
-        built = grid.build((grid.Row(e.src, e.dst, e.ports) for e in matrix.entries()),
-                           desired.policy.get("groups") or {},
-                           tags=desired.policy.get("tagOwners") or {})
-        render = {"matrix": grid.render_text, "markdown": grid.render_markdown,
-                  "html": grid.render_html}[fmt]
+        built = grid.build_shared(matrix.shared_rows(), desired.policy.get("groups") or {},
+                                  tags=desired.policy.get("tagOwners") or {})
+        if fmt == "matrix":  # line by line: a large tailnet's grid is hundreds of MB
+            for line in grid.text_lines(built):
+                click.echo(line, nl=False)
+            return
+        render = {"markdown": grid.render_markdown, "html": grid.render_html}[fmt]
         click.echo(render(built), nl=False)
         return
     # Streamed a source at a time: a large tailnet's matrix has millions of rows.
@@ -202,3 +211,58 @@ def access_cmd(app: AppContext, src: str | None, dst: str | None, ref: str | Non
         click.echo("No access.")
     for chunk in matrix.text():
         click.echo(chunk, nl=False)
+
+
+def _access_changes(app: AppContext, base: str, src: str | None, dst: str | None,
+                    ref: str | None, inventory_path: Path | None, fmt: str) -> None:
+    """`access --base REV`: both revisions over one inventory (the file, or a synthetic
+    one with a device for every user and tag either policy names, as `diff` uses)."""
+    from reconciler.access_diff.compute import diff_inventory
+    from reconciler.engine.access import compute_access
+    from reconciler.render import matrix as grid
+
+    before = load(app, ref=base, quiet=True, tests=False, revision=False)
+    after = load(app, ref=ref, quiet=fmt != "text", tests=False, revision=False)
+    inventory = (load_inventory(inventory_path) if inventory_path is not None
+                 else diff_inventory(before.policy, after.policy))
+    sides = [list(compute_access(d.policy, inventory, src=src, dst=dst).entries())
+             for d in (before, after)]
+    if fmt in ("matrix", "markdown", "html"):
+        groups = after.policy.get("groups") or {}
+        tags = {**(before.policy.get("tagOwners") or {}), **(after.policy.get("tagOwners") or {})}
+        built = grid.build_diff(*([grid.Row(e.src, e.dst, e.ports) for e in entries]
+                                  for entries in sides), groups, tags=tags)
+        if fmt == "matrix":
+            click.echo(grid.render_diff_text(built, color=use_color()), nl=False)
+        else:
+            render = grid.render_diff_markdown if fmt == "markdown" else grid.render_diff_html
+            click.echo(render(built), nl=False)
+        return
+    pairs: dict[tuple[str, str], list[tuple[tuple[str, str], ...]]] = {}
+    for side, entries in enumerate(sides):
+        for e in entries:
+            pairs.setdefault((e.src, e.dst), [(), ()])[side] = e.ports
+    if fmt == "json":
+        from reconciler.render.json_ import render as render_json
+
+        def listed(ports: tuple[tuple[str, str], ...]) -> list[dict[str, str]]:
+            return [{"proto": p, "ports": t} for p, t in ports]
+
+        rows = [{"from": s, "to": d, "before": listed(b), "after": listed(a)}
+                for (s, d), (b, a) in sorted(pairs.items())]
+        click.echo(render_json("access", {"base": base, "rows": rows}), nl=False)
+        return
+    color = use_color()
+    styles = {"same": {}, "gained": {"fg": "green"}, "lost": {"fg": "red"}}
+    marks = {"same": "", "gained": "+", "lost": "-"}
+    changed = 0
+    for (s, d), (b, a) in sorted(pairs.items()):
+        if b == a:
+            continue
+        changed += 1
+        tokens = grid.change_tokens(grid.Change(b, a))
+        shown = "; ".join(click.style(marks[k] + t, **styles[k]) if color else marks[k] + t
+                          for k, t in tokens)
+        click.echo(f"{s} -> {d}: {shown}")
+    if not changed:
+        click.echo(f"No access changes since {base}.")
