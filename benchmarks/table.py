@@ -385,7 +385,8 @@ def main(argv: list[str] | None = None) -> int:
                             str(trees["old"]), args.compare], check=True,
                            capture_output=True, text=True)
         try:
-            print(f"old: {args.compare or '-'}; new: {HERE}; runs {args.runs} per side"
+            where = f" (worktree {trees['old']})" if args.compare else ""
+            print(f"old: {args.compare or '-'}{where}; new: {HERE}; runs {args.runs} per side"
                   f"{', alternating' if args.compare else ''}; timeout {args.timeout:g} s; "
                   f"seed {args.seed}; wall best/median, least CPU, highest peak RSS "
                   "(process and children)")
