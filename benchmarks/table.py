@@ -445,23 +445,27 @@ def _print_growth(results: dict[tuple[str, str], dict[str, Side]], only: list[st
     if len(fitted) < 2:
         return
     span = f"{fitted[0].label}..{fitted[-1].label}"
-    print(f"\ngrowth k (time ~ size^k, least squares over {span}, best wall; "
-          f"goal k <= {MAX_K}):")
+    print(f"\ngrowth k (time ~ size^k, least squares over {span}, of the best wall and, "
+          f"steadier on a busy machine, of the least CPU; goal k <= {MAX_K}, on wall):")
     for key in only:
         parts = []
         for name in sides:
-            points = [(s.factor, results[(key, s.label)][name].best) for s in fitted
-                      if (key, s.label) in results and results[(key, s.label)][name].best]
-            k = growth([(f, t) for f, t in points if f and t])
-            cell = f"{k:.2f} ({len(points)} sizes)" if k is not None else "-"
-            if name == "new" and ROWS[key].growth and k is not None:
+            runs = [(s.factor, results[(key, s.label)][name]) for s in fitted
+                    if (key, s.label) in results and results[(key, s.label)][name].runs]
+            k = growth([(f, side.best) for f, side in runs if f and side.best])
+            k_cpu = growth([(f, side.cpu) for f, side in runs if f and side.cpu])
+            if k is None or k_cpu is None:
+                parts.append(f"{name} -")
+                continue
+            cell = f"{name} {k:.2f} (CPU {k_cpu:.2f}; {len(runs)} sizes)"
+            if name == "new" and ROWS[key].growth:
                 cell += "  met" if k <= MAX_K else "  MISSED"
-            parts.append(f"{name} {cell}")
+            parts.append(cell)
         print(f"  {key:<12} " + "; ".join(parts))
 
 
 def _print_goals(results: dict[tuple[str, str], dict[str, Side]], sides: list[str]) -> None:
-    print("\ngoals (new side; best wall, highest RSS):")
+    print("\ngoals (verdict on the new side's best wall and highest RSS; least CPU shown):")
     for goal in GOALS:
         got = results.get((goal.row, goal.scale))
         if got is None:
@@ -476,7 +480,8 @@ def _print_goals(results: dict[tuple[str, str], dict[str, Side]], sides: list[st
                 if name == "new":
                     verdict = "MISSED" if side.failed == "timeout" else "not measured"
                 continue
-            figures.append(f"{name} {side.best:.2f} s, {side.rss:.0f} MB")
+            figures.append(f"{name} {side.best:.2f} s wall, {side.cpu:.2f} s CPU, "
+                           f"{side.rss:.0f} MB")
             if name == "new":
                 ok = (goal.seconds is None or (side.best or 0) < goal.seconds) and \
                     (goal.rss_mb is None or (side.rss or 0) < goal.rss_mb)
