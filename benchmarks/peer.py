@@ -68,7 +68,8 @@ def build(cache: Path) -> Path:
     return binary
 
 
-def ours(policy_path: Path, inventory_path: Path) -> dict[str, Any]:
+def ours(policy_path: Path, inventory_path: Path, sample_path: Path | None
+         ) -> dict[str, Any]:
     """Our side, in this process (run as a fresh process by `main`)."""
     from reconciler.engine import compile_policy, filter_rules, load_inventory
 
@@ -77,14 +78,16 @@ def ours(policy_path: Path, inventory_path: Path) -> dict[str, Any]:
     inventory = load_inventory(inventory_path)
     compiled = compile_policy(policy, inventory)
     loaded = time.perf_counter()
+    sample = set(json.loads(sample_path.read_text())) if sample_path else None
+    devices = [d for d in inventory.devices if sample is None or d.name in sample]
     with_filter = entries = 0
-    for device in inventory.devices:
+    for device in devices:
         rules = filter_rules(compiled, device)
         with_filter += bool(rules)
         entries += sum(len(r["SrcIPs"]) * len(r["DstPorts"]) for r in rules)
     done = time.perf_counter()
     return {"load_seconds": loaded - start, "filter_seconds": done - loaded,
-            "total_seconds": done - start, "nodes": len(inventory.devices),
+            "total_seconds": done - start, "nodes": len(devices),
             "nodes_with_filter": with_filter, "src_x_dst_entries": entries,
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
@@ -104,6 +107,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.peer")
     parser.add_argument("--scale", default="large", choices=sorted(SCALES))
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--sample", type=int, default=0, metavar="N",
+                        help="filters of N evenly spaced nodes only (both sides the same "
+                             "nodes), the total extrapolated; default: every node")
     args = parser.parse_args(argv)
     cache = Path(os.environ.get("RECONCILER_BENCH_CACHE")
                  or Path.home() / ".cache" / "reconciler-bench")
@@ -114,20 +120,34 @@ def main(argv: list[str] | None = None) -> int:
         pol, inv = Path(tmp) / "policy.json", Path(tmp) / "inventory.json"
         pol.write_text(json.dumps(adapted))
         inv.write_text(json.dumps(inventory))
-        hs, hs_cpu = _child([str(binary), str(pol), str(inv)])
+        names = [d["name"] for d in inventory["devices"]]
+        extra = []
+        if 0 < args.sample < len(names):
+            step = len(names) / args.sample
+            (Path(tmp) / "sample.json").write_text(json.dumps(
+                [names[int(i * step)] for i in range(args.sample)]))
+            extra = [str(Path(tmp) / "sample.json")]
+        hs, hs_cpu = _child([str(binary), str(pol), str(inv), *extra])
         env = {**os.environ, "PYTHONPATH": str(HERE.parent)}
         us, us_cpu = _child([sys.executable, "-m", "benchmarks.peer", "--ours", str(pol),
-                             str(inv)], env=env)
+                             str(inv), *extra], env=env)
     rules = len(policy["acls"]) + len(policy["grants"])
     print(f"scale {args.scale}: {rules} rules, {len(inventory['devices'])} nodes, "
-          f"{len(inventory['users'])} users (seed {args.seed}); per-node filters of every "
-          "node, each in a fresh process")
+          f"{len(inventory['users'])} users (seed {args.seed}); per-node packet filters, "
+          "each side in a fresh process")
     print("adapted for Headscale: " + ("; ".join(notes) or "nothing"))
+    scale_up = len(names) / hs["nodes"]
+    if scale_up != 1:
+        print(f"filters of {hs['nodes']} of {len(names)} nodes (evenly spaced); "
+              f"'all nodes' extrapolates them x{scale_up:.1f}")
     for name, r, cpu in (("headscale v0.29.2", hs, hs_cpu), ("reconciler", us, us_cpu)):
         print(f"{name:<18} total {r['total_seconds']:6.2f} s (load+compile "
-              f"{r['load_seconds']:.2f} s, filters {r['filter_seconds']:.2f} s; process CPU "
+              f"{r['load_seconds']:.2f} s, filters {r['filter_seconds']:.2f} s, "
+              f"{1000 * r['filter_seconds'] / r['nodes']:.1f} ms/node; process CPU "
               f"{cpu:.2f} s); nodes with a filter {r['nodes_with_filter']}/{r['nodes']}; "
-              f"src x dst entries {r['src_x_dst_entries']}")
+              f"src x dst entries {r['src_x_dst_entries']}"
+              + (f"; all nodes ~{r['load_seconds'] + r['filter_seconds'] * scale_up:.0f} s"
+                 if scale_up != 1 else ""))
     print(f"ratio (reconciler / headscale; < 1: we are ahead): wall total "
           f"{us['total_seconds'] / hs['total_seconds']:.2f}x, wall filters "
           f"{us['filter_seconds'] / hs['filter_seconds']:.2f}x, process CPU "
@@ -137,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--ours"]:
-        print(json.dumps(ours(Path(sys.argv[2]), Path(sys.argv[3]))))
+        sample_arg = Path(sys.argv[4]) if len(sys.argv) > 4 else None
+        print(json.dumps(ours(Path(sys.argv[2]), Path(sys.argv[3]), sample_arg)))
         sys.exit(0)
     sys.exit(main())

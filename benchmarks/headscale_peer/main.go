@@ -3,7 +3,8 @@
 //
 // Benchmark support for `python -m benchmarks peer` (benchmarks/peer.py), which writes
 // the Headscale-dialect policy and the inventory (users and devices) and builds this
-// program into ~/.cache. Usage: headscale_peer POLICY.json INVENTORY.json
+// program into ~/.cache. Usage: headscale_peer POLICY.json INVENTORY.json [SAMPLE.json]
+// (SAMPLE: the names of the nodes whose filters to compile, a JSON list; default all).
 // Prints one JSON line: load (users, nodes, NewPolicyManager) and filter seconds.
 package main
 
@@ -45,8 +46,23 @@ func fail(err error) {
 func main() {
 	// Headscale logs every policy change at debug level: not part of the job timed.
 	zerolog.SetGlobalLevel(zerolog.ErrorLevel)
-	if len(os.Args) != 3 {
-		fail(fmt.Errorf("usage: headscale_peer POLICY.json INVENTORY.json"))
+	if len(os.Args) != 3 && len(os.Args) != 4 {
+		fail(fmt.Errorf("usage: headscale_peer POLICY.json INVENTORY.json [SAMPLE.json]"))
+	}
+	var sample map[string]bool
+	if len(os.Args) == 4 {
+		raw, err := os.ReadFile(os.Args[3])
+		if err != nil {
+			fail(err)
+		}
+		var names []string
+		if err := json.Unmarshal(raw, &names); err != nil {
+			fail(err)
+		}
+		sample = map[string]bool{}
+		for _, n := range names {
+			sample[n] = true
+		}
 	}
 	policy, err := os.ReadFile(os.Args[1])
 	if err != nil {
@@ -109,8 +125,12 @@ func main() {
 		fail(err)
 	}
 	loaded := time.Now()
-	rules, entries := 0, 0
+	rules, entries, done := 0, 0, 0
 	for i := range views.Len() {
+		if sample != nil && !sample[views.At(i).Hostname()] {
+			continue
+		}
+		done++
 		filter, err := pm.FilterForNode(views.At(i))
 		if err != nil {
 			fail(err)
@@ -122,14 +142,14 @@ func main() {
 			entries += len(r.SrcIPs) * len(r.DstPorts)
 		}
 	}
-	done := time.Now()
+	finished := time.Now()
 	var mem runtime.MemStats
 	runtime.ReadMemStats(&mem)
 	out, _ := json.Marshal(map[string]any{
 		"load_seconds":      loaded.Sub(start).Seconds(),
-		"filter_seconds":    done.Sub(loaded).Seconds(),
-		"total_seconds":     done.Sub(start).Seconds(),
-		"nodes":             views.Len(),
+		"filter_seconds":    finished.Sub(loaded).Seconds(),
+		"total_seconds":     finished.Sub(start).Seconds(),
+		"nodes":             done,
 		"nodes_with_filter": rules,
 		"src_x_dst_entries": entries,
 		"go_heap_sys_mb":    float64(mem.HeapSys) / (1 << 20),
