@@ -384,6 +384,11 @@ def main(argv: list[str] | None = None) -> int:
             subprocess.run(["git", "-C", str(HERE), "worktree", "add", "--detach",
                             str(trees["old"]), args.compare], check=True,
                            capture_output=True, text=True)
+        # Bytecode for both trees before any run: a tree without it (a new worktree,
+        # PYTHONDONTWRITEBYTECODE) would pay compiling on every run.
+        for tree in trees.values():
+            subprocess.run([sys.executable, "-m", "compileall", "-q", str(tree / "reconciler")],
+                           check=False, capture_output=True)
         try:
             where = f" (worktree {trees['old']})" if args.compare else ""
             print(f"old: {args.compare or '-'}{where}; new: {HERE}; runs {args.runs} per side"
