@@ -357,12 +357,13 @@ def plan_inventory(spec: str | None, target: Target, backend: Backend, desired: 
         devices = backend.list_devices() if desired.devices else None
         return PlanInventory(synthetic_for(*named), devices, synthetic=True)
     devices = backend.list_devices()
+    if not devices:
+        # Nothing real to count or test from: say so rather than show empty access.
+        # (Before reading roles: they would serve nothing, and the validate still runs.)
+        return PlanInventory(synthetic_for(*named), devices, synthetic=True)
     local = target.backend == "local"
     roles = local or names_roles(*named)
     users = tuple(backend.list_users()) if roles else users_of(devices)
-    if not devices:
-        # Nothing real to count or test from: say so rather than show empty access.
-        return PlanInventory(synthetic_for(*named), devices, synthetic=True)
     real = Inventory(users=users, devices=tuple(devices), source=backend.identity)
     # The tests run on the tailnet as it is (as the control plane's own checks do).
     return PlanInventory(real, devices, checked=roles and not local,
