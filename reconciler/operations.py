@@ -36,7 +36,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
 
-from reconciler import __version__, applier, hujson, normalize
+from reconciler import __version__, applier, hujson, normalize, progress
 from reconciler import compile as compiler
 from reconciler.access_diff.model import AccessDiff
 from reconciler.applier import apply_plan
@@ -430,8 +430,9 @@ def make_plan(
             plan = clock.run("access", lambda: _with_access(
                 plan, fetched.policy, desired, chosen.for_access,
                 compiled if chosen.for_access is inv else None))
-        results = testing.result() if testing is not None else \
-            clock.run("tests", lambda: test_results(desired, inv, compiled))
+        with progress.step(_testing_label(desired)):
+            results = testing.result() if testing is not None else \
+                clock.run("tests", lambda: test_results(desired, inv, compiled))
     finally:
         if own:
             be.close()
@@ -513,13 +514,31 @@ def _with_access(plan: Plan, live_policy: dict[str, Any], desired: Desired,
     return replace(plan, access=access, access_inventory=inventory)
 
 
+def _testing_label(desired: Desired) -> str:
+    count = len(desired.policy.get("tests") or []) + len(desired.policy.get("sshTests") or [])
+    return f"testing {count} assertion{'s' if count != 1 else ''}"
+
+
+# What the terminal's status line says during each phase (see `progress`).
+STEP_LABELS = {"load": "loading the policies", "fetch": "fetching the live policy",
+               "inventory": "listing devices and users", "compile": "compiling the policy",
+               "base": "loading the last-applied state", "diff": "computing the changes",
+               "validate": "validating with the control plane",
+               "access": "computing access changes", "tests": "testing"}
+
+
 class _Stopwatch:
-    """Records how long each phase of a plan takes (for the benchmark and --verbose)."""
+    """Records how long each phase of a plan takes (for the benchmark and --verbose),
+    and names it on the terminal's status line."""
 
     def __init__(self, timings: dict[str, float] | None) -> None:
         self.timings = timings
 
     def run(self, name: str, fn: Callable[[], T]) -> T:
+        with progress.step(STEP_LABELS[name]):
+            return self._run(name, fn)
+
+    def _run(self, name: str, fn: Callable[[], T]) -> T:
         if self.timings is None:
             return fn()
         start = time.perf_counter()
@@ -578,9 +597,11 @@ def apply(
     be = backend or session.backend(tgt)
     try:
         applier.settle(session.config.root, tgt.name, be, notice=notice)
-        result = apply_plan(plan, be, target=tgt.name, adopt=adopt,
-                            revocations_only=revocations_only, require_clean=require_clean,
-                            clock=lambda: session.now, journal_root=session.config.root)
+        with progress.step(f'applying the plan to "{tgt.name}"'):
+            result = apply_plan(plan, be, target=tgt.name, adopt=adopt,
+                                revocations_only=revocations_only,
+                                require_clean=require_clean, clock=lambda: session.now,
+                                journal_root=session.config.root)
     finally:
         if own:
             be.close()
@@ -689,7 +710,8 @@ def import_live(session: Session, *, target: str | None = None,
     tgt = session.target(target)
     be = session.backend(tgt)
     try:
-        live = be.fetch_policy()
+        with progress.step(STEP_LABELS["fetch"]):
+            live = be.fetch_policy()
     finally:
         be.close()
     written = import_policy(live.text, session.config.policies_dir, force=force,
