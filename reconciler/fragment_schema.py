@@ -115,7 +115,7 @@ _PORTED = "|".join([*(_any_case(n) for n, v in sorted(PROTOCOL_NAMES.items())
                     *(str(v) for v in sorted(PORTED_PROTOCOLS))])
 _PROTO = rf"^\s*(?:{_PROTO_NAMES}|{_PROTO_NUMBER})?\s*$"
 _GRANT_IP = (rf"^\s*(?:\*|{_PORT_LIST}|\s*(?:{_PROTO_NAMES}|{_PROTO_NUMBER})\s*:\s*\*\s*"
-             rf"|\s*(?:{_PORTED})\s*:{_PORT_LIST})\s*$")
+             rf"|\s*(?:{_PORTED})?\s*:{_PORT_LIST})\s*$")  # no proto: the default set
 _ACL_DST = rf"^\s*\S.*:{_PORT_LIST}$"
 _TEST_DST = rf"^\s*\S.*:0*(?:{_number_below(MAX_PORT)}|0)\s*$"
 _OCTET = "(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
