@@ -58,7 +58,7 @@ from reconciler.drift import drift_report
 from reconciler.engine import CompiledPolicy, compile_policy
 from reconciler.errors import ConfigError, GitError, PolicyError, ReconcilerError
 from reconciler.forked import Forked
-from reconciler.importer import ImportedFile, import_policy
+from reconciler.importer import ImportedFile, import_into
 from reconciler.inventory import Device, Inventory
 from reconciler.planner import BaseState, LiveState, build_plan, desired_resources, live_is_base
 
@@ -705,8 +705,8 @@ def diff_refs(session: Session, base: str, head: str,
     return changes, access
 
 
-def import_live(session: Session, *, target: str | None = None,
-                force: bool = False) -> tuple[Target, list[ImportedFile]]:
+def import_live(session: Session, *, target: str | None = None, force: bool = False,
+                syntax: str | None = None) -> tuple[Target, list[ImportedFile]]:
     tgt = session.target(target)
     be = session.backend(tgt)
     try:
@@ -714,8 +714,8 @@ def import_live(session: Session, *, target: str | None = None,
             live = be.fetch_policy()
     finally:
         be.close()
-    written = import_policy(live.text, session.config.policies_dir, force=force,
-                            shown=session.config.policies)
+    written = import_into(session.config, live.text, now=session.now, force=force,
+                          syntax=syntax)
     return tgt, written
 
 
