@@ -535,7 +535,7 @@ class _Stopwatch:
         self.timings = timings
 
     def run(self, name: str, fn: Callable[[], T]) -> T:
-        with progress.step(STEP_LABELS[name]):
+        with progress.step(STEP_LABELS.get(name, name)):
             return self._run(name, fn)
 
     def _run(self, name: str, fn: Callable[[], T]) -> T:

@@ -350,6 +350,10 @@ def _edit_in_editor(stored: str, store: Any) -> str:
     from reconciler import hujson
     from reconciler.errors import ReconcilerError
 
+    if not (os.environ.get("VISUAL") or os.environ.get("EDITOR")) and not sys.stdin.isatty():
+        # Not at a terminal and no editor named: vi on a pipe would hang or garble.
+        raise click.UsageError("no editor to open: set $EDITOR (or $VISUAL), or give "
+                               "--file FILE or --set KEY JSON")
     fd, name = tempfile.mkstemp(prefix="reconciler-policy-", suffix=".hujson")
     path = Path(name)
     keep = False

@@ -92,3 +92,11 @@ def test_file_and_set_together_are_a_usage_error(tmp_path: Path) -> None:
     code, out = run(tmp_path, {}, "edit", "--file", str(policy), "--set", "groups", "{}")
     assert code == 1
     assert "give only one of --file or --set" in out
+
+
+def test_no_editor_and_no_terminal_is_a_usage_error(tmp_path: Path) -> None:
+    history(tmp_path)
+    code, out = run(tmp_path, {"EDITOR": "", "VISUAL": ""}, "edit")
+    assert code == 1, out
+    assert "no editor to open: set $EDITOR" in out
+    assert history(tmp_path) == ["seed"]
