@@ -112,9 +112,13 @@ def import_policy(text: str, policies_dir: Path, *, force: bool = False,
         data = hujson.loads(text)
         # What the console wrote as comments has no place in the YAML: said per file.
         names = known.live_names(data) if known is not None else {}
-        out = {section: (to_yaml({section: with_metadata(section, data[section], known,
-                                                         names)}),
-                         not _has_comments(sections[section][0])) for section in sections}
+        notes = _console_comments(text)
+        out = {}
+        for section in sections:
+            value = with_metadata(section, data[section], known, names)
+            # Every comment finds its place (those that repeat a description or owner
+            # become that field again).
+            out[section] = (to_yaml({section: value}, notes), True)
     else:
         out = sections
     suffix = ".yaml" if syntax == "yaml" else ".hujson"
@@ -144,14 +148,6 @@ def fragment_files(policies_dir: Path) -> list[Path]:
     return sorted(p for p in policies_dir.rglob("*")
                   if p.is_file() and p.suffix in FRAGMENT_SUFFIXES) \
         if policies_dir.is_dir() else []
-
-
-_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
-
-
-def _has_comments(hujson_text: str) -> bool:
-    code = _STRING.sub('""', hujson_text)
-    return "//" in code or "/*" in code
 
 
 def existing_syntax(existing: list[Path]) -> str:
@@ -309,40 +305,98 @@ def _flow(value: Any) -> str | None:
     return _scalar(value)
 
 
-def _block(value: Any, indent: int) -> list[str]:
+def _console_comments(text: str) -> Any:
+    """The live policy's comments by path, without the document's own leading block
+    (the managed header), which `comments_of` files with the first section."""
+    from reconciler.source import Comment
+
+    comments = hujson.comments_of(text)
+    header = 0
+    for line in text.lstrip("\ufeff").splitlines():
+        if line.strip().startswith("{"):
+            break
+        if line.strip().startswith("//"):
+            header += 1
+    for path, comment in list(comments.items()):
+        if len(path) == 1 and header:
+            comments[path] = Comment(comment.lead[header:], comment.trail, comment.after)
+            break
+    return comments
+
+
+def _commented(lines: list[str], pad: str, comment: Any, metadata: tuple[str, ...] = ()
+               ) -> list[str]:
+    """An item's `lines` with its comments: lead lines above, a trailing one at the end
+    of its first line, the lines after it below. Lines that only repeat metadata put
+    back on the entry (the compiled policy writes description and owner as comments)
+    are left out."""
+    if comment is None:
+        return lines
+    lead = [f"{pad}#{c}" for c in comment.lead if c.strip() not in metadata]
+    first = lines[:1]
+    if comment.trail is not None and first:
+        first = [f"{first[0]}  #{comment.trail}"]
+    return [*lead, *first, *lines[1:], *(f"{pad}#{c}" for c in comment.after)]
+
+
+def _metadata_lines(item: Any) -> tuple[str, ...]:
+    if not isinstance(item, dict):
+        return ()
+    out = [item["description"]] if isinstance(item.get("description"), str) else []
+    if isinstance(item.get("owner"), str):
+        out.append(f"owner: {item['owner']}")
+    return tuple(out)
+
+
+def _block(value: Any, indent: int, path: tuple[Any, ...] = (),
+           comments: Any = None) -> list[str]:
     """Block style, with lists of scalars (and small mappings of scalars inside lists,
-    such as a just-in-time group member) on one line where they fit."""
+    such as a just-in-time group member) on one line where they fit; `comments` (by
+    path) are written where they were."""
     pad = " " * indent
+    notes = comments or {}
+    # Items with a comment inside are written in block style, where it has a line.
+    inside = {p[:n] for p in notes for n in range(1, len(p))}
     lines: list[str] = []
     if isinstance(value, dict):
         for key, item in value.items():
+            here = (*path, key)
             head = f"{pad}{_scalar(key)}:"
-            flow = _flow(item) if not isinstance(item, dict) or not item else None
+            flow = _flow(item) if (not isinstance(item, dict) or not item) \
+                and here not in inside else None
             if flow is not None and len(head) + 1 + len(flow) <= WIDTH:
-                lines.append(f"{head} {flow}")
+                item_lines = [f"{head} {flow}"]
             else:
-                lines.append(head)
-                lines += _block(item, indent + 2)
+                item_lines = [head, *_block(item, indent + 2, here, comments)]
+            lines += _commented(item_lines, pad, notes.get(here))
     elif isinstance(value, list):
-        for item in value:
-            flow = _flow(item) if not isinstance(item, dict) or len(item) <= 3 else None
+        for i, item in enumerate(value):
+            here = (*path, i)
+            flow = _flow(item) if (not isinstance(item, dict) or len(item) <= 3) \
+                and here not in inside else None
             if flow is not None and len(pad) + 2 + len(flow) <= WIDTH:
-                lines.append(f"{pad}- {flow}")
-                continue
-            inner = _block(item, indent + 2)
-            lines.append(f"{pad}- {inner[0][indent + 2:]}")
-            lines += inner[1:]
+                item_lines = [f"{pad}- {flow}"]
+            else:
+                inner = _block(item, indent + 2, here, comments)
+                if inner and inner[0].lstrip().startswith("#"):
+                    # A comment on the entry's first key: above the entry instead.
+                    moved = [line for line in inner if line.lstrip().startswith("#")]
+                    inner = [line for line in inner if not line.lstrip().startswith("#")]
+                    lines += [f"{pad}{line.lstrip()}" for line in moved]
+                item_lines = [f"{pad}- {inner[0][indent + 2:]}", *inner[1:]]
+            lines += _commented(item_lines, pad, notes.get(here), _metadata_lines(item))
     else:
         lines.append(pad + _scalar(value))
     return lines
 
 
-def to_yaml(data: dict[str, Any]) -> str:
+def to_yaml(data: dict[str, Any], comments: Any = None) -> str:
     """`data` as a block-style YAML fragment that reads back as exactly `data` (checked:
-    when it would not, the JSON form, which YAML reads too, is written instead)."""
+    when it would not, the JSON form, which YAML reads too, is written instead), with
+    `comments` (by path, as `hujson.comments_of` gives them) where they were."""
     from reconciler.yamlsource import load_yaml
 
-    text = "\n".join(_block(data, 0)) + "\n"
+    text = "\n".join(_block(data, 0, (), comments)) + "\n"
     loaded, _, problems = load_yaml(text, file="<import>")
     if problems or loaded != data:
         return json.dumps(data, indent=2, ensure_ascii=False) + "\n"

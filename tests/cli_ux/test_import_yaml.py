@@ -9,11 +9,13 @@ committed, `plan` shows no changes.
 
 from __future__ import annotations
 
-import json
 import os
+import shlex
+import sys
 from pathlib import Path
 
 import git
+import pytest
 from click.testing import CliRunner
 
 from reconciler.cli import cli
@@ -44,7 +46,7 @@ def yaml_of(path: Path) -> dict:
 
 
 def test_import_into_a_yaml_repo_writes_yaml_and_keeps_names_and_expiries(
-        tmp_path: Path) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     root = tmp_path / "repo"
     assert run(tmp_path, "init", "repo")[0] == 0
     repo = git.Repo(root)
@@ -55,7 +57,8 @@ def test_import_into_a_yaml_repo_writes_yaml_and_keeps_names_and_expiries(
     groups = root / "policies" / "groups.yaml"
     groups.write_text(groups.read_text().replace(
         "    - carol@example.com",
-        '    - {user: carol@example.com, expires: 2030-01-31, reason: "incident 1234"}'))
+        '    - {user: carol@example.com, expires: 2030-01-31, reason: "incident 1234"}'
+        "  # on call"))
     access = root / "policies" / "access.yaml"
     access.write_text(access.read_text().replace(
         "  - name: ci-deploys\n",
@@ -64,14 +67,19 @@ def test_import_into_a_yaml_repo_writes_yaml_and_keeps_names_and_expiries(
     code, out = run(root, "apply", "--auto-approve")
     assert code == 0, out
 
-    # Out of band: a host added in the console, and the dev-web grant widened.
-    code, out = run(root, "local", "edit", "--set", "hosts",
-                    '{"backups": "100.100.10.10", "wiki": "100.100.10.20"}',
-                    "--set", "grants", json.dumps([
-                        {"src": ["group:admins"], "dst": ["*"], "ip": ["*"]},
-                        {"src": ["group:dev"], "dst": ["tag:prod"],
-                         "ip": ["tcp:443", "tcp:80", "tcp:8080"]},
-                        {"src": ["tag:ci"], "dst": ["tag:prod"], "ip": ["tcp:22"]}]))
+    # Out of band, in the editor (so the console's comments stay): a host added, the
+    # dev-web grant widened.
+    script = tmp_path / "editor.py"
+    script.write_text(
+        "import re, sys\nfrom pathlib import Path\npath = Path(sys.argv[1])\n"
+        "text = path.read_text()\n"
+        "text = re.sub(r'\"tcp:80\"\\]', '\"tcp:80\", \"tcp:8080\"]', text)\n"
+        "text = re.sub(r'\"backups\":\\s*\"100.100.10.10\"', "
+        "'\"backups\": \"100.100.10.10\", \"wiki\": \"100.100.10.20\"', text)\n"
+        "path.write_text(text)\n")
+    monkeypatch.setenv("EDITOR", f"{shlex.quote(sys.executable)} {shlex.quote(str(script))}")
+    monkeypatch.delenv("VISUAL", raising=False)
+    code, out = run(root, "local", "edit")
     assert code == 0, out
     code, out = run(root, "import", "--force")
     assert code == 0, out
@@ -88,6 +96,11 @@ def test_import_into_a_yaml_repo_writes_yaml_and_keeps_names_and_expiries(
     assert grants[0]["description"] == "Administrators reach every device on every port."
     assert grants[2]["owner"] == "platform-team"
     assert grants[2]["expires"] == "2031-05-01T12:00:00Z"
+    # The comments, written in YAML, compiled into the live policy, come back.
+    groups_text = (root / "policies" / "groups.yaml").read_text()
+    assert "# Groups of users." in groups_text and "  # on call" in groups_text
+    # A description the compiled policy carries as a comment is a field again, once.
+    assert (root / "policies" / "grants.yaml").read_text().count("Administrators reach") == 1
     members = yaml_of(root / "policies" / "groups.yaml")["groups"]["group:dev"]
     assert {"user": "carol@example.com", "expires": "2030-01-31",
             "reason": "incident 1234"} in members
