@@ -49,6 +49,7 @@ class Reporter:
         self._lock = threading.RLock()
         self._steps: list[tuple[str, float]] = []  # (label, started), innermost last
         self._note = ""
+        self._note_after: tuple[float, str] | None = None  # (when, the note from then on)
         self._shown = False  # a status line is on the screen
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
@@ -59,7 +60,7 @@ class Reporter:
     def step(self, label: str) -> Iterator[None]:
         with self._lock:
             self._steps.append((label, self._clock()))
-            self._note = ""
+            self._note, self._note_after = "", None
             self._draw()
             outermost = len(self._steps) == 1
         if outermost and self.status:
@@ -75,7 +76,7 @@ class Reporter:
                 self._ticker = None
             with self._lock:
                 self._steps.pop()
-                self._note = ""
+                self._note, self._note_after = "", None
                 if self._steps:
                     self._draw()
                 else:
@@ -94,6 +95,9 @@ class Reporter:
         elapsed = self._clock() - self._steps[0][1]
         if elapsed >= TICK:
             line += f" {_seconds(elapsed)}"
+        if self._note and self._note_after is not None \
+                and self._clock() >= self._note_after[0]:
+            self._note, self._note_after = self._note_after[1], None
         if self._note:
             line += f" ({self._note})"
         self._write(CLEAR + redact.redact(line))
@@ -126,6 +130,9 @@ class Reporter:
             self.log(f"http: {note}")
         with self._lock:
             self._note = note
+            # Once the wait is over, the line says the attempt is under way.
+            self._note_after = (self._clock() + delay,
+                                f"after {why}: attempt {attempt} of {attempts}")
             self._draw()
 
     def log(self, line: str) -> None:

@@ -73,8 +73,8 @@ def test_a_terminal_sees_the_steps_the_retries_and_the_time(
         remote: Repo, serve: Any) -> None:  # noqa: F811
     code, piped_out, piped_err = run(remote, "plan", tty=False)
     assert code == 0, piped_err
-    # 429 twice (Retry-After: 1), then an answer that takes two seconds.
-    serve.server.faults.push("429:1*2", "stall:2")
+    # 429 twice (Retry-After: 1), then an answer that takes three seconds.
+    serve.server.faults.push("429:1*2", "stall:3")
     code, out, err = run(remote, "plan", tty=True)
     assert code == 0, err
     assert serve.server.faults.pending() == 0
@@ -83,7 +83,9 @@ def test_a_terminal_sees_the_steps_the_retries_and_the_time(
     assert "fetching the live policy..." in screen
     assert "HTTP 429; retrying in 1.0s, attempt 2 of 4" in screen
     assert "HTTP 429; retrying in 1.0s, attempt 3 of 4" in screen
-    # The elapsed time shows from the first second on (the stall alone is two).
+    # Once the wait is over, the line says the third attempt is under way.
+    assert "(after HTTP 429: attempt 3 of 4)" in screen
+    # The elapsed time shows from the first second on (the stall alone is three).
     assert re.search(r"fetching the live policy\.\.\. [1-9](\.\d)?s", screen), screen
     assert "listing devices and users..." in screen
     assert "testing 2 assertions..." in screen
