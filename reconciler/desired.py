@@ -51,6 +51,7 @@ FRAGMENT_SUFFIXES = (".yaml", ".yml", ".hujson", ".json")
 LIST_SECTIONS = ("acls", "grants", "ssh", "nodeAttrs", "tests", "sshTests")
 # `devices` is ours, not Tailscale's: managed device tags, kept out of the policy document.
 DEVICES = "devices"
+SCHEMA_KEY = "$schema"  # a JSON/HuJSON fragment's pointer to its JSON Schema, for editors
 
 @dataclass
 class Fragment:
@@ -410,6 +411,8 @@ def merge_fragments(
         for section in noted.keys() & {*LIST_SECTIONS, "groups"}:
             noted[section] = _lift_metadata_comments(noted[section])
         for section, value in frag.data.items():
+            if section == SCHEMA_KEY:  # an editor's pointer to the JSON Schema, not policy
+                continue
             here_noted = noted.get(section)
             if here_noted and (section,) in here_noted:
                 add_comment(comments, (section,), here_noted[(section,)])

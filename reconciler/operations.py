@@ -36,7 +36,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
 
-from reconciler import __version__, applier, hujson, normalize
+from reconciler import __version__, applier, hujson, normalize, progress
 from reconciler import compile as compiler
 from reconciler.access_diff.model import AccessDiff
 from reconciler.applier import apply_plan
@@ -58,7 +58,7 @@ from reconciler.drift import drift_report
 from reconciler.engine import CompiledPolicy, compile_policy
 from reconciler.errors import ConfigError, GitError, PolicyError, ReconcilerError
 from reconciler.forked import Forked
-from reconciler.importer import ImportedFile, import_policy
+from reconciler.importer import ImportedFile, import_into
 from reconciler.inventory import Device, Inventory
 from reconciler.planner import BaseState, LiveState, build_plan, desired_resources, live_is_base
 
@@ -431,8 +431,9 @@ def make_plan(
             plan = clock.run("access", lambda: _with_access(
                 plan, fetched.policy, desired, chosen.for_access,
                 compiled if chosen.for_access is inv else None))
-        results = testing.result() if testing is not None else \
-            clock.run("tests", lambda: test_results(desired, inv, compiled))
+        with progress.step(_testing_label(desired)):
+            results = testing.result() if testing is not None else \
+                clock.run("tests", lambda: test_results(desired, inv, compiled))
     finally:
         if own:
             be.close()
@@ -547,13 +548,31 @@ def _with_access(plan: Plan, live_policy: dict[str, Any], desired: Desired,
     return replace(plan, access=access, access_inventory=inventory)
 
 
+def _testing_label(desired: Desired) -> str:
+    count = len(desired.policy.get("tests") or []) + len(desired.policy.get("sshTests") or [])
+    return f"testing {count} assertion{'s' if count != 1 else ''}"
+
+
+# What the terminal's status line says during each phase (see `progress`).
+STEP_LABELS = {"load": "loading the policies", "fetch": "fetching the live policy",
+               "inventory": "listing devices and users", "compile": "compiling the policy",
+               "base": "loading the last-applied state", "diff": "computing the changes",
+               "validate": "validating with the control plane",
+               "access": "computing access changes", "tests": "testing"}
+
+
 class _Stopwatch:
-    """Records how long each phase of a plan takes (for the benchmark and --verbose)."""
+    """Records how long each phase of a plan takes (for the benchmark and --verbose),
+    and names it on the terminal's status line."""
 
     def __init__(self, timings: dict[str, float] | None) -> None:
         self.timings = timings
 
     def run(self, name: str, fn: Callable[[], T]) -> T:
+        with progress.step(STEP_LABELS.get(name, name)):
+            return self._run(name, fn)
+
+    def _run(self, name: str, fn: Callable[[], T]) -> T:
         if self.timings is None:
             return fn()
         start = time.perf_counter()
@@ -612,9 +631,11 @@ def apply(
     be = backend or session.backend(tgt)
     try:
         applier.settle(session.config.root, tgt.name, be, notice=notice)
-        result = apply_plan(plan, be, target=tgt.name, adopt=adopt,
-                            revocations_only=revocations_only, require_clean=require_clean,
-                            clock=lambda: session.now, journal_root=session.config.root)
+        with progress.step(f'applying the plan to "{tgt.name}"'):
+            result = apply_plan(plan, be, target=tgt.name, adopt=adopt,
+                                revocations_only=revocations_only,
+                                require_clean=require_clean, clock=lambda: session.now,
+                                journal_root=session.config.root)
     finally:
         if own:
             be.close()
@@ -718,16 +739,17 @@ def diff_refs(session: Session, base: str, head: str,
     return changes, access
 
 
-def import_live(session: Session, *, target: str | None = None,
-                force: bool = False) -> tuple[Target, list[ImportedFile]]:
+def import_live(session: Session, *, target: str | None = None, force: bool = False,
+                syntax: str | None = None) -> tuple[Target, list[ImportedFile]]:
     tgt = session.target(target)
     be = session.backend(tgt)
     try:
-        live = be.fetch_policy()
+        with progress.step(STEP_LABELS["fetch"]):
+            live = be.fetch_policy()
     finally:
         be.close()
-    written = import_policy(live.text, session.config.policies_dir, force=force,
-                            shown=session.config.policies)
+    written = import_into(session.config, live.text, now=session.now, force=force,
+                          syntax=syntax)
     return tgt, written
 
 

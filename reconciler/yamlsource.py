@@ -46,6 +46,10 @@ MAX_DEPTH = 200
 MAX_ALIAS_NODES = 100_000
 
 
+# `# yaml-language-server: $schema=...` points editors at the JSON Schema.
+EDITOR_DIRECTIVE = "yaml-language-server:"
+
+
 class _Refused(Exception):
     """Stops building a document that must not be built further (see `MAX_DEPTH`,
     `MAX_ALIAS_NODES`); carries the one problem reported for it."""
@@ -351,6 +355,8 @@ def yaml_comments(text: str, root: yaml.Node) -> Comments:
     out: Comments = {}
     last_section = next((item[3] for item in reversed(items) if item[2] == 1), None)
     for line_no, col, after_something, body in found:
+        if body.lstrip().startswith(EDITOR_DIRECTIVE):
+            continue  # for the editor, not the reader: kept out of the compiled policy
         here = (line_no, col)
         inside = bisect.bisect_right(span_starts, here) - 1
         if inside >= 0 and spans[inside][1] > here:

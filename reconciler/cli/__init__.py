@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import click
 
-from reconciler import __version__, redact
+from reconciler import __version__, progress, redact
 from reconciler.errors import PolicyError, ReconcilerError
 from reconciler.forked import command_gc
 
@@ -125,8 +125,28 @@ def _late_now(ctx: click.Context, param: click.Parameter, value: str | None) -> 
         app._now = parsed
 
 
+def _late_verbose(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value:
+        start_progress(ctx, verbose=True)
+
+
+def start_progress(ctx: click.Context, *, verbose: bool) -> None:
+    """Show what the command is doing on stderr (see `reconciler.progress`): the status
+    line when stderr is a terminal (not TERM=dumb, which cannot rewrite a line), the
+    request log with -v. Never on stdout; stopped when the command's context closes."""
+    reporter = progress.installed()
+    if reporter is not None:
+        reporter.verbose = reporter.verbose or verbose
+        return
+    status = bool(getattr(sys.stderr, "isatty", lambda: False)()) \
+        and os.environ.get("TERM") != "dumb"
+    if status or verbose:
+        progress.install(progress.Reporter(sys.stderr, status=status, verbose=verbose))
+        ctx.call_on_close(lambda: progress.install(None))
+
+
 def _late_global_options() -> list[click.Parameter]:
-    """`-C` and `--now` again, for every subcommand: users put them after the command
+    """`-C`, `--now` and `-v` again, for every subcommand: users put them after the command
     (`reconciler drift --now ...`) as often as before it. Eager, so `-C` moves before
     the command's own paths are checked; not exposed, so no command signature changes."""
     return [
@@ -138,6 +158,9 @@ def _late_global_options() -> list[click.Parameter]:
                      callback=_late_now,
                      help="Pretend the current time is TIME, ISO 8601 (also before the "
                           "command)."),
+        click.Option(["-v", "--verbose", "late_verbose"], is_flag=True, expose_value=False,
+                     callback=_late_verbose,
+                     help="Log each HTTP request to stderr (also before the command)."),
     ]
 
 
@@ -235,13 +258,23 @@ class ReconcilerGroup(click.Group):
     "--now", callback=parse_now, metavar="TIME", envvar="RECONCILER_NOW",
     help="Pretend the current time is TIME (ISO 8601), for expiry checks and dry runs.",
 )
+@click.option(
+    "-v", "--verbose", is_flag=True,
+    help="Log each HTTP request to stderr: method, path, status, milliseconds, attempt "
+         "(never a credential).",
+)
 @click.pass_context
-def cli(ctx: click.Context, chdir: Path | None, now: datetime | None) -> None:
+def cli(ctx: click.Context, chdir: Path | None, now: datetime | None, verbose: bool) -> None:
     """GitOps for zero-trust access policy.
 
     Compile the desired state in policies/, test it with Tailscale's semantics, plan
     the change against a control plane, apply exactly that plan, and catch drift.
+
+    On a terminal, stderr shows what a slow command is doing (fetching, listing devices,
+    validating, testing, retrying after a 429) and for how long; piped or redirected
+    stderr, and stdout always, get none of it.
     """
+    start_progress(ctx, verbose=verbose)
     cwd = Path.cwd()
     if chdir is not None:
         if not chdir.is_dir():
