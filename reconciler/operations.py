@@ -302,11 +302,12 @@ def test_results(desired: Desired, inventory: Inventory,
     from reconciler.engine import run_tests
 
     report = run_tests(desired.policy, inventory, desired.sources, compiled=compiled)
+    report.named({path: meta.name for path, meta in desired.meta.items() if meta.name})
     failures = []
     for r in report.results:
         where = str(r.location) if r.location else None
-        failures += [TestFailure(f"{r.src}: {m}", where, invalid=True) for m in r.invalid]
-        failures += [TestFailure(f"{r.src}: {m}", where) for m in r.errors]
+        failures += [TestFailure(f"{r.name}: {m}", where, invalid=True) for m in r.invalid]
+        failures += [TestFailure(f"{r.name}: {m}", where) for m in r.errors]
     return TestResults(passed=len(report.passed), failed=len(report.failed),
                        invalid=len(report.invalid), failures=tuple(failures),
                        inventory=inventory.source)
