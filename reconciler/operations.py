@@ -38,7 +38,7 @@ from typing import Any, TypeVar
 
 from reconciler import __version__, applier, hujson, normalize
 from reconciler import compile as compiler
-from reconciler.access_diff.model import AccessDiff
+from reconciler.access_diff.model import LIVE_POLICY, AccessDiff
 from reconciler.applier import apply_plan
 from reconciler.backends import open_backend
 from reconciler.backends.base import Backend, ValidationResult
@@ -431,6 +431,9 @@ def make_plan(
             plan = clock.run("access", lambda: _with_access(
                 plan, fetched.policy, desired, chosen.for_access,
                 compiled if chosen.for_access is inv else None))
+            if plan.access is not None and not plan.access.empty:
+                plan = clock.run("access", lambda: _cite_access(
+                    session, plan, fetched, desired, base))
         results = testing.result() if testing is not None else \
             clock.run("tests", lambda: test_results(desired, inv, compiled))
     finally:
@@ -512,6 +515,31 @@ def _with_access(plan: Plan, live_policy: dict[str, Any], desired: Desired,
         return replace(plan, messages=[*plan.messages, message])
     # The inventory goes into the plan file, so `show` and `apply` can recompute it.
     return replace(plan, access=access, access_inventory=inventory)
+
+
+def _cite_access(session: Session, plan: Plan, live: LiveState, desired: Desired,
+                 base: BaseState | None) -> Plan:
+    """The plan's access changes citing their rules by name and file:line. Gained access
+    comes from the desired state; lost access from the live policy, whose entries are
+    found in the last-applied revision's fragments (then the desired state's), else at
+    the live text's line (an edit made outside git)."""
+    from reconciler.access_diff.naming import cite, entry_citer, live_citer
+    from reconciler.planner import names_of
+
+    assert plan.access is not None
+    applied = list(base.candidates) if base is not None else []
+    if not applied and base is not None and base.commit:
+        with contextlib.suppress(GitError, PolicyError, ConfigError):
+            applied.append(load_desired(session.config.root, ref=base.commit,
+                                        now=session.now, config=session.config,
+                                        validate=False))
+    live_sources = None
+    with contextlib.suppress(ReconcilerError):
+        live_sources = hujson.load_with_sources(live.text, file=LIVE_POLICY)[1]
+    from_live = live_citer(live.policy, live_sources,
+                           [(d.policy, d.sources, names_of(d)) for d in [*applied, desired]])
+    gained = entry_citer(desired.sources, names_of(desired)) if plan.changes else from_live
+    return replace(plan, access=cite(plan.access, gained=gained, lost=from_live))
 
 
 class _Stopwatch:
@@ -682,7 +710,11 @@ def diff_refs(session: Session, base: str, head: str,
                              locate=lambda r: locate(new, r))
     access = access_diff(old.policy, new.policy, None, before_sources=old.sources,
                          after_sources=new.sources)
-    return changes, access
+    from reconciler.access_diff.naming import cite, entry_citer
+    from reconciler.planner import names_of
+
+    return changes, cite(access, gained=entry_citer(new.sources, names_of(new)),
+                         lost=entry_citer(old.sources, names_of(old)))
 
 
 def import_live(session: Session, *, target: str | None = None,
