@@ -38,7 +38,7 @@ from typing import Any, TypeVar
 
 from reconciler import __version__, applier, hujson, normalize, progress
 from reconciler import compile as compiler
-from reconciler.access_diff.model import AccessDiff
+from reconciler.access_diff.model import LIVE_POLICY, AccessDiff
 from reconciler.applier import apply_plan
 from reconciler.backends import open_backend
 from reconciler.backends.base import Backend, ValidationResult
@@ -302,11 +302,12 @@ def test_results(desired: Desired, inventory: Inventory,
     from reconciler.engine import run_tests
 
     report = run_tests(desired.policy, inventory, desired.sources, compiled=compiled)
+    report.named({path: meta.name for path, meta in desired.meta.items() if meta.name})
     failures = []
     for r in report.results:
         where = str(r.location) if r.location else None
-        failures += [TestFailure(f"{r.src}: {m}", where, invalid=True) for m in r.invalid]
-        failures += [TestFailure(f"{r.src}: {m}", where) for m in r.errors]
+        failures += [TestFailure(f"{r.name}: {m}", where, invalid=True) for m in r.invalid]
+        failures += [TestFailure(f"{r.name}: {m}", where) for m in r.errors]
     return TestResults(passed=len(report.passed), failed=len(report.failed),
                        invalid=len(report.invalid), failures=tuple(failures),
                        inventory=inventory.source)
@@ -431,6 +432,9 @@ def make_plan(
             plan = clock.run("access", lambda: _with_access(
                 plan, fetched.policy, desired, chosen.for_access,
                 compiled if chosen.for_access is inv else None))
+            if plan.access is not None and not plan.access.empty:
+                plan = clock.run("access", lambda: _cite_access(
+                    session, plan, fetched, desired, base))
         with progress.step(_testing_label(desired)):
             results = testing.result() if testing is not None else \
                 clock.run("tests", lambda: test_results(desired, inv, compiled))
@@ -559,6 +563,31 @@ STEP_LABELS = {"load": "loading the policies", "fetch": "fetching the live polic
                "base": "loading the last-applied state", "diff": "computing the changes",
                "validate": "validating with the control plane",
                "access": "computing access changes", "tests": "testing"}
+
+
+def _cite_access(session: Session, plan: Plan, live: LiveState, desired: Desired,
+                 base: BaseState | None) -> Plan:
+    """The plan's access changes citing their rules by name and file:line. Gained access
+    comes from the desired state; lost access from the live policy, whose entries are
+    found in the last-applied revision's fragments (then the desired state's), else at
+    the live text's line (an edit made outside git)."""
+    from reconciler.access_diff.naming import cite, entry_citer, live_citer
+    from reconciler.planner import names_of
+
+    assert plan.access is not None
+    applied = list(base.candidates) if base is not None else []
+    if not applied and base is not None and base.commit:
+        with contextlib.suppress(GitError, PolicyError, ConfigError):
+            applied.append(load_desired(session.config.root, ref=base.commit,
+                                        now=session.now, config=session.config,
+                                        validate=False))
+    live_sources = None
+    with contextlib.suppress(ReconcilerError):
+        live_sources = hujson.load_with_sources(live.text, file=LIVE_POLICY)[1]
+    from_live = live_citer(live.policy, live_sources,
+                           [(d.policy, d.sources, names_of(d)) for d in [*applied, desired]])
+    gained = entry_citer(desired.sources, names_of(desired)) if plan.changes else from_live
+    return replace(plan, access=cite(plan.access, gained=gained, lost=from_live))
 
 
 class _Stopwatch:
@@ -736,7 +765,11 @@ def diff_refs(session: Session, base: str, head: str,
                              locate=lambda r: locate(new, r))
     access = access_diff(old.policy, new.policy, None, before_sources=old.sources,
                          after_sources=new.sources)
-    return changes, access
+    from reconciler.access_diff.naming import cite, entry_citer
+    from reconciler.planner import names_of
+
+    return changes, cite(access, gained=entry_citer(new.sources, names_of(new)),
+                         lost=entry_citer(old.sources, names_of(old)))
 
 
 def import_live(session: Session, *, target: str | None = None, force: bool = False,

@@ -7,24 +7,32 @@ whose addresses lie *entirely* inside the set: `*`, autogroups, groups, tags, ho
 ipsets, users, and the selectors the responsible rules were written with. A group is
 only named when every one of its devices is in the set, so a group never stands for
 members that did not change. Whatever no identity covers is spelled as IPs or ranges.
+
+The rules a change cites are named here too (`cite`): by their `name:` and file:line,
+found by path in the policy they come from (`entry_citer`) or, for the live policy, by
+content in the fragments that were applied or are desired (`live_citer`), else at the
+live text's own line.
 """
 
 from __future__ import annotations
 
+import json
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from functools import cached_property
 from itertools import repeat
 from typing import Any
 
+from reconciler.access_diff.model import LIVE_POLICY, AccessChange, AccessDiff, RuleRef
 from reconciler.engine.addrset import ALL, EMPTY, INTERNET, AddrSet, parse_ip
 from reconciler.engine.compile import CompiledPolicy
 from reconciler.engine.resolve import Resolver, SelectorError, device_addrs
 from reconciler.inventory import Device, Inventory
 from reconciler.memo import memo
 from reconciler.policy.selectors import AUTOGROUP_MEMBER, AUTOGROUP_TAGGED, ROLE_AUTOGROUPS
+from reconciler.source import Location, PathKey, SourceMap
 
 NON_DEVICE = "(addresses that are not tailnet devices)"
 _RANK = {"*": 0, "autogroup": 1, "group": 2, "tag": 3, "host": 4, "ipset": 5, "user": 6,
@@ -308,3 +316,83 @@ class Namer:
             # Many holes punched by devices: one honest name instead of dozens of ranges.
             out.append((NON_DEVICE, other))
         return out
+
+
+# --- the rules a change cites -----------------------------------------------------------------
+
+Citer = Callable[[RuleRef], RuleRef]
+# A policy the cited rules may come from: (document, its sources, entry path -> name).
+Known = tuple[Mapping[str, Any], SourceMap | None, Mapping[PathKey, str]]
+
+
+def cite(diff: AccessDiff, *, gained: Citer | None = None,
+         lost: Citer | None = None) -> AccessDiff:
+    """`diff` with the rules of its gained and lost changes named and located by the
+    citers (rules read in file and line order)."""
+    def each(changes: tuple[AccessChange, ...], citer: Citer | None
+             ) -> tuple[AccessChange, ...]:
+        if citer is None:
+            return changes
+        return tuple(replace(c, rules=tuple(sorted((citer(r) for r in c.rules),
+                                                   key=_reading_order)))
+                     for c in changes)
+
+    return replace(diff, gained=each(diff.gained, gained), lost=each(diff.lost, lost))
+
+
+def _reading_order(ref: RuleRef) -> tuple[Any, ...]:
+    loc = ref.location
+    return (loc is None, loc.file if loc else "", loc.line if loc else 0, ref.label)
+
+
+def entry_citer(sources: SourceMap | None, names: Mapping[PathKey, str]) -> Citer:
+    """Rules of the policy these sources and names describe, cited by path."""
+    def citer(ref: RuleRef) -> RuleRef:
+        entry = ref.path[:2]
+        location = ref.location
+        if location is None and sources is not None and len(entry) == 2:
+            location = sources.at(entry)
+        return replace(ref, location=location, name=names.get(entry, ref.name))
+
+    return citer
+
+
+def live_citer(live: Mapping[str, Any], live_sources: SourceMap | None,
+               known: Sequence[Known]) -> Citer:
+    """Rules of the live policy: an entry the same as one of a `known` policy (the
+    applied revision first, then the desired state) is cited at that one's name and
+    file:line; one in none of them (an edit made outside git) at the live text's line,
+    as `live policy, grants[6] at line 40`."""
+    by_content: list[dict[str, dict[str, int]]] = [{} for _ in known]
+
+    def find(k: int, section: str, text: str) -> int | None:
+        table = by_content[k]
+        if section not in table:
+            entries = known[k][0].get(section)
+            found: dict[str, int] = {}
+            for j, entry in enumerate(entries if isinstance(entries, list) else []):
+                found.setdefault(_canonical(entry), j)
+            table[section] = found
+        return table[section].get(text)
+
+    def citer(ref: RuleRef) -> RuleRef:
+        if ref.location is not None or len(ref.path) != 2 or not isinstance(ref.path[1], int):
+            return ref
+        section, i = str(ref.path[0]), ref.path[1]
+        entries = live.get(section)
+        if not isinstance(entries, list) or not 0 <= i < len(entries):
+            return ref
+        text = _canonical(entries[i])
+        for k, (_, sources, names) in enumerate(known):
+            j = find(k, section, text)
+            if j is not None and sources is not None and sources.at((section, j)):
+                return replace(ref, location=sources.at((section, j)),
+                               name=names.get((section, j)))
+        at = live_sources.at((section, i)) if live_sources is not None else None
+        return replace(ref, location=Location(LIVE_POLICY, at.line, at.col)) if at else ref
+
+    return citer
+
+
+def _canonical(entry: Any) -> str:
+    return json.dumps(entry, sort_keys=True, separators=(",", ":"), default=str)

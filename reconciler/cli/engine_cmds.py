@@ -16,6 +16,7 @@ import click
 
 from reconciler.cli import AppContext, cli, pass_app, use_color
 from reconciler.cli.common import FORMAT_TEXT_JSON, load, ref_option
+from reconciler.desired import Desired
 from reconciler.engine import TestReport, load_inventory, run_tests, synthetic_inventory
 from reconciler.errors import TestsFailed
 from reconciler.inventory import Inventory
@@ -32,23 +33,84 @@ def _inventory(path: Path | None, policy: dict) -> Inventory:
     return load_inventory(path) if path is not None else synthetic_inventory(policy)
 
 
+def _test_inventory(app: AppContext, spec: str | None, target: str | None, desired: Desired,
+                    *, quiet: bool) -> Inventory:
+    """What `test` runs over: a file, the synthetic inventory, or the target's tailnet.
+
+    By default the tailnet of the target (`--target`, else the default one) when it can
+    be read without side effects: a local store that exists, a control plane whose
+    credentials are in the environment. Otherwise the synthetic inventory, as offline,
+    and failures that depend on it say so (`Runner._synthetic_note`)."""
+    if spec not in (None, "backend", "synthetic"):
+        return load_inventory(Path(spec))
+    if spec == "synthetic":
+        return synthetic_inventory(desired.policy)
+    from reconciler import operations
+
+    session = operations.Session.open(app.cwd, now=app.now())
+    tgt = session.target(target)
+    if spec is None and target is None:
+        offline = _offline(session, tgt)
+        if offline is not None:
+            if offline and not quiet:
+                click.echo(f"notice: the tests run over a synthetic inventory: {offline}",
+                           err=True)
+            return synthetic_inventory(desired.policy)
+    backend = session.backend(tgt)
+    try:
+        return operations.plan_inventory(None, tgt, backend, desired, {}).inventory
+    finally:
+        backend.close()
+
+
+def _offline(session: Any, target: Any) -> str | None:
+    """Why the default target's tailnet is not read by default ("" to keep quiet about
+    it), or None when it is."""
+    if session.config.file is None:
+        return ""  # no reconciler.yaml: nothing says which tailnet this policy is for
+    if target.backend == "local":
+        return None if target.db_path(session.config.root).exists() else ""
+    names = target.credential_vars()
+    if not any(session.env.get(name) for name in names):
+        return (f'target "{target.name}" has no credentials here ({", ".join(names)}); '
+                "give them, or --inventory FILE, for the tailnet's users and devices")
+    return None
+
+
+test_inventory_option = click.option(
+    "--inventory", "inventory_spec", metavar="FILE|backend|synthetic",
+    help="Users and devices the tests run over: an inventory file (YAML or JSON: users "
+         "with roles, devices with addresses and tags), `synthetic` (a device per user "
+         "and tag the policy names; users hold no role), or `backend` (the target's own "
+         "users and devices). Default: the target's when its local store exists or its "
+         "credentials are set, else synthetic.",
+)
+
+
 @cli.command("test")
 @ref_option
-@inventory_option
+@test_inventory_option
+@click.option("--target", metavar="NAME",
+              help="The target whose users and devices the tests run over (default: "
+                   "default_target in reconciler.yaml).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "junit"]), default="text",
               show_default=True, help="Output format (junit: one testcase per test entry).")
 @pass_app
-def test_cmd(app: AppContext, ref: str | None, inventory_path: Path | None, fmt: str) -> None:
+def test_cmd(app: AppContext, ref: str | None, inventory_spec: str | None,
+             target: str | None, fmt: str) -> None:
     """Run the policy's tests and sshTests locally with Tailscale's semantics.
 
     Failures read like Tailscale's (address "tag:web:80": want: Accept, got: Drop), each
-    with the file:line of its test. Exits 1 if any test fails or is invalid.
+    test named by its `name:` with its file:line. The tests run over the target's users
+    (with roles) and devices when it can be read; see --inventory. Exits 1 if any test
+    fails or is invalid.
     """
     # Validated first, then tested, in this one process: a forked validation cost more
     # CPU than it saved wall time (see reconciler/forked.py).
     desired = load(app, ref=ref, quiet=fmt != "text", revision=False)
-    report = run_tests(desired.policy, _inventory(inventory_path, desired.policy),
-                       desired.sources)
+    inventory = _test_inventory(app, inventory_spec, target, desired, quiet=fmt != "text")
+    report = run_tests(desired.policy, inventory, desired.sources).named(
+        {path: meta.name for path, meta in desired.meta.items() if meta.name})
     if fmt == "json":
         from reconciler.render.json_ import envelope  # heavy; only JSON output needs it
 
@@ -91,12 +153,14 @@ def _render_text(report: TestReport) -> None:
         if r.status == "passed":
             continue
         where = f"{r.location}: " if r.location else ""
-        head = f"{where}{r.section}[{r.index}] src {r.src!r}: {r.status}"
+        head = f"{where}{r.label} src {r.src!r}: {r.status}"
         click.echo(click.style(head, fg="red", bold=True) if color else head)
         for line in r.invalid:
             click.echo(f"  invalid test: {line}")
         for line in r.errors:
             click.echo(f"  {line}")
+        for line in r.notes:
+            click.echo(f"  note: {line}")
     click.echo(
         f"{len(report.passed)} passed, {len(report.failed)} failed, {len(report.invalid)} "
         f"invalid ({report.assertions} assertions; inventory: {report.inventory})"
@@ -111,7 +175,7 @@ def junit_xml(report: TestReport) -> str:
         "skipped": "0",
     })
     for r in report.results:
-        attrs = {"classname": r.section, "name": f"{r.section}[{r.index}] {r.src}"}
+        attrs = {"classname": r.section, "name": r.name}
         if r.location:
             attrs["file"] = r.location.file
             attrs["line"] = str(r.location.line)
@@ -119,7 +183,8 @@ def junit_xml(report: TestReport) -> str:
         if r.status == "invalid":
             ET.SubElement(case, "error", {"message": r.invalid[0]}).text = "\n".join(r.invalid)
         elif r.status == "failed":
-            ET.SubElement(case, "failure", {"message": r.errors[0]}).text = "\n".join(r.errors)
+            ET.SubElement(case, "failure", {"message": r.errors[0]}).text = "\n".join(
+                [*r.errors, *(f"note: {n}" for n in r.notes)])
     root = ET.Element("testsuites")
     root.append(suite)
     ET.indent(root)

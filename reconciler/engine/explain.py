@@ -11,6 +11,7 @@ protocol not allowed, posture not met.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -104,7 +105,7 @@ class Explanation:
         lines = [f"{verdict}: {self.src} -> {self.dst} ({self.proto})"]
         if self.rules:
             lines.append("Allowed by:")
-            lines.extend(f"  {rule}" for rule in self.rules)
+            lines.extend(f"  {text}" for text, _ in _merged(self.rules))
         if self.sources_denied:
             # A bare device name ("sam-4") says nothing of why it is one of SRC's.
             shown = ", ".join(f"{name} ({self.owners[name]})" if self.owners.get(name)
@@ -113,10 +114,41 @@ class Explanation:
                          f"source device(s): {shown}")
         if self.near_misses:
             lines.append("Nearest rules:")
-            for rule in self.near_misses:
-                lines.append(f"  {rule}")
-                lines.extend(f"    - {reason}" for reason in rule.reasons)
+            for text, reasons in _merged(self.near_misses):
+                lines.append(f"  {text}")
+                lines.extend(f"    - {reason}" for reason in reasons)
         return lines
+
+
+_PORT_REASON = re.compile(r"(port \d+ not in) (.+)")
+
+
+def _merged(rules: list[RuleRef]) -> list[tuple[str, list[str]]]:
+    """One line per policy entry: a grant whose `ip` lists tcp:443 and udp:443 compiles
+    to a rule each, and reads as ``grants["web"]: ... (tcp:443, udp:443)``; their
+    reasons are merged the same way (``port 22 not in tcp:443, udp:443``)."""
+    groups: dict[tuple[Any, ...], list[RuleRef]] = {}
+    for rule in rules:
+        key = (rule.path, rule.location, rule.src, rule.dst)
+        groups.setdefault(key, []).append(rule)
+    out: list[tuple[str, list[str]]] = []
+    for group in groups.values():
+        first = group[0]
+        where = f"{first.location}: " if first.location else ""
+        traffic = ", ".join(dict.fromkeys(r.traffic for r in group))
+        reasons: dict[str, list[str]] = {}  # reason (or its head) -> the tails to list
+        for rule in group:
+            for reason in rule.reasons:
+                port = _PORT_REASON.fullmatch(reason)
+                head, tail = (port[1], port[2]) if port else (reason, None)
+                tails = reasons.setdefault(head, [])
+                if tail is not None and tail not in tails:
+                    tails.append(tail)
+        out.append((f"{where}{first.address}: {', '.join(first.src)} -> "
+                    f"{', '.join(first.dst)} ({traffic})",
+                    [f"{head} {', '.join(tails)}" if tails else head
+                     for head, tails in reasons.items()]))
+    return out
 
 
 def _path_text(rule: Rule) -> str:

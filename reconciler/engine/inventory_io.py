@@ -21,8 +21,14 @@ Engine layer, first step (imports `reconciler.inventory`, `reconciler.errors`,
           advertised_routes: [10.0.0.0/24]
           posture: {"node:os": linux, "node:tsVersion": "1.62.0"}
 
+A user's `role` is what role autogroups (autogroup:admin, ...) stand for; a device's
+addresses are what a host alias at that address reaches (``hosts: {db: 100.64.0.22}``
+with a `tag:db` device at 100.64.0.22 makes `db:5432` that tagged device).
+
 `synthetic_inventory(policy)` makes one device per user login and per tag the policy
-names, with deterministic addresses, for running tests without a real tailnet.
+names, with deterministic addresses, for running tests without a real tailnet: its
+users hold no role and no device sits at a host alias's address, so a test relying on
+either fails there (and says so: `tests_runner`).
 `with_named_identities(inventory, *policies)` completes a real tailnet's inventory the
 same way, for the identities the policies name that own no device in it, so a plan
 still sees what they gain or lose (their devices carry `SYNTHETIC_ID`).

@@ -21,6 +21,7 @@ src in `TestReport.tailscale_failures()`.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -59,20 +60,30 @@ class TestResult:
     errors: list[str] = field(default_factory=list)  # failing assertions, SaaS wording
     invalid: list[str] = field(default_factory=list)  # why the entry is malformed
     assertions: int = 0
+    title: str | None = None  # the entry's `name:` in its fragment, when it has one
+    notes: list[str] = field(default_factory=list)  # why a failure may not be the policy's
 
     @property
     def status(self) -> str:
         return "invalid" if self.invalid else "failed" if self.errors else "passed"
 
     @property
+    def label(self) -> str:
+        """How people know the entry: `tests["alice-db"]` by its name, else `tests[3]`."""
+        if self.title is None:
+            return f"{self.section}[{self.index}]"
+        return f"{self.section}[{json.dumps(self.title, ensure_ascii=False)}]"
+
+    @property
     def name(self) -> str:
-        return f"{self.section}[{self.index}] {self.src}"
+        return f"{self.label} {self.src}"
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "section": self.section, "index": self.index, "src": self.src,
             "status": self.status, "location": str(self.location) if self.location else None,
             "errors": self.errors, "invalid": self.invalid, "assertions": self.assertions,
+            "name": self.title, "label": self.label, "notes": self.notes,
         }
 
 
@@ -104,6 +115,13 @@ class TestReport:
     @property
     def assertions(self) -> int:
         return sum([r.assertions for r in self.results])
+
+    def named(self, names: Mapping[tuple[str | int, ...], str]) -> TestReport:
+        """The report with each entry's `name:` (entry path -> name, as `Desired.meta`
+        holds them), so failures are cited by name rather than by position."""
+        for r in self.results:
+            r.title = names.get((r.section, r.index))
+        return self
 
     def tailscale_failures(self) -> list[dict[str, Any]]:
         """SaaS's `data` of a `test(s) failed` answer: ``[{"user": src, "errors": [...]}]``."""
@@ -156,6 +174,7 @@ class Runner:
         self._src_cache: dict[str, list[Source]] = {}
         self._group_cache: dict[str, SourceGroup] = {}
         self._parsed_dst: dict[str, tuple[str, str, list[Point], int]] = {}
+        self._roles: list[str] | None = None
 
     @cached_property
     def index(self) -> RuleIndex:
@@ -271,7 +290,68 @@ class Runner:
             self._run_test(entry, result)
         except Invalid as e:
             result.invalid.append(str(e))
+        if result.errors and self.compiled.inventory.source == "synthetic":
+            self._synthetic_note(entry, result)
         return result
+
+    # --- what a synthetic inventory cannot know -------------------------------------------
+
+    def _synthetic_note(self, entry: Any, result: TestResult) -> None:
+        """Say so when a failure may be the synthetic inventory's rather than the
+        policy's: its users hold no role (every one is a plain member), and a host alias
+        or IP a test names is no device of it (so no tag, user or group reaches it)."""
+        reasons: list[str] = []
+        roles = self._roles_named()
+        user_src = bool(result.src) and not result.src.startswith(("tag:", "autogroup:"))
+        if roles and user_src and result.section == "sshTests":
+            reasons.append(f"its users hold no role, so {', '.join(roles)} "
+                           f"cover{'s' if len(roles) == 1 else ''} none of them")
+        if result.section == "tests" and _is_mapping(entry):
+            for text in [*(entry.get("accept", entry.get("allow")) or []),
+                         *(entry.get("deny") or [])]:
+                parsed = self._parsed_dst.get(text) if isinstance(text, str) else None
+                if parsed is None:
+                    continue
+                _, host, points, port = parsed
+                device = any(p in self.index.owner for p in points)
+                # A rule for a role that reaches this destination (or might, when it is
+                # no device here): a user holding the role would be let through, and
+                # synthetic users hold none.
+                by_role = sorted({t for rule in self.compiled.rules
+                                  for t in rule.src_text if t in roles
+                                  and (not device
+                                       or any(rule.dst.contains_int(*p) for p in points))
+                                  and any(rule.allows_port(q, port) for q in rule.protos)})
+                if by_role and user_src:
+                    reasons.append(f"its users hold no role, so {', '.join(by_role)} "
+                                   f"cover{'s' if len(by_role) == 1 else ''} none of them")
+                if points and not device:
+                    shown = self.resolver.hosts.get(host)
+                    what = f'host "{host}" ({shown})' if shown else f'"{host}"'
+                    reasons.append(f"{what} is no device of it, so no tag, user or group "
+                                   "reaches it")
+        if reasons:
+            result.notes.append(
+                "this assertion depends on the synthetic inventory: "
+                + "; ".join(dict.fromkeys(reasons))
+                + ". Give --inventory FILE (users with roles, devices with addresses) or "
+                  "a target with a backend")
+
+    def _roles_named(self) -> list[str]:
+        """The role autogroups (other than autogroup:member) the policy's rules name."""
+        if self._roles is None:
+            from reconciler.policy.selectors import ROLE_AUTOGROUPS
+
+            texts: set[str] = set()
+            for rule in self.compiled.rules:
+                texts.update(rule.src_text)
+                texts.update(rule.dst_text)
+            for entry in self.compiled.policy.get("ssh") or []:
+                if _is_mapping(entry):
+                    texts.update(t for t in entry.get("src") or [] if isinstance(t, str))
+            self._roles = sorted(t.strip() for t in texts
+                                 if t.strip() in ROLE_AUTOGROUPS - {"autogroup:member"})
+        return self._roles
 
     def _run_test(self, entry: Any, result: TestResult) -> None:
         if not _is_mapping(entry):
@@ -368,6 +448,8 @@ class Runner:
             self._run_ssh_test(entry, result)
         except Invalid as e:
             result.invalid.append(str(e))
+        if result.errors and self.compiled.inventory.source == "synthetic":
+            self._synthetic_note(entry, result)
         return result
 
     def _ssh_dst(self, text: Any) -> list[Device]:

@@ -7,9 +7,11 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.access_diff import AccessChange, access_diff, render_text, to_json
+from reconciler.access_diff.naming import cite, entry_citer
 from reconciler.desired import load_desired
 from reconciler.engine import inventory_from_data
 from reconciler.inventory import Inventory
+from reconciler.planner import names_of
 
 
 def inv(users: dict[str, int], tags: dict[str, int]) -> Inventory:
@@ -141,7 +143,7 @@ def test_hosts_and_non_device_destinations_are_named_by_the_policy() -> None:
     assert rows(diff.gained) == {("group:ops", ("office",), "tcp:631", 0)}
     assert to_json(diff)["gained"][0] == {
         "src": "group:ops", "dst": ["office"], "ip": "tcp:631", "proto": "tcp", "ports": "631",
-        "devices": 0, "rules": [{"path": "grants[0]", "location": None}]}
+        "devices": 0, "rules": [{"path": "grants[0]", "location": None, "name": None}]}
 
 
 def _tree(root: Path) -> None:
@@ -170,10 +172,13 @@ def test_expiring_group_member_loses_access_with_the_rule_cited(tmp_path: Path) 
     assert diff.gained == ()
     assert rows(diff.lost) == {("dave@example.com", ("tag:prod",), "tcp:22", 1)}
     (change,) = diff.lost
-    assert [str(r) for r in change.rules] == ["policies/acls.yaml:2"]
-    assert render_text(diff) == (
+    assert [str(r) for r in change.rules] == ["grants[0] at policies/acls.yaml:2"]
+    # Cited by name, as plan and diff cite it (the name is in the before state's metadata).
+    named = cite(diff, lost=entry_citer(before.sources, names_of(before)))
+    assert render_text(named) == (
         "Access changes:\n"
-        "  - dave@example.com loses tcp:22 on tag:prod (1 device)  [policies/acls.yaml:2]\n"
+        "  - dave@example.com loses tcp:22 on tag:prod (1 device)  "
+        '[grants["sre-prod"] at policies/acls.yaml:2]\n'
         "Access: 0 gained, 1 lost.\n")
 
 

@@ -363,8 +363,9 @@ def test_a_fork_pull_request_runs_the_offline_checks_and_says_so(
     assert "Validation: passed." in comment
     assert re.search(r"^Tests: \d+ passed, 0 failed, 0 invalid\.$", comment, re.M)
     assert 'grants["' in comment and '+ ip  = ["tcp:8443"]' in comment
-    assert "| + | `alice@example.com` | `tcp:8443` | `tag:prod` | 1 | `policies/zz-fork.yaml:2` |" \
-        in comment  # the access diff: who gains what
+    # the access diff: who gains what, and the rule that gives it (unnamed: its index)
+    assert re.search(r"^\| \+ \| `alice@example\.com` \| `tcp:8443` \| `tag:prod` \| 1 \| "
+                     r"`grants\[\d+\] at policies/zz-fork\.yaml:2` \|$", comment, re.M), comment
     assert "Access: 4 gained, 0 lost." in comment
     calls = github_env["gh.log"].read_text().splitlines()
     assert calls[1].startswith("api -X POST repos/acme/access-policy/issues/8/comments")
