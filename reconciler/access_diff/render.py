@@ -76,6 +76,8 @@ def _mermaid_label(text: str) -> str:
 # (groups x tags); past them again it draws the riskiest pairs and counts the rest.
 MAX_EDGES = 24
 MAX_NODES = 24
+# A summary is denser (every box talks to many): fewer arrows stay readable.
+MAX_SUMMARY_EDGES = 12
 RISKY_STYLE = "stroke:#bc4c00,stroke-width:5px"
 RISKY_NODE = "fill:#fff1e5,stroke:#bc4c00,stroke-width:3px,color:#000"
 
@@ -215,26 +217,33 @@ def _summary_dst(dst: str, tags: Mapping[str, tuple[str, ...]]) -> str:
         return ", ".join(tags[dst])
     if dst.startswith(("tag:", "autogroup:")) or dst == "*":
         return dst
-    return "hosts and other addresses"
+    return "other addresses"
 
 
-def _draw(edges: list[Edge]) -> list[str]:
-    names = []
+def _draw(edges: list[Edge], tree: bool = False) -> list[str]:
+    """The Mermaid block. `tree`: each source gets boxes of its own (a summary's boxes
+    repeat names), so no two arrows meet and no labels collide."""
+    def dst_key(e: Edge) -> tuple[str, str]:
+        return (e.src, e.dst) if tree else ("", e.dst)
+
+    keys: list[tuple[str, str]] = []
     for e in edges:
-        for n in (e.src, e.dst):
-            if n not in names:
-                names.append(n)
-    ids = {name: f"n{i}" for i, name in enumerate(names)}
+        for k in (("", e.src), dst_key(e)):
+            if k not in keys:
+                keys.append(k)
+    ids = {k: f"n{i}" for i, k in enumerate(keys)}
     risky = [e for e in edges if e.gained and e.risk.risky]
     lines = ["```mermaid", "flowchart LR"]
-    lines.extend(f'  {ids[n]}["{_mermaid_label(n)}"]' for n in names)
+    lines.extend(f'  {ids[k]}["{_mermaid_label(k[1])}"]' for k in keys)
     for e in edges:
         arrow = ("==>" if e.risk.risky else "-->") if e.gained else "-.->"
-        lines.append(f'  {ids[e.src]} {arrow}|"{_mermaid_label(e.label)}"| {ids[e.dst]}')
+        lines.append(f'  {ids["", e.src]} {arrow}|"{_mermaid_label(e.label)}"| '
+                     f"{ids[dst_key(e)]}")
     for k, e in enumerate(edges):
         style = (RISKY_STYLE if e.risk.risky else GAINED_STYLE) if e.gained else LOST_STYLE
         lines.append(f"  linkStyle {k} {style}")
-    marked = sorted({ids[n] for e in risky for n in (e.src, e.dst)}, key=lambda i: int(i[1:]))
+    marked = sorted({ids[k] for e in risky for k in (("", e.src), dst_key(e))},
+                    key=lambda i: int(i[1:]))
     if marked:
         lines.append(f"  classDef risky {RISKY_NODE}")
         lines.append(f"  class {','.join(marked)} risky")
@@ -242,8 +251,49 @@ def _draw(edges: list[Edge]) -> list[str]:
     return lines
 
 
-def _nodes(edges: list[Edge]) -> int:
-    return len({n for e in edges for n in (e.src, e.dst)})
+def _short(services: tuple[str, ...]) -> tuple[str, ...]:
+    """A summary arrow's label: ``all``, ``most`` (every port but a few), or the first
+    two services and how many more."""
+    if services and services[0].startswith("all except"):
+        return ("most",)
+    if "all" in services:
+        return ("all",)
+    return services if len(services) <= 2 else (*services[:2], f"{len(services) - 2} more")
+
+
+def _joined(names: list[str]) -> str:
+    return ", ".join(names) if len(names) <= 3 else f"{', '.join(names[:3])} +{len(names) - 3}"
+
+
+def _compress(edges: list[Edge]) -> list[Edge]:
+    """A summary with few arrows and no crossings: each source's destinations with the
+    same label drawn as one box, then sources with exactly the same arrows as one box."""
+    edges = [Edge(e.src, e.dst, e.gained, _short(e.services), e.risk) for e in edges]
+    per: dict[tuple[str, bool, tuple[str, ...]], list[Edge]] = defaultdict(list)
+    for e in edges:
+        per[(e.src, e.gained, e.services)].append(e)
+    edges = [Edge(src, _joined(sorted(x.dst for x in group)), gained, services,
+                  worst(x.risk for x in group))
+             for (src, gained, services), group in per.items()]
+    signature: dict[str, set[tuple[str, bool, tuple[str, ...]]]] = defaultdict(set)
+    for e in edges:
+        signature[e.src].add((e.dst, e.gained, e.services))
+    boxes: dict[frozenset[tuple[str, bool, tuple[str, ...]]], list[str]] = defaultdict(list)
+    for name, sig in signature.items():
+        boxes[frozenset(sig)].append(name)
+    rename = {n: _joined(sorted(names)) for names in boxes.values() for n in names}
+    merged: dict[tuple[str, str, bool, tuple[str, ...]], Edge] = {}
+    for e in edges:
+        key = (rename[e.src], e.dst, e.gained, e.services)
+        risk = worst([merged[key].risk, e.risk]) if key in merged else e.risk
+        merged[key] = Edge(key[0], e.dst, e.gained, e.services, risk)
+    out = list(merged.values())
+    out.sort(key=lambda e: (not e.gained, -e.risk.score if e.gained else 0, e.src, e.dst))
+    return out
+
+
+def _nodes(edges: list[Edge], tree: bool = False) -> int:
+    return len({e.src for e in edges} | {(e.src if tree else "", e.dst) for e in edges})
 
 
 def mermaid(diff: AccessDiff, *, max_edges: int = MAX_EDGES, max_nodes: int = MAX_NODES,
@@ -256,21 +306,25 @@ def mermaid(diff: AccessDiff, *, max_edges: int = MAX_EDGES, max_nodes: int = MA
     riskiest pairs that fit, and says how many it left out."""
     edges = _edges(diff, sensitive, summary=False)
     note = []
+    tree = False
     if len(edges) > max_edges or _nodes(edges) > max_nodes:
+        tree = True
+        max_edges = min(max_edges, MAX_SUMMARY_EDGES)
         detailed = len(edges)
-        edges = _edges(diff, sensitive, summary=True)
-        note.append(f"_Summary: {_plural(detailed, 'arrow')} drawn as groups x tags; "
-                    "every statement is in the table._")
-    if len(edges) > max_edges or _nodes(edges) > max_nodes:
+        edges = _compress(_edges(diff, sensitive, summary=True))
+        note.append(f"_Summary of {_plural(detailed, 'arrow')}: groups and their tags, "
+                    "each group's tags with the same change in one box (most: every port "
+                    "but a few); every statement is in the table._")
+    if len(edges) > max_edges or _nodes(edges, tree) > max_nodes:
         kept: list[Edge] = []
         for e in edges:
-            if len(kept) < max_edges and _nodes([*kept, e]) <= max_nodes:
+            if len(kept) < max_edges and _nodes([*kept, e], tree) <= max_nodes:
                 kept.append(e)
         left = len(edges) - len(kept)
         note.append(f"_{_plural(left, 'more pair')} not drawn (limit {max_edges} arrows, "
                     f"{max_nodes} boxes): see the table._")
         edges = kept
-    return [*_draw(edges), *note]
+    return [*_draw(edges, tree), *note]
 
 
 def risky_gains(diff: AccessDiff, sensitive: Collection[str] | None = None) -> list[Edge]:

@@ -52,7 +52,7 @@ def test_mermaid_edges_are_capped_with_a_count() -> None:
     assert edges > 2
     text = render_markdown(diff, max_edges=2)
     assert text.count("linkStyle") == 2
-    assert "_Summary: 4 arrows drawn as groups x tags" in text
+    assert "_Summary of 4 arrows: groups and their tags" in text
     assert "_2 more pairs not drawn (limit 2 arrows" in text
     # Lost edges are dashed and red, gained ones solid and green.
     full = render_markdown(diff)
