@@ -52,8 +52,9 @@ MAX_CHARS = 60_000
 def render_plan(plan: Plan, *, max_chars: int = MAX_CHARS,
                 sensitive: Collection[str] | None = None) -> str:
     """The comment: at most `max_chars` characters. When the whole plan does not fit,
-    the access table is collapsed, then cut short, then the comment keeps the summary,
-    the risky gains and the diagram and says where the full plan is."""
+    the access table is folded and keeps the rows that fit (the plan's diff too, if it
+    still fits); then the comment keeps only the summary, the risky gains and the
+    diagram and says where the full plan is."""
     add, change, destroy = plan.counts()
     t = plan.tests
     status = "✅" if plan.tests.ok and not plan.errored else "❌"
@@ -90,12 +91,10 @@ def render_plan(plan: Plan, *, max_chars: int = MAX_CHARS,
                                                           else None))
                  for address, e in jit]
     counts = f"{add} to add, {change} to change, {destroy} to destroy"
-    shown = "\n".join(head) + "\n"
-    # Most detail first; each next form is smaller, the last one always fits.
-    for details, table, rows in (("plan", "open", None), ("plan", "collapsed", None),
-                                 ("plan", "collapsed", 200), ("none", "none", None)):
+
+    def form(details: bool, table: str, rows: int | None) -> str:
         out = list(head)
-        if (plan.has_changes or plan.drift) and details == "plan":
+        if (plan.has_changes or plan.drift) and details:
             out += ["", f"<details><summary>Show plan ({counts})</summary>", "",
                     diff_block(plan_lines(plan)), "", "</details>"]
         elif plan.has_changes or plan.drift:
@@ -104,10 +103,26 @@ def render_plan(plan: Plan, *, max_chars: int = MAX_CHARS,
         if plan.access is not None:
             out += ["", render_access(plan.access, sensitive=sensitive, table=table,
                                       max_rows=rows).rstrip("\n")]
-        shown = "\n".join(out) + "\n"
-        if len(shown) <= max_chars:
-            return shown
-    return shown
+        return "\n".join(out) + "\n"
+
+    shown = form(True, "open", None)
+    if len(shown) <= max_chars:
+        return shown
+    # Too long: the access table folds and keeps the rows that fit, with the plan's
+    # diff if it can, else without; last, the summary, risky gains and diagram only.
+    total = len(plan.access.gained) + len(plan.access.lost) if plan.access else 0
+    for details in (True, False):
+        low, high, best = 1, total, None  # a table of no rows says nothing
+        while low <= high:
+            middle = (low + high) // 2
+            text = form(details, "collapsed", middle)
+            if len(text) <= max_chars:
+                best, low = text, middle + 1
+            else:
+                high = middle - 1
+        if best is not None:
+            return best
+    return form(False, "none", None)
 
 
 def render_drift(report: DriftReport) -> str:

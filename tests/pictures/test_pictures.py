@@ -231,3 +231,33 @@ def test_report_rendered_matches_access_json(browser: Any, audited_repo: Path,  
                 assert expected.get((src, dst), "") == c["text"], (c, src, dst)
     risky = {(c["row"], c["column"]) for c in cells if c["risky"]}
     assert ("group:sre", "tag:prod") in risky
+
+
+# --- the comment's size -------------------------------------------------------------------
+
+
+def test_plan_comment_degrades_under_the_size_cap(tmp_path: Path) -> None:
+    """A first plan: everything under the default cap; under smaller caps the access table
+    folds, then shortens, then only the summary, risky gains and diagram stay, saying
+    where the full plan is. No form exceeds its cap."""
+    from reconciler import plancheck
+    from reconciler.render import markdown
+
+    repo = example_repo(tmp_path, seed="empty")
+    saved = run(repo, "plan", "-o", "plan.json")
+    assert saved.returncode in (0, 2), saved.stderr
+    plan = plancheck.read(repo / "plan.json")
+    full = markdown.render_plan(plan)
+    assert len(full) <= markdown.MAX_CHARS < markdown.COMMENT_LIMIT
+    assert "<details><summary>Show plan (" in full and "| Who |" in full
+    assert "<details><summary>Every access statement" not in full
+    for cap in (len(full) - 1, 20_000, 3_000):
+        text = markdown.render_plan(plan, max_chars=cap)
+        assert len(text) <= cap, cap
+        assert text.startswith("<!-- reconciler-plan:local -->")
+        assert "Access: 0 gained, 127 lost." in text and "```mermaid" in text
+    folded = markdown.render_plan(plan, max_chars=len(full) - 1)
+    assert "<details><summary>Every access statement" in folded
+    shortest = markdown.render_plan(plan, max_chars=3_000)
+    assert "too long for a comment: it is in the plan file and the access report" in shortest
+    assert "| Who |" not in shortest and "```diff" not in shortest
