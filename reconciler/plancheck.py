@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -234,6 +235,9 @@ def _same_access(plan: Plan, prior: dict[str, Any], policy: dict[str, Any],
     if _access_key(to_json(access)) != _access_key(to_json(plan.access)):
         raise _refuse(source, "the access changes recorded in the plan differ from what its "
                               "document does (who gains and who loses access)")
+    # The same diff: take its display data (groups, devices' tags) too, which plan files
+    # do not keep, so a shown plan draws people as their groups as the fresh one did.
+    plan.access = replace(plan.access, groups=access.groups, device_tags=access.device_tags)
 
 
 def read(path: Any, *, key: str | None = None) -> Plan:

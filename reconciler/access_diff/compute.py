@@ -832,9 +832,37 @@ def access_diff(before_policy: Mapping[str, Any], after_policy: Mapping[str, Any
     """
     # Allocation-heavy and nothing cyclic to free: see `gcpause`.
     with gc_paused():
-        return _access_diff(before_policy, after_policy, inventory, before_sources,
+        diff = _access_diff(before_policy, after_policy, inventory, before_sources,
                             after_sources, after_compiled, retag,
                             retag_sources if retag_sources is not None else after_sources)
+    inv = inventory if inventory is not None else diff_inventory(before_policy, after_policy)
+    return replace(diff, groups=_groups(before_policy, after_policy),
+                   device_tags=_device_tags(diff, inv))
+
+
+def _device_tags(diff: AccessDiff, inv: Inventory) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """The tags of the tagged devices the diff names one by one (``100.64.0.21 (prod)``),
+    for the diagram's summary to draw devices as their tags."""
+    named = {n for c in (*diff.gained, *diff.lost) for n in (c.src, *c.dst)}
+    out = {}
+    for device in inv.devices:
+        if device.tags:
+            for label in (f"{device.ipv4} ({device.name})", device.name):
+                if label in named:
+                    out[label] = tuple(device.tags)
+    return tuple(sorted(out.items()))
+
+
+def _groups(*policies: Mapping[str, Any]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """Each group's members (after the change wins), for the diagram to draw people as
+    their groups."""
+    found: dict[str, tuple[str, ...]] = {}
+    for policy in policies:
+        groups = policy.get("groups")
+        for name, members in (groups.items() if isinstance(groups, Mapping) else ()):
+            if isinstance(name, str) and isinstance(members, list):
+                found[name] = tuple(sorted(m for m in members if isinstance(m, str)))
+    return tuple(sorted(found.items()))
 
 
 def retagged(inventory: Inventory, retag: Sequence[DeviceTags]

@@ -90,6 +90,11 @@ class AccessDiff:
     lost: tuple[AccessChange, ...] = ()
     inventory: str = "synthetic"
     notes: tuple[str, ...] = field(default=())
+    # The policies' groups (name, members), for drawing people as their groups. Display
+    # only: not part of a diff's identity, and not kept in plan files.
+    groups: tuple[tuple[str, tuple[str, ...]], ...] = field(default=(), compare=False)
+    # Tagged devices the diff names one by one, with their tags (display only, likewise).
+    device_tags: tuple[tuple[str, tuple[str, ...]], ...] = field(default=(), compare=False)
 
     @property
     def empty(self) -> bool:

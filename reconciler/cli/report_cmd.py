@@ -19,13 +19,14 @@ from reconciler.engine import compute_access
 from reconciler.engine.inventory_io import load_inventory, synthetic_inventory
 from reconciler.render import matrix as grid
 from reconciler.render import report as page
+from reconciler.risk import default_sensitive
 
 
 def sensitive_tags(configured: tuple[str, ...] | None, tags: list[str]) -> tuple[list[str], str]:
     """The sensitive tags, and a sentence saying where they came from."""
     if configured is not None:
         return list(configured), "Sensitive tags, from sensitive_tags in reconciler.yaml."
-    named = [t for t in tags if "prod" in t.removeprefix("tag:").lower()]
+    named = default_sensitive(tags)
     return named, ("Sensitive tags: those named like production (no sensitive_tags in "
                    "reconciler.yaml; list them there to choose).")
 
