@@ -170,6 +170,33 @@ post_comment() {
   fi
 }
 
+run_url() {
+  # This run's page, where the job's artifacts (plan file, access report) are listed.
+  [ -n "${GITHUB_RUN_ID:-}" ] || return 1
+  echo "${GITHUB_SERVER_URL:-https://github.com}/${GITHUB_REPOSITORY}/actions/runs/${GITHUB_RUN_ID}"
+}
+
+access_report() {
+  # The HTML access report (`reconciler report`: matrix, who reaches sensitive tags,
+  # just-in-time access, lint, audit notes) beside the plan, for the job to upload.
+  local dir="$1"
+  rm -f "$dir/report.html"  # one left by an earlier step must not pass for this one
+  if reconciler report -o "$dir/report.html" 2> "$dir/report.err"; then
+    output report-path "$dir/report.html"
+  else
+    cat "$dir/report.err" >&2
+    echo "::warning title=reconciler::could not write the access report"
+  fi
+}
+
+link_run() {
+  # Under the comment: where the full plan and the report are (the comment itself stays
+  # under GitHub's size limit and may show only a summary). The renderer leaves room.
+  local comment="$1" url
+  url="$(run_url)" || return 0
+  printf '\n%s\n' "Full plan file and HTML access report (\`report.html\`): the artifacts of [this run](${url})." >> "$comment"
+}
+
 apply_reviewed() {
   # Apply the plan reviewed on the pull request. If the live policy moved since (another
   # change landed first), plan again and apply the new plan only if its changes and
@@ -234,7 +261,7 @@ PY
 run() {
   check_inputs
   command -v reconciler >/dev/null || error "reconciler is not installed (the install step failed?)"
-  local backend dir target_args=() code
+  local backend dir target_args=() code url
   if [ "$COMMAND" != test ]; then  # test runs offline: no control plane, no credentials
     backend="$(target_backend)" || error "could not read reconciler.yaml"
     if [ "$COMMAND" = plan ] && [ "$backend" != local ] && [ -z "$API_KEY$SECRET$AUDIENCE" ] \
@@ -272,6 +299,8 @@ plan = json.load(open(sys.argv[1]))
 drifted = plan["resource_drift"] or [d for d in plan["device_changes"] if d["origin"] == "drift"]
 print("true" if drifted else "false")' "$dir/plan.json")"
       reconciler show "$dir/plan.json" --format markdown > "$dir/comment.md"
+      access_report "$dir"
+      link_run "$dir/comment.md"
       output comment-path "$dir/comment.md"
       post_comment "$dir/comment.md"
       [ "$code" = 1 ] && exit 1
@@ -312,6 +341,10 @@ PY
       code=$?
       cat "$dir/drift.md"
       summary < "$dir/drift.md"
+      access_report "$dir"
+      if [ -f "$dir/report.html" ] && url="$(run_url)"; then
+        printf '\n%s\n' "Access report of what git grants (\`report.html\`): the artifacts of [this run](${url})." | summary
+      fi
       output drift "$([ "$code" = 2 ] && echo true || echo false)"
       if [ "$code" = 2 ]; then
         if [ "${INPUT_FAIL_ON_DRIFT:-true}" = "true" ]; then

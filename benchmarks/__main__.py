@@ -1,7 +1,11 @@
-"""`python -m benchmarks [small|large|huge] [--seed N] [--reference-budget S]`.
+"""`python -m benchmarks [table ...] | [small|large|huge ...] | [--compare REV ...]`.
 
-(`python -m benchmarks --compare REV ...` compares `access` and `explain` with an older
-commit instead: see `benchmarks.compare`.)
+`python -m benchmarks` alone, or `python -m benchmarks table [--compare REV] ...`: issue
+18's whole table (every command at 0.25x, 1x and 4x, old and new side by side, growth
+and goals): see `benchmarks.table`. `python -m benchmarks --compare REV ...` compares
+only `access` and `explain` with an older commit: see `benchmarks.compare`.
+
+`python -m benchmarks small|large|huge [--seed N] [--reference-budget S]`, described here:
 
 Generates a seeded synthetic tailnet (not timed), writes it as files, then in fresh
 processes: runs its tests with the engine end to end in one process (loading included) and measures
@@ -76,12 +80,19 @@ def main(argv: list[str] | None = None) -> int:
         from benchmarks import compare
 
         return compare.main(argv[1:])
+    if not argv or argv[0] == "table":  # its own options: see benchmarks/table.py
+        from benchmarks import table
+
+        return table.main(argv[1:])
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks",
-        epilog="python -m benchmarks --compare REV [--scales 0.25,1,4] [--runs N] ...: "
+        epilog="python -m benchmarks [table [--compare REV] [--scales 0.25,1,4] ...]: "
+               "every command of issue 18 from this tree (and REV), side by side, with "
+               "growth and goals (python -m benchmarks table --help). "
+               "python -m benchmarks --compare REV [--scales 0.25,1,4] [--runs N] ...: "
                "access and explain from REV and from this tree, side by side "
                "(python -m benchmarks --compare --help).")
-    parser.add_argument("scale", nargs="?", default="small", choices=sorted(SCALES))
+    parser.add_argument("scale", choices=sorted(SCALES))
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--reference-budget", type=float, default=10.0,
                         help="seconds of reference evaluation to sample (default 10)")

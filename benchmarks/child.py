@@ -22,6 +22,7 @@ from pathlib import Path
 
 from benchmarks.generate import SCALES, generate
 from benchmarks.reference import engine_verdicts, reference_verdicts
+from reconciler.core.forked import command_gc
 from reconciler.engine import compile_policy, load_inventory, run_tests
 from reconciler.engine.tests_runner import Runner
 
@@ -84,6 +85,8 @@ if __name__ == "__main__":
     if kind == "generate":
         print(json.dumps(generate_files(sys.argv[2], int(sys.argv[3]), Path(sys.argv[4]))))
     elif kind == "engine":
-        print(json.dumps(engine(Path(sys.argv[2]))))
+        with command_gc():  # as every command runs (see reconciler.core.forked)
+            result = engine(Path(sys.argv[2]))
+        print(json.dumps(result))
     else:
         print(json.dumps(reference(Path(sys.argv[2]), float(sys.argv[3]))))

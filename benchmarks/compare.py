@@ -14,7 +14,10 @@ A run past `--timeout` is killed and shown as such. Figures only: nothing here f
 on a slow time (never put timed assertions in tests).
 
 The unfiltered matrix grows as sources x destinations (4.7M rows, 380 MB of text at
-1x), so it runs only up to `--max-access-scale` (default 1).
+1x; the grid of `--format matrix` 275 MB), so those two run only up to
+`--max-access-scale` (default 1), and each row of an output over 1 MB also shows its
+size and the new side's output rate (MB per second of best wall time): for an output
+that is itself quadratic, time per byte is the figure that should stay flat.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ HERE = Path(__file__).resolve().parent.parent  # this tree (the new side)
 COMMANDS: dict[str, list[str]] = {
     "access": ["access"],
     "access --from": ["access", "--from", "group:g0"],
+    "access matrix": ["access", "--format", "matrix"],
     "explain": ["explain", "group:g0", "tag:t1:22"],
     "explain (denied)": ["explain", "group:g1", "tag:t1:7"],
 }
@@ -57,6 +61,7 @@ class Side:
     walls: list[float] = field(default_factory=list)
     runs: list[tuple[float, float, float]] = field(default_factory=list)  # wall, cpu, rss
     digest: str | None = None
+    size: int = 0  # output bytes
     failed: str | None = None  # "timeout after N s" / "exit N: stderr"
 
     def row(self) -> str:
@@ -149,6 +154,7 @@ def _measure(trees: dict[str, Path], folder: Path, args: list[str], runs: int,
             side.runs.append(result)
             if side.digest is None:
                 side.digest = _digest(out)
+                side.size = out.stat().st_size
             out.unlink()
     return sides
 
@@ -197,7 +203,8 @@ def main(argv: list[str] | None = None) -> int:
             for factor in factors:
                 folder = _tailnet(factor, args.seed, root / f"tailnet-{factor:g}")
                 for command in commands:
-                    if command == "access" and factor > args.max_access_scale:
+                    if command in ("access", "access matrix") and \
+                            factor > args.max_access_scale:
                         continue
                     sides = _measure(trees, folder, COMMANDS[command], args.runs,
                                      args.timeout, root)
@@ -207,8 +214,12 @@ def main(argv: list[str] | None = None) -> int:
                                if o.best and n.best and o.cpu and n.cpu else f"{'-':>7}")
                     same = ("-" if o.digest is None or n.digest is None
                             else "same" if o.digest == n.digest else "DIFFERENT")
+                    # Output-bound commands (the matrix grows as sources x destinations):
+                    # the new side's output size and bytes per second of best wall time.
+                    rate = (f" {n.size / 1e6:.1f}MB at {n.size / 1e6 / n.best:.0f}MB/s"
+                            if n.best and n.size > 1e6 else "")
                     print(f"{command:<17} {factor:>4g}x | {o.row()} | {n.row()} | "
-                          f"{speedup} {same}", flush=True)
+                          f"{speedup} {same}{rate}", flush=True)
         finally:
             subprocess.run(["git", "-C", str(HERE), "worktree", "remove", "--force", str(old)],
                            check=False, capture_output=True)

@@ -57,14 +57,14 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _seed(store: Any, inventory: dict[str, Any]) -> None:
-    """The generated tailnet's users and devices in the local store (not timed), so the
-    control plane's validate checks the tests against the same tailnet."""
-    for user in inventory["users"]:
-        store.add_user(user["login"], role=user.get("role", "member"))
-    for d in inventory["devices"]:
-        store.add_device(d["name"], user=d.get("user"), tags=d.get("tags"), ipv4=d["ipv4"],
-                         ipv6=d["ipv6"], routes=d.get("approved_routes"))
+def _seed(inventory: dict[str, Any]) -> Any:
+    """The generated tailnet's users and devices as the new local store's seed (one
+    transaction), so the control plane's validate checks the tests against the same
+    tailnet."""
+    from reconciler.backends.local.seed import seed_from_inventory
+    from reconciler.engine import inventory_from_data
+
+    return seed_from_inventory(inventory_from_data(inventory), "generated")
 
 
 def _phases(root: Path, policy: dict, inventory: dict) -> dict[str, float]:
@@ -124,8 +124,8 @@ def main(argv: list[str] | None = None) -> int:
         applied = repo.index.commit("applied").hexsha
         # Live: the applied commit, then edited out of band (one tag owner added).
         text = to_hujson(policy, commit=applied)
-        store = LocalStore(root / ".reconciler" / "local.db")
-        _seed(store, inventory)
+        store = LocalStore(root / ".reconciler" / "local.db",
+                           seed_with=lambda: _seed(inventory))
         tag = sorted(policy["tagOwners"])[0]
         edited = json.loads(json.dumps(policy))
         edited["tagOwners"][tag] = [*edited["tagOwners"][tag], "console-admin@example.com"]

@@ -3,7 +3,8 @@
 Benchmark support (imports the engine's compiler and test runner for parsing). It shares
 the compiled rules with the engine, so the two answer the same question; what differs is
 the evaluation: no point index, no caches, every (source device, rule, destination
-address) combination checked in turn. Used to measure the engine's speedup and to
+address) combination checked in turn, by the engine's one reference evaluator
+(`reconciler.engine.index.rule_allows`). Used to measure the engine's speedup and to
 cross-check its verdicts.
 """
 
@@ -19,7 +20,7 @@ from reconciler.engine.access import AccessEntry, _identity
 from reconciler.engine.addrset import AddrSet
 from reconciler.engine.compile import CompiledPolicy, Rule, compile_policy
 from reconciler.engine.explain import PROTO_NAMES, Explanation, _reasons, _ref, _source_text
-from reconciler.engine.index import Point, Source
+from reconciler.engine.index import Point, Source, rule_allows, scan_allowed
 from reconciler.engine.inventory_io import synthetic_inventory
 from reconciler.engine.resolve import device_addrs
 from reconciler.engine.tests_runner import TCP_OR_UDP, Invalid, Runner
@@ -28,21 +29,7 @@ from reconciler.validate.ports import parse_proto, split_acl_dst
 
 def _rule_allows(rule: Rule, compiled: CompiledPolicy, runner: Runner, src: Source,
                  dst: list[Point], port: int, protos: frozenset[int]) -> bool:
-    if not any(rule.allows_port(p, port) for p in protos):
-        return False
-    for fam in (4, 6):
-        value = src.point(fam)
-        if value is None or not rule.src.contains_int(fam, value):
-            continue
-        if rule.posture is not None and src.attrs is not None and \
-                not compiled.postures.satisfied(rule.posture, src.attrs):
-            continue
-        if rule.self_dst:
-            if runner.index.self_allowed_by(rule, src, dst, fam):
-                return True
-        elif any(p[0] == fam and rule.dst.contains_int(*p) for p in dst):
-            return True
-    return False
+    return rule_allows(rule, compiled.postures, runner.index.owner, src, dst, port, protos)
 
 
 def reference_verdicts(runner: Runner, tests: list[Mapping[str, Any]]) -> list[bool]:
@@ -58,12 +45,9 @@ def reference_verdicts(runner: Runner, tests: list[Mapping[str, Any]]) -> list[b
         for want, dsts in ((True, entry.get("accept", [])), (False, entry.get("deny", []))):
             for text in dsts:
                 points, port = runner.parse_dst(text)
-                reached = [
-                    compiled.allow_all or any(
-                        _rule_allows(r, compiled, runner, s, points, port, TCP_OR_UDP)
-                        for r in compiled.rules)
-                    for s in srcs
-                ]
+                owner = runner.index.owner
+                reached = [scan_allowed(compiled, owner, s, points, port, TCP_OR_UDP)
+                           for s in srcs]
                 out.append(bool(srcs) and all(reached) if want else not any(reached))
     return out
 

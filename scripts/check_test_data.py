@@ -32,6 +32,13 @@ COPIED = (
     "specs/tailscale-api-v2-openapi.yaml",
 )
 
+# Files vendored from a package registry (not in SHARED_DIR), pinned by their digest;
+# tests/data/README.md names the package and version.
+VENDORED = {
+    "mermaid/LICENSE": "ec9fb67dcb25eccc416ed56e1aab819222c805a2a4bfe4cb19e7556bf2ffde80",
+    "mermaid/mermaid.min.js": "581ed7d74bd9048d0e3a91363927d72ef22942d7722546b27f7cc29e35390eb8",
+}
+
 
 def _digest(path: Path) -> str | None:
     return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
@@ -46,8 +53,13 @@ def main(argv: list[str]) -> int:
     # A data file added without a line here would never be checked.
     for path in sorted(DATA.rglob("*")):
         rel = path.relative_to(DATA).as_posix()
-        if path.is_file() and path.name != "README.md" and rel not in COPIED:
+        if path.is_file() and path.name != "README.md" and rel not in COPIED \
+                and rel not in VENDORED:
             print(f"tests/data/{rel}: not listed in {Path(__file__).name}")
+            bad += 1
+    for rel, digest in VENDORED.items():
+        if _digest(DATA / rel) != digest:
+            print(f"tests/data/{rel}: not the vendored file (see tests/data/README.md)")
             bad += 1
     for rel in COPIED:
         copy, original = _digest(DATA / rel), _digest(shared / rel)

@@ -82,7 +82,7 @@ def test_a_command_runs_with_the_tuned_collector_and_restores_it() -> None:
 
     import click
 
-    from reconciler.cli import COMMAND_GC_THRESHOLDS
+    from reconciler.core.forked import COMMAND_GC_THRESHOLDS
 
     seen: list[tuple[int, int, int]] = []
 

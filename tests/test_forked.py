@@ -1,4 +1,4 @@
-"""`forked.Forked` and `desired.load_desired_alongside`: the same outcomes as a plain call.
+"""`forked.Forked` and `commands.session.load_desired_alongside`: the same outcomes as a plain call.
 
 The child is a real forked process; which process computed a value is told by its pid.
 """
@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.commands.session import load_desired_alongside
 from reconciler.core.errors import GitError, PolicyError, ReconcilerError
 from reconciler.core.forked import JOBS_ENV, Forked, forking_allowed
-from reconciler.load.desired import load_desired, load_desired_alongside
+from reconciler.load.desired import load_desired
 
 needs_fork = pytest.mark.skipif(not sys.platform.startswith("linux") or (os.cpu_count() or 1) < 2,
                                 reason="forking needs os.fork and two CPUs")
@@ -200,3 +201,31 @@ def test_a_failed_fork_runs_the_step_here(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setattr(os, "fork", no_fork, raising=False)
     monkeypatch.setattr("reconciler.core.forked.forking_allowed", lambda: True)
     assert Forked(os.getpid).result() == os.getpid()
+
+
+def test_reconciler_test_runs_in_one_process(
+        write_tree: Callable[[dict[str, str]], Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    """`test` forks neither its validation nor half of its tests: on a 2-core machine a
+    second process cost more CPU than it saved time (benchmarks/engine_bench.py)."""
+    from click.testing import CliRunner
+
+    from reconciler.cli import cli
+    from reconciler.core import forked
+
+    monkeypatch.delenv(JOBS_ENV, raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(forked.sys, "platform", "linux")
+    forks: list[int] = []
+
+    def no_fork() -> int:  # recorded; Forked then runs the step in this process
+        forks.append(1)
+        raise OSError("no fork in this test")
+
+    monkeypatch.setattr(os, "fork", no_fork, raising=False)
+    tests = "".join('  - {src: alice@example.com, accept: ["tag:web:443"]}\n'
+                    for _ in range(2500))  # long enough to have been split before
+    root = _repo(write_tree, GOOD + tests)
+    result = CliRunner().invoke(cli, ["-C", str(root), "test"])
+    assert result.exit_code == 0, result.output
+    assert "2501 passed" in result.output
+    assert forks == []

@@ -1,6 +1,7 @@
 """HTTP for the remote backends: bounded retries, backoff, and errors with no secrets.
 
-backends/ (fetch and push). May import: httpx, `backends.base`, `errors`, `redact`. One of the two
+backends/ (fetch and push). May import: httpx, `backends.base`, `core`, `progress` (each
+request and retry is reported there, for -v and the status line). One of the two
 httpx homes (with the backend modules that build on it). Every request is retried
 on 429, 500, 502, 503, 504 and on connection errors and timeouts, at most
 `RetryPolicy.attempts` times, waiting `Retry-After` when the server sends one and
@@ -23,7 +24,7 @@ from typing import Any
 import httpx
 
 from reconciler.backends.base import truncate
-from reconciler.core import redact
+from reconciler.core import progress, redact
 from reconciler.core.errors import (
     AuthError,
     BackendError,
@@ -192,11 +193,13 @@ class HttpClient:
             # Auth is asked for on every attempt: an OAuth token may have been renewed.
             sent = headers | (dict(self._auth()) if auth else {})
             self.stats.requests += 1
+            started = time.monotonic()
             try:
                 response = self._client.request(method, url, headers=sent, **kwargs)
             except httpx.TimeoutException as e:
+                progress.request(method, path, "timeout", started, attempt + 1, attempts)
                 if not last:
-                    self._note_retry(where, "timeout", attempt)
+                    self._note_retry(where, "timeout", attempt, attempts)
                     continue
                 raise TransportError(
                     f"{where}: timed out after {attempts} attempt(s)",
@@ -204,8 +207,10 @@ class HttpClient:
                     "the target's timeout.",
                 ) from e
             except httpx.TransportError as e:
+                progress.request(method, path, type(e).__name__, started, attempt + 1,
+                                 attempts)
                 if not last:
-                    self._note_retry(where, type(e).__name__, attempt)
+                    self._note_retry(where, type(e).__name__, attempt, attempts)
                     continue
                 raise TransportError(
                     f"{where}: connection failed after {attempts} attempt(s): "
@@ -213,6 +218,7 @@ class HttpClient:
                     f"Check that {self.base_url} is reachable.",
                 ) from e
             status = response.status_code
+            progress.request(method, path, status, started, attempt + 1, attempts)
             self.stats.statuses[status] = self.stats.statuses.get(status, 0) + 1
             if status in RETRY_STATUSES and not last:
                 wait = retry_after_seconds(response.headers.get("Retry-After"),
@@ -221,6 +227,7 @@ class HttpClient:
                          else self.retry.backoff(attempt, self._rng))
                 log.info("%s: HTTP %s, retrying in %.2fs (attempt %d of %d)",
                          where, status, delay, attempt + 2, attempts)
+                progress.retry(f"HTTP {status}", delay, attempt + 2, attempts)
                 self._wait(delay)
                 continue
             if status >= 400:
@@ -228,9 +235,10 @@ class HttpClient:
             return response
         raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
 
-    def _note_retry(self, where: str, why: str, attempt: int) -> None:
+    def _note_retry(self, where: str, why: str, attempt: int, attempts: int) -> None:
         delay = self.retry.backoff(attempt, self._rng)
         log.info("%s: %s, retrying in %.2fs", where, why, delay)
+        progress.retry(why, delay, attempt + 2, attempts)
         self._wait(delay)
 
     def error_for(self, response: httpx.Response, where: str, *, attempts: int = 1

@@ -9,12 +9,10 @@ drift"). Each command lives in a sibling module that registers on `cli`.
 
 from __future__ import annotations
 
-import gc
 import importlib
 import os
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, TypeVar
@@ -22,8 +20,9 @@ from typing import Any, TypeVar
 import click
 
 from reconciler import __version__
-from reconciler.core import redact
+from reconciler.core import progress, redact
 from reconciler.core.errors import PolicyError, ReconcilerError
+from reconciler.core.forked import command_gc
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -108,27 +107,6 @@ COMMAND_MODULES = {
 }
 
 
-# A command builds a few million objects that stay alive until it exits (a large policy,
-# its source map, the compiled rules, the test report). With the collector's default
-# thresholds each 25% of growth walks all of them again: about 0.5 s of a 2 s
-# `reconciler test` on a large tailnet, for no garbage. Larger thresholds still collect
-# young garbage. `serve`, which runs until stopped, goes back to the defaults.
-COMMAND_GC_THRESHOLDS = (100_000, 50, 100)
-DEFAULT_GC_THRESHOLDS = gc.get_threshold()
-
-
-@contextmanager
-def command_gc() -> Iterator[None]:
-    """The collector tuned for one command's run; restored afterwards (tests invoke
-    many commands in one process)."""
-    before = gc.get_threshold()
-    gc.set_threshold(*COMMAND_GC_THRESHOLDS)
-    try:
-        yield
-    finally:
-        gc.set_threshold(*before)
-
-
 def _late_chdir(ctx: click.Context, _param: click.Parameter, value: Path | None) -> None:
     """`-C DIR` given after the subcommand: applied on top of any earlier `-C`, as git
     does with several, relative to the directory that one chose."""
@@ -148,8 +126,28 @@ def _late_now(ctx: click.Context, param: click.Parameter, value: str | None) -> 
         app._now = parsed
 
 
+def _late_verbose(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value:
+        start_progress(ctx, verbose=True)
+
+
+def start_progress(ctx: click.Context, *, verbose: bool) -> None:
+    """Show what the command is doing on stderr (see `reconciler.core.progress`): the status
+    line when stderr is a terminal (not TERM=dumb, which cannot rewrite a line), the
+    request log with -v. Never on stdout; stopped when the command's context closes."""
+    reporter = progress.installed()
+    if reporter is not None:
+        reporter.verbose = reporter.verbose or verbose
+        return
+    status = bool(getattr(sys.stderr, "isatty", lambda: False)()) \
+        and os.environ.get("TERM") != "dumb"
+    if status or verbose:
+        progress.install(progress.Reporter(sys.stderr, status=status, verbose=verbose))
+        ctx.call_on_close(lambda: progress.install(None))
+
+
 def _late_global_options() -> list[click.Parameter]:
-    """`-C` and `--now` again, for every subcommand: users put them after the command
+    """`-C`, `--now` and `-v` again, for every subcommand: users put them after the command
     (`reconciler drift --now ...`) as often as before it. Eager, so `-C` moves before
     the command's own paths are checked; not exposed, so no command signature changes."""
     return [
@@ -161,6 +159,9 @@ def _late_global_options() -> list[click.Parameter]:
                      callback=_late_now,
                      help="Pretend the current time is TIME, ISO 8601 (also before the "
                           "command)."),
+        click.Option(["-v", "--verbose", "late_verbose"], is_flag=True, expose_value=False,
+                     callback=_late_verbose,
+                     help="Log each HTTP request to stderr (also before the command)."),
     ]
 
 
@@ -258,13 +259,23 @@ class ReconcilerGroup(click.Group):
     "--now", callback=parse_now, metavar="TIME", envvar="RECONCILER_NOW",
     help="Pretend the current time is TIME (ISO 8601), for expiry checks and dry runs.",
 )
+@click.option(
+    "-v", "--verbose", is_flag=True,
+    help="Log each HTTP request to stderr: method, path, status, milliseconds, attempt "
+         "(never a credential).",
+)
 @click.pass_context
-def cli(ctx: click.Context, chdir: Path | None, now: datetime | None) -> None:
+def cli(ctx: click.Context, chdir: Path | None, now: datetime | None, verbose: bool) -> None:
     """GitOps for zero-trust access policy.
 
     Compile the desired state in policies/, test it with Tailscale's semantics, plan
     the change against a control plane, apply exactly that plan, and catch drift.
+
+    On a terminal, stderr shows what a slow command is doing (fetching, listing devices,
+    validating, testing, retrying after a 429) and for how long; piped or redirected
+    stderr, and stdout always, get none of it.
     """
+    start_progress(ctx, verbose=verbose)
     cwd = Path.cwd()
     if chdir is not None:
         if not chdir.is_dir():

@@ -9,7 +9,6 @@ Every command takes `--db FILE`, defaulting to the local target's path.
 
 from __future__ import annotations
 
-import gc
 import json
 import sys
 from pathlib import Path
@@ -17,8 +16,9 @@ from typing import Any
 
 import click
 
-from reconciler.cli import DEFAULT_GC_THRESHOLDS, AppContext, cli, pass_app
+from reconciler.cli import AppContext, cli, pass_app
 from reconciler.core.errors import ConfigError
+from reconciler.core.forked import collect_as_usual
 
 db_option = click.option(
     "--db", "db", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
@@ -118,7 +118,7 @@ def serve(app: AppContext, db: Path | None, target_name: str | None, host: str, 
     from reconciler.backends.local.server import ServeConfig, make_server
     from reconciler.backends.local.server.faults import FaultSpecError
 
-    gc.set_threshold(*DEFAULT_GC_THRESHOLDS)  # a long run: collect as usual
+    collect_as_usual()  # a long run (see reconciler.core.forked)
     if host not in ("127.0.0.1", "localhost", "::1"):
         click.echo(f"Warning: listening on {host}; this server is for local testing.",
                    err=True)
@@ -293,13 +293,22 @@ def edit(app: AppContext, file: Any, assignments: tuple[tuple[str, str], ...],
          no_validate: bool, db: Path | None, target_name: str | None) -> None:
     """Edit the stored policy out of band, as someone in the admin console would.
 
-    Use it to demonstrate drift: `reconciler drift` then reports the change.
+    Without --file or --set, opens the stored policy in $VISUAL or $EDITOR (as `git
+    commit` does); saving an empty or unchanged file stores nothing. Use it to
+    demonstrate drift: `reconciler drift` then reports the change.
     """
     from reconciler.backends.policycheck import PolicyParseError, parse_policy
 
-    if (file is None) == (not assignments):
-        raise click.UsageError("give exactly one of --file or --set")
+    if file is not None and assignments:
+        raise click.UsageError("give only one of --file or --set")
     backend = _backend(app, db, target_name)
+    if file is None and not assignments:
+        def store(text: str) -> str:
+            return _store(backend, text, no_validate)
+
+        etag = _edit_in_editor(backend.fetch_policy().text, store)
+        click.echo(f"Stored the edited policy (ETag {etag}).")
+        return
     if file is not None:
         text = file.read()
     else:
@@ -320,11 +329,57 @@ def edit(app: AppContext, file: Any, assignments: tuple[tuple[str, str], ...],
         from reconciler.load import hujson
 
         text = _leading_comments(stored) + hujson.dumps(policy)
+    click.echo(f"Stored the edited policy (ETag {_store(backend, text, no_validate)}).")
+
+
+def _store(backend: Any, text: str, no_validate: bool) -> str:
     if no_validate:
-        etag = backend.store.write_policy(text, if_match=None, source="edit")
-    else:
-        etag = backend.push_policy(text, if_match=None, source="edit")
-    click.echo(f"Stored the edited policy (ETag {etag}).")
+        return str(backend.store.write_policy(text, if_match=None, source="edit"))
+    return str(backend.push_policy(text, if_match=None, source="edit"))
+
+
+def _edit_in_editor(stored: str, store: Any) -> str:
+    """Open `stored` in the user's editor and `store` what they save; its ETag.
+
+    Aborts (exit 1, nothing stored) when the editor fails or the file comes back empty
+    or unchanged. An edit that does not parse or that the control plane refuses is
+    kept in its file, named in the error, for `local edit --file`."""
+    import os
+    import tempfile
+
+    from reconciler.core.errors import ReconcilerError
+    from reconciler.load import hujson
+
+    if not (os.environ.get("VISUAL") or os.environ.get("EDITOR")) and not sys.stdin.isatty():
+        # Not at a terminal and no editor named: vi on a pipe would hang or garble.
+        raise click.UsageError("no editor to open: set $EDITOR (or $VISUAL), or give "
+                               "--file FILE or --set KEY JSON")
+    fd, name = tempfile.mkstemp(prefix="reconciler-policy-", suffix=".hujson")
+    path = Path(name)
+    keep = False
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(stored)
+        click.edit(filename=name)  # $VISUAL, $EDITOR, else vi; exit 1 if it fails
+        text = path.read_text(encoding="utf-8")
+        if not text.strip():
+            raise ReconcilerError("the edited policy is empty: nothing was stored",
+                                  "Run `reconciler local edit` again to make a change.")
+        if text == stored:
+            raise ReconcilerError("the policy was not changed: nothing was stored")
+        keep = True
+        try:
+            hujson.loads(text, file=name)  # syntax errors with file:line:col
+            etag = store(text)
+        except ReconcilerError as e:
+            raise ReconcilerError(f"{e}; nothing was stored",
+                                  f"Your edit is kept in {name}: fix it, then store it with "
+                                  f"`reconciler local edit --file {name}`.") from e
+        keep = False
+        return etag
+    finally:
+        if not keep:
+            path.unlink(missing_ok=True)
 
 
 def _leading_comments(text: str) -> str:

@@ -5,17 +5,13 @@ Part of the CLI layer (click's home). May import: click, `desired`, `config`, `p
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
 
 import click
 
 from reconciler.cli import AppContext, echo_problems
 from reconciler.load.config import Config, load_config
-from reconciler.load.desired import Desired, load_desired, load_desired_alongside
-
-T = TypeVar("T")
+from reconciler.load.desired import Desired, load_desired
 
 FORMAT_TEXT_JSON = click.Choice(["text", "json"])
 
@@ -38,20 +34,6 @@ def load(app: AppContext, *, ref: str | None = None, quiet: bool = False,
     if not quiet:
         echo_problems(desired.notices)
     return desired
-
-
-def load_and_run(app: AppContext, work: Callable[[Desired], T], *, ref: str | None = None,
-                 quiet: bool = False, revision: bool = True) -> tuple[Desired, T]:
-    """`load`, with `work(desired)` done while the desired state is validated beside it
-    (`desired.load_desired_alongside`): for commands whose work is as heavy as the
-    validation, such as `test` on a large tailnet. `revision=False` when the work needs
-    no commit (spares asking git)."""
-    config = load_config(app.cwd)
-    desired, outcome = load_desired_alongside(app.cwd, work, ref=ref, now=app.now(),
-                                              config=config, revision=revision)
-    if not quiet:
-        echo_problems(desired.notices)
-    return desired, outcome
 
 
 def config_for(app: AppContext) -> Config:

@@ -11,6 +11,7 @@ from reconciler import __version__
 from reconciler.cli import AppContext, cli, pass_app
 from reconciler.core.errors import ConfigError
 from reconciler.load import gitsource
+from reconciler.load.fragment_schema import SCHEMA_PATH, schema_text
 
 # Scaffold file (package data) -> where it goes in the new repository.
 SCAFFOLD = {
@@ -33,11 +34,12 @@ def init_command(app: AppContext, directory: Path, force: bool) -> None:
     """Scaffold a desired-state repository in DIRECTORY (default: here).
 
     Writes reconciler.yaml (a local demo target and commented real ones), policies/ with
-    a small working example (groups, tags, grants, SSH, tests), and a commented example
-    GitHub workflow. Makes DIRECTORY a git repository unless it is inside one.
+    a small working example (groups, tags, grants, SSH, tests), the fragments' JSON
+    Schema (schema/, for editors), and a commented example GitHub workflow. Makes
+    DIRECTORY a git repository unless it is inside one.
     """
     target = (app.cwd / directory).resolve()
-    existing = [dest for dest in SCAFFOLD.values() if (target / dest).exists()]
+    existing = [dest for dest in (*SCAFFOLD.values(), SCHEMA_PATH) if (target / dest).exists()]
     if existing and not force:
         raise ConfigError(
             f"{directory} already has {', '.join(existing)}",
@@ -55,6 +57,11 @@ def init_command(app: AppContext, directory: Path, force: bool) -> None:
             text = text.replace("@version@", __version__)
             out.write_text(text, encoding="utf-8")
             click.echo(f"  created {dest}")
+        # The fragments' first line points editors here (completion and checking).
+        out = target / SCHEMA_PATH
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(schema_text(), encoding="utf-8")
+        click.echo(f"  created {SCHEMA_PATH}")
     except OSError as e:
         raise ConfigError(f"cannot write in {directory}: {e.strerror or e}",
                           "Pick a directory you can write to, or fix its permissions.") from e

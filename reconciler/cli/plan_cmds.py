@@ -466,15 +466,23 @@ def diff_command(app: AppContext, base: str, head: str, fmt: str) -> None:
 @target_option
 @click.option("--force", is_flag=True,
               help="Replace the fragments already in policies/ (they stay in git history).")
+@click.option("--syntax", type=click.Choice(["yaml", "hujson"]),
+              help="Write YAML or HuJSON fragments (default: what policies/ holds now; "
+                   "HuJSON when it is empty).")
 @pass_app
-def import_command(app: AppContext, target: str | None, force: bool) -> None:
+def import_command(app: AppContext, target: str | None, force: bool,
+                   syntax: str | None) -> None:
     """Write the target's live policy into policies/, one fragment per section.
 
-    Comments written in the console stay with their section. Commit the files; a plan
-    right after an import shows no changes.
+    HuJSON fragments keep the comments written in the console with their section. YAML
+    fragments get back the names, descriptions, owners and expiries of the entries (and
+    group members) that the replaced fragments held unchanged. Every fragment names the
+    JSON Schema (schema/, written if missing). Commit the files; a plan right after an
+    import shows no changes.
     """
     session = _session(app)
-    tgt, written = import_live(session, target=target, force=force)
+    tgt, written = import_live(session, target=target, force=force,
+                               syntax=syntax)
     for f in written:
         rel = f.path.relative_to(session.config.root).as_posix()
         note = "" if f.comments_kept else " (reformatted: comments could not be kept)"

@@ -14,8 +14,9 @@ import click
 from reconciler.cli import AppContext, cli, pass_app
 from reconciler.cli.common import config_for, load, ref_option
 from reconciler.cli.engine_cmds import inventory_option
-from reconciler.engine import access_matrix
+from reconciler.engine import compute_access
 from reconciler.engine.inventory_io import load_inventory, synthetic_inventory
+from reconciler.engine.risk import default_sensitive
 from reconciler.load.desired import Desired
 from reconciler.render import matrix as grid
 from reconciler.render import report as page
@@ -25,7 +26,7 @@ def sensitive_tags(configured: tuple[str, ...] | None, tags: list[str]) -> tuple
     """The sensitive tags, and a sentence saying where they came from."""
     if configured is not None:
         return list(configured), "Sensitive tags, from sensitive_tags in reconciler.yaml."
-    named = [t for t in tags if "prod" in t.removeprefix("tag:").lower()]
+    named = default_sensitive(tags)
     return named, ("Sensitive tags: those named like production (no sensitive_tags in "
                    "reconciler.yaml; list them there to choose).")
 
@@ -64,10 +65,9 @@ def report_cmd(app: AppContext, ref: str | None, inventory_path: Path | None,
     desired = load(app, ref=ref, quiet=True)
     inventory = (load_inventory(inventory_path) if inventory_path is not None
                  else synthetic_inventory(desired.policy))
-    rows = access_matrix(desired.policy, inventory)
     tags = sorted(desired.policy.get("tagOwners") or {})
-    matrix = grid.build((grid.Row(r.src, r.dst, r.ports) for r in rows),
-                        desired.policy.get("groups") or {}, tags=tags)
+    matrix = grid.build_shared(compute_access(desired.policy, inventory).shared_rows(),
+                               desired.policy.get("groups") or {}, tags=tags)
     sensitive, why = sensitive_tags(config.sensitive_tags, tags)
     settings = LintSettings.from_config(config.lint,
                                         where=str(config.file or "reconciler.yaml"))

@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 from reconciler.backends.base import Backend
 from reconciler.commands.session import Session
+from reconciler.core import progress
 from reconciler.core.errors import GitError
 from reconciler.diff.changes import ApplyResult, Plan
 from reconciler.plan import applier
@@ -35,9 +36,11 @@ def apply(
     be = backend or session.backend(tgt)
     try:
         applier.settle(session.config.root, tgt.name, be, notice=notice)
-        result = apply_plan(plan, be, target=tgt.name, adopt=adopt,
-                            revocations_only=revocations_only, require_clean=require_clean,
-                            clock=lambda: session.now, journal_root=session.config.root)
+        with progress.step(f'applying the plan to "{tgt.name}"'):
+            result = apply_plan(plan, be, target=tgt.name, adopt=adopt,
+                                revocations_only=revocations_only,
+                                require_clean=require_clean, clock=lambda: session.now,
+                                journal_root=session.config.root)
     finally:
         if own:
             be.close()

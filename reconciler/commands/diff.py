@@ -27,4 +27,8 @@ def diff_refs(session: Session, base: str, head: str,
                              locate=lambda r: locate(new, r))
     access = access_diff(old.policy, new.policy, None, before_sources=old.sources,
                          after_sources=new.sources)
-    return changes, access
+    from reconciler.diff.access.naming import cite, entry_citer
+    from reconciler.plan.planner import names_of
+
+    return changes, cite(access, gained=entry_citer(new.sources, names_of(new)),
+                         lost=entry_citer(old.sources, names_of(old)))

@@ -36,10 +36,12 @@ from typing import Any, TypeVar
 from reconciler import __version__
 from reconciler.backends.base import Backend, ValidationResult
 from reconciler.commands.session import EPOCH, Session, _stamp
+from reconciler.core import progress
 from reconciler.core.errors import ConfigError, GitError, PolicyError, ReconcilerError
 from reconciler.core.forked import Forked
 from reconciler.core.inventory import Device, Inventory
 from reconciler.diff import normalize
+from reconciler.diff.access.model import LIVE_POLICY
 from reconciler.diff.changes import Message, Plan, TestFailure, TestResults
 from reconciler.engine import CompiledPolicy, compile_policy
 from reconciler.load import hujson
@@ -251,11 +253,12 @@ def test_results(desired: Desired, inventory: Inventory,
     from reconciler.engine import run_tests
 
     report = run_tests(desired.policy, inventory, desired.sources, compiled=compiled)
+    report.named({path: meta.name for path, meta in desired.meta.items() if meta.name})
     failures = []
     for r in report.results:
         where = str(r.location) if r.location else None
-        failures += [TestFailure(f"{r.src}: {m}", where, invalid=True) for m in r.invalid]
-        failures += [TestFailure(f"{r.src}: {m}", where) for m in r.errors]
+        failures += [TestFailure(f"{r.name}: {m}", where, invalid=True) for m in r.invalid]
+        failures += [TestFailure(f"{r.name}: {m}", where) for m in r.errors]
     return TestResults(passed=len(report.passed), failed=len(report.failed),
                        invalid=len(report.invalid), failures=tuple(failures),
                        inventory=inventory.source)
@@ -306,12 +309,13 @@ def plan_inventory(spec: str | None, target: Target, backend: Backend, desired: 
         devices = backend.list_devices() if desired.devices else None
         return PlanInventory(synthetic_for(*named), devices, synthetic=True)
     devices = backend.list_devices()
+    if not devices:
+        # Nothing real to count or test from: say so rather than show empty access.
+        # (Before reading roles: they would serve nothing, and the validate still runs.)
+        return PlanInventory(synthetic_for(*named), devices, synthetic=True)
     local = target.backend == "local"
     roles = local or names_roles(*named)
     users = tuple(backend.list_users()) if roles else users_of(devices)
-    if not devices:
-        # Nothing real to count or test from: say so rather than show empty access.
-        return PlanInventory(synthetic_for(*named), devices, synthetic=True)
     real = Inventory(users=users, devices=tuple(devices), source=backend.identity)
     # The tests run on the tailnet as it is (as the control plane's own checks do).
     return PlanInventory(real, devices, checked=roles and not local,
@@ -379,8 +383,12 @@ def make_plan(
             plan = clock.run("access", lambda: _with_access(
                 plan, fetched.policy, desired, chosen.for_access,
                 compiled if chosen.for_access is inv else None))
-        results = testing.result() if testing is not None else \
-            clock.run("tests", lambda: test_results(desired, inv, compiled))
+            if plan.access is not None and not plan.access.empty:
+                plan = clock.run("access", lambda: _cite_access(
+                    session, plan, fetched, desired, base))
+        with progress.step(_testing_label(desired)):
+            results = testing.result() if testing is not None else \
+                clock.run("tests", lambda: test_results(desired, inv, compiled))
     finally:
         if own:
             be.close()
@@ -454,13 +462,56 @@ def _with_access(plan: Plan, live_policy: dict[str, Any], desired: Desired,
     return replace(plan, access=access, access_inventory=inventory)
 
 
+def _testing_label(desired: Desired) -> str:
+    count = len(desired.policy.get("tests") or []) + len(desired.policy.get("sshTests") or [])
+    return f"testing {count} assertion{'s' if count != 1 else ''}"
+
+
+# What the terminal's status line says during each phase (see `progress`).
+STEP_LABELS = {"load": "loading the policies", "fetch": "fetching the live policy",
+               "inventory": "listing devices and users", "compile": "compiling the policy",
+               "base": "loading the last-applied state", "diff": "computing the changes",
+               "validate": "validating with the control plane",
+               "access": "computing access changes", "tests": "testing"}
+
+
+def _cite_access(session: Session, plan: Plan, live: LiveState, desired: Desired,
+                 base: BaseState | None) -> Plan:
+    """The plan's access changes citing their rules by name and file:line. Gained access
+    comes from the desired state; lost access from the live policy, whose entries are
+    found in the last-applied revision's fragments (then the desired state's), else at
+    the live text's line (an edit made outside git)."""
+    from reconciler.diff.access.naming import cite, entry_citer, live_citer
+    from reconciler.plan.planner import names_of
+
+    assert plan.access is not None
+    applied = list(base.candidates) if base is not None else []
+    if not applied and base is not None and base.commit:
+        with contextlib.suppress(GitError, PolicyError, ConfigError):
+            applied.append(load_desired(session.config.root, ref=base.commit,
+                                        now=session.now, config=session.config,
+                                        validate=False))
+    live_sources = None
+    with contextlib.suppress(ReconcilerError):
+        live_sources = hujson.load_with_sources(live.text, file=LIVE_POLICY)[1]
+    from_live = live_citer(live.policy, live_sources,
+                           [(d.policy, d.sources, names_of(d)) for d in [*applied, desired]])
+    gained = entry_citer(desired.sources, names_of(desired)) if plan.changes else from_live
+    return replace(plan, access=cite(plan.access, gained=gained, lost=from_live))
+
+
 class _Stopwatch:
-    """Records how long each phase of a plan takes (for the benchmark and --verbose)."""
+    """Records how long each phase of a plan takes (for the benchmark and --verbose),
+    and names it on the terminal's status line."""
 
     def __init__(self, timings: dict[str, float] | None) -> None:
         self.timings = timings
 
     def run(self, name: str, fn: Callable[[], T]) -> T:
+        with progress.step(STEP_LABELS.get(name, name)):
+            return self._run(name, fn)
+
+    def _run(self, name: str, fn: Callable[[], T]) -> T:
         if self.timings is None:
             return fn()
         start = time.perf_counter()

@@ -17,8 +17,9 @@ from typing import TypeVar
 from reconciler.backends import open_backend
 from reconciler.backends.base import Backend
 from reconciler.core.errors import ReconcilerError
+from reconciler.core.forked import Forked
 from reconciler.load.config import Config, Target, load_config
-from reconciler.load.desired import Desired, load_desired, load_desired_alongside
+from reconciler.load.desired import Desired, check_desired, load_desired, read_desired, settle
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
@@ -59,10 +60,43 @@ class Session:
         return load_desired(self.config.root, ref=ref, now=self.now, config=self.config)
 
 
+def load_desired_alongside(
+    root: Path,
+    work: Callable[[Desired], T],
+    *,
+    ref: str | None = None,
+    now: datetime | None = None,
+    config: Config | None = None,
+    revision: bool = True,
+) -> tuple[Desired, T]:
+    """`load_desired`, with `work(desired)` done while the validation runs beside it
+    (in a forked child where that helps: see `forked`; it pays for `plan`, whose work
+    is as heavy as the validation, and not for `test`, which loads plainly).
+
+    The outcome is what the two in sequence would give: every error in the files is
+    raised as one `PolicyError`, and it wins over whatever `work` raised (work on an
+    invalid policy may fail in ways that only echo those errors); otherwise `work`'s
+    exception, or its result. `revision=False`: the work needs no commit (see
+    `read_desired`)."""
+    desired, problems = read_desired(root, ref=ref, now=now, config=config,
+                                     revision=revision)
+    if any(p.is_error for p in problems):  # the files are broken already: no work
+        problems.extend(check_desired(desired))
+    # Raises every error so far; otherwise keeps the notices (expiry) for the work.
+    settle(desired, problems)
+    checks = Forked(lambda: check_desired(desired), transport=(ReconcilerError,))
+    try:
+        outcome = work(desired)
+    except Exception:
+        settle(desired, checks.result())
+        raise
+    return settle(desired, checks.result()), outcome
+
+
 def plan_alongside(session: Session, ref: str | None,
                    make: Callable[[Desired], T]) -> tuple[Desired, T]:
     """Load the desired state and run `make` (planning) on it while the validation
-    runs beside it; see `desired.load_desired_alongside`."""
+    runs beside it; see `load_desired_alongside`."""
     return load_desired_alongside(session.config.root, make, ref=ref, now=session.now,
                                   config=session.config)
 

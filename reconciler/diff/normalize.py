@@ -21,11 +21,10 @@ changes (terraform-provider-tailscale#798):
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,7 +74,7 @@ def fingerprint(essence_doc: Mapping[str, Any]) -> str:
 
 def content_hash(entry: Any) -> str:
     """A short stable address for an unnamed list entry: its normalised content."""
-    return hashlib.sha256(canonical_json(entry).encode("utf-8")).hexdigest()[:HASH_LEN]
+    return _short_hash(canonical_json(entry))
 
 
 def _trim(value: Any) -> Any:
@@ -181,11 +180,6 @@ class _Section:
         self.raw, self.pairs, self.simple = raw, pairs, simple
         self.hashes: list[str] | None = None
 
-    def same_as(self, other: _Section) -> bool:
-        """Exactly the same entries: equal, of the same types (all simple), keys in the
-        same order (normal forms keep it, and plans show it)."""
-        return self is other
-
 
 def _same_entry(a: Any, b: Any, b_simple: bool) -> bool:
     return b_simple and a == b and list(a) == list(b)
@@ -240,19 +234,11 @@ class Normalized:
         if self._sections is None:
             like = self.like.sections if self.like is not None else {}
             sections = {}
-            # Tens of thousands of small containers, all kept: the cyclic collector would
-            # rescan them again and again without finding garbage (a third of the time).
-            gc_was_enabled = gc.isenabled()
-            gc.disable()
-            try:
-                for raw_section, value in self.policy.items():
-                    section = raw_section.strip()
-                    if section in LIST_SECTIONS and isinstance(value, list):
-                        sections[section] = _normalized_section(section, value,
-                                                                like.get(section))
-            finally:
-                if gc_was_enabled:
-                    gc.enable()
+            for raw_section, value in self.policy.items():
+                section = raw_section.strip()
+                if section in LIST_SECTIONS and isinstance(value, list):
+                    sections[section] = _normalized_section(section, value,
+                                                            like.get(section))
             self._sections = sections
         return self._sections
 
@@ -272,7 +258,7 @@ class Normalized:
     @property
     def essence(self) -> dict[str, Any]:
         if self._essence is None:
-            self._essence = _essence(self.policy, self.entries, "entries")
+            self._essence = _essence(self.policy, self.entries, _as_entries)
         return self._essence
 
     @property
@@ -280,7 +266,7 @@ class Normalized:
         """`fingerprint(self.essence)`, from the entries' canonical JSON (not encoded again)."""
         if self._fingerprint is None:
             parts = []
-            for section, value in _essence(self.policy, self.entries, "texts").items():
+            for section, value in _essence(self.policy, self.entries, _as_texts).items():
                 text = ("[" + ",".join(value) + "]" if isinstance(value, _Texts)
                         else canonical_json(value))
                 parts.append(f"{canonical_json(section)}:{text}")
@@ -318,10 +304,27 @@ def essence(policy: Mapping[str, Any] | Normalized) -> dict[str, Any]:
     return as_normalized(policy).essence
 
 
-def _essence(policy: Mapping[str, Any], entries: dict[str, list[Pair]], lists: str
-             ) -> dict[str, Any]:
-    """The essence; list sections as normalised entries (`lists="entries"`), as their
-    canonical texts (`"texts"`, for the fingerprint) or left out (`"none"`)."""
+def _as_entries(section: str, pairs: list[Pair]) -> list[Any]:
+    """A list section of the essence: its normalised entries (sorted if order-free)."""
+    if section in ORDER_FREE:
+        pairs = sorted(pairs, key=lambda pair: pair[1])
+    return [entry for entry, _ in pairs]
+
+
+def _as_texts(section: str, pairs: list[Pair]) -> _Texts:
+    """A list section of the essence as its entries' canonical JSON (for the fingerprint,
+    which then needs no encoding of its own)."""
+    texts = [text for _, text in pairs]
+    return _Texts(sorted(texts) if section in ORDER_FREE else texts)
+
+
+ListForm = Callable[[str, list[Pair]], Any]
+
+
+def _essence(policy: Mapping[str, Any], entries: dict[str, list[Pair]],
+             list_form: ListForm | None) -> dict[str, Any]:
+    """The essence; each list section as `list_form` makes it from its entries, or left
+    out when `list_form` is None."""
     out: dict[str, Any] = {}
     for raw_section, value in policy.items():
         section = raw_section.strip()
@@ -332,17 +335,10 @@ def _essence(policy: Mapping[str, Any], entries: dict[str, list[Pair]], lists: s
                                         else _norm_nested(_trim(item)))
             if mapping:
                 out[section] = mapping
-        elif section in LIST_SECTIONS and lists == "none":
+        elif section in LIST_SECTIONS and list_form is None:
             continue
         elif section in LIST_SECTIONS and isinstance(value, list):
-            pairs = entries[section]
-            if lists == "texts":
-                texts = [text for _, text in pairs]
-                out[section] = _Texts(sorted(texts) if section in ORDER_FREE else texts)
-                continue
-            if section in ORDER_FREE:
-                pairs = sorted(pairs, key=lambda pair: pair[1])
-            out[section] = [entry for entry, _ in pairs]
+            out[section] = list_form(section, entries[section])
         elif section == "autoApprovers" and isinstance(value, dict):
             approvers: dict[str, Any] = {}
             routes = value.get("routes")
@@ -439,7 +435,9 @@ class Resources(Mapping[str, Resource]):
         if not name:
             return False
         mine, theirs = self.doc.sections.get(name), other.doc.sections.get(name)
-        return (mine is not None and theirs is not None and mine.same_as(theirs)
+        # One `_Section` object: exactly the same entries, of the same types (all simple),
+        # keys in the same order (see `_normalized_section`).
+        return (mine is not None and mine is theirs
                 and self._names_of.get(name, {}) == other._names_of.get(name, {}))
 
     def _list_part(self, section: str) -> dict[str, Resource]:
@@ -460,7 +458,7 @@ class Resources(Mapping[str, Resource]):
 
     def _other_part(self) -> dict[str, Resource]:
         policy = self.doc.policy
-        ess = _essence(policy, {}, "none")
+        ess = _essence(policy, {}, None)
         out: dict[str, Resource] = {}
         if not any(k.strip() in ("acls", "grants") for k in policy):
             # No acls and no grants at all: Tailscale allows everything. That default is

@@ -14,14 +14,53 @@ rules), `tests_runner` (tests, sshTests), `explain`, `access`.
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from reconciler.core.errors import CompileError, ExplainError, InventoryError
-from reconciler.engine.access import AccessEntry, AccessMatrix, access_matrix, compute_access
-from reconciler.engine.addrset import AddrSet
-from reconciler.engine.compile import CompiledPolicy, Rule, compile_policy
+
+if TYPE_CHECKING:
+    from reconciler.engine.access import (
+        AccessEntry,
+        AccessMatrix,
+        access_matrix,
+        compute_access,
+    )
+    from reconciler.engine.addrset import AddrSet
+    from reconciler.engine.compile import CompiledPolicy, Rule, compile_policy
+    from reconciler.engine.filters import filter_rules, node_filter
+    from reconciler.engine.inventory_io import (
+        inventory_from_data,
+        load_inventory,
+        synthetic_inventory,
+    )
+    from reconciler.engine.tests_runner import TestReport, TestResult, run_tests
+
+# `explain` is both a module and its function: imported here, so that the name is the
+# function whichever is imported first (the modules it needs are `test`'s too).
 from reconciler.engine.explain import Explanation, explain
-from reconciler.engine.filters import filter_rules, node_filter
-from reconciler.engine.inventory_io import inventory_from_data, load_inventory, synthetic_inventory
-from reconciler.engine.tests_runner import TestReport, TestResult, run_tests
+
+# Every other name from the module that defines it, imported on first use: `test` and
+# `explain` import neither `access` (with `relation`) nor `filters`.
+_HOMES = {
+    "access": ("AccessEntry", "AccessMatrix", "access_matrix", "compute_access"),
+    "addrset": ("AddrSet",),
+    "compile": ("CompiledPolicy", "Rule", "compile_policy"),
+    "filters": ("filter_rules", "node_filter"),
+    "inventory_io": ("inventory_from_data", "load_inventory", "synthetic_inventory"),
+    "tests_runner": ("TestReport", "TestResult", "run_tests"),
+}
+_HOME_OF = {name: module for module, names in _HOMES.items() for name in names}
+
+
+def __getattr__(name: str) -> Any:
+    module = _HOME_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "AccessEntry",

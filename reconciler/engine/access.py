@@ -39,7 +39,7 @@ from typing import Any, Protocol
 
 from reconciler.core.errors import CompileError, SelectorError
 from reconciler.core.inventory import Device, Inventory
-from reconciler.engine.addrset import AddrSet
+from reconciler.engine.addrset import AddrSet, merge_intervals
 from reconciler.engine.compile import compile_policy
 from reconciler.engine.explain import PROTO_NAMES
 from reconciler.engine.index import _Points
@@ -49,6 +49,9 @@ from reconciler.validate.ports import split_acl_dst
 
 Ranges = tuple[tuple[int, int], ...]
 LabelMap = tuple[tuple[str, Ranges], ...]  # (protocol label, merged port ranges), by label
+Ports = tuple[tuple[str, str], ...]  # (protocol label, ports text) pairs, sorted
+# (source, its (destination, ports) pairs, its own cell or None, list shared): shared_rows
+SharedRow = tuple[str, list[tuple[str, Ports]], Ports | None, bool]
 
 
 @dataclass(frozen=True)
@@ -75,13 +78,7 @@ def _identity(device: Device) -> list[str]:
 @lru_cache(maxsize=1 << 14)
 def _merge_ranges(ranges: Ranges) -> Ranges:
     """Sorted, merged ranges; cached (policies repeat the same few port lists)."""
-    merged: list[list[int]] = []
-    for a, b in sorted(ranges):
-        if merged and a <= merged[-1][1] + 1:
-            merged[-1][1] = max(merged[-1][1], b)
-        else:
-            merged.append([a, b])
-    return tuple((a, b) for a, b in merged)
+    return merge_intervals(ranges)
 
 
 @lru_cache(maxsize=1 << 14)
@@ -220,10 +217,11 @@ class AccessMatrix:
     def __bool__(self) -> bool:
         return bool(self._sources)
 
-    def _chunks(self, fmt: _Format) -> Iterator[Any]:
-        def item(name: str, labels: LabelMap) -> Any:
-            return fmt.item(name, _ports_of(labels))
-
+    def _rows(self, item: Callable[[str, LabelMap], Any]
+              ) -> Iterator[tuple[str, _Row, LabelMap | None, bool]]:
+        """Each source, the row of its selectors (one object for sources with the same
+        selectors), its ports to itself from autogroup:self rules, not yet merged, and
+        whether another source shares the row object."""
         counts = Counter(sels[:k] for sels in self._selectors.values()
                          for k in range(1, len(sels) + 1))
         shared: dict[tuple[str, ...], _Row] = {}
@@ -238,15 +236,39 @@ class AccessMatrix:
                     shared[sels] = found
             return found
 
-        first = True
         for src in self._sources:
-            row = row_of(self._selectors[src])
-            own = self._own.get(src)
+            sels = self._selectors[src]
+            yield src, row_of(sels), self._own.get(src), counts[sels] > 1
+
+    def _chunks(self, fmt: _Format) -> Iterator[Any]:
+        def item(name: str, labels: LabelMap) -> Any:
+            return fmt.item(name, _ports_of(labels))
+
+        first = True
+        for src, row, own, _ in self._rows(item):
             if own is not None:
                 row = row.plus({src: own}, item)
             if row.items:
                 yield fmt.chunk(src, row.items, first)
                 first = False
+
+    def shared_rows(self) -> Iterator[SharedRow]:
+        """Per source: its (destination, ports) pairs, sorted by destination, before its
+        own autogroup:self ports; its whole cell to itself when it has those (it
+        replaces the list's); and whether the list object is shared. Sources with the
+        same selectors get the same list object, so a consumer can work once per list
+        (keeping only shared ones: the others are many and used once): read-only."""
+        def item(name: str, labels: LabelMap) -> tuple[str, Ports]:
+            return name, _ports_of(labels)
+
+        for src, row, own, shared in self._rows(item):
+            if own is None:
+                if row.items:
+                    yield src, row.items, None, shared
+                continue
+            pos = bisect_left(row.names, src)
+            mine = row.labels[pos] if pos < len(row.names) and row.names[pos] == src else ()
+            yield src, row.items, _ports_of(_combine(mine, own)), shared
 
     def entries(self) -> Iterator[AccessEntry]:
         for chunk in self._chunks(_Entries()):

@@ -25,8 +25,10 @@ V6_MAX: Final = (1 << 128) - 1
 Interval = tuple[int, int]
 
 
-def _merge(intervals: Iterable[Interval]) -> tuple[Interval, ...]:
-    """Sort and merge overlapping or adjacent inclusive intervals."""
+def merge_intervals(intervals: Iterable[Interval]) -> tuple[Interval, ...]:
+    """Sort and merge overlapping or adjacent inclusive intervals: the one interval
+    merge (address sets here, port ranges in the compiler, the access matrix and the
+    access diff)."""
     ordered = sorted(intervals)
     if not ordered:
         return ()
@@ -59,23 +61,62 @@ def _intersect(a: tuple[Interval, ...], b: tuple[Interval, ...]) -> tuple[Interv
     return tuple(out)
 
 
-def _subtract(a: tuple[Interval, ...], b: tuple[Interval, ...]) -> tuple[Interval, ...]:
+def _cut_each(a: tuple[Interval, ...], b: tuple[Interval, ...],
+              b_starts: list[int]) -> tuple[Interval, ...]:
+    """a - b for merged lists, `a` the shorter: each interval of `a` bisected into `b`."""
     out: list[Interval] = []
-    j = 0
+    nb = len(b)
     for first, last in a:
         cur = first
-        while j < len(b) and b[j][1] < cur:
-            j += 1
-        k = j
-        while k < len(b) and b[k][0] <= last:
-            if b[k][0] > cur:
-                out.append((cur, b[k][0] - 1))
-            cur = max(cur, b[k][1] + 1)
-            if cur > last:
+        k = bisect_right(b_starts, first) - 1
+        if k < 0:
+            k = 0
+        while k < nb and cur <= last:
+            lo, hi = b[k]
+            if lo > last:
                 break
+            if hi >= cur:
+                if lo > cur:
+                    out.append((cur, lo - 1))
+                cur = hi + 1
             k += 1
         if cur <= last:
             out.append((cur, last))
+    return tuple(out)
+
+
+def _punch(a: tuple[Interval, ...], b: tuple[Interval, ...],
+           a_ends: list[int]) -> tuple[Interval, ...]:
+    """a - b for merged lists, `b` the shorter (holes to punch): each hole bisected into
+    `a`, whose untouched stretches are copied as slices (C speed)."""
+    out: list[Interval] = []
+    na = len(a)
+    i = 0
+    pending: Interval | None = None  # what is left of a[i] once a hole cut its start
+    for lo, hi in b:
+        j = bisect_left(a_ends, lo, i)  # the first interval of `a` ending at/after lo
+        if j > i:
+            if pending is not None:
+                out.append(pending)
+                pending = None
+                i += 1
+            out.extend(a[i:j])
+            i = j
+        while i < na:
+            first, last = pending if pending is not None else a[i]
+            if first > hi:
+                break
+            if first < lo:
+                out.append((first, lo - 1))
+            if last > hi:
+                pending = (hi + 1, last)
+                break
+            pending = None
+            i += 1
+    if pending is not None:
+        out.append(pending)
+        i += 1
+    out.extend(a[i:])
     return tuple(out)
 
 
@@ -134,8 +175,8 @@ class AddrSet:
 
     def __init__(self, v4: Iterable[Interval] = (), v6: Iterable[Interval] = (),
                  *, _merged: bool = False) -> None:
-        self.v4: tuple[Interval, ...] = tuple(v4) if _merged else _merge(v4)
-        self.v6: tuple[Interval, ...] = tuple(v6) if _merged else _merge(v6)
+        self.v4: tuple[Interval, ...] = tuple(v4) if _merged else merge_intervals(v4)
+        self.v6: tuple[Interval, ...] = tuple(v6) if _merged else merge_intervals(v6)
         self._s4: list[int] | None = None
         self._s6: list[int] | None = None
         self._e4: list[int] | None = None
@@ -202,6 +243,16 @@ class AddrSet:
         v6 = _union(big.v6, small.v6, *big._bounds(6)) if small.v6 else big.v6
         return AddrSet(v4, v6, _merged=True)
 
+    def _starts(self, family: int) -> list[int]:
+        """Cached starts of one family's intervals, for bisect."""
+        if family == 4:
+            if self._s4 is None:
+                self._s4 = [a for a, _ in self.v4]
+            return self._s4
+        if self._s6 is None:
+            self._s6 = [a for a, _ in self.v6]
+        return self._s6
+
     def _bounds(self, family: int) -> tuple[list[int], list[int]]:
         """Cached starts and ends of one family's intervals, for bisect."""
         if family == 4:
@@ -223,8 +274,16 @@ class AddrSet:
     def __sub__(self, other: AddrSet) -> AddrSet:
         if not other or not self:
             return self
-        return AddrSet(_subtract(self.v4, other.v4), _subtract(self.v6, other.v6),
-                       _merged=True)
+        # Cutting merged intervals never makes two of them touch: no re-merge needed.
+        return AddrSet(self._minus(4, other), self._minus(6, other), _merged=True)
+
+    def _minus(self, family: int, other: AddrSet) -> tuple[Interval, ...]:
+        mine, theirs = (self.v4, other.v4) if family == 4 else (self.v6, other.v6)
+        if not mine or not theirs:
+            return mine
+        if len(mine) <= len(theirs):
+            return _cut_each(mine, theirs, other._starts(family))
+        return _punch(mine, theirs, self._bounds(family)[1])
 
     def __bool__(self) -> bool:
         return bool(self.v4 or self.v6)
@@ -250,10 +309,22 @@ class AddrSet:
         return False
 
     def issuperset(self, other: AddrSet) -> bool:
-        return not (other - self)
+        return other.issubset(self)
 
     def issubset(self, other: AddrSet) -> bool:
-        return not (self - other)
+        """Each interval of this set lies inside one (merged) interval of `other`: a
+        bisection per interval, stopping at the first that does not."""
+        for fam, mine, theirs in ((4, self.v4, other.v4), (6, self.v6, other.v6)):
+            if not mine:
+                continue
+            if not theirs:
+                return False
+            starts = other._starts(fam)
+            for first, last in mine:
+                k = bisect_right(starts, first) - 1
+                if k < 0 or theirs[k][1] < last:
+                    return False
+        return True
 
     def family(self, family: int) -> AddrSet:
         """Only the addresses of one family (4 or 6)."""
@@ -264,13 +335,8 @@ class AddrSet:
     # --- membership ---------------------------------------------------------------
 
     def contains_int(self, family: int, value: int) -> bool:
-        if family == 4:
-            if self._s4 is None:
-                self._s4 = [a for a, _ in self.v4]
-            return _contains_point(self.v4, self._s4, value)
-        if self._s6 is None:
-            self._s6 = [a for a, _ in self.v6]
-        return _contains_point(self.v6, self._s6, value)
+        return _contains_point(self.v4 if family == 4 else self.v6, self._starts(family),
+                               value)
 
     def __contains__(self, ip: str) -> bool:
         family, value = parse_ip(ip)

@@ -28,7 +28,7 @@ from typing import Any
 
 from reconciler.core.errors import CompileError, SelectorError
 from reconciler.core.inventory import Inventory
-from reconciler.engine.addrset import EMPTY, AddrSet, Interval
+from reconciler.engine.addrset import EMPTY, AddrSet, Interval, merge_intervals
 from reconciler.engine.posture import Postures
 from reconciler.engine.resolve import Resolver, Target
 from reconciler.validate.ports import (
@@ -141,13 +141,7 @@ class CompiledPolicy:
 
 
 def _merge_ports(ranges: Sequence[tuple[int, int]]) -> tuple[Interval, ...]:
-    out: list[list[int]] = []
-    for a, b in sorted(ranges):
-        if out and a <= out[-1][1] + 1:
-            out[-1][1] = max(out[-1][1], b)
-        else:
-            out.append([a, b])
-    return tuple((a, b) for a, b in out)
+    return merge_intervals(ranges)
 
 
 @lru_cache(maxsize=4096)

@@ -1,7 +1,8 @@
 """Explain one access question: may SRC reach DST:PORT, and which rules (file:line) say so.
 
-engine/ (imports `compile`, `index`, `tests_runner` for src/dst parsing,
-`reconciler.core.source`). For an allowed question every allowing rule is listed with its
+engine/ (imports `compile`, `index` for its reference evaluator, `tests_runner` for
+src/dst parsing, `reconciler.core.source`). One question needs no rule index: the rules
+are scanned once. For an allowed question every allowing rule is listed with its
 location; for a denied one, the nearest rules (fewest unmet conditions) with each
 unmet condition spelled out: source not covered, destination not covered, port or
 protocol not allowed, posture not met.
@@ -10,7 +11,8 @@ protocol not allowed, posture not met.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +20,7 @@ from reconciler.core.errors import ExplainError
 from reconciler.core.inventory import Inventory
 from reconciler.core.source import Location, PathKey, SourceMap
 from reconciler.engine.compile import Rule
-from reconciler.engine.index import Point, Source
+from reconciler.engine.index import Point, Source, rule_allows, self_allowed_by
 from reconciler.engine.inventory_io import synthetic_inventory
 from reconciler.engine.tests_runner import TCP_OR_UDP, Invalid, Runner
 from reconciler.validate.ports import ProtoError, parse_proto
@@ -99,7 +101,7 @@ class Explanation:
         lines = [f"{verdict}: {self.src} -> {self.dst} ({self.proto})"]
         if self.rules:
             lines.append("Allowed by:")
-            lines.extend(f"  {rule}" for rule in self.rules)
+            lines.extend(f"  {text}" for text, _ in _merged(self.rules))
         if self.sources_denied:
             # A bare device name ("sam-4") says nothing of why it is one of SRC's.
             shown = ", ".join(f"{name} ({self.owners[name]})" if self.owners.get(name)
@@ -108,10 +110,41 @@ class Explanation:
                          f"source device(s): {shown}")
         if self.near_misses:
             lines.append("Nearest rules:")
-            for rule in self.near_misses:
-                lines.append(f"  {rule}")
-                lines.extend(f"    - {reason}" for reason in rule.reasons)
+            for text, reasons in _merged(self.near_misses):
+                lines.append(f"  {text}")
+                lines.extend(f"    - {reason}" for reason in reasons)
         return lines
+
+
+_PORT_REASON = re.compile(r"(port \d+ not in) (.+)")
+
+
+def _merged(rules: list[RuleRef]) -> list[tuple[str, list[str]]]:
+    """One line per policy entry: a grant whose `ip` lists tcp:443 and udp:443 compiles
+    to a rule each, and reads as ``grants["web"]: ... (tcp:443, udp:443)``; their
+    reasons are merged the same way (``port 22 not in tcp:443, udp:443``)."""
+    groups: dict[tuple[Any, ...], list[RuleRef]] = {}
+    for rule in rules:
+        key = (rule.path, rule.location, rule.src, rule.dst)
+        groups.setdefault(key, []).append(rule)
+    out: list[tuple[str, list[str]]] = []
+    for group in groups.values():
+        first = group[0]
+        where = f"{first.location}: " if first.location else ""
+        traffic = ", ".join(dict.fromkeys(r.traffic for r in group))
+        reasons: dict[str, list[str]] = {}  # reason (or its head) -> the tails to list
+        for rule in group:
+            for reason in rule.reasons:
+                port = _PORT_REASON.fullmatch(reason)
+                head, tail = (port[1], port[2]) if port else (reason, None)
+                tails = reasons.setdefault(head, [])
+                if tail is not None and tail not in tails:
+                    tails.append(tail)
+        out.append((f"{where}{first.address}: {', '.join(first.src)} -> "
+                    f"{', '.join(first.dst)} ({traffic})",
+                    [f"{head} {', '.join(tails)}" if tails else head
+                     for head, tails in reasons.items()]))
+    return out
 
 
 def _path_text(rule: Rule) -> str:
@@ -156,15 +189,22 @@ def explain(policy: Mapping[str, Any], src: str, dst: str, *, proto: str | None 
     proto_text = "tcp or udp" if number is None else PROTO_NAMES.get(number, str(number))
     if not srcs:
         raise ExplainError(f'src "{src}" has no devices in the inventory ({inv.source})')
-    index = runner.index
+    # One question: the rules are scanned once for those that could allow it from any
+    # source (port, then destination), and those few checked per source by the
+    # reference evaluator; no rule index is built.
+    compiled = runner.compiled
+    postures, owner = compiled.postures, runner.addresses.owner
+    reaches = _reaches(runner, points)
+    reaching = [r for r in compiled.rules if any(r.allows_port(p, port) for p in protos)
+                and (r.self_dst or any(reaches(sel) for sel in r.dst_sel))]
     allowing: dict[int, Rule] = {}
     denied: list[str] = []
     owners: dict[str, str] = {}
     for s in srcs:
-        ok = index.allowed(s, points, port, protos)
-        for rule in index.allowing_rules(s, points, port, protos):
+        rules = [r for r in reaching if rule_allows(r, postures, owner, s, points, port, protos)]
+        for rule in rules:
             allowing[rule.index] = rule
-        if not ok:
+        if not rules and not compiled.allow_all:
             name = s.device.name if s.device else _source_text(s)
             denied.append(name)
             if s.device is not None:
@@ -174,8 +214,31 @@ def explain(policy: Mapping[str, Any], src: str, dst: str, *, proto: str | None 
                          sources_denied=denied, sources_total=len(srcs), owners=owners)
     if denied:
         result.near_misses = _near_misses(runner, srcs, points, port, protos, near, sources,
-                                          set(allowing), names)
+                                          set(allowing), names, reaches)
     return result
+
+
+def _reaches(runner: Runner, points: list[Point]) -> Callable[[str], bool]:
+    """dst selector text -> whether it holds an address of `points`, as the rule index
+    would find through its selectors (a rule's dst is the union of its selectors'); each
+    selector resolved once, a tag's hundreds of addresses tested against a set."""
+    wanted = set(points)
+    resolver, device_points = runner.resolver, runner.addresses.device_points
+    answers: dict[str, bool] = {}
+
+    def reaches(selector: str) -> bool:
+        found = answers.get(selector)
+        if found is None:
+            devices = resolver.identity_devices(selector)
+            if devices is not None:  # exactly its devices' addresses
+                found = any(p in wanted for d in devices for p in device_points[id(d)])
+            else:
+                addrs = resolver.dst(selector).addrs
+                found = any(addrs.contains_int(*p) for p in points)
+            answers[selector] = found
+        return found
+
+    return reaches
 
 
 def _source_text(s: Source) -> str:
@@ -186,44 +249,36 @@ def _source_text(s: Source) -> str:
 
 def _near_misses(runner: Runner, srcs: list[Source], points: list[Point], port: int,
                  protos: frozenset[int], limit: int, sources: SourceMap | None,
-                 skip: set[int], names: Mapping[PathKey, str] | None) -> list[RuleRef]:
+                 skip: set[int], names: Mapping[PathKey, str] | None,
+                 reaches: Callable[[str], bool]) -> list[RuleRef]:
     """The `limit` rules with the fewest unmet conditions, each with its reasons.
 
-    Every rule is scored by counting its unmet conditions through the index (src and
-    dst selectors, not address sets); only the nearest few get their reasons spelled
-    out by `_reasons`, which gives exactly as many.
+    Every rule is scored by counting its unmet conditions (its src through the sources
+    each of its selectors holds, its dst through `reaches`, each worked out once per
+    selector); only the nearest few
+    get their reasons spelled out by `_reasons`, which gives exactly as many.
     """
-    index = runner.index
-    position = {rule.index: i for i, rule in enumerate(index.rules)}  # no self rules
-    reach = index.dst_rule_ids(points)
-    # src selector id -> bit mask of the sources it holds (either address family)
-    holding: dict[int, int] = {}
-    for k, s in enumerate(srcs):
-        for fam, value in ((4, s.v4), (6, s.v6)):
-            if value is not None:
-                for sel in index.src.selectors_at((fam, value)):
-                    holding[sel] = holding.get(sel, 0) | 1 << k
+    compiled = runner.compiled
+    held = _held_by(runner, srcs)
     everyone = (1 << len(srcs)) - 1
     postures: dict[tuple[str, ...], bool] = {}
     scored: list[tuple[int, int, Rule]] = []
-    for rule in runner.compiled.rules:
+    for rule in compiled.rules:
         if rule.index in skip:
             continue
-        pos = position.get(rule.index)
-        if pos is None:  # autogroup:self: the few such rules take the full check
+        if rule.self_dst:  # autogroup:self: the few such rules take the full check
             count = len(_reasons(runner, rule, srcs, points, port, protos))
         else:
             covered = 0
-            for sel in index.rule_src[pos]:
-                covered |= holding.get(sel, 0)
-            count = int(pos not in reach) + int(
+            for sel in rule.src_sel:
+                covered |= held(sel)
+            count = int(not any(reaches(sel) for sel in rule.dst_sel)) + int(
                 not any(rule.allows_port(p, port) for p in protos)) + int(covered != everyone)
             if rule.posture is not None:
                 met = postures.get(rule.posture)
                 if met is None:
                     met = postures[rule.posture] = any(
-                        s.attrs is None
-                        or runner.compiled.postures.satisfied(rule.posture, s.attrs)
+                        s.attrs is None or compiled.postures.satisfied(rule.posture, s.attrs)
                         for s in srcs)
                 count += not met
         if count:
@@ -231,6 +286,37 @@ def _near_misses(runner: Runner, srcs: list[Source], points: list[Point], port: 
     scored.sort(key=lambda t: (t[0], t[1]))
     return [_ref(rule, sources, tuple(_reasons(runner, rule, srcs, points, port, protos)),
                  names) for _, _, rule in scored[:limit]]
+
+
+def _held_by(runner: Runner, srcs: list[Source]) -> Callable[[str], int]:
+    """src selector text -> bit mask of the sources it holds (at either address), as
+    the rule index would find through its selectors; each selector resolved once."""
+    by_point: dict[Point, int] = {}
+    for k, s in enumerate(srcs):
+        for point in ((4, s.v4), (6, s.v6)):
+            if point[1] is not None:
+                by_point[point] = by_point.get(point, 0) | 1 << k  # type: ignore[index]
+    resolver, device_points = runner.resolver, runner.addresses.device_points
+    masks: dict[str, int] = {}
+
+    def held(selector: str) -> int:
+        found = masks.get(selector)
+        if found is None:
+            found = 0
+            devices = resolver.identity_devices(selector)
+            if devices is not None:  # exactly its devices' addresses
+                for d in devices:
+                    for point in device_points[id(d)]:
+                        found |= by_point.get(point, 0)
+            else:
+                addrs = resolver.src(selector).addrs
+                for point, mask in by_point.items():
+                    if addrs.contains_int(*point):
+                        found |= mask
+            masks[selector] = found
+        return found
+
+    return held
 
 
 def _reasons(runner: Runner, rule: Rule, srcs: list[Source], points: list[Point], port: int,
@@ -246,7 +332,7 @@ def _reasons(runner: Runner, rule: Rule, srcs: list[Source], points: list[Point]
     if rule.self_dst:
         if not any(s.device is not None and not s.device.tags for s in srcs):
             reasons.append("autogroup:self needs an untagged source device")
-        elif not any(runner.index.self_allowed_by(rule, s, points, f)
+        elif not any(self_allowed_by(rule, runner.addresses.owner, s, points, f)
                      for s in srcs for f in (4, 6)):
             reasons.append("autogroup:self: the destination is not the source's own device")
     elif rule.internet and not any(rule.dst.contains_int(*p) for p in points):

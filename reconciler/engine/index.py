@@ -1,8 +1,8 @@
 """Fast reachability queries over compiled rules: "may these sources reach that dst:port?".
 
-engine/ (imports `addrset`, `compile`, `resolve`, `reconciler.core.inventory`). Tests
-ask the same kind of question many times over large tailnets, so nothing here scans
-every rule per question:
+engine/ (imports `addrset`, `compile`, `posture`, `resolve`, `reconciler.core.inventory`).
+Tests ask the same kind of question many times over large tailnets, so nothing in
+`RuleIndex` scans every rule per question:
 
 * every device address is a *point* with a small integer id; each distinct selector of
   the rules is resolved once and noted on the points it covers (a rule's src or dst is
@@ -16,6 +16,9 @@ every rule per question:
   when the question's src selectors meet those *every* device has, a deny when they
   meet none of those *any* device has (one C-level `isdisjoint` each); only postures and
   autogroup:self need a per-device check.
+
+The module ends with the plain evaluator that does scan every rule (`rule_allows`,
+`scan_allowed`, `scan_allowing`): the one oracle the index is tested against.
 
 Nothing in an index points back to it, so it is freed by reference counting as soon as
 a run ends (a reference cycle would leave its hundreds of thousands of objects to a
@@ -35,6 +38,7 @@ from typing import Any
 from reconciler.core.inventory import Device
 from reconciler.engine.addrset import AddrSet, Interval, parse_ip
 from reconciler.engine.compile import CompiledPolicy, Rule
+from reconciler.engine.posture import Postures
 from reconciler.engine.resolve import Resolver
 
 Point = tuple[int, int]  # (family, value)
@@ -157,6 +161,35 @@ class _Points:
         return hits, beyond
 
 
+class DeviceAddresses:
+    """Every device's addresses, parsed once: who owns an address, and the `Source` a
+    device stands for. What parsing a test's src and dst needs (and all `explain`
+    needs besides a scan of the rules); `RuleIndex` builds on it."""
+
+    def __init__(self, devices: Sequence[Device]) -> None:
+        self.points = _Points(devices)
+        self.owner = self.points.owner
+        self.device_points = self.points.device_points
+        self._sources: dict[int, Source] = {}  # per device (by identity), when unchanged
+
+    def points_of(self, devices: Sequence[Device]) -> list[Point]:
+        """Sorted distinct addresses of `devices` (inventory devices)."""
+        dp = self.device_points
+        return sorted({p for d in devices for p in dp[id(d)]})
+
+    def source(self, device: Device, attrs: Mapping[str, Any] | None = None) -> Source:
+        """The Source for an inventory device (cached when it uses the device's posture)."""
+        if attrs is not None:
+            return source_of(device, attrs)
+        found = self._sources.get(id(device))
+        if found is None:
+            points = self.device_points[id(device)]  # (ipv4, ipv6) as parsed, when set
+            found = self._sources[id(device)] = Source(
+                points[0][1] if device.ipv4 else None, points[-1][1] if device.ipv6 else None,
+                device, device.posture)
+        return found
+
+
 class _Side:
     """Selectors of one side (src or dst) of the rules, and the points each one covers."""
 
@@ -217,18 +250,23 @@ class RuleIndex:
     once, however many rules use it.
     """
 
-    def __init__(self, compiled: CompiledPolicy) -> None:
+    def __init__(self, compiled: CompiledPolicy,
+                 addresses: DeviceAddresses | None = None) -> None:
+        """`addresses`: of `compiled.inventory`'s devices, when already parsed."""
         self.compiled = compiled
         resolver = compiled.resolver
         self.rules: list[Rule] = [r for r in compiled.rules if not r.self_dst]
         self.self_rules: list[Rule] = [r for r in compiled.rules if r.self_dst]
         self.allow_all = compiled.allow_all
-        points = _Points(compiled.inventory.devices)
-        self.owner = points.owner
-        self.device_points = points.device_points
+        if addresses is None:
+            addresses = DeviceAddresses(compiled.inventory.devices)
+        points = addresses.points
+        self.owner = addresses.owner
+        self.device_points = addresses.device_points
         self.pid = points.pid
         self.points_in = points.points_in
-        self._sources: dict[int, Source] = {}  # per device (by identity), when unchanged
+        self.points_of = addresses.points_of
+        self.source = addresses.source
         self.src = _Side(points, resolver, lambda s: resolver.src(s).addrs)
         self.dst = _Side(points, resolver, lambda s: resolver.dst(s).addrs)
         self.rule_src: list[frozenset[int]] = []
@@ -288,23 +326,6 @@ class RuleIndex:
         self._live: dict[tuple[Any, ...], tuple[frozenset[int], frozenset[int], bool]] = {}
         self._signatures: dict[tuple[int | None, int | None],
                                tuple[frozenset[int], frozenset[int]]] = {}
-
-    def points_of(self, devices: Sequence[Device]) -> list[Point]:
-        """Sorted distinct addresses of `devices` (inventory devices)."""
-        dp = self.device_points
-        return sorted({p for d in devices for p in dp[id(d)]})
-
-    def source(self, device: Device, attrs: Mapping[str, Any] | None = None) -> Source:
-        """The Source for an inventory device (cached when it uses the device's posture)."""
-        if attrs is not None:
-            return source_of(device, attrs)
-        found = self._sources.get(id(device))
-        if found is None:
-            points = self.device_points[id(device)]  # (ipv4, ipv6) as parsed, when set
-            found = self._sources[id(device)] = Source(
-                points[0][1] if device.ipv4 else None, points[-1][1] if device.ipv6 else None,
-                device, device.posture)
-        return found
 
     def port_rules(self, port: int, protos: frozenset[int]) -> frozenset[int]:
         key = (port, protos)
@@ -529,27 +550,13 @@ class RuleIndex:
 
     def _self_allowed(self, src: Source, dst: Sequence[Point], port: int,
                       protos: frozenset[int]) -> bool:
-        for r in self.self_rules:
-            if not any(r.allows_port(proto, port) for proto in protos):
-                continue
-            for fam in (4, 6):
-                value = src.point(fam)
-                if (value is not None and r.src.contains_int(fam, value)
-                        and self._posture_ok(r, src) and self.self_allowed_by(r, src, dst, fam)):
-                    return True
-        return False
+        postures, owner = self.compiled.postures, self.owner
+        return any(rule_allows(r, postures, owner, src, dst, port, protos)
+                   for r in self.self_rules)
 
     def self_allowed_by(self, rule: Rule, src: Source, dst: Sequence[Point], fam: int) -> bool:
         """Whether `dst` holds an address (of `fam`) of the source's owner's untagged devices."""
-        device = src.device
-        if not rule.self_dst or device is None or device.tags or not device.user:
-            return False
-        user = device.user.lower()
-        return any(
-            p[0] == fam and (o := self.owner.get(p)) is not None and not o.tags
-            and (o.user or "").lower() == user
-            for p in dst
-        )
+        return self_allowed_by(rule, self.owner, src, dst, fam)
 
     def allowing_rules(self, src: Source, dst: Sequence[Point], port: int,
                        protos: frozenset[int]) -> list[Rule]:
@@ -575,19 +582,72 @@ class RuleIndex:
                         and any(rule.allows_port(proto, port) for proto in protos)
                         and self._posture_ok(rule, src)):
                     out[rule.index] = rule
-        for rule in self.self_rules:
-            if not any(rule.allows_port(proto, port) for proto in protos):
-                continue
-            if not self._posture_ok(rule, src):
-                continue
-            for fam in (4, 6):
-                value = src.point(fam)
-                if value is not None and rule.src.contains_int(fam, value) \
-                        and self.self_allowed_by(rule, src, dst, fam):
-                    out[rule.index] = rule
+        postures, owner = self.compiled.postures, self.owner
+        for rule in self.self_rules:  # few: each checked as the reference scan does
+            if rule_allows(rule, postures, owner, src, dst, port, protos):
+                out[rule.index] = rule
         return [out[k] for k in sorted(out)]
 
     def dst_rule_ids(self, dst: Sequence[Point]) -> frozenset[int]:
         """Positions (in `rules`) of the rules whose dst holds some address of `dst`."""
         v4, v6 = self._dst_rules(dst, tuple(dst))
         return v4 | v6
+
+
+# --- the reference evaluator -------------------------------------------------------------
+# One question (a source, destination addresses, a port, protocols) answered by scanning
+# every rule, straight from policy-semantics.md §2.4 and §2.7: no selectors, no caches.
+# The oracle every fast path above is pinned against (tests/engine/test_fast_paths.py),
+# the benchmark's baseline (benchmarks/reference.py), and the check `explain` and the
+# index make of autogroup:self rules, which take no shortcut.
+
+
+def rule_allows(rule: Rule, postures: Postures, owner: Mapping[Point, Device], src: Source,
+                dst: Sequence[Point], port: int, protos: frozenset[int]) -> bool:
+    """Whether `rule` lets `src` reach some address of `dst` (of the source address's
+    family) on `port` over one of `protos`. `owner`: device address -> its device."""
+    if not any(rule.allows_port(p, port) for p in protos):
+        return False
+    if rule.posture is not None and src.attrs is not None \
+            and not postures.satisfied(rule.posture, src.attrs):
+        return False  # addresses that are no tailnet device (attrs None) are exempt
+    for fam in (4, 6):
+        value = src.point(fam)
+        if value is None or not rule.src.contains_int(fam, value):
+            continue
+        if rule.self_dst:
+            if self_allowed_by(rule, owner, src, dst, fam):
+                return True
+        elif any(p[0] == fam and rule.dst.contains_int(*p) for p in dst):
+            return True
+    return False
+
+
+def scan_allowing(compiled: CompiledPolicy, owner: Mapping[Point, Device], src: Source,
+                  dst: Sequence[Point], port: int, protos: frozenset[int]) -> list[Rule]:
+    """Every rule that allows the question, in policy order (none under allow-all)."""
+    postures = compiled.postures
+    return [r for r in compiled.rules
+            if rule_allows(r, postures, owner, src, dst, port, protos)]
+
+
+def scan_allowed(compiled: CompiledPolicy, owner: Mapping[Point, Device], src: Source,
+                 dst: Sequence[Point], port: int, protos: frozenset[int]) -> bool:
+    """∃ rule allowing the question (always, for a policy without acls or grants)."""
+    postures = compiled.postures
+    return compiled.allow_all or any(
+        rule_allows(r, postures, owner, src, dst, port, protos) for r in compiled.rules)
+
+
+def self_allowed_by(rule: Rule, owner: Mapping[Point, Device], src: Source,
+                    dst: Sequence[Point], fam: int) -> bool:
+    """Whether `dst` holds an address (of `fam`) of the source's owner's untagged devices."""
+    device = src.device
+    if not rule.self_dst or device is None or device.tags or not device.user:
+        return False
+    user = device.user.lower()
+    return any(
+        p[0] == fam and (o := owner.get(p)) is not None and not o.tags
+        and (o.user or "").lower() == user
+        for p in dst
+    )

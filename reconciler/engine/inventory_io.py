@@ -21,8 +21,14 @@ engine/ (imports `reconciler.core.inventory`, `reconciler.core.errors`,
           advertised_routes: [10.0.0.0/24]
           posture: {"node:os": linux, "node:tsVersion": "1.62.0"}
 
+A user's `role` is what role autogroups (autogroup:admin, ...) stand for; a device's
+addresses are what a host alias at that address reaches (``hosts: {db: 100.64.0.22}``
+with a `tag:db` device at 100.64.0.22 makes `db:5432` that tagged device).
+
 `synthetic_inventory(policy)` makes one device per user login and per tag the policy
-names, with deterministic addresses, for running tests without a real tailnet.
+names, with deterministic addresses, for running tests without a real tailnet: its
+users hold no role and no device sits at a host alias's address, so a test relying on
+either fails there (and says so: `tests_runner`).
 `with_named_identities(inventory, *policies)` completes a real tailnet's inventory the
 same way, for the identities the policies name that own no device in it, so a plan
 still sees what they gain or lose (their devices carry `SYNTHETIC_ID`).
@@ -40,7 +46,6 @@ import yaml
 from reconciler.core.errors import AddressError, InventoryError
 from reconciler.core.inventory import ROLES, SYNTHETIC_ID, Device, Inventory, User
 from reconciler.engine.addrset import AddrSet, parse_ip
-from reconciler.engine.gcpause import gc_paused
 
 _PREFIXES = ("group:", "tag:", "autogroup:", "user:", "localpart:", "ipset:", "svc:", "posture:")
 
@@ -61,8 +66,7 @@ def load_inventory(path: Path | str) -> Inventory:
                              "Save it as UTF-8, or pass a different file with --inventory.") from e
     kind = "JSON" if p.suffix == ".json" else "YAML"
     try:
-        with gc_paused():
-            data = json.loads(text) if p.suffix == ".json" else yaml.safe_load(text)
+        data = json.loads(text) if p.suffix == ".json" else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as e:
         raise InventoryError(
             f"{p}: not valid {kind}: {e}",
@@ -74,8 +78,7 @@ def load_inventory(path: Path | str) -> Inventory:
     except RecursionError as e:  # both parsers recurse per nesting level
         raise InventoryError(f"{p}: not valid {kind}: nested too deeply",
                              "An inventory needs a few levels; pass a different file.") from e
-    with gc_paused():
-        return inventory_from_data(data, source=str(p))
+    return inventory_from_data(data, source=str(p))
 
 
 def inventory_from_data(data: Any, *, source: str = "inventory") -> Inventory:

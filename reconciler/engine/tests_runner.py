@@ -1,9 +1,8 @@
 """Run a policy's `tests` and `sshTests` offline, with Tailscale's semantics and wording.
 
 engine/ (step: test) (imports the engine modules, `reconciler.core.inventory`,
-`reconciler.core.source`, `reconciler.core.errors`, `reconciler.core.forked`, and the parsers of
-`reconciler.validate`). A long list of entries is split with a forked child. Semantics are
-policy-semantics.md §2.7 and §2.8:
+`reconciler.core.source`, `reconciler.core.errors`, and the parsers of
+`reconciler.validate`). Semantics are policy-semantics.md §2.7 and §2.8:
 
 * a test's src stands for every device of that identity: an `accept` entry needs every
   one of them to get through, a `deny` entry needs none to (∀ / ¬∃); an identity with no
@@ -22,27 +21,24 @@ src in `TestReport.tailscale_failures()`.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
-from reconciler.core.errors import AddressError, ReconcilerError, SelectorError
-from reconciler.core.forked import Forked, forking_allowed
+from reconciler.core.errors import AddressError, SelectorError
 from reconciler.core.inventory import Device, Inventory
 from reconciler.core.source import Location, SourceMap
 from reconciler.engine.addrset import AddrSet, parse_ip, strict_ip
 from reconciler.engine.compile import CompiledPolicy, compile_policy
-from reconciler.engine.gcpause import gc_paused
-from reconciler.engine.index import Point, RuleIndex, Source, SourceGroup
+from reconciler.engine.index import DeviceAddresses, Point, RuleIndex, Source, SourceGroup
 from reconciler.engine.inventory_io import synthetic_inventory
 from reconciler.engine.ssh import SSHRule, compile_ssh, ssh_actions
 from reconciler.validate.ports import ProtoError, parse_proto, split_acl_dst
 from reconciler.validate.selectors import Kind, SelectorSyntaxError, parse_selector
 
 TCP_OR_UDP = frozenset({6, 17})
-# Below this many entries a second process costs more (fork, pickling the results
-# back) than it saves: entries take tens of microseconds each.
-SPLIT_AT = 2000
 SSH_WANT = {"accept": "Accept", "check": "Check", "deny": "Drop"}
 
 
@@ -63,20 +59,30 @@ class TestResult:
     errors: list[str] = field(default_factory=list)  # failing assertions, SaaS wording
     invalid: list[str] = field(default_factory=list)  # why the entry is malformed
     assertions: int = 0
+    title: str | None = None  # the entry's `name:` in its fragment, when it has one
+    notes: list[str] = field(default_factory=list)  # why a failure may not be the policy's
 
     @property
     def status(self) -> str:
         return "invalid" if self.invalid else "failed" if self.errors else "passed"
 
     @property
+    def label(self) -> str:
+        """How people know the entry: `tests["alice-db"]` by its name, else `tests[3]`."""
+        if self.title is None:
+            return f"{self.section}[{self.index}]"
+        return f"{self.section}[{json.dumps(self.title, ensure_ascii=False)}]"
+
+    @property
     def name(self) -> str:
-        return f"{self.section}[{self.index}] {self.src}"
+        return f"{self.label} {self.src}"
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "section": self.section, "index": self.index, "src": self.src,
             "status": self.status, "location": str(self.location) if self.location else None,
             "errors": self.errors, "invalid": self.invalid, "assertions": self.assertions,
+            "name": self.title, "label": self.label, "notes": self.notes,
         }
 
 
@@ -109,6 +115,13 @@ class TestReport:
     def assertions(self) -> int:
         return sum([r.assertions for r in self.results])
 
+    def named(self, names: Mapping[tuple[str | int, ...], str]) -> TestReport:
+        """The report with each entry's `name:` (entry path -> name, as `Desired.meta`
+        holds them), so failures are cited by name rather than by position."""
+        for r in self.results:
+            r.title = names.get((r.section, r.index))
+        return self
+
     def tailscale_failures(self) -> list[dict[str, Any]]:
         """SaaS's `data` of a `test(s) failed` answer: ``[{"user": src, "errors": [...]}]``."""
         grouped: dict[str, list[str]] = {}
@@ -140,13 +153,10 @@ def run_tests(policy: Mapping[str, Any], inventory: Inventory | None = None,
     `compiled`: `policy` already compiled over `inventory` (shared with other work).
     Raises `CompileError` (a ReconcilerError) if the rules themselves cannot compile.
     """
-    with gc_paused():
-        if compiled is None:
-            inv = inventory if inventory is not None else synthetic_inventory(policy)
-            # one expression: the compiled policy and the index are freed (by reference
-            # counting) before the collector resumes, so it has only the report to scan
-            return Runner(compile_policy(policy, inv), sources).run()
-        return Runner(compiled, sources).run()
+    if compiled is None:
+        inv = inventory if inventory is not None else synthetic_inventory(policy)
+        compiled = compile_policy(policy, inv)
+    return Runner(compiled, sources).run()
 
 
 class Runner:
@@ -155,7 +165,7 @@ class Runner:
     def __init__(self, compiled: CompiledPolicy, sources: SourceMap | None = None) -> None:
         self.compiled = compiled
         self.resolver = compiled.resolver
-        self.index = RuleIndex(compiled)
+        self.addresses = DeviceAddresses(compiled.inventory.devices)
         self.sources = sources
         self._ssh: list[SSHRule] | None = None
         self.known_users = {u.login.lower() for u in compiled.inventory.users}
@@ -163,6 +173,12 @@ class Runner:
         self._src_cache: dict[str, list[Source]] = {}
         self._group_cache: dict[str, SourceGroup] = {}
         self._parsed_dst: dict[str, tuple[str, str, list[Point], int]] = {}
+        self._roles: list[str] | None = None
+
+    @cached_property
+    def index(self) -> RuleIndex:
+        """The rule index, built on first use (`explain` parses its question without it)."""
+        return RuleIndex(self.compiled, self.addresses)
 
     def run(self) -> TestReport:
         policy = self.compiled.policy
@@ -172,16 +188,7 @@ class Runner:
             if not isinstance(entries, list):
                 entries = [entries]
             work.extend((run_one, i, entry) for i, entry in enumerate(entries))
-        if len(work) < SPLIT_AT or not forking_allowed():
-            results = [run_one(i, entry) for run_one, i, entry in work]
-        else:
-            # Entries are independent: the second half runs in a forked child, which
-            # inherits the compiled rules and index (see reconciler/core/forked.py).
-            half = len(work) // 2
-            rest = Forked(lambda: [run_one(i, entry) for run_one, i, entry in work[half:]],
-                          transport=(ReconcilerError,))
-            results = [run_one(i, entry) for run_one, i, entry in work[:half]]
-            results.extend(rest.result())
+        results = [run_one(i, entry) for run_one, i, entry in work]
         return TestReport(results, self.compiled.inventory.source)
 
     def _location(self, path: tuple[str | int, ...]) -> Location | None:
@@ -207,10 +214,10 @@ class Runner:
                 devices = self.resolver.identity_devices(s) or []
             except SelectorError as e:
                 raise Invalid(f'src "{s}": {e.summary}') from None
-            found = [self.index.source(d, attrs) for d in devices]
+            found = [self.addresses.source(d, attrs) for d in devices]
         elif sel.kind in (Kind.HOST, Kind.IP):
             point = self._single_address(sel.kind, sel.value, s, "src")
-            owner = self.index.owner.get(point)
+            owner = self.addresses.owner.get(point)
             base = attrs if attrs is not None else (owner.posture if owner else None)
             found = [Source(point[1] if point[0] == 4 else None,
                             point[1] if point[0] == 6 else None, owner, base)]
@@ -241,7 +248,7 @@ class Runner:
             return cached
         point = strict_ip(host)
         if point is not None:  # an IP literal, as parse_selector would find (but sooner)
-            owner = self.index.owner.get(point)
+            owner = self.addresses.owner.get(point)
             found = self._dst_cache[host] = ([point], [owner] if owner else [])
             return found
         try:
@@ -257,10 +264,10 @@ class Runner:
                 devices = self.resolver.identity_devices(host) or []
             except SelectorError as e:
                 raise Invalid(f'"{text}": {e.summary}') from None
-            points = self.index.points_of(devices)
+            points = self.addresses.points_of(devices)
         elif sel.kind in (Kind.HOST, Kind.IP):
             points = [self._single_address(sel.kind, sel.value, text, "dst")]
-            owner = self.index.owner.get(points[0])
+            owner = self.addresses.owner.get(points[0])
             devices = [owner] if owner else []
         elif sel.kind is Kind.SERVICE:
             points = []  # Service VIPs are not in the inventory: nothing to reach
@@ -282,7 +289,68 @@ class Runner:
             self._run_test(entry, result)
         except Invalid as e:
             result.invalid.append(str(e))
+        if result.errors and self.compiled.inventory.source == "synthetic":
+            self._synthetic_note(entry, result)
         return result
+
+    # --- what a synthetic inventory cannot know -------------------------------------------
+
+    def _synthetic_note(self, entry: Any, result: TestResult) -> None:
+        """Say so when a failure may be the synthetic inventory's rather than the
+        policy's: its users hold no role (every one is a plain member), and a host alias
+        or IP a test names is no device of it (so no tag, user or group reaches it)."""
+        reasons: list[str] = []
+        roles = self._roles_named()
+        user_src = bool(result.src) and not result.src.startswith(("tag:", "autogroup:"))
+        if roles and user_src and result.section == "sshTests":
+            reasons.append(f"its users hold no role, so {', '.join(roles)} "
+                           f"cover{'s' if len(roles) == 1 else ''} none of them")
+        if result.section == "tests" and _is_mapping(entry):
+            for text in [*(entry.get("accept", entry.get("allow")) or []),
+                         *(entry.get("deny") or [])]:
+                parsed = self._parsed_dst.get(text) if isinstance(text, str) else None
+                if parsed is None:
+                    continue
+                _, host, points, port = parsed
+                device = any(p in self.index.owner for p in points)
+                # A rule for a role that reaches this destination (or might, when it is
+                # no device here): a user holding the role would be let through, and
+                # synthetic users hold none.
+                by_role = sorted({t for rule in self.compiled.rules
+                                  for t in rule.src_text if t in roles
+                                  and (not device
+                                       or any(rule.dst.contains_int(*p) for p in points))
+                                  and any(rule.allows_port(q, port) for q in rule.protos)})
+                if by_role and user_src:
+                    reasons.append(f"its users hold no role, so {', '.join(by_role)} "
+                                   f"cover{'s' if len(by_role) == 1 else ''} none of them")
+                if points and not device:
+                    shown = self.resolver.hosts.get(host)
+                    what = f'host "{host}" ({shown})' if shown else f'"{host}"'
+                    reasons.append(f"{what} is no device of it, so no tag, user or group "
+                                   "reaches it")
+        if reasons:
+            result.notes.append(
+                "this assertion depends on the synthetic inventory: "
+                + "; ".join(dict.fromkeys(reasons))
+                + ". Give --inventory FILE (users with roles, devices with addresses) or "
+                  "a target with a backend")
+
+    def _roles_named(self) -> list[str]:
+        """The role autogroups (other than autogroup:member) the policy's rules name."""
+        if self._roles is None:
+            from reconciler.validate.selectors import ROLE_AUTOGROUPS
+
+            texts: set[str] = set()
+            for rule in self.compiled.rules:
+                texts.update(rule.src_text)
+                texts.update(rule.dst_text)
+            for entry in self.compiled.policy.get("ssh") or []:
+                if _is_mapping(entry):
+                    texts.update(t for t in entry.get("src") or [] if isinstance(t, str))
+            self._roles = sorted(t.strip() for t in texts
+                                 if t.strip() in ROLE_AUTOGROUPS - {"autogroup:member"})
+        return self._roles
 
     def _run_test(self, entry: Any, result: TestResult) -> None:
         if not _is_mapping(entry):
@@ -379,6 +447,8 @@ class Runner:
             self._run_ssh_test(entry, result)
         except Invalid as e:
             result.invalid.append(str(e))
+        if result.errors and self.compiled.inventory.source == "synthetic":
+            self._synthetic_note(entry, result)
         return result
 
     def _ssh_dst(self, text: Any) -> list[Device]:
@@ -397,7 +467,7 @@ class Runner:
             raise Invalid(f'SSH tests dst "{s}": a bare IPv6 address is not accepted by SaaS')
         if sel.kind in (Kind.HOST, Kind.IP):
             point = self._single_address(sel.kind, sel.value, s, "dst")
-            owner = self.index.owner.get(point)
+            owner = self.addresses.owner.get(point)
             return [owner] if owner else []
         try:
             return self.resolver.identity_devices(s) or []

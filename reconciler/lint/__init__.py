@@ -18,7 +18,6 @@ from reconciler.core.errors import ReconcilerError
 from reconciler.core.inventory import Inventory
 from reconciler.core.problems import Problem
 from reconciler.engine.compile import compile_policy
-from reconciler.engine.gcpause import gc_paused
 from reconciler.engine.inventory_io import synthetic_inventory
 from reconciler.lint.expiry import check_expiry
 from reconciler.lint.findings import CHECKS, OFF, Finding, LintSettings
@@ -55,9 +54,7 @@ class LintReport:
 def lint_desired(desired: Desired, settings: LintSettings | None = None, *,
                  now: datetime | None = None, inventory: Inventory | None = None) -> LintReport:
     """Every check on a loaded desired state; severities as configured, "off" dropped."""
-    # Allocation-heavy (indexes of the whole policy) and nothing cyclic to free.
-    with gc_paused():
-        return _lint(desired, settings, now=now, inventory=inventory)
+    return _lint(desired, settings, now=now, inventory=inventory)
 
 
 def _validate(desired: Desired) -> list[Problem]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from functools import lru_cache
+from itertools import chain
 from typing import Any
 
 from reconciler.core.source import PathKey, SourceMap
@@ -155,9 +156,10 @@ def check_references(policy: Mapping[str, Any], sources: SourceMap,
     for kind, section in _SECTION.items():
         value = policy.get(section)
         defined[kind] = {str(k).strip() for k in value} if isinstance(value, Mapping) else set()
-    refs = list(references(policy, devices))
-    for j, name in strings(policy.get("defaultSrcPosture")):
-        refs.append(("posture", name.strip(), ("defaultSrcPosture", j)))
+    # Streamed, not listed: a large policy has hundreds of thousands of references.
+    refs = chain(references(policy, devices),
+                 (("posture", name.strip(), ("defaultSrcPosture", j))
+                  for j, name in strings(policy.get("defaultSrcPosture"))))
     findings: list[Finding] = []
     used: dict[str, set[str]] = {kind: set() for kind in _SECTION}
     for kind, name, path in refs:

@@ -1,9 +1,12 @@
 """Lint: risky grants of access that are legal but rarely intended.
 
-lint/ (imports `reconciler.validate` parsers and `reconciler.core.source`). Allow-all
-rules (and a policy with no rules at all, which Tailscale reads as allow-all),
-autogroup:danger-all, tag owners so broad that anyone can make a device look like a
-server, and SSH as root without re-authentication.
+lint/ (imports `reconciler.validate` parsers, `reconciler.core.source` and the shared
+rule `reconciler.engine.risk`). Allow-all rules (and a policy with no rules at all, which
+Tailscale reads as allow-all), autogroup:danger-all, tag owners so broad that anyone can
+make a device look like a server, and SSH as root without re-authentication. The first
+two are `reconciler.engine.risk`'s rule at the scale of the whole policy (everyone, every
+address, every port), with its selectors; the diagram and the report judge single
+grants with the same rule.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from reconciler.core.source import Location, SourceMap
+from reconciler.engine.risk import DANGER_ALL
 from reconciler.lint.findings import Finding
 from reconciler.lint.references import strings
 from reconciler.validate.ports import split_acl_dst
@@ -48,7 +52,7 @@ def check_risky(policy: Mapping[str, Any], sources: SourceMap, *,
                     sources.at((section, i)),
                     "name the sources and destinations that need access"))
     for path, text in _all_strings(policy, ()):
-        if text.strip() == "autogroup:danger-all":
+        if text.strip() == DANGER_ALL:
             findings.append(Finding(
                 "danger-all", "warning",
                 "autogroup:danger-all matches every address, including ones outside the "

@@ -1,7 +1,7 @@
 """Lint checks on the compiled rules: shadowed rules and test coverage.
 
 lint/ (imports the engine's `compile`, `resolve`, `ssh`, `addrset`, the policy
-parsers, and `diff.access.sets` for fast set differences). Both checks use the engine's
+parsers). Both checks use the engine's
 compiled form, so they see what the rules mean over the inventory, not how they are
 spelled:
 
@@ -24,7 +24,7 @@ from __future__ import annotations
 import operator
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import reduce
 from itertools import repeat
@@ -32,7 +32,6 @@ from typing import Any
 
 from reconciler.core.errors import ReconcilerError
 from reconciler.core.source import PathKey, SourceMap
-from reconciler.diff.access.sets import subset
 from reconciler.engine.addrset import EMPTY, AddrSet, parse_ip
 from reconciler.engine.compile import CompiledPolicy, Rule
 from reconciler.engine.resolve import device_addrs
@@ -131,8 +130,19 @@ class _RuleIndex:
             if addrs.size() > len(points):
                 self.outside.update(ids)
                 self.loose.add(sel)
-        self._at: dict[Point, set[int]] = {}
-        self.sel_sets = [frozenset(r.dst_sel if dst else r.src_sel) for r in rules]
+        # One object per distinct value: the devices of one user or tag hold the same
+        # selectors, and rules written alike name the same ones (memory at 4x large).
+        lists: dict[tuple[str, ...], list[str]] = {}
+        for p, sels in self.sels_at.items():
+            self.sels_at[p] = lists.setdefault(tuple(sels), sels)
+        sets: dict[tuple[str, ...], frozenset[str]] = {}
+        self.sel_sets: list[frozenset[str]] = []
+        for r in rules:
+            key = r.dst_sel if dst else r.src_sel
+            found = sets.get(key)
+            if found is None:
+                found = sets[key] = frozenset(key)
+            self.sel_sets.append(found)
         self._held: dict[tuple[frozenset[str], str], bool] = {}
         # Loose selector -> its addresses that are no device; (loose selectors of a rule,
         # selector) -> whether they hold those.
@@ -140,15 +150,6 @@ class _RuleIndex:
         self._beyond: dict[tuple[frozenset[str], str], bool] = {}
         self._loose_at: dict[Point, list[str]] = {}  # address no device has -> loose sels
         self.loose_union = reduce(operator.or_, (resolve(s) for s in self.loose), EMPTY)
-
-    def at(self, point: Point) -> set[int]:
-        found = self._at.get(point)
-        if found is None:
-            found = set()
-            for s in self.sels_at.get(point, ()):
-                found.update(self.by_sel[s])
-            self._at[point] = found
-        return found
 
     def selectors_of(self, points: list[Point], owner: Mapping[Point, Any]) -> frozenset[str]:
         """The selectors holding at least one of `points` (exactly: addresses that are no
@@ -202,7 +203,7 @@ class _RuleIndex:
         found = self._beyond.get(key)
         if found is None:
             union = reduce(operator.or_, (self.resolve(s) for s in theirs), EMPTY)
-            found = self._beyond[key] = subset(self.beyond[sel], union)
+            found = self._beyond[key] = self.beyond[sel].issubset(union)
         return found
 
 
@@ -217,6 +218,25 @@ class RuleIndexes:
         self.dst = _RuleIndex(self.rules, self.pts, lambda s: resolver.dst(s).addrs, dst=True)
         self.src = _RuleIndex(self.rules, self.pts, lambda s: resolver.src(s).addrs, dst=False)
         self.self_rules = {i for i, r in enumerate(self.rules) if r.self_dst}
+
+
+def bitset(ids: Iterable[int]) -> int:
+    """Ids as the bits of one int (bit i set: id i), built in one pass."""
+    ids = list(ids)
+    if not ids:
+        return 0
+    buf = bytearray((max(ids) >> 3) + 1)
+    for i in ids:
+        buf[i >> 3] |= 1 << (i & 7)
+    return int.from_bytes(buf, "little")
+
+
+def ascending(bits: int) -> Iterator[int]:
+    """The ids of a bitset, lowest first, lazily (callers mostly stop at the first)."""
+    while bits:
+        low = bits & -bits
+        yield low.bit_length() - 1
+        bits ^= low
 
 
 def _ports_in(inner: tuple[tuple[int, int], ...], outer: tuple[tuple[int, int], ...]) -> bool:
@@ -237,7 +257,7 @@ def _fits(big: Rule, small: Rule) -> bool:
 def _contains(big: Rule, small: Rule) -> bool:
     if not _fits(big, small):
         return False
-    return subset(small.src, big.src) and (small.self_dst or subset(small.dst, big.dst))
+    return small.src.issubset(big.src) and (small.self_dst or small.dst.issubset(big.dst))
 
 
 def shadowed(compiled: CompiledPolicy, sources: SourceMap,
@@ -257,16 +277,37 @@ def shadowed(compiled: CompiledPolicy, sources: SourceMap,
     classes: dict[tuple[Any, ...], list[int]] = defaultdict(list)
     for i, r in enumerate(rules):
         classes[r.self_dst, r.protos, r.posture, r.ports].append(i)
-    fit_ids: dict[tuple[Any, ...], set[int]] = {}
+    fit_ids: dict[tuple[Any, ...], int] = {}
+    # Rule sets as bitsets (bit i: rule i), cached here so that they are freed before
+    # coverage runs: a set of ids per device address list grew with rules times devices
+    # (368 MB at 4x large), an int costs a bit per rule and `&` runs in C.
+    sel_bits: dict[tuple[_RuleIndex, str], int] = {}
+    at_bits: dict[tuple[_RuleIndex, tuple[str, ...]], int] = {}
 
-    def fitting(small: Rule) -> set[int]:
+    def at(index: _RuleIndex, point: Point) -> int:
+        """The rules whose side holds `point`; per selector list (the devices of one
+        user or tag share one)."""
+        sels = tuple(index.sels_at.get(point, ()))
+        found = at_bits.get((index, sels))
+        if found is None:
+            found = 0
+            for s in sels:
+                bits = sel_bits.get((index, s))
+                if bits is None:
+                    bits = sel_bits[index, s] = bitset(index.by_sel[s])
+                found |= bits
+            at_bits[index, sels] = found
+        return found
+
+    self_bits = bitset(self_rules)
+    outside = {index: bitset(index.outside) for index in (dst_index, src_index)}
+
+    def fitting(small: Rule) -> int:
         key = (small.self_dst, small.protos, small.posture, small.ports)
         found = fit_ids.get(key)
         if found is None:
-            found = fit_ids[key] = set()
-            for ids in classes.values():
-                if _fits(rules[ids[0]], small):
-                    found.update(ids)
+            found = fit_ids[key] = bitset(
+                i for ids in classes.values() if _fits(rules[ids[0]], small) for i in ids)
         return found
 
     def rank(entry: PathKey) -> tuple[int, Any]:
@@ -305,10 +346,10 @@ def shadowed(compiled: CompiledPolicy, sources: SourceMap,
             first = next((index.points[sel][0] for sel in sels if index.points[sel]), None)
             if first is None and not any(sel in index.loose for sel in sels):
                 return None  # an empty side matches nothing: not a shadowing question
-            firsts.append(index.at(first) if first is not None else index.outside)
-        cands = firsts[0] & (self_rules if small.self_dst else firsts[1]) & fitting(small)
+            firsts.append(at(index, first) if first is not None else outside[index])
+        cands = firsts[0] & (self_bits if small.self_dst else firsts[1]) & fitting(small)
         # Lazily, in ascending order: the caller mostly stops at the first container.
-        return (k for k in sorted(cands) if rules[k].path[:2] != small.path[:2]
+        return (k for k in ascending(cands) if rules[k].path[:2] != small.path[:2]
                 and contained(i, k))
 
     findings: list[Finding] = []

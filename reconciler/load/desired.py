@@ -14,14 +14,13 @@ import errno
 import os
 import re
 import stat
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-from reconciler.core.errors import ConfigError, PolicyError, ReconcilerError
-from reconciler.core.forked import Forked
+from reconciler.core.errors import ConfigError, PolicyError
 from reconciler.core.problems import Problem, Severity
 from reconciler.core.source import (
     Comment,
@@ -52,9 +51,7 @@ FRAGMENT_SUFFIXES = (".yaml", ".yml", ".hujson", ".json")
 LIST_SECTIONS = ("acls", "grants", "ssh", "nodeAttrs", "tests", "sshTests")
 # `devices` is ours, not Tailscale's: managed device tags, kept out of the policy document.
 DEVICES = "devices"
-
-T = TypeVar("T")
-
+SCHEMA_KEY = "$schema"  # a JSON/HuJSON fragment's pointer to its JSON Schema, for editors
 
 @dataclass
 class Fragment:
@@ -109,38 +106,6 @@ def load_desired(
     if validate:
         problems.extend(check_desired(desired, tailnet_domains=tailnet_domains, tests=tests))
     return settle(desired, problems)
-
-
-def load_desired_alongside(
-    root: Path,
-    work: Callable[[Desired], T],
-    *,
-    ref: str | None = None,
-    now: datetime | None = None,
-    config: Config | None = None,
-    revision: bool = True,
-) -> tuple[Desired, T]:
-    """`load_desired`, with `work(desired)` done while the validation runs beside it
-    (in a forked child where that helps: see `forked`).
-
-    The outcome is what the two in sequence would give: every error in the files is
-    raised as one `PolicyError`, and it wins over whatever `work` raised (work on an
-    invalid policy may fail in ways that only echo those errors); otherwise `work`'s
-    exception, or its result. `revision=False`: the work needs no commit (see
-    `read_desired`)."""
-    desired, problems = read_desired(root, ref=ref, now=now, config=config,
-                                     revision=revision)
-    if any(p.is_error for p in problems):  # the files are broken already: no work
-        problems.extend(check_desired(desired))
-    # Raises every error so far; otherwise keeps the notices (expiry) for the work.
-    settle(desired, problems)
-    checks = Forked(lambda: check_desired(desired), transport=(ReconcilerError,))
-    try:
-        outcome = work(desired)
-    except Exception:
-        settle(desired, checks.result())
-        raise
-    return settle(desired, checks.result()), outcome
 
 
 def read_desired(
@@ -446,6 +411,8 @@ def merge_fragments(
         for section in noted.keys() & {*LIST_SECTIONS, "groups"}:
             noted[section] = _lift_metadata_comments(noted[section])
         for section, value in frag.data.items():
+            if section == SCHEMA_KEY:  # an editor's pointer to the JSON Schema, not policy
+                continue
             here_noted = noted.get(section)
             if here_noted and (section,) in here_noted:
                 add_comment(comments, (section,), here_noted[(section,)])

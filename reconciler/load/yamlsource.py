@@ -46,6 +46,10 @@ MAX_DEPTH = 200
 MAX_ALIAS_NODES = 100_000
 
 
+# `# yaml-language-server: $schema=...` points editors at the JSON Schema.
+EDITOR_DIRECTIVE = "yaml-language-server:"
+
+
 class _Refused(Exception):
     """Stops building a document that must not be built further (see `MAX_DEPTH`,
     `MAX_ALIAS_NODES`); carries the one problem reported for it."""
@@ -210,15 +214,40 @@ class _BoundedLoader(yaml.SafeLoader):
 # same positions, about 7x faster than the pure-Python one: 1.8 s against 13.7 s for a
 # 2 MB policy. It words errors differently, and differs on some edge cases: a tab where
 # the pure-Python scanner refuses one, a bare `!` tag, a malformed block scalar header
-# (`>#`). So it only takes texts without `\t`, `!`, `|` or `>` that the pure-Python
-# reader accepts (the bulk of a large policy: its rules and tests), and any error is
-# reported by the pure-Python parser, in its words.
+# (`>#`), an explicit `?` key. So it only takes texts without a tab, and without `!`,
+# `|`, `>` or `?` outside comments, that the pure-Python reader accepts (the bulk of a
+# large policy: its rules and tests), and any error is reported by the pure-Python
+# parser, in its words.
 _FAST_LOADER = getattr(yaml, "CSafeLoader", None) if yaml.__with_libyaml__ else None
-_LIBYAML_DIFFERS = re.compile(r"[\t!|>?]")
+_LIBYAML_DIFFERS = re.compile(r"[!|>?]")
+
+
+def _libyaml_may_differ(text: str) -> bool:
+    """Whether `text` holds a construct on which libyaml and the pure-Python parser may
+    disagree. Comments are not YAML: a `?` or `>` in one (a URL, an arrow) says nothing,
+    so it no longer sends the whole file to the slow parser. Only comments that are
+    provably comments are skipped: whole-line ones, and trailing ones on a line with no
+    quote before the ` #` (a quote could open a scalar that holds the `#`)."""
+    if "\t" in text:
+        return True
+    if not _LIBYAML_DIFFERS.search(text):
+        return False
+    for line in text.splitlines():
+        if not _LIBYAML_DIFFERS.search(line):
+            continue
+        code = line.lstrip(" ")
+        if code.startswith("#"):
+            continue
+        hash_at = code.find(" #")
+        if hash_at >= 0 and "'" not in code[:hash_at] and '"' not in code[:hash_at]:
+            code = code[:hash_at]
+        if _LIBYAML_DIFFERS.search(code):
+            return True
+    return False
 
 
 def _compose_all(text: str) -> list[yaml.Node]:
-    if _FAST_LOADER is not None and not _LIBYAML_DIFFERS.search(text) \
+    if _FAST_LOADER is not None and not _libyaml_may_differ(text) \
             and not yaml.reader.Reader.NON_PRINTABLE.search(text):
         try:
             nodes = list(yaml.compose_all(text, Loader=_FAST_LOADER))
@@ -326,6 +355,8 @@ def yaml_comments(text: str, root: yaml.Node) -> Comments:
     out: Comments = {}
     last_section = next((item[3] for item in reversed(items) if item[2] == 1), None)
     for line_no, col, after_something, body in found:
+        if body.lstrip().startswith(EDITOR_DIRECTIVE):
+            continue  # for the editor, not the reader: kept out of the compiled policy
         here = (line_no, col)
         inside = bisect.bisect_right(span_starts, here) - 1
         if inside >= 0 and spans[inside][1] > here:

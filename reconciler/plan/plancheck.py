@@ -13,15 +13,18 @@ recompute both from the document and the prior text and refuse the plan when the
 differ from the record, so a document edited after review (an added member, a widened
 grant) can neither be hidden from `show` nor pushed by `apply`. Names of list entries
 are labels the control plane never sees; they are taken from the record, and every
-value, action and field is recomputed. Display-only text (reasons, origins, locations)
-is not compared, and just-in-time expiries (not in the document either) must belong
-to their change; tests are not re-run (their verdict is the plan's, see `applier`).
+value, action and field is recomputed. Display-only text (reasons, origins, locations,
+the names and locations of the rules an access change cites: only their paths are
+compared) is not compared, and just-in-time expiries (not in the document either) must
+belong to their change; tests are not re-run (their verdict is the plan's, see
+`applier`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -209,7 +212,8 @@ def _access_key(data: dict[str, Any]) -> str:
     for side in ("gained", "lost"):
         for change in data[side]:
             for rule in change["rules"]:
-                rule["location"] = None  # sources are not in the plan: paths are compared
+                # Sources and names are not in the document: paths are compared.
+                rule["location"] = rule["name"] = None
             # Rules are listed by location where known: without them, by path.
             change["rules"].sort(key=lambda rule: rule["path"])
     return json.dumps(data, sort_keys=True)
@@ -233,6 +237,9 @@ def _same_access(plan: Plan, prior: dict[str, Any], policy: dict[str, Any],
     if _access_key(to_json(access)) != _access_key(to_json(plan.access)):
         raise _refuse(source, "the access changes recorded in the plan differ from what its "
                               "document does (who gains and who loses access)")
+    # The same diff: take its display data (groups, devices' tags) too, which plan files
+    # do not keep, so a shown plan draws people as their groups as the fresh one did.
+    plan.access = replace(plan.access, groups=access.groups, device_tags=access.device_tags)
 
 
 def read(path: Any, *, key: str | None = None) -> Plan:

@@ -358,10 +358,15 @@ def _access_from(s: _Schema, a: Any) -> AccessDiff | None:
         c = s.obj(c, where, {"src", "dst", "ip", "proto", "ports", "devices", "rules"})
         rules = []
         for i, r in enumerate(s.lst(c["rules"], f"{where}.rules")):
-            r = s.obj(r, f"{where}.rules[{i}]", {"path", "location"})
+            # `name` (display only, like the location) is optional: plans saved before
+            # rules carried their names lack it.
+            r = s.obj(r, f"{where}.rules[{i}]", {"path", "location", "name"},
+                      optional=frozenset({"name"}))
             rules.append(_rule_ref({
                 "path": s.text(r["path"], f"{where}.rules[{i}].path", MAX_NAME),
-                "location": s.location(r["location"], f"{where}.rules[{i}].location")}))
+                "location": s.location(r["location"], f"{where}.rules[{i}].location"),
+                "name": s.text(r.get("name"), f"{where}.rules[{i}].name", MAX_NAME,
+                               nullable=True)}))
         out = AccessChange(src=s.text(c["src"], f"{where}.src", MAX_NAME),
                            dst=s.strings(c["dst"], f"{where}.dst"),
                            ports=s.text(c["ports"], f"{where}.ports", MAX_NAME),
@@ -517,7 +522,7 @@ def _rule_ref(data: dict[str, Any]) -> RuleRef:
     if data.get("location"):
         file, line, col = str(data["location"]).rsplit(":", 2)
         location = Location(file, int(line), int(col))
-    return RuleRef(path, location)
+    return RuleRef(path, location, data.get("name"))
 
 
 # --- integrity --------------------------------------------------------------------------------

@@ -1,16 +1,19 @@
 """Markdown for pull-request comments: a summary, then the plan in a collapsible block.
 
-render/ (step: report). May import: `changes`, `render.text`, stdlib. Pure. The first line is
-a hidden marker, `<!-- reconciler-plan:TARGET -->`, so a workflow can find its earlier
-comment and update it in place instead of adding one per push. Just-in-time access
-(who, until when in UTC, how long is left) is listed above the collapsed plan. The plan body is a
-```diff block with each line's symbol moved to column 0, which GitHub colours
-(`~` becomes `!`, which diff highlighting shows as a change).
+render/ (step: report). May import: `changes`, `render.text`, `diff.access`, stdlib.
+Pure. The first line is a hidden marker, `<!-- reconciler-plan:TARGET -->`, so a
+workflow can find its earlier comment and update it in place instead of adding one per
+push. Just-in-time access (who, until when in UTC, how long is left) is listed above the
+collapsed plan; the access diff (risky gains, diagram, table: `access_diff.render`)
+below it. A comment never exceeds GitHub's limit: see `render_plan`. The plan body is a
+```diff block with each line's symbol moved to column 0, which GitHub colours (`~`
+becomes `!`, which diff highlighting shows as a change).
 """
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Collection
 
 from reconciler.diff.access import render_markdown as render_access
 from reconciler.diff.changes import DriftReport, Plan, utc_text
@@ -40,7 +43,18 @@ def _escape(text: str) -> str:
     return text.replace("|", "\\|")
 
 
-def render_plan(plan: Plan) -> str:
+# GitHub refuses comments over 65,536 characters; the margin leaves room for the links
+# the Action adds under the plan.
+COMMENT_LIMIT = 65_536
+MAX_CHARS = 60_000
+
+
+def render_plan(plan: Plan, *, max_chars: int = MAX_CHARS,
+                sensitive: Collection[str] | None = None) -> str:
+    """The comment: at most `max_chars` characters. When the whole plan does not fit,
+    the access table is folded and keeps the rows that fit (the plan's diff too, if it
+    still fits); then the comment keeps only the summary, the risky gains and the
+    diagram and says where the full plan is."""
     add, change, destroy = plan.counts()
     t = plan.tests
     status = "✅" if plan.tests.ok and not plan.errored else "❌"
@@ -76,13 +90,39 @@ def render_plan(plan: Plan) -> str:
         head += [f"- `{address}`: " + _escape(e.describe("in force" if e.subject == address
                                                           else None))
                  for address, e in jit]
-    if plan.has_changes or plan.drift:
-        counts = f"{add} to add, {change} to change, {destroy} to destroy"
-        head += ["", f"<details><summary>Show plan ({counts})</summary>", "",
-                 diff_block(plan_lines(plan)), "", "</details>"]
-    if plan.access is not None:
-        head += ["", render_access(plan.access).rstrip("\n")]
-    return "\n".join(head) + "\n"
+    counts = f"{add} to add, {change} to change, {destroy} to destroy"
+
+    def form(details: bool, table: str, rows: int | None) -> str:
+        out = list(head)
+        if (plan.has_changes or plan.drift) and details:
+            out += ["", f"<details><summary>Show plan ({counts})</summary>", "",
+                    diff_block(plan_lines(plan)), "", "</details>"]
+        elif plan.has_changes or plan.drift:
+            out += ["", f"The plan ({counts}) is too long for a comment: it is in the "
+                        "plan file and the access report of this run."]
+        if plan.access is not None:
+            out += ["", render_access(plan.access, sensitive=sensitive, table=table,
+                                      max_rows=rows).rstrip("\n")]
+        return "\n".join(out) + "\n"
+
+    shown = form(True, "open", None)
+    if len(shown) <= max_chars:
+        return shown
+    # Too long: the access table folds and keeps the rows that fit, with the plan's
+    # diff if it can, else without; last, the summary, risky gains and diagram only.
+    total = len(plan.access.gained) + len(plan.access.lost) if plan.access else 0
+    for details in (True, False):
+        low, high, best = 1, total, None  # a table of no rows says nothing
+        while low <= high:
+            middle = (low + high) // 2
+            text = form(details, "collapsed", middle)
+            if len(text) <= max_chars:
+                best, low = text, middle + 1
+            else:
+                high = middle - 1
+        if best is not None:
+            return best
+    return form(False, "none", None)
 
 
 def render_drift(report: DriftReport) -> str:

@@ -1,27 +1,27 @@
 """render/ (step: report): `reconciler report`, one self-contained HTML page for auditors.
 
-render/ (step: report). May import: `render.matrix`, stdlib. Pure: the command gathers the
-facts (access, lint, expiries, audit notes) and this module only lays them out. The
-page fetches nothing (inline CSS, no script), reads in light and dark mode, and prints
-to PDF.
+render/ (step: report). May import: `render.matrix`, `engine.risk`, stdlib. Pure: the
+command gathers the facts (access, lint, expiries, audit notes) and this module only
+lays them out. The page fetches nothing (inline CSS, no script), reads in light and dark
+mode, and prints to PDF.
 
 Sections, most asked-for first: who can reach each sensitive tag; the access matrix;
 just-in-time access with its expiry; lint findings and test coverage; the last
 applies from the audit notes.
 
-A matrix cell is marked risky when its destination is a sensitive tag and it allows
-every port of some protocol (`*`) or SSH (port 22): the two ways a small-looking rule
-hands out the most on the devices that matter most.
+A matrix cell is marked risky by the rule `reconciler.engine.risk` states for lint, the plan's
+diagram and this page alike: it hits two of SSH or an admin port or every port; a
+sensitive destination; people from outside (contractors, other domains) or everyone.
 """
 
 from __future__ import annotations
 
 import html
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from reconciler.engine.risk import assess, home_domains
 from reconciler.render.matrix import Matrix, html_page, render_html_table
 
 
@@ -58,13 +58,21 @@ class Report:
     applies: list[tuple[str, str]] = field(default_factory=list)  # (commit, note)
 
 
-_SSH_OR_ALL = re.compile(r"(?:^|[ ,])(?:\*|22)(?:$|[;,])")
-
-
 def risky_cells(matrix: Matrix, sensitive: Sequence[str]) -> set[tuple[str, str]]:
-    """Cells on a sensitive column that allow `*` or port 22 (see the module docstring)."""
-    return {(row, column) for (row, column), text in matrix.cells.items()
-            if column in sensitive and _SSH_OR_ALL.search(text)}
+    """Cells that are risky by `reconciler.engine.risk` (see the module docstring); a row of
+    several people is judged by each of them."""
+    people = [m for members in matrix.members.values() for m in members]
+    domains = home_domains([*people, *matrix.rows])
+    out = set()
+    for (row, column), text in matrix.cells.items():
+        whos = matrix.members.get(row, [row])
+        for part in text.split("; "):
+            label, _, ports = part.partition(" ")
+            if any(assess(who, column, label, ports, sensitive=sensitive,
+                          domains=domains).risky for who in (row, *whos)):
+                out.add((row, column))
+                break
+    return out
 
 
 def time_left(expires: datetime, now: datetime) -> str:
@@ -171,7 +179,8 @@ def render(report: Report) -> str:
         "<h2>Access matrix</h2>",
         '<p class="muted">Rows: groups (users with the same access), users, and tags as '
         "sources. Columns: tags, other destinations, and users' own devices. Cells: the "
-        "ports allowed. Marked cells allow every port or SSH on a sensitive tag.</p>",
+        "ports allowed. Marked cells are risky: two of SSH, an admin port or every port; a "
+        "sensitive destination; people from outside or everyone.</p>",
         render_html_table(report.matrix, risky=risky),
         _expiry_section(report),
         _lint_section(report),

@@ -23,10 +23,11 @@ def render_text(report: TestReport, *, color: bool = False) -> str:
         if r.status == "passed":
             continue
         where = f"{r.location}: " if r.location else ""
-        head = f"{where}{r.section}[{r.index}] src {r.src!r}: {r.status}"
+        head = f"{where}{r.label} src {r.src!r}: {r.status}"
         lines.append(f"{RED_BOLD}{head}{RESET}" if color else head)
         lines.extend(f"  invalid test: {line}" for line in r.invalid)
         lines.extend(f"  {line}" for line in r.errors)
+        lines.extend(f"  note: {line}" for line in r.notes)
     lines.append(
         f"{len(report.passed)} passed, {len(report.failed)} failed, {len(report.invalid)} "
         f"invalid ({report.assertions} assertions; inventory: {report.inventory})"
@@ -61,7 +62,7 @@ def junit_xml(report: TestReport) -> str:
         "skipped": "0",
     })
     for r in report.results:
-        attrs = {"classname": r.section, "name": f"{r.section}[{r.index}] {r.src}"}
+        attrs = {"classname": r.section, "name": r.name}
         if r.location:
             attrs["file"] = r.location.file
             attrs["line"] = str(r.location.line)
@@ -69,7 +70,8 @@ def junit_xml(report: TestReport) -> str:
         if r.status == "invalid":
             ET.SubElement(case, "error", {"message": r.invalid[0]}).text = "\n".join(r.invalid)
         elif r.status == "failed":
-            ET.SubElement(case, "failure", {"message": r.errors[0]}).text = "\n".join(r.errors)
+            ET.SubElement(case, "failure", {"message": r.errors[0]}).text = "\n".join(
+                [*r.errors, *(f"note: {n}" for n in r.notes)])
     root = ET.Element("testsuites")
     root.append(suite)
     ET.indent(root)

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from reconciler.core.source import PathKey
-from reconciler.validate.context import Context, Found, Memo, as_list, report_found
+from reconciler.validate.context import Context, Found, Memo, report_found
 from reconciler.validate.ports import (
     PortError,
     PortRange,
@@ -23,12 +23,13 @@ from reconciler.validate.ports import (
     split_acl_dst,
 )
 from reconciler.validate.rule_sides import (
+    SourceMemo,
     check_legacy_pair,
+    check_rule_section,
     check_self_sources,
     check_src_posture,
     dst_selector_problems,
     entry_field,
-    src_problems,
     string_items,
 )
 from reconciler.validate.selectors import (
@@ -70,16 +71,12 @@ def _dst(ctx: Context, text: str) -> _Dst:
 
 
 def check_acls(ctx: Context) -> None:
-    srcs = Memo(ctx, src_problems)
-    dsts = Memo(ctx, _dst)
-    for i, entry in enumerate(as_list(ctx.policy.get("acls"))):
-        if isinstance(entry, Mapping):
-            _check_acl(ctx, srcs, dsts, ("acls", i), entry)
+    check_rule_section(ctx, "acls", _dst, _check_acl)
 
 
 def _check_acl(
     ctx: Context,
-    srcs: Memo[tuple[Selector | None, Found]],
+    srcs: SourceMemo,
     dsts: Memo[_Dst],
     base: PathKey,
     entry: Mapping[str, Any],

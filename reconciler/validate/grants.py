@@ -22,10 +22,11 @@ from reconciler.validate.ports import (
 )
 from reconciler.validate.references import undefined
 from reconciler.validate.rule_sides import (
+    SourceMemo,
+    check_rule_section,
     check_self_sources,
     check_src_posture,
     dst_selector_problems,
-    src_problems,
     string_items,
 )
 from reconciler.validate.selectors import (
@@ -84,16 +85,12 @@ def _dst(ctx: Context, text: str) -> _Dst:
 
 
 def check_grants(ctx: Context) -> None:
-    srcs = Memo(ctx, src_problems)
-    dsts = Memo(ctx, _dst)
-    for i, entry in enumerate(as_list(ctx.policy.get("grants"))):
-        if isinstance(entry, Mapping):
-            _check_grant(ctx, srcs, dsts, ("grants", i), entry)
+    check_rule_section(ctx, "grants", _dst, _check_grant)
 
 
 def _check_grant(
     ctx: Context,
-    srcs: Memo[tuple[Selector | None, Found]],
+    srcs: SourceMemo,
     dsts: Memo[_Dst],
     base: PathKey,
     entry: Mapping[str, Any],

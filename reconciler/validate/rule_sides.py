@@ -9,11 +9,11 @@ and `grants` can memoise them per distinct string and report them at each use.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 from reconciler.core.source import PathKey
-from reconciler.validate.context import Context, Found, as_list
+from reconciler.validate.context import Context, Found, Memo, as_list
 from reconciler.validate.references import undefined, undefined_posture
 from reconciler.validate.selectors import (
     AUTOGROUP_DANGER_ALL,
@@ -131,3 +131,22 @@ def check_self_sources(
         if not _self_source_ok(sel, wildcard_ok=wildcard_ok):
             ctx.report(path, SELF_SOURCE_MESSAGE, "autogroup-self")
             return
+
+
+D = TypeVar("D")
+SourceMemo = Memo[tuple[Selector | None, Found]]
+
+
+def check_rule_section(
+    ctx: Context,
+    section: str,
+    dst_check: Callable[[Context, str], D],
+    check_entry: Callable[[Context, SourceMemo, Memo[D], PathKey, Mapping[str, Any]], None],
+) -> None:
+    """Run `check_entry` on every mapping entry of an access-rule section (acls, grants),
+    with each distinct src and dst string judged once for the whole section."""
+    srcs: SourceMemo = Memo(ctx, src_problems)
+    dsts = Memo(ctx, dst_check)
+    for i, entry in enumerate(as_list(ctx.policy.get(section))):
+        if isinstance(entry, Mapping):
+            check_entry(ctx, srcs, dsts, (section, i), entry)

@@ -8,8 +8,10 @@ from typing import Any
 
 from reconciler.core.inventory import Inventory
 from reconciler.diff.access import AccessChange, access_diff, render_text, to_json
+from reconciler.diff.access.naming import cite, entry_citer
 from reconciler.engine import inventory_from_data
 from reconciler.load.desired import load_desired
+from reconciler.plan.planner import names_of
 
 
 def inv(users: dict[str, int], tags: dict[str, int]) -> Inventory:
@@ -141,7 +143,7 @@ def test_hosts_and_non_device_destinations_are_named_by_the_policy() -> None:
     assert rows(diff.gained) == {("group:ops", ("office",), "tcp:631", 0)}
     assert to_json(diff)["gained"][0] == {
         "src": "group:ops", "dst": ["office"], "ip": "tcp:631", "proto": "tcp", "ports": "631",
-        "devices": 0, "rules": [{"path": "grants[0]", "location": None}]}
+        "devices": 0, "rules": [{"path": "grants[0]", "location": None, "name": None}]}
 
 
 def _tree(root: Path) -> None:
@@ -170,10 +172,13 @@ def test_expiring_group_member_loses_access_with_the_rule_cited(tmp_path: Path) 
     assert diff.gained == ()
     assert rows(diff.lost) == {("dave@example.com", ("tag:prod",), "tcp:22", 1)}
     (change,) = diff.lost
-    assert [str(r) for r in change.rules] == ["policies/acls.yaml:2"]
-    assert render_text(diff) == (
+    assert [str(r) for r in change.rules] == ["grants[0] at policies/acls.yaml:2"]
+    # Cited by name, as plan and diff cite it (the name is in the before state's metadata).
+    named = cite(diff, lost=entry_citer(before.sources, names_of(before)))
+    assert render_text(named) == (
         "Access changes:\n"
-        "  - dave@example.com loses tcp:22 on tag:prod (1 device)  [policies/acls.yaml:2]\n"
+        "  - dave@example.com loses tcp:22 on tag:prod (1 device)  "
+        '[grants["sre-prod"] at policies/acls.yaml:2]\n'
         "Access: 0 gained, 1 lost.\n")
 
 
@@ -227,3 +232,32 @@ def test_a_device_that_gains_a_tag_gains_what_the_tag_reaches_and_loses_its_owne
     assert same.empty and same.notes == (
         "device nowhere is not in the inventory: the access it gains or loses with its new "
         "tags is not shown",)
+
+
+def test_addresses_that_are_no_device_cite_the_rule_of_each_statement() -> None:
+    """"Addresses that are not tailnet devices" stands for other addresses in other
+    statements (the tailnet's free addresses gain tcp:22 through `*`, the rest of the
+    internet gains udp:22 through autogroup:danger-all): each statement still cites the
+    rule it comes from. Found by the property test (a statement citing no rule)."""
+    from reconciler.core.inventory import Device, User
+
+    inventory = Inventory(
+        users=(User(login="a@x.com", role="admin"),),
+        devices=(Device(name="n0", ipv4="100.64.0.1", ipv6=None, user="a@x.com",
+                        id="id-n0", shared=True),), source="generated")
+    common = {"hosts": {"lab": "10.0.0.0/24"},
+              "postures": {"posture:linux": ["node:os == 'linux'"]}}
+    before = {**common, "defaultSrcPosture": ["posture:linux"],
+              "acls": [{"action": "accept", "src": ["a@x.com"], "dst": ["a@x.com:22"]}],
+              "grants": [{"src": ["fd7a:115c:a1e0::1"], "dst": ["a@x.com"], "ip": ["tcp:22"]},
+                         {"src": ["*"], "dst": ["a@x.com"], "ip": ["udp:*"]}]}
+    after = {**common, "grants": [], "acls": [
+        {"action": "accept", "src": ["*"], "dst": ["a@x.com:22"]},
+        {"action": "accept", "src": ["autogroup:danger-all"], "dst": ["a@x.com:22"],
+         "proto": "udp"}]}
+    gained = access_diff(before, after, inventory).gained
+    loose = [c for c in gained if c.src == "(addresses that are not tailnet devices)"]
+    assert {c.proto for c in loose} == {"tcp", "udp"}
+    tcp = next(c for c in loose if c.proto == "tcp")
+    assert [r.label for r in tcp.rules] == ["acls[0]"]
+    assert all(c.rules for c in gained)

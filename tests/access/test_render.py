@@ -7,7 +7,7 @@ from pathlib import Path
 
 from reconciler.core.source import Location, SourceMap
 from reconciler.diff.access import access_diff, render_markdown, render_text
-from tests.access.test_access_diff import GROUPS, INV, OWNERS
+from tests.access.test_access_diff import GROUPS, INV, OWNERS, inv
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -52,7 +52,63 @@ def test_mermaid_edges_are_capped_with_a_count() -> None:
     assert edges > 2
     text = render_markdown(diff, max_edges=2)
     assert text.count("linkStyle") == 2
-    assert f"_{edges - 2} more edge" in text
+    assert "_Summary of 4 arrows: groups and their tags" in text
+    assert "_2 more pairs not drawn (limit 2 arrows" in text
     # Lost edges are dashed and red, gained ones solid and green.
     full = render_markdown(diff)
     assert "-.->" in full and "stroke-dasharray" in full
+
+
+def _contractors_diff():  # type: ignore[no-untyped-def]
+    """Contractors gain SSH on production; four of five engineers lose most of staging."""
+    groups = {"group:eng": ["a@example.com", "b@example.com", "c@example.com",
+                            "d@example.com", "e@example.com"],
+              "group:sre": ["d@example.com"], "group:contractors": ["x@vendor.example"]}
+    owners = {"tag:prod": ["group:sre"], "tag:staging": ["group:sre"]}
+    inventory = inv({u: 1 for members in groups.values() for u in members},
+                    {"tag:prod": 2, "tag:staging": 2})
+    before = {"groups": groups, "tagOwners": owners, "grants": [
+        {"src": ["group:eng"], "dst": ["tag:staging"], "ip": ["*"]},
+        {"src": ["group:sre"], "dst": ["tag:staging"], "ip": ["*"]},
+        {"src": ["group:eng"], "dst": ["tag:prod"], "ip": ["tcp:443"]}]}
+    after = {"groups": groups, "tagOwners": owners, "grants": [
+        {"src": ["group:eng"], "dst": ["tag:staging"], "ip": ["tcp:22", "tcp:443"]},
+        {"src": ["group:sre"], "dst": ["tag:staging"], "ip": ["*"]},
+        {"src": ["group:eng"], "dst": ["tag:prod"], "ip": ["tcp:443"]},
+        {"src": ["group:contractors"], "dst": ["tag:prod"], "ip": ["tcp:22"]}]}
+    return access_diff(before, after, inventory)
+
+
+def _arrows(text: str) -> list[str]:
+    return [line.strip() for line in text.splitlines()
+            if '|"' in line and line.strip().startswith("n")]
+
+
+def test_risky_gain_is_the_first_arrow_thick_and_called_out() -> None:
+    text = render_markdown(_contractors_diff())
+    arrows = _arrows(text)
+    # People are drawn as their groups: four of five engineers, one arrow, ports as services.
+    assert len(arrows) == 2, arrows
+    assert arrows[0].endswith('==>|"⚠ + ssh"| n1')
+    assert 'n0["group:contractors"]' in text and 'n1["tag:prod"]' in text
+    assert '["group:eng (4 of 5)"]' in text and '"- all except tcp:22,443"' in text
+    assert "linkStyle 0 stroke:#bc4c00,stroke-width:5px" in text
+    assert "class n0,n1 risky" in text
+    assert ("> - `group:contractors` gains ssh on `tag:prod`: ssh, sensitive tag:prod, "
+            "from group:contractors") in text
+
+
+def test_sensitive_tags_from_the_config_decide_where() -> None:
+    # With tag:prod not listed as sensitive, contractors gaining SSH is still two reasons.
+    text = render_markdown(_contractors_diff(), sensitive=["tag:payments"])
+    assert "ssh, from group:contractors" in text
+    assert "sensitive tag:prod" not in text
+
+
+def test_collapsed_and_capped_table_and_no_table() -> None:
+    diff = _contractors_diff()
+    collapsed = render_markdown(diff, table="collapsed", max_rows=1)
+    assert "<details><summary>Every access statement (" in collapsed
+    assert "more statement" in collapsed and "left out" in collapsed
+    bare = render_markdown(diff, table="none")
+    assert "| Who |" not in bare and "```mermaid" in bare

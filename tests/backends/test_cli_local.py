@@ -54,7 +54,8 @@ def test_add_user_and_device(tmp_path: Path) -> None:
     (["local", "add-device", "x", "--user", "ghost@example.com"], 1, "user ghost@example.com"),
     (["local", "add-user", "not-an-email"], 1, "is not a login"),
     (["local", "add-user", "alice@example.com"], 1, "already exists"),
-    (["local", "edit"], 1, "exactly one of --file or --set"),
+    (["local", "edit", "--file", "-", "--set", "groups", "{}"], 1,
+     "give only one of --file or --set"),
     (["local", "edit", "--set", "groups", "{nope"], 1, "is not JSON"),
     (["local", "history", "--text", "99"], 1, "no history entry 99"),
 ])

@@ -106,7 +106,7 @@ def test_import_then_adopt_keeps_the_console_comments(
         make_repo: Callable[..., Repo], serve: Any) -> None:
     _console_write(serve.url, CONSOLE)
     repo = _tailscale_repo(make_repo, serve.url)
-    r = repo.run("import", "--force")
+    r = repo.run("import", "--force", "--syntax", "hujson")
     assert r.exit_code == 0, r.output
     groups = (repo.root / "policies" / "groups.hujson").read_text()
     assert "// People" in groups and "// core team" in groups

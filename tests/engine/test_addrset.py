@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reconciler.core.errors import AddressError
 from reconciler.engine.addrset import ALL, EMPTY, TAILNET, AddrSet, parse_ip
+from tests.conftest import examples
 
 # Small universe so a set of ints is a faithful model of the intervals.
 intervals = st.lists(
@@ -132,3 +133,19 @@ def test_overlaps_of_a_large_and_a_small_set(big, small, small6) -> None:
         for touch in (make([(first - 5, first)], []), make([(last, last + 5)], []),
                       make([(first - 5, first - 1)], [])):
             assert a.overlaps(touch) == touch.overlaps(a) == bool(model(a) & model(touch))
+
+
+@settings(max_examples=examples(300), deadline=None)
+@given(big_intervals, small_intervals, small_intervals)
+def test_difference_and_subset_of_a_large_and_a_small_set(big, small, small6) -> None:
+    """`-` walks the smaller side (bisecting into the larger, or punching holes into it
+    with slices) and `issubset` bisects per interval: both pinned to plain sets, both
+    ways round, as the access diff uses them (a few devices against fragmented sets)."""
+    a, b = make(big, small6), make(small, big)
+    for x, y in ((a, b), (b, a), (a, a), (a, make(small, small6)), (make(small, small6), a)):
+        assert model(x - y) == model(x) - model(y)
+        rebuilt = AddrSet([(v, v) for f, v in model(x - y) if f == 4],
+                          [(v, v) for f, v in model(x - y) if f == 6])
+        assert (x - y) == rebuilt  # merged: equal sets, equal interval lists
+        assert x.issubset(y) == (model(x) <= model(y)) == y.issuperset(x)
+        assert (x - y).issubset(x)

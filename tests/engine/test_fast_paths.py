@@ -4,7 +4,8 @@
   (same inventory, or the same error message), on hypothesis-generated inventories;
 * compile: rules built without the dataclass `__init__` equal `Rule(...)`;
 * test destinations: an IP literal found by `strict_ip` is what `parse_selector` finds;
-* the rule index: `verdict` against a scan of every rule, over protocols, wide port
+* the rule index: `verdict`, `allowed` and `allowing_rules` against the one reference
+  evaluator (`index.scan_allowed`, which scans every rule), over protocols, wide port
   ranges, posture-bound and autogroup:self rules.
 """
 
@@ -25,7 +26,7 @@ from reconciler.engine import compile_policy, inventory_from_data
 from reconciler.engine import inventory_io as io
 from reconciler.engine.addrset import parse_ip, strict_ip
 from reconciler.engine.compile import Rule
-from reconciler.engine.index import Point, Source
+from reconciler.engine.index import scan_allowed, scan_allowing
 from reconciler.engine.tests_runner import TCP_OR_UDP, Runner
 from reconciler.validate.selectors import Kind, SelectorSyntaxError, parse_selector
 from tests.conftest import examples
@@ -153,30 +154,12 @@ def test_strict_ip_agrees_with_parse_selector(text: str) -> None:
 # --- rule index ------------------------------------------------------------------------------
 
 
-def _scan(runner: Runner, src: Source, dst: list[Point], port: int,
-          protos: frozenset[int]) -> bool:
-    """Plain evaluation: any rule, any family, as policy-semantics.md §2.4 and §2.7 say."""
-    compiled = runner.compiled
-    for rule in compiled.rules:
-        if not any(rule.allows_port(p, port) for p in protos):
-            continue
-        if rule.posture is not None and src.attrs is not None \
-                and not compiled.postures.satisfied(rule.posture, src.attrs):
-            continue
-        for fam in (4, 6):
-            value = src.point(fam)
-            if value is None or not rule.src.contains_int(fam, value):
-                continue
-            if rule.self_dst:
-                if runner.index.self_allowed_by(rule, src, dst, fam):
-                    return True
-            elif any(p[0] == fam and rule.dst.contains_int(*p) for p in dst):
-                return True
-    return False
-
-
-@pytest.mark.parametrize("seed", [1, 2, 3])
-def test_verdicts_match_a_scan_of_every_rule(seed: int) -> None:
+def _tailnet(seed: int) -> tuple[Runner, list[str]]:
+    """A tiny generated tailnet plus rules for every slow path: other protocols, wide
+    port ranges, a posture-bound rule, autogroup:self, a CIDR source. Cached per seed."""
+    found = _TAILNETS.get(seed)
+    if found is not None:
+        return found
     policy, inventory = generate(Scale("tiny", 50, 80, 40), seed)
     rnd = random.Random(seed)
     for d in inventory["devices"][::3]:
@@ -194,18 +177,56 @@ def test_verdicts_match_a_scan_of_every_rule(seed: int) -> None:
                "srcPosture": ["posture:linux"]},
               {"action": "accept", "src": ["10.0.0.0/8"], "dst": ["*:22"]}]
     policy["acls"] = [*policy["acls"], *extra]
-    runner = Runner(compile_policy(policy, inventory_from_data(inventory)))
+    found = _TAILNETS[seed] = (
+        Runner(compile_policy(policy, inventory_from_data(inventory))), identities)
+    return found
+
+
+_TAILNETS: dict[int, tuple[Runner, list[str]]] = {}
+PROTOS = [TCP_OR_UDP, frozenset({6}), frozenset({17}), frozenset({1})]
+PORTS = [0, 7, 9, 13, 22, 80, 443, 1500, 5432, 40000]
+question = st.tuples(st.integers(1, 4), st.randoms(use_true_random=False),
+                     st.sampled_from(PORTS), st.sampled_from(PROTOS))
+
+
+@settings(max_examples=examples(1000), deadline=None)
+@given(question)
+def test_index_answers_match_the_reference_scan(
+        q: tuple[int, random.Random, int, frozenset[int]]) -> None:
+    """`verdict` (every / any source), `allowed` and `allowing_rules` (explain's) give
+    what the one reference evaluator, which scans every rule, gives."""
+    seed, rnd, port, protos = q
+    runner, identities = _tailnet(seed)
+    index, compiled = runner.index, runner.compiled
+    src_text, host = rnd.choice(identities), rnd.choice(identities)
+    srcs = runner.sources_of(src_text, None)
+    group = runner.group_of(src_text, srcs, None)
+    points, _ = runner.parse_dst(f"{host}:{port}")
+    each = [scan_allowed(compiled, index.owner, s, points, port, protos) for s in srcs]
+    assert index.verdict(group, points, port, protos, every=True, key=host) \
+        == (bool(srcs) and all(each))
+    assert index.verdict(group, points, port, protos, every=False, key=host) == any(each)
+    for s, ok in zip(srcs, each, strict=True):
+        assert index.allowed(s, points, port, protos) == ok
+        assert index.allowing_rules(s, points, port, protos) \
+            == scan_allowing(compiled, index.owner, s, points, port, protos)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_verdicts_match_a_scan_of_every_rule(seed: int) -> None:
+    runner, identities = _tailnet(seed)
+    rnd = random.Random(seed)
     index = runner.index
-    protos_list = [TCP_OR_UDP, frozenset({6}), frozenset({17}), frozenset({1})]
     for _ in range(300):
         src_text = rnd.choice(identities)
         srcs = runner.sources_of(src_text, None)
         group = runner.group_of(src_text, srcs, None)
         host = rnd.choice(identities)
-        port = rnd.choice([0, 7, 9, 13, 22, 80, 443, 1500, 5432, 40000])
-        protos = rnd.choice(protos_list)
+        port = rnd.choice(PORTS)
+        protos = rnd.choice(PROTOS)
         points, _ = runner.parse_dst(f"{host}:{port}")
-        each = [_scan(runner, s, points, port, protos) for s in srcs]
+        each = [scan_allowed(runner.compiled, index.owner, s, points, port, protos)
+                for s in srcs]
         assert index.verdict(group, points, port, protos, every=True, key=host) \
             == (bool(srcs) and all(each))
         assert index.verdict(group, points, port, protos, every=False, key=host) == any(each)

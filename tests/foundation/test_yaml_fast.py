@@ -106,3 +106,37 @@ def test_a_large_fragment_takes_the_fast_path(tmp_path: Path) -> None:
     assert calls == [yamlsource._FAST_LOADER]
     assert len(data["acls"]) == 2000 and problems == []
     assert str(sources.at(("acls", 1999, "dst", 0))) == "f.yaml:2001:48"
+
+
+COMMENTED = [
+    "# see https://example.com/docs?page=acl -> grants\nacls:\n  - {action: accept}\n",
+    "a: 1  # why? because a > b | c !important\n",
+    "a:\n  # ? not a key\n  - x  # !tag in a comment\n",
+]
+
+
+@pytest.mark.parametrize("text", COMMENTED)
+def test_punctuation_in_comments_keeps_the_fast_path(text: str) -> None:
+    """A `?`, `>`, `|` or `!` inside a comment used to send the whole file to the
+    pure-Python parser (about 7x slower); comments are not YAML, so it stays fast, and the
+    result is the same."""
+    assert not yamlsource._libyaml_may_differ(text)
+    fast, slow = both(text)
+    assert fast == slow
+
+
+@pytest.mark.parametrize("text", [
+    "? a\n: b\n", "a: !x 1\n", "a: |\n  x\n", "a: >-\n  x\n", "a: 'q' # c\nb: ? x\n",
+    "a: \"x #\" ? y\n", "a:\t1\n", "# c\n\tb: 2\n",
+])
+def test_yaml_punctuation_outside_comments_takes_the_slow_path(text: str) -> None:
+    assert yamlsource._libyaml_may_differ(text)
+
+
+@settings(max_examples=examples(300), deadline=None)
+@given(st.lists(st.sampled_from(["a: 1", "b: [x, y]", "c: 'q?'", "d: \"#\"", "# c?", "  # >",
+                                 "e: x # !|", "f: ?", "? g", "h: >", "i: |", "j: !k",
+                                 "k: 'a # b ?'", "- m"]), max_size=8))
+def test_the_guard_never_lets_a_disagreement_through(lines: list[str]) -> None:
+    fast, slow = both("\n".join(lines) + "\n")
+    assert fast == slow

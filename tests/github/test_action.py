@@ -65,7 +65,7 @@ def test_action_metadata_is_consistent() -> None:
     inputs = set(action["inputs"])
     assert {"command", "target", "working-directory", "api-key", "oauth-client-id",
             "oauth-secret", "audience", "comment-on-pr", "fail-on-drift"} <= inputs
-    assert {"has-changes", "plan-path", "drift"} <= set(action["outputs"])
+    assert {"has-changes", "plan-path", "drift", "report-path"} <= set(action["outputs"])
     text = ACTION.read_text()
     used = set(re.findall(r"inputs\.([a-z-]+)", text))
     assert used <= inputs, f"undefined inputs used: {used - inputs}"
@@ -220,17 +220,26 @@ def test_plan_step_sets_outputs_summary_and_one_sticky_comment(
     serve: Served, github_env: dict[str, Any], tmp_path: Path  # noqa: F811
 ) -> None:
     repo = desired_repo(tmp_path / "repo", serve.url)
-    env = github_env["env"]
+    env = {**github_env["env"], "GITHUB_SERVER_URL": "https://github.com",
+           "GITHUB_RUN_ID": "4242"}
     proc = run_step("run", env, repo, command="plan", target="prod", api_key=API_KEY,
                     comment_on_pr="true")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = outputs(github_env["output"])
     assert out["has-changes"] == "true"
     assert Path(out["plan-path"]).is_file()
+    # The HTML access report sits beside the plan (one artifact), and the comment links
+    # the run that holds them.
+    report = Path(out["report-path"])
+    assert report.parent == Path(out["plan-path"]).parent
+    assert "<h2>Access matrix</h2>" in report.read_text()
     assert out["drift"] in ("true", "false")
     comment = Path(out["comment-path"]).read_text()
     assert comment.startswith("<!-- reconciler-plan:prod -->")
     assert "groups[" in comment
+    assert comment.endswith("HTML access report (`report.html`): the artifacts of "
+                            "[this run](https://github.com/acme/access-policy/actions/runs/4242).\n")
+    assert len(comment) <= 65_536
     summary = github_env["summary"].read_text()
     assert "reconciler plan for `prod`" in summary
     calls = github_env["gh.log"].read_text().splitlines()
@@ -271,9 +280,17 @@ def test_apply_then_drift_and_test_steps(
         "### reconciler apply\n\nNo changes: `prod` already matches git.\n")
 
     github_env["output"].write_text("")
-    proc = run_step("run", env, repo, command="drift", target="prod", api_key=API_KEY)
+    nightly = {**env, "GITHUB_EVENT_NAME": "schedule", "GITHUB_SERVER_URL": "https://github.com",
+               "GITHUB_RUN_ID": "77"}
+    proc = run_step("run", nightly, repo, command="drift", target="prod", api_key=API_KEY)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert outputs(github_env["output"])["drift"] == "false"
+    out = outputs(github_env["output"])
+    assert out["drift"] == "false"
+    # The nightly job publishes the access report: written for upload, linked in the summary.
+    assert "Who can reach sensitive devices" in Path(out["report-path"]).read_text()
+    assert ("Access report of what git grants (`report.html`): the artifacts of "
+            "[this run](https://github.com/acme/access-policy/actions/runs/77).") \
+        in github_env["summary"].read_text()
 
     proc = run_step("run", env, repo, command="test")
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -363,8 +380,9 @@ def test_a_fork_pull_request_runs_the_offline_checks_and_says_so(
     assert "Validation: passed." in comment
     assert re.search(r"^Tests: \d+ passed, 0 failed, 0 invalid\.$", comment, re.M)
     assert 'grants["' in comment and '+ ip  = ["tcp:8443"]' in comment
-    assert "| + | `alice@example.com` | `tcp:8443` | `tag:prod` | 1 | `policies/zz-fork.yaml:2` |" \
-        in comment  # the access diff: who gains what
+    # the access diff: who gains what, and the rule that gives it (unnamed: its index)
+    assert re.search(r"^\| \+ \| `alice@example\.com` \| `tcp:8443` \| `tag:prod` \| 1 \| "
+                     r"`grants\[\d+\] at policies/zz-fork\.yaml:2` \|$", comment, re.M), comment
     assert "Access: 4 gained, 0 lost." in comment
     calls = github_env["gh.log"].read_text().splitlines()
     assert calls[1].startswith("api -X POST repos/acme/access-policy/issues/8/comments")

@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+from reconciler.backends.local.seed import empty_seed
+from reconciler.backends.local.server import ServeConfig, make_server
+from reconciler.backends.local.store import LocalStore
 from reconciler.backends.tailscale import TailscaleBackend
 from tests.plan.conftest import API_KEY, Repo, RequestLog
 
@@ -163,3 +167,31 @@ def test_device_counts_leave_out_devices_made_up_for_a_named_tag(
             ("group:eng", ["tag:new"], 0)], r.output
     finally:
         backend.close()
+
+
+def test_a_tailnet_without_devices_stays_within_the_budget_when_a_role_is_named(
+        make_repo: Callable[..., Repo], tmp_path: Path) -> None:
+    """No device to test or count from: the roles would serve nothing (the inventory is
+    synthetic), so the plan reads the policy, the devices and validates: 3 requests."""
+    db = tmp_path / "empty" / "local.db"
+    LocalStore(db, seed_with=empty_seed)  # a tailnet with no users and no devices
+    server = make_server(ServeConfig(db=db, port=0, api_key=API_KEY))
+    log = RequestLog()
+    server.on_response = log
+    server.start()
+    try:
+        config = (f"targets:\n  tailnet: {{backend: tailscale, tailnet: '-', "
+                  f"base_url: '{server.url}', timeout: 10}}\n")
+        policy = LIVE.replace('"src": ["group:eng"]', '"src": ["autogroup:admin"]', 1)
+        repo = make_repo(config=config, files={"policies/policy.hujson": policy})
+        repo.env = {"TS_API_KEY": API_KEY}
+        for spec in ((), ("--inventory", "backend")):
+            log.take()
+            r = repo.run("plan", *spec)
+            assert r.exit_code == 0, r.output
+            assert "synthetic inventory" in r.output, r.output
+            assert sorted(log.take()) == sorted([
+                ("GET", ACL), ("GET", "/api/v2/tailnet/-/devices"),
+                ("POST", ACL + "/validate")])
+    finally:
+        server.stop()

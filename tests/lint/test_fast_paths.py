@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from benchmarks.generate import Scale, generate
 from reconciler.core.errors import ReconcilerError
@@ -30,6 +32,8 @@ from reconciler.lint.rules import (
     _Points,
     _rule_hits,
     _ssh_covered,
+    ascending,
+    bitset,
     coverage,
     shadowed,
 )
@@ -173,3 +177,12 @@ def test_selector_holding_matches_the_full_set_test(seed: int) -> None:
                 checked[fast] += 1
     # Both answers occur: the comparison could have failed either way.
     assert checked[True] and checked[False]
+
+
+@given(st.lists(st.integers(0, 3000), max_size=60))
+def test_rule_bitsets_hold_exactly_their_ids_in_order(ids: list[int]) -> None:
+    """The shadowing check's bitsets: built from ids, they yield those ids, lowest first,
+    and `&` is the intersection of the id sets."""
+    assert list(ascending(bitset(ids))) == sorted(set(ids))
+    half = ids[::2]
+    assert list(ascending(bitset(ids) & bitset(half))) == sorted(set(ids) & set(half))

@@ -168,7 +168,7 @@ def test_import_keeps_console_comments(local_repo: Repo, tmp_path: Path) -> None
     backend.push_policy('{\n  // who is who\n  "groups": {"group:eng": ["alice@example.com"]},'
                         ' // eng only\n  "acls": [{"action": "accept", "src": ["*"], '
                         '"dst": ["*:*"]}],\n}\n', if_match=live.etag)
-    r = local_repo.run("import", "--force")
+    r = local_repo.run("import", "--force", "--syntax", "hujson")
     assert r.exit_code == 0, r.output
     groups = (local_repo.root / "policies/groups.hujson").read_text()
     assert "// who is who" in groups and "// eng only" in groups

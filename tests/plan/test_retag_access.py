@@ -49,9 +49,12 @@ def test_a_plan_that_only_re_tags_devices_shows_the_access_they_gain_and_lose(
     # group:eng reaches tag:prod on tcp:443 (eng-web): db-1 joins it, prod-web-1 leaves.
     assert "+ group:eng gains tcp:443 on " in access and "(db-1)" in access
     assert "- group:eng loses tcp:443 on " in access and "(prod-web-1)" in access
-    # Each cites the device's entry in the desired state, and the rule.
-    assert "(db-1) (1 device)  [grants[0], policies/devices.yaml:2]" in access
-    assert "(prod-web-1) (1 device)  [grants[0], policies/devices.yaml:4]" in access
+    # Each cites the device's entry in the desired state, and the rule (by its name, at
+    # its line in the fragments: the live entry is the applied one).
+    assert ('(db-1) (1 device)  [grants["eng-web"] at policies/access.yaml:2, '
+            'devices["db-1"].tags at policies/devices.yaml:2]') in access
+    assert ('(prod-web-1) (1 device)  [grants["eng-web"] at policies/access.yaml:2, '
+            'devices["prod-web-1"].tags at policies/devices.yaml:4]') in access
     assert "note: db-1 is re-tagged tag:prod (was tag:db)" in access
     assert "Access: 1 gained, 1 lost." in access
 

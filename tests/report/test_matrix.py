@@ -15,8 +15,23 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from reconciler.render.matrix import OWN, Row, build, ports_text, render_markdown, simplify
-from tests.conftest import REPO_ROOT
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from benchmarks.generate import Scale, generate
+from reconciler.core.errors import CompileError
+from reconciler.engine import compute_access, inventory_from_data
+from reconciler.render.matrix import (
+    OWN,
+    Row,
+    build,
+    build_shared,
+    ports_text,
+    render_markdown,
+    simplify,
+)
+from tests.conftest import REPO_ROOT, examples
+from tests.engine.test_access_fast import GROUPS, HOSTS, TAGS, _inventory, acl, device, grant
 
 
 def reconciler(*args: str, cwd: Path = REPO_ROOT) -> subprocess.CompletedProcess[str]:
@@ -125,3 +140,50 @@ def test_matrix_text_and_markdown_formats() -> None:
     md = reconciler("access", "--format", "markdown")
     assert md.returncode == 0 and md.stdout.startswith("| from \\ to |")
     assert "| `group:sre` |" in md.stdout
+
+
+def _grids(policy: dict[str, Any], inventory: Any) -> tuple[Any, Any]:
+    groups, tags = policy.get("groups") or {}, policy.get("tagOwners") or {}
+    matrix = compute_access(policy, inventory)
+    plain = build([Row(e.src, e.dst, e.ports) for e in matrix.entries()], groups, tags=tags)
+    return plain, build_shared(matrix.shared_rows(), groups, tags=tags)
+
+
+def _same_grid(plain: Any, shared: Any) -> None:
+    assert shared.rows == plain.rows
+    assert shared.columns == plain.columns
+    assert shared.cells == plain.cells
+    assert list(shared.members.items()) == list(plain.members.items())
+
+
+def test_grid_from_shared_rows_equals_grid_from_pairs() -> None:
+    """The grid the CLI builds from the engine's shared rows is the one the flat pairs
+    give, on a benchmark tailnet (sources sharing autogroup:member and group rows)."""
+    policy, data = generate(Scale("tiny", 120, 10, 150), 4)
+    plain, shared = _grids(policy, inventory_from_data(data))
+    assert len(plain.rows) > 10 and plain.cells
+    _same_grid(plain, shared)
+
+
+
+self_grant = st.fixed_dictionaries({
+    "src": st.lists(st.sampled_from([*GROUPS, "autogroup:member", "a@x.com"]),
+                    min_size=1, max_size=2),
+    "dst": st.just(["autogroup:self"]), "ip": st.just(["*"])})
+
+
+@settings(max_examples=examples(150), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(devices=st.lists(device, max_size=8), acls=st.lists(acl, max_size=4),
+       grants=st.lists(st.one_of(grant, self_grant), max_size=4))
+def test_grid_from_shared_rows_equals_grid_from_pairs_property(
+        devices: list[Any], acls: list[Any], grants: list[Any]) -> None:
+    """Shared addresses, several tags per device, autogroup:self, users reaching their
+    own identity through ordinary rules: the shared-row grid is the pairs' grid."""
+    policy = {"groups": GROUPS, "tagOwners": {t: [] for t in TAGS}, "hosts": HOSTS,
+              "acls": acls, "grants": grants}
+    try:
+        plain, shared = _grids(policy, inventory_from_data(_inventory(devices)))
+    except CompileError:  # a policy the compiler refuses: nothing to compare
+        return
+    _same_grid(plain, shared)

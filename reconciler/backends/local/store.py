@@ -117,6 +117,15 @@ def etag_matches(if_match: str | None, current: StoredPolicy) -> bool:
     return wanted == unquote_etag(current.etag)
 
 
+def _device_row(d: dict[str, Any], legacy_id: int, created: str) -> tuple[Any, ...]:
+    """The devices table's row for a device dict (seed rows and `add_device` alike)."""
+    return (node_id_for(d["name"]), str(legacy_id), d["name"], d.get("user"),
+            json.dumps(sorted(d.get("tags") or [])), d.get("ipv4"), d.get("ipv6"),
+            json.dumps(list(d.get("approved_routes") or [])),
+            json.dumps(list(d.get("advertised_routes") or [])),
+            json.dumps(d.get("posture") or {}), d.get("os") or "linux", created)
+
+
 class LocalStore:
     """A local tailnet in one SQLite file. Cheap to construct; connects per operation."""
 
@@ -183,11 +192,14 @@ class LocalStore:
         self._record(conn, text, "seed", now)
         start = self._seed_with()
         conn.execute("INSERT INTO meta VALUES ('seed', ?)", (start.source,))
-        for user in start.users:
-            self._insert_user(conn, user["login"], user["role"], user["display_name"],
-                              user["shared"], now)
-        for device in start.devices:
-            self._insert_device(conn, device, now)
+        # One executemany per table, ids numbered here: the tables are empty, and a
+        # COUNT(*) per row (as single inserts do) made seeding quadratic in devices.
+        conn.executemany("INSERT INTO users VALUES (?, ?, ?, ?, ?, ?)", [
+            (str(1_000_000 + n), u["login"], u["display_name"], u["role"], int(u["shared"]),
+             now) for n, u in enumerate(start.users, 1)])
+        conn.executemany("INSERT INTO devices VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                         [_device_row(d, 2_000_000 + n, now)
+                          for n, d in enumerate(start.devices, 1)])
 
     @staticmethod
     def _record(conn: sqlite3.Connection, text: str, source: str, at: str) -> None:
@@ -269,16 +281,9 @@ class LocalStore:
     @staticmethod
     def _insert_device(conn: sqlite3.Connection, d: dict[str, Any], created: str) -> str:
         count = conn.execute("SELECT COUNT(*) FROM devices").fetchone()[0]
-        node_id = node_id_for(d["name"])
-        conn.execute(
-            "INSERT INTO devices VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (node_id, str(2_000_000 + count + 1), d["name"], d.get("user"),
-             json.dumps(sorted(d.get("tags") or [])), d.get("ipv4"), d.get("ipv6"),
-             json.dumps(list(d.get("approved_routes") or [])),
-             json.dumps(list(d.get("advertised_routes") or [])),
-             json.dumps(d.get("posture") or {}), d.get("os") or "linux", created),
-        )
-        return node_id
+        row = _device_row(d, 2_000_000 + count + 1, created)
+        conn.execute("INSERT INTO devices VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
+        return row[0]
 
     def add_device(self, name: str, *, user: str | None = None, tags: list[str] | None = None,
                    ipv4: str | None = None, ipv6: str | None = None,

@@ -2,7 +2,8 @@
 
 diff/access/ (imports the engine's `compile`, `addrset`, `resolve`, `inventory_io`,
 `gcpause`; `reconciler.validate.ports` and `.selectors`, `reconciler.core.source`,
-`reconciler.core.inventory`, and the sibling `model`, `naming`, `sets` modules). Both
+`reconciler.core.inventory`, `reconciler.core.memo`, and the sibling `model` and `naming`
+modules). Both
 policies compile against the same inventory (sharing one resolver when their
 definitions are equal) to (src set, dst set, ports, protocols) rules; the change is the
 set difference of the two allow relations, computed exactly:
@@ -25,21 +26,21 @@ satisfy it (addresses that are no device are not bound by posture, as in the eng
 
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right
+from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
 from itertools import pairwise
-from typing import Any
+from typing import Any, NamedTuple
 
 from reconciler.core.errors import SelectorError
 from reconciler.core.inventory import SYNTHETIC_ID, Device, Inventory
+from reconciler.core.memo import memo
 from reconciler.core.source import SourceMap
 from reconciler.diff.access.model import AccessChange, AccessDiff, RuleRef
 from reconciler.diff.access.naming import DeviceIndex, Namer
-from reconciler.diff.access.sets import minus, overlaps, subset
-from reconciler.engine.addrset import EMPTY, AddrSet, Interval, union_all
+from reconciler.engine.addrset import EMPTY, AddrSet, Interval, merge_intervals, union_all
 from reconciler.engine.compile import CompiledPolicy, Rule, compile_policy
 from reconciler.engine.gcpause import gc_paused
 from reconciler.engine.inventory_io import synthetic_inventory
@@ -66,7 +67,8 @@ def diff_inventory(before: Mapping[str, Any], after: Mapping[str, Any]) -> Inven
 
 
 class Side:
-    """One policy compiled over the shared inventory, with the lookups the diff needs."""
+    """One policy compiled over the shared inventory, with the lookups the diff needs
+    (each computed once per side: `memo`)."""
 
     def __init__(self, policy: Mapping[str, Any], inventory: Inventory,
                  sources: SourceMap | None, devices: DeviceIndex | None = None,
@@ -83,22 +85,15 @@ class Side:
         self.resolver = self.compiled.resolver
         # Device points and owners depend on the inventory alone: shared by both sides.
         self.devices = devices if devices is not None else DeviceIndex(inventory)
-        self._sels_at: dict[tuple[int, int], list[str]] | None = None
-        self._by_sel: dict[str, list[int]] = {}
-        self.counts: dict[AddrSet, int] = {}
-        self.touching: dict[str, list[Rule]] = {}
-        self._eff: dict[int, AddrSet] = {}
-        self._src_points: dict[int, set[tuple[int, int]]] = {}
-        self._failing: dict[tuple[str, ...], AddrSet] = {}
-        self._point_key: dict[tuple[int, int], DstKey] = {}
-        self._gaps: list[tuple[int, AddrSet]] | None = None
-        self._before: dict[tuple[frozenset[int], int, Interval], list[AddrSet]] = {}
-        self._self_src: dict[tuple[int, Interval, str], AddrSet] = {}
-        self._user_addrs: dict[str, AddrSet] = {}
-        self._segments: dict[tuple[Any, ...], list[Interval]] = {}
-        self._sizes: dict[AddrSet, int] = {}
         self._canon_sel: dict[tuple[str, bool], AddrSet] = (
             like._canon_sel if like is not None and like.resolver is self.resolver else {})
+        # The other policy's side's canonical sets and the selectors whose sets differ
+        # between the two (`pair`): a selector not among them is the same set on both
+        # sides, so either side's resolving serves both (see `_canon`). The other side's
+        # dict, not the side: two sides referring to each other would be a cycle, kept
+        # alive past the diff until a full collection.
+        self._peer_canon: dict[tuple[str, bool], AddrSet] | None = None
+        self._changed: tuple[set[str], set[str]] = (set(), set())  # src, dst
         # What each rule says, as written: equal spellings over equal selector sets
         # allow the same pairs, and most rules of two policies compare equal this way
         # without resolving a single selector (see `_unchanged`).
@@ -106,6 +101,12 @@ class Side:
         self.spellings = set(self.spelled)
         self.src_selectors: set[str] = set().union(*(r.src_sel for r in self.compiled.rules))
         self.dst_selectors: set[str] = set().union(*(r.dst_sel for r in self.compiled.rules))
+        self.changed_rules: list[Rule] = []  # filled by `new_pairs`
+
+    def pair(self, peer: Side, changed_src: set[str], changed_dst: set[str]) -> None:
+        """Compare with `peer`, whose selectors outside these sets resolve alike."""
+        self._peer_canon = peer._canon_sel
+        self._changed = (changed_src, changed_dst)
 
     @property
     def all_devices(self) -> AddrSet:
@@ -128,33 +129,50 @@ class Side:
                 out[spelling].append(rule)
         return out
 
+    def has_signature(self, signature: tuple[Any, ...]) -> bool:
+        """Whether some rule of this side has this `signature`."""
+        kind = (*signature[2:], len(signature[0]), len(signature[1]))
+        return signature in self._signatures(kind)
+
+    @memo
+    def _signatures(self, kind: tuple[Any, ...]) -> set[tuple[Any, ...]]:
+        """The signatures of the rules of one kind (`_kinds`): built only when some
+        rule's spelling has no match, and only for the rules it could equal (so only
+        their selectors are resolved)."""
+        return {self.signature(r) for r in self._kinds.get(kind, ())}
+
     @cached_property
-    def signatures(self) -> set[tuple[Any, ...]]:
-        """Every rule's `signature`: built only when some rule's spelling has no match."""
-        return {self.signature(r) for r in self.compiled.rules}
+    def _kinds(self) -> dict[tuple[Any, ...], list[Rule]]:
+        """Rules by what their signature holds besides the selector sets: ports,
+        protocols, autogroup:self, posture, and how many src and dst selectors."""
+        out: dict[tuple[Any, ...], list[Rule]] = defaultdict(list)
+        for r in self.compiled.rules:
+            out[r.ports, r.protos, r.self_dst, r.posture, len(r.src_sel),
+                len(r.dst_sel)].append(r)
+        return out
 
     def src(self, rule: Rule) -> AddrSet:
         """The rule's sources, less devices that fail its posture."""
-        found = self._eff.get(rule.index)
-        if found is None:
-            found = rule.src
-            if rule.posture is not None:
-                failing = self._failing.get(rule.posture)
-                if failing is None:  # per posture list, not per rule: it walks every device
-                    postures = self.compiled.postures
-                    failing = self._failing[rule.posture] = device_addrs(
-                        d for d in self.compiled.inventory.devices
-                        if not postures.satisfied(rule.posture, d.posture))
-                found = found - failing
-            self._eff[rule.index] = found
-        return found
+        return self._src(rule.index)
 
-    def src_points(self, rule: Rule) -> set[tuple[int, int]]:
-        """The device addresses among the rule's (posture-filtered) sources, cached."""
-        found = self._src_points.get(rule.index)
-        if found is None:
-            found = self._src_points[rule.index] = set(self.points_of(self.src(rule)))
-        return found
+    @memo
+    def _src(self, index: int) -> AddrSet:
+        rule = self.compiled.rules[index]
+        if rule.posture is None:
+            return rule.src
+        return rule.src - self._failing(rule.posture)
+
+    @memo
+    def _failing(self, posture: tuple[str, ...]) -> AddrSet:
+        """Devices failing a posture list (per list, not per rule: it walks every device)."""
+        postures = self.compiled.postures
+        return device_addrs(d for d in self.compiled.inventory.devices
+                            if not postures.satisfied(posture, d.posture))
+
+    @memo
+    def src_points(self, index: int) -> set[tuple[int, int]]:
+        """The device addresses among a rule's (posture-filtered) sources."""
+        return set(self.points_of(self._src(index)))
 
     def signature(self, rule: Rule) -> tuple[Any, ...]:
         """Equal signatures allow the same pairs. Built from each selector's (cached) set
@@ -167,28 +185,30 @@ class Side:
     def _canon(self, sel: str, dst: bool) -> AddrSet:
         """The selector's set as the one object both sides share for that value, so that
         comparing signatures of the two sides is by identity, not interval by interval."""
-        found = self._canon_sel.get((sel, dst))
+        key = (sel, dst)
+        found = self._canon_sel.get(key)
         if found is None:
-            addrs = (self.resolver.dst(sel) if dst else self.resolver.src(sel)).addrs
-            found = self._canon_sel[sel, dst] = self.devices.canon.setdefault(addrs, addrs)
+            peer = self._peer_canon
+            if peer is not None and sel not in self._changed[dst]:
+                found = peer.get(key)  # the same set there: resolved once
+            if found is None:
+                addrs = (self.resolver.dst(sel) if dst else self.resolver.src(sel)).addrs
+                found = self.devices.canon.setdefault(addrs, addrs)
+            self._canon_sel[key] = found
         return found
 
     def points_of(self, addrs: AddrSet) -> list[tuple[int, int]]:
         """The device addresses inside `addrs`, as (family, value) points."""
         return self.devices.points_in(addrs)
 
+    @memo
     def size(self, addrs: AddrSet) -> int:
-        """`addrs.size()`, cached: the same selector sets are sorted by size many times."""
-        found = self._sizes.get(addrs)
-        if found is None:
-            found = self._sizes[addrs] = addrs.size()
-        return found
+        """`addrs.size()`: the same selector sets are sorted by size many times."""
+        return addrs.size()
 
+    @memo
     def user_addrs(self, user: str) -> AddrSet:
-        found = self._user_addrs.get(user)
-        if found is None:
-            found = self._user_addrs[user] = device_addrs(self.resolver.user_devices(user))
-        return found
+        return device_addrs(self.resolver.user_devices(user))
 
     def ref(self, rule: Rule) -> RuleRef:
         """The policy entry (``("grants", 3)``) the rule was compiled from, and its line."""
@@ -196,71 +216,67 @@ class Side:
         loc = self.sources.at(entry) if self.sources is not None and entry else None
         return RuleRef(entry, loc)
 
+    @memo
+    def count(self, addrs: AddrSet) -> int:
+        """How many devices have an address in `addrs`."""
+        names: set[str] = set()
+        owner = self.owner
+        for point in self.points_of(addrs):
+            device = owner[point]
+            if device.id != SYNTHETIC_ID:  # made up for a device-less identity
+                names.add(device.name)
+        return len(names)
+
     # --- destinations grouped by how this side's rules cover them ----------------------------
 
-    def _dst_index(self) -> dict[tuple[int, int], list[str]]:
+    @cached_property
+    def _dst_index(self) -> tuple[dict[tuple[int, int], list[str]], dict[str, list[int]],
+                                  list[tuple[int, AddrSet]]]:
         """Device address -> the dst *selectors* (each resolved once by the resolver's
-        cache) holding it; a point's rule ids are gathered on first use (`_rules_at`)."""
-        if self._sels_at is None:
-            by_sel: dict[str, list[int]] = defaultdict(list)
-            for i, rule in enumerate(self.rules):
-                for sel in rule.dst_sel:
-                    by_sel[sel].append(i)
-            sels_at: dict[tuple[int, int], list[str]] = defaultdict(list)
-            gaps: dict[int, AddrSet] = {}
-            for sel, ids in by_sel.items():
-                addrs = self.resolver.dst(sel).addrs
-                for p in self.points_of(addrs):
-                    sels_at[p].append(sel)
-                if not subset(addrs, self.all_devices):  # some address is no device
-                    rest = addrs - self.all_devices
-                    for i in ids:
-                        gaps[i] = gaps[i] | rest if i in gaps else rest
-            self._by_sel = dict(by_sel)
-            self._sels_at = sels_at
-            self._gaps = sorted(gaps.items())
-        return self._sels_at
+        cache) holding it; dst selector -> ids (in `self.rules`) of the rules naming it;
+        (rule id, the part of its destinations that is no device), where not empty."""
+        by_sel: dict[str, list[int]] = defaultdict(list)
+        for i, rule in enumerate(self.rules):
+            for sel in rule.dst_sel:
+                by_sel[sel].append(i)
+        sels_at: dict[tuple[int, int], list[str]] = defaultdict(list)
+        gaps: dict[int, AddrSet] = {}
+        for sel, ids in by_sel.items():
+            addrs = self.resolver.dst(sel).addrs
+            for p in self.points_of(addrs):
+                sels_at[p].append(sel)
+            if not addrs.issubset(self.all_devices):  # some address is no device
+                rest = addrs - self.all_devices
+                for i in ids:
+                    gaps[i] = gaps[i] | rest if i in gaps else rest
+        return sels_at, dict(by_sel), sorted(gaps.items())
 
-    def _rules_at(self, point: tuple[int, int]) -> set[int]:
-        """Ids (in `self.rules`) of the rules whose destinations hold this device address."""
-        found: set[int] = set()
-        for sel in self._dst_index().get(point, ()):
-            found.update(self._by_sel[sel])
-        return found
-
+    @memo
     def _key(self, point: tuple[int, int]) -> DstKey:
-        found = self._point_key.get(point)
-        if found is None:
-            ids = frozenset(self._rules_at(point))
-            user = None
-            if self.self_rules:
-                owner = self.owner.get(point)
-                if owner is not None and not owner.tags and owner.user:
-                    user = owner.user.lower()
-            found = self._point_key[point] = (ids, user)
-        return found
-
-    def _gap_rules(self) -> list[tuple[int, AddrSet]]:
-        """(rule id, the part of its destinations that is no device), where not empty."""
-        self._dst_index()
-        assert self._gaps is not None
-        return self._gaps
+        """The rules (ids in `self.rules`) whose destinations hold this device address,
+        and its owner when autogroup:self rules may reach it."""
+        sels_at, by_sel, _ = self._dst_index
+        found: set[int] = set()
+        for sel in sels_at.get(point, ()):
+            found.update(by_sel[sel])
+        user = None
+        if self.self_rules:
+            owner = self.owner.get(point)
+            if owner is not None and not owner.tags and owner.user:
+                user = owner.user.lower()
+        return frozenset(found), user
 
     def dst_groups(self, dst: AddrSet) -> dict[DstKey, AddrSet]:
         """`dst` split into parts that this side's rules cover alike."""
         per_key: dict[DstKey, tuple[list[Interval], list[Interval]]] = {}
-        for fam, intervals in ((4, dst.v4), (6, dst.v6)):
-            points = self.points[fam]
-            for a, b in intervals:
-                for k in range(bisect_left(points, a), bisect_right(points, b)):
-                    v = points[k]
-                    lists = per_key.setdefault(self._key((fam, v)), ([], []))
-                    lists[0 if fam == 4 else 1].append((v, v))
+        for fam, value in self.points_of(dst):
+            lists = per_key.setdefault(self._key((fam, value)), ([], []))
+            lists[0 if fam == 4 else 1].append((value, value))
         out = {key: AddrSet(v4, v6) for key, (v4, v6) in per_key.items()}
         rest = dst - self.all_devices
         if rest:
             parts: dict[frozenset[int], AddrSet] = {frozenset(): rest}
-            for i, nd in self._gap_rules():
+            for i, nd in self._dst_index[2]:
                 if not nd.overlaps(rest):
                     continue
                 split: dict[frozenset[int], AddrSet] = {}
@@ -278,62 +294,172 @@ class Side:
 
     # --- who reaches a destination group on one port segment ---------------------------------
 
+    @memo
+    def _profiles(self, ids: frozenset[int]) -> list[_Profile]:
+        """The rules `ids` grouped by (ports, protocols): a policy repeats a few port
+        lists, so a segment is checked against each list once, not against every rule."""
+        groups: dict[tuple[tuple[Interval, ...], frozenset[int]],
+                     tuple[set[str], list[int], list[int]]] = {}
+        for i in ids:
+            r = self.rules[i]
+            sels, posture, members = groups.setdefault((r.ports, r.protos), (set(), [], []))
+            members.append(i)
+            if r.posture is None:
+                sels.update(r.src_sel)
+            else:
+                posture.append(r.index)
+        return [_Profile(ports, protos, frozenset(sels), posture, frozenset(members))
+                for (ports, protos), (sels, posture, members) in groups.items()]
+
+    @memo
+    def covering(self, ids: frozenset[int], proto: int, seg: Interval) -> frozenset[int]:
+        """The rules among `ids` that open (proto, seg)."""
+        return frozenset().union(*(p.ids for p in self._profiles(ids)
+                                   if proto in p.protos and _covers(p.ports, seg)))
+
+    @memo
+    def holding(self, point: tuple[int, int]) -> frozenset[int]:
+        """The rules (ids in `self.rules`) whose (posture-filtered) sources hold this
+        device address: each src selector is asked once (its set shared with the other
+        side where equal, see `_canon`)."""
+        fam, value = point
+        by_sel, posture = self._by_src_sel
+        found: set[int] = set()
+        for sel, ids in by_sel.items():
+            if self._canon(sel, False).contains_int(fam, value):
+                found.update(ids)
+        found.update(i for i in posture
+                     if self._src(self.rules[i].index).contains_int(fam, value))
+        return frozenset(found)
+
+    @cached_property
+    def _by_src_sel(self) -> tuple[dict[str, list[int]], list[int]]:
+        """src selector -> the rules without posture naming it; the rules with posture."""
+        by_sel: dict[str, list[int]] = defaultdict(list)
+        posture: list[int] = []
+        for i, r in enumerate(self.rules):
+            if r.posture is not None:
+                posture.append(i)
+            else:
+                for sel in r.src_sel:
+                    by_sel[sel].append(i)
+        return dict(by_sel), posture
+
+    @memo
     def segments(self, ports: tuple[Interval, ...], ids: frozenset[int], proto: int,
                  with_self: bool) -> list[Interval]:
-        key = (ports, ids, proto, with_self)
-        found = self._segments.get(key)
-        if found is not None:
-            return found
+        """`ports` cut where a rule among `ids` (and the self rules) starts or stops
+        covering them on `proto`."""
         edges: set[int] = set()
         for a, b in ports:
             edges.update((a, b + 1))
-        others = [self.rules[i] for i in ids]
-        if with_self:
-            others += self.self_rules
         lo, hi = ports[0][0], ports[-1][1]
-        for r in others:
-            if proto in r.protos:
-                for a, b in r.ports:
+        others = [(p.ports, p.protos) for p in self._profiles(ids)]
+        if with_self:
+            others += [(r.ports, r.protos) for r in self.self_rules]
+        for r_ports, protos in others:
+            if proto in protos:
+                for a, b in r_ports:
                     if a <= hi and b >= lo:
                         edges.update((max(a, lo), min(b, hi) + 1))
         cuts = sorted(edges)
-        found = [(cuts[k], cuts[k + 1] - 1) for k in range(len(cuts) - 1)
-                 if any(a <= cuts[k] and cuts[k + 1] - 1 <= b for a, b in ports)]
-        self._segments[key] = found
-        return found
+        return [(cuts[k], cuts[k + 1] - 1) for k in range(len(cuts) - 1)
+                if any(a <= cuts[k] and cuts[k + 1] - 1 <= b for a, b in ports)]
 
+    @memo
     def blockers(self, ids: frozenset[int], proto: int, seg: Interval) -> list[AddrSet]:
         """Source sets whose union is who reaches these destinations on (proto, seg): each
         distinct src selector once (posture-bound rules as their filtered sets)."""
-        key = (ids, proto, seg)
-        found = self._before.get(key)
-        if found is None:
-            sels: set[str] = set()
-            sets: list[AddrSet] = []
-            for i in ids:
-                r = self.rules[i]
-                if proto in r.protos and _covers(r.ports, seg):
-                    if r.posture is None:
-                        sels.update(r.src_sel)
-                    else:
-                        sets.append(self.src(r))
-            sets.extend(self.resolver.src(s).addrs for s in sorted(sels))
-            # Big sets first: they empty the remainder soonest.
-            found = self._before[key] = sorted(sets, key=lambda a: -self.size(a))
-        return found
+        sels: set[str] = set()
+        sets: list[AddrSet] = []
+        for p in self._profiles(ids):
+            if proto in p.protos and _covers(p.ports, seg):
+                sels |= p.plain
+                sets.extend(self._src(i) for i in p.posture)
+        sets.extend(self.resolver.src(s).addrs for s in sorted(sels))
+        # Big sets first: they empty the remainder soonest.
+        return sorted(sets, key=lambda a: -self.size(a))
 
+    @memo
     def self_blocked(self, proto: int, seg: Interval, user: str) -> AddrSet:
         """The user's devices that already reach their own devices on (proto, seg)."""
-        key = (proto, seg, user)
-        found = self._self_src.get(key)
-        if found is None:
-            rules = [self.src(r) for r in self.self_rules
-                     if proto in r.protos and _covers(r.ports, seg)]
-            mine = self.points_of(self.user_addrs(user))
-            hit = [(f, v) for f, v in mine if any(s.contains_int(f, v) for s in rules)]
-            found = self._self_src[key] = AddrSet([(v, v) for f, v in hit if f == 4],
-                                                  [(v, v) for f, v in hit if f == 6])
-        return found
+        rules = [self.src(r) for r in self.self_rules
+                 if proto in r.protos and _covers(r.ports, seg)]
+        mine = self.points_of(self.user_addrs(user))
+        hit = [(f, v) for f, v in mine if any(s.contains_int(f, v) for s in rules)]
+        return AddrSet([(v, v) for f, v in hit if f == 4], [(v, v) for f, v in hit if f == 6])
+
+    # --- what this side allows that the other does not -------------------------------------
+
+    def new_pairs(self, old: Side, selectors: Selectors) -> list[_Frag]:
+        """Pairs this side allows that `old` does not; the rules they come from become
+        `changed_rules`."""
+        frags: list[_Frag] = []
+        changed: list[Rule] = []
+        for rule, spelling in zip(self.compiled.rules, self.spelled, strict=True):
+            if not rule.ports or _unchanged(rule, spelling, self, old, selectors):
+                continue
+            src = self.src(rule)
+            if not src:
+                continue
+            changed.append(rule)
+            if rule.self_dst:
+                for user in sorted(self.resolver.by_user):
+                    mine = self.user_addrs(user)
+                    src_u = AddrSet(
+                        [(v, v) for fam, v in self.points_of(mine) if fam == 4
+                         and src.contains_int(4, v)],
+                        [(v, v) for fam, v in self.points_of(mine) if fam == 6
+                         and src.contains_int(6, v)])
+                    if src_u:
+                        _cut(rule, src_u, mine, old, frags, user)
+            elif rule.dst:
+                src, dst = _beyond_twins(rule, spelling, src, rule.dst, old)
+                if src and dst:
+                    _cut(rule, src, dst, old, frags, None)
+        self.changed_rules = changed
+        return frags
+
+    # --- which changed rules a statement comes from -------------------------------------------
+
+    @memo
+    def touching(self, name: str, src: AddrSet) -> list[Rule]:
+        """The changed rules whose sources include some of `src` (named `name`)."""
+        # "Holds one of its device addresses, or (for addresses that are no device)
+        # overlaps it" is the same as overlapping it. When every address of `src` is a
+        # device, that is whether the rule's device points meet `src`'s: a C-speed set
+        # test instead of interval bisection, per changed rule.
+        if src.issubset(self.all_devices):
+            mine = self.points_of(src)
+            return [r for r in self.changed_rules
+                    if not self.src_points(r.index).isdisjoint(mine)]
+        return [r for r in self.changed_rules if self.src(r).overlaps(src)]
+
+    def responsible(self, name: str, src: AddrSet, dst: AddrSet, ports: tuple[Interval, ...],
+                    protos: set[int], is_self: bool) -> tuple[RuleRef, ...]:
+        """The changed rules a statement (`name` gains `ports` on `dst`) comes from."""
+        refs: set[RuleRef] = set()
+        for r in self.touching(name, src):
+            if r.protos.isdisjoint(protos):
+                continue
+            if not any(a <= d and c <= b for a, b in r.ports for c, d in ports):
+                continue
+            # A self change comes from self rules only; a plain one from rules reaching
+            # its destinations, or from a self rule whose user's devices were only partly
+            # covered.
+            if r.self_dst if is_self else (r.self_dst or r.dst.overlaps(dst)):
+                refs.add(self.ref(r))
+        return tuple(sorted(refs, key=lambda ref: (str(ref), ref.label)))
+
+
+class _Profile(NamedTuple):
+    """Rules of one destination group alike in ports and protocols (`Side._profiles`)."""
+
+    ports: tuple[Interval, ...]
+    protos: frozenset[int]
+    plain: frozenset[str]  # the src selectors of those without posture
+    posture: list[int]  # those with posture (their index): their sources are filtered
+    ids: frozenset[int]  # all of them
 
 
 def _covers(ports: tuple[Interval, ...], seg: Interval) -> bool:
@@ -381,6 +507,8 @@ class Selectors:
             s for s in a.src_selectors | b.src_selectors if not self._same(s, False)}
         self.changed_dst = set() if same_sets else {
             s for s in a.dst_selectors | b.dst_selectors if not self._same(s, True)}
+        a.pair(b, self.changed_src, self.changed_dst)
+        b.pair(a, self.changed_src, self.changed_dst)
 
     def _same(self, selector: str, dst: bool) -> bool:
         return (not self.retagged and self._reads_equal(selector)) or \
@@ -424,35 +552,7 @@ def _unchanged(rule: Rule, spelling: tuple[Any, ...], new: Side, old: Side,
     if (spelling in old.spellings and selectors.changed_src.isdisjoint(rule.src_sel)
             and selectors.changed_dst.isdisjoint(rule.dst_sel)):
         return True
-    return new.signature(rule) in old.signatures
-
-
-def _new_pairs(new: Side, old: Side, selectors: Selectors) -> tuple[list[_Frag], list[Rule]]:
-    """Pairs `new` allows that `old` does not, and the rules of `new` they came from."""
-    frags: list[_Frag] = []
-    changed: list[Rule] = []
-    for rule, spelling in zip(new.compiled.rules, new.spelled, strict=True):
-        if not rule.ports or _unchanged(rule, spelling, new, old, selectors):
-            continue
-        src = new.src(rule)
-        if not src:
-            continue
-        changed.append(rule)
-        if rule.self_dst:
-            for user in sorted(new.resolver.by_user):
-                mine = new.user_addrs(user)
-                src_u = AddrSet(
-                    [(v, v) for fam, v in new.points_of(mine) if fam == 4
-                     and src.contains_int(4, v)],
-                    [(v, v) for fam, v in new.points_of(mine) if fam == 6
-                     and src.contains_int(6, v)])
-                if src_u:
-                    _cut(rule, src_u, mine, old, frags, user)
-        elif rule.dst:
-            src, dst = _beyond_twins(rule, spelling, src, rule.dst, old)
-            if src and dst:
-                _cut(rule, src, dst, old, frags, None)
-    return frags, changed
+    return old.has_signature(new.signature(rule))
 
 
 def _beyond_twins(rule: Rule, spelling: tuple[Any, ...], src: AddrSet, dst: AddrSet,
@@ -467,25 +567,46 @@ def _beyond_twins(rule: Rule, spelling: tuple[Any, ...], src: AddrSet, dst: Addr
     for twin in old.twins.get(spelling, ()):
         if not src or not dst:
             break
-        if subset(dst, twin.dst):
-            src = minus(src, old.src(twin))
-        elif subset(src, old.src(twin)):
-            dst = minus(dst, twin.dst)
+        if dst.issubset(twin.dst):
+            src = src - old.src(twin)
+        elif src.issubset(old.src(twin)):
+            dst = dst - twin.dst
     return src, dst
+
+
+#: Sources of at most this many device addresses are cut point by point (`_cut`).
+_FEW_POINTS = 8
 
 
 def _cut(rule: Rule, src: AddrSet, dst: AddrSet, old: Side, frags: list[_Frag],
          user: str | None) -> None:
+    """`rule`'s pairs (src x dst on its ports) that `old` does not allow, as fragments:
+    per destination group and port segment, `src` less whoever reaches them in `old`."""
+    # A few source devices (a member added to a group, say): which of `old`'s rules
+    # hold each of them is one set per device, so a piece's blockers are a set
+    # intersection instead of a subtraction of every blocking source set.
+    points = old.points_of(src) if len(src.v4) + len(src.v6) <= _FEW_POINTS else None
+    if points is not None and src.size() != len(points):
+        points = None  # some addresses are no device: the sets decide
+    holders = [old.holding(p) for p in points] if points is not None else []
     for (ids, owner), addrs in old.dst_groups(dst).items():
         for proto in sorted(rule.protos):
             for seg in old.segments(rule.ports, ids, proto, owner is not None):
                 gained = src
-                for blocker in old.blockers(ids, proto, seg):
-                    gained = minus(gained, blocker)
-                    if not gained:
-                        break
+                if points is not None:
+                    reach = old.covering(ids, proto, seg)
+                    left = [p for p, h in zip(points, holders, strict=True)
+                            if h.isdisjoint(reach)]
+                    if len(left) < len(points):
+                        gained = AddrSet([(v, v) for f, v in left if f == 4],
+                                         [(v, v) for f, v in left if f == 6])
+                else:
+                    for blocker in old.blockers(ids, proto, seg):
+                        gained = gained - blocker
+                        if not gained:
+                            break
                 if gained and owner is not None:
-                    gained = minus(gained, old.self_blocked(proto, seg, owner))
+                    gained = gained - old.self_blocked(proto, seg, owner)
                 if gained:
                     frags.append(_Frag(proto, seg, addrs, gained, user))
 
@@ -506,33 +627,46 @@ def _pieces(frags: list[_Frag]) -> dict[tuple[int, Interval], list[_Frag]]:
     return out
 
 
-def _merge_dsts(frags: list[_Frag]) -> list[tuple[AddrSet, AddrSet]]:
-    """[(src, dst)] with disjoint dsts: a sweep over the fragments' destination intervals."""
-    if len(frags) == 1:
-        return [(frags[0].src, frags[0].dst)]
-    by_src: dict[AddrSet, tuple[list[Interval], list[Interval]]] = {}
-    unions: dict[frozenset[int], AddrSet] = {}
+def _sweep(sets: Sequence[AddrSet]
+           ) -> dict[frozenset[int], tuple[list[Interval], list[Interval]]]:
+    """The addresses of `sets` grouped by which of them (their positions) hold each:
+    a sweep over their intervals, per family; the stretches of each group as v4 and v6
+    intervals, the groups in the order the sweep first meets them."""
+    out: dict[frozenset[int], tuple[list[Interval], list[Interval]]] = {}
+    if len(sets) == 1:
+        if sets[0]:
+            out[frozenset({0})] = (list(sets[0].v4), list(sets[0].v6))
+        return out
     for fam in (4, 6):
         events: list[tuple[int, int, int]] = []
-        for k, f in enumerate(frags):
-            for a, b in (f.dst.v4 if fam == 4 else f.dst.v6):
+        for k, addrs in enumerate(sets):
+            for a, b in (addrs.v4 if fam == 4 else addrs.v6):
                 events.append((a, 1, k))
                 events.append((b + 1, -1, k))
         events.sort()
         active: set[int] = set()
-        for n, (pos, kind, k) in enumerate(events):
-            if kind > 0:
+        for n, (pos, step, k) in enumerate(events):
+            if step > 0:
                 active.add(k)
             else:
                 active.discard(k)
             nxt = events[n + 1][0] if n + 1 < len(events) else None
             if active and nxt is not None and nxt > pos:
-                sig = frozenset(active)
-                src = unions.get(sig)
-                if src is None:
-                    src = unions[sig] = union_all(frags[i].src for i in sig)
-                lists = by_src.setdefault(src, ([], []))
+                lists = out.setdefault(frozenset(active), ([], []))
                 lists[0 if fam == 4 else 1].append((pos, nxt - 1))
+    return out
+
+
+def _merge_dsts(frags: list[_Frag]) -> list[tuple[AddrSet, AddrSet]]:
+    """[(src, dst)] with disjoint dsts: destinations reached by the same fragments
+    gain the union of their sources; destinations gaining the same sources merge."""
+    if len(frags) == 1:
+        return [(frags[0].src, frags[0].dst)]
+    by_src: dict[AddrSet, tuple[list[Interval], list[Interval]]] = {}
+    for sig, (v4, v6) in _sweep([f.dst for f in frags]).items():
+        lists = by_src.setdefault(union_all(frags[i].src for i in sig), ([], []))
+        lists[0].extend(v4)
+        lists[1].extend(v6)
     return [(src, AddrSet(v4, v6)) for src, (v4, v6) in by_src.items()]
 
 
@@ -562,16 +696,6 @@ def _atoms(frags: list[_Frag], new: Side) -> list[Atom]:
     return atoms
 
 
-def _merge_intervals(items: Iterable[Interval]) -> tuple[Interval, ...]:
-    out: list[list[int]] = []
-    for a, b in sorted(items):
-        if out and a <= out[-1][1] + 1:
-            out[-1][1] = max(out[-1][1], b)
-        else:
-            out.append([a, b])
-    return tuple((a, b) for a, b in out)
-
-
 def _ports_text(ports: tuple[Interval, ...]) -> str:
     if ports == ((0, 65535),):
         return "*"
@@ -586,7 +710,8 @@ def _changes(new: Side, old: Side, selectors: Selectors,
              cite: Sequence[tuple[AddrSet, RuleRef]] = ()) -> list[AccessChange]:
     """`new`'s pairs that `old` lacks, as statements. `cite`: (a re-tagged device's
     addresses, its `devices` entry), cited by every statement about the device."""
-    frags, changed = _new_pairs(new, old, selectors)
+    frags = new.new_pairs(old, selectors)
+    changed = new.changed_rules
     if not frags:
         return []
     src_namer = Namer(new.compiled, dst=False, devices=new.devices)
@@ -599,7 +724,9 @@ def _changes(new: Side, old: Side, selectors: Selectors,
     addrs_of: dict[str, AddrSet] = {}
     for src, dst, proto, seg in _atoms(frags, new):
         for name, addrs in src_namer.name(src, src_hints):
-            addrs_of[name] = addrs
+            # One name can stand for other addresses in other atoms (the addresses
+            # that are no device, say): the name's statements are about all of them.
+            addrs_of[name] = addrs_of[name] | addrs if name in addrs_of else addrs
             records[name].append((dst, proto, seg))
     # 2. per name: destinations grouped by the exact ports they gain per protocol, then
     #    said as one `ip` when every default protocol gains the same ports
@@ -620,7 +747,7 @@ def _changes(new: Side, old: Side, selectors: Selectors,
         dst = union_all(dsts)
         if is_self:
             dst_names: tuple[str, ...] = (SELF,)
-            devices = _count(new, addrs_of[name])
+            devices = new.count(addrs_of[name])
         else:
             named = dst_namer.name(dst, dst_hints)
             # The relation is of boxes, but a packet's source and destination are of one
@@ -633,12 +760,12 @@ def _changes(new: Side, old: Side, selectors: Selectors,
             if len(kept) < len(named):
                 dst = union_all(a for _, a in kept)
             dst_names = tuple(n for n, _ in kept)
-            devices = _count(new, dst)
+            devices = new.count(dst)
         protos = DEFAULT if not proto_text else {PROTO_NUMBER.get(proto_text, 0)}
-        refs = _responsible(new, changed, name, addrs_of[name], dst, ports, set(protos), is_self)
+        refs = new.responsible(name, addrs_of[name], dst, ports, set(protos), is_self)
         if cite:
             about = addrs_of[name] if is_self else addrs_of[name] | dst
-            mine = {ref for addrs, ref in cite if overlaps(addrs, about)}
+            mine = {ref for addrs, ref in cite if addrs.overlaps(about)}
             if mine:
                 refs = tuple(sorted(set(refs) | mine, key=lambda ref: (str(ref), ref.label)))
         out.append(AccessChange(name, dst_names, _ports_text(ports), proto_text, devices, refs))
@@ -653,7 +780,7 @@ def _families(addrs: AddrSet) -> set[int]:
 def _spell(by_proto: Mapping[int, Iterable[Interval]]) -> list[tuple[str, tuple[Interval, ...]]]:
     """Per-protocol ports as `ip` parts: one ("", ports) if every default protocol gains
     the same ports, else (protocol name, ports) each."""
-    merged = {p: _merge_intervals(segs) for p, segs in by_proto.items()}
+    merged = {p: merge_intervals(segs) for p, segs in by_proto.items()}
     values = set(merged.values())
     if set(merged) == DEFAULT and len(values) == 1:
         return [("", values.pop())]
@@ -662,93 +789,21 @@ def _spell(by_proto: Mapping[int, Iterable[Interval]]) -> list[tuple[str, tuple[
 
 def _by_ports(recs: list[tuple[AddrSet, int, Interval]]
               ) -> list[tuple[AddrSet, dict[int, list[Interval]]]]:
-    """Destinations split where what they gain differs: a sweep over the records'
-    destination intervals, grouping stretches by the set of (protocol, segment) gained."""
+    """Destinations split where what they gain differs, grouped by the set of
+    (protocol, segment) gained."""
     # Records with one destination set gain together: sweep the distinct sets only.
     per_dst: dict[AddrSet, list[tuple[int, Interval]]] = {}
     for dst, proto, seg in recs:
         per_dst.setdefault(dst, []).append((proto, seg))
     dsts = list(per_dst)
-    by_sig: dict[frozenset[int], tuple[list[Interval], list[Interval]]] = {}
-    if len(dsts) == 1 and dsts[0]:
-        by_sig[frozenset({0})] = (list(dsts[0].v4), list(dsts[0].v6))
-    for fam in (4, 6) if len(dsts) > 1 else ():
-        events: list[tuple[int, int, int]] = []
-        for k, dst in enumerate(dsts):
-            for a, b in (dst.v4 if fam == 4 else dst.v6):
-                events.append((a, 1, k))
-                events.append((b + 1, -1, k))
-        events.sort()
-        active: dict[int, int] = defaultdict(int)
-        for n, (pos, step, k) in enumerate(events):
-            active[k] += step
-            if not active[k]:
-                del active[k]
-            nxt = events[n + 1][0] if n + 1 < len(events) else None
-            if active and nxt is not None and nxt > pos:
-                lists = by_sig.setdefault(frozenset(active), ([], []))
-                lists[0 if fam == 4 else 1].append((pos, nxt - 1))
     out: list[tuple[AddrSet, dict[int, list[Interval]]]] = []
-    for sig, (v4, v6) in by_sig.items():
+    for sig, (v4, v6) in _sweep(dsts).items():
         by_proto: dict[int, list[Interval]] = defaultdict(list)
         for k in sig:
             for proto, seg in per_dst[dsts[k]]:
                 by_proto[proto].append(seg)
         out.append((AddrSet(v4, v6), by_proto))
     return out
-
-
-def _count(side: Side, addrs: AddrSet) -> int:
-    """How many devices have an address in `addrs`."""
-    found = side.counts.get(addrs)
-    if found is None:
-        found = side.counts[addrs] = _count_devices(side, addrs)
-    return found
-
-
-def _count_devices(side: Side, addrs: AddrSet) -> int:
-    names: set[str] = set()
-    for fam, intervals in ((4, addrs.v4), (6, addrs.v6)):
-        points = side.points[fam]
-        for a, b in intervals:
-            for k in range(bisect_left(points, a), bisect_right(points, b)):
-                device = side.owner[(fam, points[k])]
-                if device.id != SYNTHETIC_ID:  # made up for a device-less identity
-                    names.add(device.name)
-    return len(names)
-
-
-def _touching(side: Side, changed: list[Rule], name: str, src: AddrSet) -> list[Rule]:
-    """The changed rules whose sources include some of `src` (cached per source name)."""
-    found = side.touching.get(name)
-    if found is None:
-        # "Holds one of its device addresses, or (for addresses that are no device)
-        # overlaps it" is the same as overlapping it. When every address of `src` is a
-        # device, that is whether the rule's device points meet `src`'s: a C-speed set
-        # test instead of interval bisection, per changed rule.
-        if subset(src, side.all_devices):
-            mine = side.points_of(src)
-            found = [r for r in changed if not side.src_points(r).isdisjoint(mine)]
-        else:
-            found = [r for r in changed if overlaps(side.src(r), src)]
-        side.touching[name] = found
-    return found
-
-
-def _responsible(side: Side, changed: list[Rule], name: str, src: AddrSet, dst: AddrSet,
-                 ports: tuple[Interval, ...], protos: set[int],
-                 is_self: bool) -> tuple[RuleRef, ...]:
-    refs: set[RuleRef] = set()
-    for r in _touching(side, changed, name, src):
-        if r.protos.isdisjoint(protos):
-            continue
-        if not any(a <= d and c <= b for a, b in r.ports for c, d in ports):
-            continue
-        # A self change comes from self rules only; a plain one from rules reaching its
-        # destinations, or from a self rule whose user's devices were only partly covered.
-        if r.self_dst if is_self else (r.self_dst or overlaps(r.dst, dst)):
-            refs.add(side.ref(r))
-    return tuple(sorted(refs, key=lambda ref: (str(ref), ref.label)))
 
 
 DeviceTags = tuple[str, str, Sequence[str]]  # (device name, device id, its tags after)
@@ -779,9 +834,37 @@ def access_diff(before_policy: Mapping[str, Any], after_policy: Mapping[str, Any
     """
     # Allocation-heavy and nothing cyclic to free: see `gcpause`.
     with gc_paused():
-        return _access_diff(before_policy, after_policy, inventory, before_sources,
+        diff = _access_diff(before_policy, after_policy, inventory, before_sources,
                             after_sources, after_compiled, retag,
                             retag_sources if retag_sources is not None else after_sources)
+    inv = inventory if inventory is not None else diff_inventory(before_policy, after_policy)
+    return replace(diff, groups=_groups(before_policy, after_policy),
+                   device_tags=_device_tags(diff, inv))
+
+
+def _device_tags(diff: AccessDiff, inv: Inventory) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """The tags of the tagged devices the diff names one by one (``100.64.0.21 (prod)``),
+    for the diagram's summary to draw devices as their tags."""
+    named = {n for c in (*diff.gained, *diff.lost) for n in (c.src, *c.dst)}
+    out = {}
+    for device in inv.devices:
+        if device.tags:
+            for label in (f"{device.ipv4} ({device.name})", device.name):
+                if label in named:
+                    out[label] = tuple(device.tags)
+    return tuple(sorted(out.items()))
+
+
+def _groups(*policies: Mapping[str, Any]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """Each group's members (after the change wins), for the diagram to draw people as
+    their groups."""
+    found: dict[str, tuple[str, ...]] = {}
+    for policy in policies:
+        groups = policy.get("groups")
+        for name, members in (groups.items() if isinstance(groups, Mapping) else ()):
+            if isinstance(name, str) and isinstance(members, list):
+                found[name] = tuple(sorted(m for m in members if isinstance(m, str)))
+    return tuple(sorted(found.items()))
 
 
 def retagged(inventory: Inventory, retag: Sequence[DeviceTags]

@@ -7,17 +7,24 @@ records are frozen and sorted, so one diff renders the same way every time.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 from reconciler.core.source import Location, PathKey
 
+# `Location.file` of a rule found only in the live policy (an edit made outside git):
+# its line is the live text's.
+LIVE_POLICY = "live policy"
+
 
 @dataclass(frozen=True, order=True)
 class RuleRef:
-    """A rule responsible for a change: its path in the policy and where it was written."""
+    """A rule responsible for a change: its path in the policy, where it was written, and
+    its `name:` when it has one (`naming.cite` fills both in for the people reading)."""
 
     path: PathKey
     location: Location | None = None
+    name: str | None = None
 
     @property
     def label(self) -> str:
@@ -27,10 +34,24 @@ class RuleRef:
             out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
         return out or "(default allow-all)"
 
-    def __str__(self) -> str:
-        if self.location is None:
+    @property
+    def address(self) -> str:
+        """How people know the rule: ``grants["eng-web"]`` by its name, else its label;
+        a device's tags as the plan addresses them, ``devices["db-1"].tags``."""
+        if len(self.path) == 3 and self.path[0] == "devices":
+            return f'devices["{self.path[1]}"].{self.path[2]}'
+        if self.name is None or len(self.path) != 2:
             return self.label
-        return f"{self.location.file}:{self.location.line}"
+        return f"{self.path[0]}[{json.dumps(self.name, ensure_ascii=False)}]"
+
+    def __str__(self) -> str:
+        """``grants["eng-web"] at policies/access.yaml:6``; ``live policy, grants[6] at
+        line 40`` for a rule that is in no fragment."""
+        if self.location is None:
+            return self.address
+        if self.location.file == LIVE_POLICY:
+            return f"{LIVE_POLICY}, {self.address} at line {self.location.line}"
+        return f"{self.address} at {self.location.file}:{self.location.line}"
 
 
 @dataclass(frozen=True)
@@ -69,6 +90,11 @@ class AccessDiff:
     lost: tuple[AccessChange, ...] = ()
     inventory: str = "synthetic"
     notes: tuple[str, ...] = field(default=())
+    # The policies' groups (name, members), for drawing people as their groups. Display
+    # only: not part of a diff's identity, and not kept in plan files.
+    groups: tuple[tuple[str, tuple[str, ...]], ...] = field(default=(), compare=False)
+    # Tagged devices the diff names one by one, with their tags (display only, likewise).
+    device_tags: tuple[tuple[str, tuple[str, ...]], ...] = field(default=(), compare=False)
 
     @property
     def empty(self) -> bool:

@@ -1,28 +1,36 @@
 """Name an address set by the coarsest identities the policy uses for it.
 
 diff/access/ (imports the engine's `addrset`, `resolve` and `compile` types,
-`reconciler.core.inventory`, the selector constants of `reconciler.validate.selectors`, and
-`diff.access.sets`). Given
-a set of addresses (who gained, or what they gained access to), pick the fewest names
+`reconciler.core.inventory`, `reconciler.core.memo` and the selector constants of
+`reconciler.validate.selectors`). Given a set of addresses (who gained, or what they
+gained access to), pick the fewest names
 whose addresses lie *entirely* inside the set: `*`, autogroups, groups, tags, hosts,
 ipsets, users, and the selectors the responsible rules were written with. A group is
 only named when every one of its devices is in the set, so a group never stands for
 members that did not change. Whatever no identity covers is spelled as IPs or ranges.
+
+The rules a change cites are named here too (`cite`): by their `name:` and file:line,
+found by path in the policy they come from (`entry_citer`) or, for the live policy, by
+content in the fragments that were applied or are desired (`live_citer`), else at the
+live text's own line.
 """
 
 from __future__ import annotations
 
+import json
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from functools import cached_property
 from itertools import repeat
 from typing import Any
 
 from reconciler.core.errors import SelectorError
 from reconciler.core.inventory import Device, Inventory
-from reconciler.diff.access.sets import subset
+from reconciler.core.memo import memo
+from reconciler.core.source import Location, PathKey, SourceMap
+from reconciler.diff.access.model import LIVE_POLICY, AccessChange, AccessDiff, RuleRef
 from reconciler.engine.addrset import ALL, EMPTY, INTERNET, AddrSet, parse_ip
 from reconciler.engine.compile import CompiledPolicy
 from reconciler.engine.resolve import Resolver, device_addrs
@@ -71,8 +79,6 @@ class DeviceIndex:
     def __init__(self, inventory: Inventory) -> None:
         self.inventory = inventory
         self.canon: dict[AddrSet, AddrSet] = {}  # one shared object per set value
-        self._cands: dict[tuple[str, AddrSet, int, bool], Candidate] = {}
-        self._by_point: dict[tuple[Candidate, ...], dict[tuple[int, int], list[Candidate]]] = {}
         self._text: tuple[Mapping[str, Any], str] | None = None
 
     # Device addresses are parsed on first use: a diff whose rules all compare equal
@@ -126,38 +132,30 @@ class DeviceIndex:
                     found.extend(zip(repeat(fam, hi - lo), points[lo:hi], strict=True))
         return found
 
+    @memo
     def candidate(self, name: str, addrs: AddrSet, rank: int, loose: bool) -> Candidate:
         """The candidate for `name` standing for `addrs`, shared by every `Namer` that
         finds the same name with the same addresses (both policies, both sides)."""
         addrs = self.canon.setdefault(addrs, addrs)
-        key = (name, addrs, rank, loose)
-        found = self._cands.get(key)
-        if found is None:
-            if loose or not subset(addrs, self.all_devices):
-                found = Candidate(name, addrs, rank, addrs.size())
-            else:
-                points = tuple((fam, value)
-                               for fam, intervals in ((4, addrs.v4), (6, addrs.v6))
-                               for a, b in intervals for value in range(a, b + 1))
-                found = Candidate(name, addrs, rank, len(points), points)
-            self._cands[key] = found
-        return found
+        if loose or not addrs.issubset(self.all_devices):
+            return Candidate(name, addrs, rank, addrs.size())
+        points = tuple((fam, value) for fam, intervals in ((4, addrs.v4), (6, addrs.v6))
+                       for a, b in intervals for value in range(a, b + 1))
+        return Candidate(name, addrs, rank, len(points), points)
 
 
+    @memo
     def by_point(self, cands: tuple[Candidate, ...]
                  ) -> dict[tuple[int, int], list[Candidate]]:
         """Device point -> the candidates holding it (`cands` in order, then the user),
         shared by namers that found the very same candidates (both policies when their
         groups and tags resolve alike, often sources and destinations too)."""
-        found = self._by_point.get(cands)
-        if found is None:
-            found = {}
-            for cand in cands:
-                for p in cand.points or ():
-                    found.setdefault(p, []).append(cand)
-            for p, users in self.user_at.items():
-                found.setdefault(p, []).extend(users)
-            self._by_point[cands] = found
+        found: dict[tuple[int, int], list[Candidate]] = {}
+        for cand in cands:
+            for p in cand.points or ():
+                found.setdefault(p, []).append(cand)
+        for p, users in self.user_at.items():
+            found.setdefault(p, []).extend(users)
         return found
 
     def rules_text(self, policy: Mapping[str, Any]) -> str:
@@ -185,7 +183,6 @@ class Namer:
         self._by_point: dict[tuple[int, int], list[Candidate]] = {}  # read-only once built
         self._pending: list[Candidate] | None = None
         self._loose: list[Candidate] = []
-        self._hints: dict[str, Candidate | None] = {}
         self._cache: dict[tuple[AddrSet, tuple[str, ...]], list[tuple[str, AddrSet]]] = {}
         self._build(compiled)
 
@@ -233,11 +230,9 @@ class Namer:
         self._by_point = self.devices.by_point(tuple(self._pending))
         self._pending = None
 
+    @memo
     def _hint(self, text: str) -> Candidate | None:
-        if text not in self._hints:
-            self._hints[text] = self._add(text, self._resolve(text), loose=True,
-                                          rank=-1)
-        return self._hints[text]
+        return self._add(text, self._resolve(text), loose=True, rank=-1)
 
     # --- naming -----------------------------------------------------------------------------
 
@@ -284,7 +279,7 @@ class Namer:
                 if not uncovered.intersection(cand.points) or not inside.issuperset(cand.points):
                     continue
             else:
-                if not subset(cand.addrs, addrs):
+                if not cand.addrs.issubset(addrs):
                     continue
                 cand_pts = self.points_in(cand.addrs)
                 if not uncovered.intersection(cand_pts) and not cand.addrs.overlaps(other):
@@ -323,3 +318,83 @@ class Namer:
             # Many holes punched by devices: one honest name instead of dozens of ranges.
             out.append((NON_DEVICE, other))
         return out
+
+
+# --- the rules a change cites -----------------------------------------------------------------
+
+Citer = Callable[[RuleRef], RuleRef]
+# A policy the cited rules may come from: (document, its sources, entry path -> name).
+Known = tuple[Mapping[str, Any], SourceMap | None, Mapping[PathKey, str]]
+
+
+def cite(diff: AccessDiff, *, gained: Citer | None = None,
+         lost: Citer | None = None) -> AccessDiff:
+    """`diff` with the rules of its gained and lost changes named and located by the
+    citers (rules read in file and line order)."""
+    def each(changes: tuple[AccessChange, ...], citer: Citer | None
+             ) -> tuple[AccessChange, ...]:
+        if citer is None:
+            return changes
+        return tuple(replace(c, rules=tuple(sorted((citer(r) for r in c.rules),
+                                                   key=_reading_order)))
+                     for c in changes)
+
+    return replace(diff, gained=each(diff.gained, gained), lost=each(diff.lost, lost))
+
+
+def _reading_order(ref: RuleRef) -> tuple[Any, ...]:
+    loc = ref.location
+    return (loc is None, loc.file if loc else "", loc.line if loc else 0, ref.label)
+
+
+def entry_citer(sources: SourceMap | None, names: Mapping[PathKey, str]) -> Citer:
+    """Rules of the policy these sources and names describe, cited by path."""
+    def citer(ref: RuleRef) -> RuleRef:
+        entry = ref.path[:2]
+        location = ref.location
+        if location is None and sources is not None and len(entry) == 2:
+            location = sources.at(entry)
+        return replace(ref, location=location, name=names.get(entry, ref.name))
+
+    return citer
+
+
+def live_citer(live: Mapping[str, Any], live_sources: SourceMap | None,
+               known: Sequence[Known]) -> Citer:
+    """Rules of the live policy: an entry the same as one of a `known` policy (the
+    applied revision first, then the desired state) is cited at that one's name and
+    file:line; one in none of them (an edit made outside git) at the live text's line,
+    as `live policy, grants[6] at line 40`."""
+    by_content: list[dict[str, dict[str, int]]] = [{} for _ in known]
+
+    def find(k: int, section: str, text: str) -> int | None:
+        table = by_content[k]
+        if section not in table:
+            entries = known[k][0].get(section)
+            found: dict[str, int] = {}
+            for j, entry in enumerate(entries if isinstance(entries, list) else []):
+                found.setdefault(_canonical(entry), j)
+            table[section] = found
+        return table[section].get(text)
+
+    def citer(ref: RuleRef) -> RuleRef:
+        if ref.location is not None or len(ref.path) != 2 or not isinstance(ref.path[1], int):
+            return ref
+        section, i = str(ref.path[0]), ref.path[1]
+        entries = live.get(section)
+        if not isinstance(entries, list) or not 0 <= i < len(entries):
+            return ref
+        text = _canonical(entries[i])
+        for k, (_, sources, names) in enumerate(known):
+            j = find(k, section, text)
+            if j is not None and sources is not None and sources.at((section, j)):
+                return replace(ref, location=sources.at((section, j)),
+                               name=names.get((section, j)))
+        at = live_sources.at((section, i)) if live_sources is not None else None
+        return replace(ref, location=Location(LIVE_POLICY, at.line, at.col)) if at else ref
+
+    return citer
+
+
+def _canonical(entry: Any) -> str:
+    return json.dumps(entry, sort_keys=True, separators=(",", ":"), default=str)

@@ -187,17 +187,23 @@ class _Parser:
             value, _, n = self.next(n + 1, depth, None)
             assert value is not None
             obj.members.append(Member(name, value))
-            if n == len(data):
-                raise _Fail(n, "parsing object after value: unexpected EOF")
-            if data[n] == _COMMA:
-                n += 1
-            elif data[n] == _CLOSE_OBJECT:
+            if self.closes(n, _CLOSE_OBJECT, "object"):
                 obj.after, value.after = value.after, None
                 return obj, n + 1
-            else:
-                where = quote_char(data, n)
-                expecting = "(expecting ',' or '}')"
-                raise _Fail(n, f"invalid character {where} after object value {expecting}")
+            n += 1
+
+    def closes(self, n: int, close: int, kind: str) -> bool:
+        """After a member or element, at `n`: True if `close` ends the container, False
+        if a comma follows (the caller steps over it); anything else is Go's error."""
+        data = self.data
+        if n == len(data):
+            raise _Fail(n, f"parsing {kind} after value: unexpected EOF")
+        if data[n] == _COMMA:
+            return False
+        if data[n] == close:
+            return True
+        expecting = f"(expecting ',' or '{chr(close)}')"
+        raise _Fail(n, f"invalid character {quote_char(data, n)} after {kind} value {expecting}")
 
     def check_name(self, name: Value, seen: dict[str, int]) -> None:
         assert isinstance(name.value, bytes)
@@ -210,7 +216,6 @@ class _Parser:
                         detail=f"the first {shown} is at line {loc.line}, column {loc.col}")
 
     def array(self, n: int, depth: int) -> tuple[Array, int]:
-        data = self.data
         arr = Array()
         n += 1
         while True:
@@ -221,14 +226,7 @@ class _Parser:
                     arr.elements[-1].after = b""
                 return arr, n + 1
             arr.elements.append(element)
-            if n == len(data):
-                raise _Fail(n, "parsing array after value: unexpected EOF")
-            if data[n] == _COMMA:
-                n += 1
-            elif data[n] == _CLOSE_ARRAY:
+            if self.closes(n, _CLOSE_ARRAY, "array"):
                 arr.after, element.after = element.after, None
                 return arr, n + 1
-            else:
-                where = quote_char(data, n)
-                expecting = "(expecting ',' or ']')"
-                raise _Fail(n, f"invalid character {where} after array value {expecting}")
+            n += 1

@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.backends.local.backend import LocalBackend
-from reconciler.backends.local.server.faults import FaultQueue
+from reconciler.backends.local.server.faults import Fault, FaultQueue
 from reconciler.backends.policycheck import (
     PolicyParseError,
     check_tests,
@@ -249,23 +249,39 @@ class ControlServer(ThreadingHTTPServer):
                                                             csecret.encode())
 
 
-_ROUTES: list[tuple[str, re.Pattern[str], str, str]] = [
-    # (method, path pattern, handler name, OpenAPI operationId)
-    ("GET", re.compile(r"/api/v2/tailnet/(?P<tailnet>[^/]+)/acl"), "get_acl", "getPolicyFile"),
-    ("POST", re.compile(r"/api/v2/tailnet/(?P<tailnet>[^/]+)/acl"), "post_acl",
-     "setPolicyFile"),
-    ("POST", re.compile(r"/api/v2/tailnet/(?P<tailnet>[^/]+)/acl/validate"), "validate",
-     "validateAndTestPolicyFile"),
-    ("GET", re.compile(r"/api/v2/tailnet/(?P<tailnet>[^/]+)/devices"), "devices",
-     "listTailnetDevices"),
-    ("GET", re.compile(r"/api/v2/device/(?P<device>[^/]+)"), "device", "getDevice"),
-    ("POST", re.compile(r"/api/v2/device/(?P<device>[^/]+)/tags"), "tags", "setDeviceTags"),
-    ("GET", re.compile(r"/api/v2/device/(?P<device>[^/]+)/attributes"), "attributes",
-     "getDevicePostureAttributes"),
-    ("GET", re.compile(r"/api/v2/tailnet/(?P<tailnet>[^/]+)/users"), "users", "listUsers"),
-    ("POST", re.compile(r"/api/v2/oauth/token"), "oauth_token", ""),
-    ("POST", re.compile(r"/api/v2/oauth/token-exchange"), "token_exchange", ""),
-]
+@dataclass(frozen=True)
+class Route:
+    """One API operation: which requests it answers and the handler that answers them."""
+
+    method: str
+    pattern: re.Pattern[str]
+    operation: str  # the OpenAPI operationId ("" for the OAuth endpoints, not in the spec)
+    handler: Callable[[Handler, re.Match[str], dict[str, list[str]], bytes], Reply]
+
+
+_ROUTES: list[Route] = []
+_Handler = Callable[["Handler", re.Match[str], dict[str, list[str]], bytes], Reply]
+
+
+def route(method: str, pattern: str, operation: str = "") -> Callable[[_Handler], _Handler]:
+    """Register the decorated handler for `method` on paths matching `pattern` (whole path).
+
+    Declared beside each handler so the route table and the code answering it cannot drift
+    apart; dispatch looks handlers up in this table, never by attribute name.
+    """
+
+    def register(handler: _Handler) -> _Handler:
+        _ROUTES.append(Route(method, re.compile(pattern), operation, handler))
+        return handler
+
+    return register
+
+
+def find_route(method: str, path: str) -> tuple[Route, re.Match[str]] | None:
+    for candidate in _ROUTES:
+        if candidate.method == method and (match := candidate.pattern.fullmatch(path)):
+            return candidate, match
+    return None
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -298,76 +314,98 @@ class Handler(BaseHTTPRequestHandler):
         self._send(method, path, operation, reply)
 
     def _dispatch(self, method: str) -> None:
+        """One request: route, authenticate and read (`_read_body`), then the test hooks'
+        fault if one is queued (`_answer_with_fault`), then the handler (`_answer`)."""
         url = urllib.parse.urlsplit(self.path)
         path = url.path.rstrip("/")
-        query = urllib.parse.parse_qs(url.query)
-        route = next(((name, m, op) for meth, rx, name, op in _ROUTES
-                      if meth == method and (m := rx.fullmatch(path))), None)
-        operation = route[2] if route else ""
+        found = find_route(method, path)
+        operation = found[0].operation if found else ""
         is_token = path.startswith("/api/v2/oauth/")
+        body = self._read_body(method, path, operation, authenticate=found is not None
+                               and not is_token)
+        if body is None:
+            return
+        fault = None if is_token else self.server.faults.take(method)
+        if fault is not None and self._answer_with_fault(fault, method, path, operation):
+            return
+        if found is None:
+            known = any(r.pattern.fullmatch(path) for r in _ROUTES)
+            reply = error_reply(405 if known else 404,
+                                "method not allowed" if known else "not found")
+        else:
+            reply = self._answer(found[0], found[1], urllib.parse.parse_qs(url.query), body)
+        if fault is not None and fault.kind == "drop-after":
+            self._drop()
+            return
+        self._send(method, path, operation, reply)
+
+    def _read_body(self, method: str, path: str, operation: str, *,
+                   authenticate: bool) -> bytes | None:
+        """The request body, or None once the request has been answered or abandoned.
+
+        Authenticates from the headers alone before reading: an unauthenticated client
+        never gets the server to buffer its body. The token endpoints authenticate from
+        the body, so for them only the size cap stands in front of the read.
+        """
         try:
             length = int(self.headers.get("Content-Length") or 0)
         except ValueError:
-            self._refuse_unread(method, path, operation, error_reply(400, "bad Content-Length"))
-            return
+            length = -1
         if length < 0:
             self._refuse_unread(method, path, operation, error_reply(400, "bad Content-Length"))
-            return
-        # Authenticate from the headers alone: an unauthenticated client never gets the
-        # server to buffer its body. The token endpoints authenticate from the body, so
-        # for them only the size cap stands in front of the read.
-        if route is not None and not is_token and not self.server.authorized(
-                self.headers.get("Authorization")):
+            return None
+        if authenticate and not self.server.authorized(self.headers.get("Authorization")):
             self._refuse_unread(method, path, operation, error_reply(401, "API token invalid"))
-            return
+            return None
         if length > self.server.config.max_body:
             self._refuse_unread(method, path, operation, error_reply(
                 413, f"request body too large: {length} bytes, at most "
                      f"{self.server.config.max_body}"))
-            return
+            return None
         try:
             body = self.rfile.read(length) if length > 0 else b""
         except OSError:  # the idle timeout struck mid-body
             self.close_connection = True
-            return
+            return None
         if len(body) < length:  # the client closed early: nothing to answer
             self.close_connection = True
-            return
-        fault = None if is_token else self.server.faults.take(method)
-        if fault is not None and fault.kind == "drop":
-            self._drop()
-            return
-        if fault is not None and fault.kind == "stall":
-            time.sleep(fault.arg or 0)
-        if fault is not None and fault.kind in ("429", "500", "502", "503", "504"):
-            reply = self._fault_reply(fault.kind, fault.arg)
-            self._send(method, path, route[2] if route else "", reply)
-            return
-        if route is None:
-            known = any(rx.fullmatch(path) for _, rx, _, _ in _ROUTES)
-            reply = error_reply(405 if known else 404,
-                                "method not allowed" if known else "not found")
-        else:
-            name, match, _ = route
-            try:
-                reply = getattr(self, "h_" + name)(match, query, body)
-            except PreconditionFailed:
-                reply = error_reply(412, "precondition failed, invalid old hash")
-            except ValidationFailed as e:
-                reply = error_reply(400, e.summary, e.failures or None)
-            except NotFound as e:
-                reply = error_reply(404, e.summary)
-            except BackendError as e:
-                reply = error_reply(500, e.summary)
-            except Exception:  # a bug: answer 500 (as a real server would) and log it
-                import traceback
+            return None
+        return body
 
-                traceback.print_exc()
-                reply = error_reply(500, "internal server error")
-        if fault is not None and fault.kind == "drop-after":
+    def _answer_with_fault(self, fault: Fault, method: str, path: str, operation: str) -> bool:
+        """Apply a fault the tests queued; True when it has answered (or dropped) the request.
+
+        A stall delays whatever follows; `drop-after` is applied by the caller once the
+        handler has run (the request is processed, the answer lost).
+        """
+        if fault.kind == "drop":
             self._drop()
-            return
-        self._send(method, path, route[2] if route else "", reply)
+            return True
+        if fault.kind == "stall":
+            time.sleep(fault.arg or 0)
+        if fault.kind in ("429", "500", "502", "503", "504"):
+            self._send(method, path, operation, self._fault_reply(fault.kind, fault.arg))
+            return True
+        return False
+
+    def _answer(self, found: Route, match: re.Match[str], query: dict[str, list[str]],
+                body: bytes) -> Reply:
+        """Run the handler and map the store's errors to the API's statuses."""
+        try:
+            return found.handler(self, match, query, body)
+        except PreconditionFailed:
+            return error_reply(412, "precondition failed, invalid old hash")
+        except ValidationFailed as e:
+            return error_reply(400, e.summary, e.failures or None)
+        except NotFound as e:
+            return error_reply(404, e.summary)
+        except BackendError as e:
+            return error_reply(500, e.summary)
+        except Exception:  # a bug: answer 500 (as a real server would) and log it
+            import traceback
+
+            traceback.print_exc()
+            return error_reply(500, "internal server error")
 
     @staticmethod
     def _fault_reply(kind: str, arg: float | None) -> Reply:
@@ -422,6 +460,7 @@ class Handler(BaseHTTPRequestHandler):
 
     # --- policy -------------------------------------------------------------------------
 
+    @route("GET", r"/api/v2/tailnet/(?P<tailnet>[^/]+)/acl", "getPolicyFile")
     def h_get_acl(self, match: re.Match[str], query: dict[str, list[str]], body: bytes
                   ) -> Reply:
         self._check_tailnet(match)
@@ -433,6 +472,7 @@ class Handler(BaseHTTPRequestHandler):
                                     "warnings": [], "errors": errors}, ETag=live.etag)
         return self._policy_reply(live.text, live.etag)
 
+    @route("POST", r"/api/v2/tailnet/(?P<tailnet>[^/]+)/acl", "setPolicyFile")
     def h_post_acl(self, match: re.Match[str], query: dict[str, list[str]], body: bytes
                    ) -> Reply:
         self._check_tailnet(match)
@@ -443,6 +483,7 @@ class Handler(BaseHTTPRequestHandler):
         etag = self.server.backend.push_policy(text, if_match=self.headers.get("If-Match"))
         return self._policy_reply(text, etag)
 
+    @route("POST", r"/api/v2/tailnet/(?P<tailnet>[^/]+)/acl/validate", "validateAndTestPolicyFile")
     def h_validate(self, match: re.Match[str], query: dict[str, list[str]], body: bytes
                    ) -> Reply:
         self._check_tailnet(match)
@@ -504,6 +545,7 @@ class Handler(BaseHTTPRequestHandler):
             out["sshEnabled"] = False
         return out
 
+    @route("GET", r"/api/v2/tailnet/(?P<tailnet>[^/]+)/devices", "listTailnetDevices")
     def h_devices(self, match: re.Match[str], query: dict[str, list[str]], body: bytes
                   ) -> Reply:
         self._check_tailnet(match)
@@ -514,6 +556,7 @@ class Handler(BaseHTTPRequestHandler):
         devices = [d for d in devices if _matches(d, filters)]
         return json_reply(200, {"devices": devices})
 
+    @route("GET", r"/api/v2/device/(?P<device>[^/]+)", "getDevice")
     def h_device(self, match: re.Match[str], query: dict[str, list[str]], body: bytes
                  ) -> Reply:
         wanted = match.group("device")
@@ -523,6 +566,7 @@ class Handler(BaseHTTPRequestHandler):
                 return json_reply(200, self._device_json(row, all_fields))
         return error_reply(404, "not found")
 
+    @route("GET", r"/api/v2/device/(?P<device>[^/]+)/attributes", "getDevicePostureAttributes")
     def h_attributes(self, match: re.Match[str], query: dict[str, list[str]], body: bytes
                      ) -> Reply:
         wanted = match.group("device")
@@ -531,6 +575,7 @@ class Handler(BaseHTTPRequestHandler):
                 return json_reply(200, {"attributes": dict(row["posture"]), "expiries": {}})
         return error_reply(404, "not found")
 
+    @route("POST", r"/api/v2/device/(?P<device>[^/]+)/tags", "setDeviceTags")
     def h_tags(self, match: re.Match[str], query: dict[str, list[str]], body: bytes) -> Reply:
         try:
             data = json.loads(body or b"{}")
@@ -542,6 +587,7 @@ class Handler(BaseHTTPRequestHandler):
         self.server.backend.set_device_tags(match.group("device"), tags)
         return json_reply(200, {})
 
+    @route("GET", r"/api/v2/tailnet/(?P<tailnet>[^/]+)/users", "listUsers")
     def h_users(self, match: re.Match[str], query: dict[str, list[str]], body: bytes) -> Reply:
         self._check_tailnet(match)
         kind = query.get("type", ["member"])[0]
@@ -572,6 +618,7 @@ class Handler(BaseHTTPRequestHandler):
                                 "token_type": "Bearer", "expires_in": TOKEN_LIFETIME,
                                 "scope": "all"})
 
+    @route("POST", r"/api/v2/oauth/token")
     def h_oauth_token(self, match: re.Match[str], query: dict[str, list[str]], body: bytes
                       ) -> Reply:
         form = self._form(body)
@@ -589,6 +636,7 @@ class Handler(BaseHTTPRequestHandler):
             return error_reply(401, "invalid client credentials")
         return self._token_reply()
 
+    @route("POST", r"/api/v2/oauth/token-exchange")
     def h_token_exchange(self, match: re.Match[str], query: dict[str, list[str]], body: bytes
                          ) -> Reply:
         form = self._form(body)
