@@ -232,8 +232,9 @@ def _access_changes(app: AppContext, base: str, src: str | None, dst: str | None
     if fmt in ("matrix", "markdown", "html"):
         groups = after.policy.get("groups") or {}
         tags = {**(before.policy.get("tagOwners") or {}), **(after.policy.get("tagOwners") or {})}
-        built = grid.build_diff(*([grid.Row(e.src, e.dst, e.ports) for e in entries]
-                                  for entries in sides), groups, tags=tags)
+        before_rows, after_rows = ([grid.Row(e.src, e.dst, e.ports) for e in entries]
+                                   for entries in sides)
+        built = grid.build_diff(before_rows, after_rows, groups, tags=tags)
         if fmt == "matrix":
             click.echo(grid.render_diff_text(built, color=use_color()), nl=False)
         else:
@@ -255,7 +256,7 @@ def _access_changes(app: AppContext, base: str, src: str | None, dst: str | None
         click.echo(render_json("access", {"base": base, "rows": rows}), nl=False)
         return
     color = use_color()
-    styles = {"same": {}, "gained": {"fg": "green"}, "lost": {"fg": "red"}}
+    colors = {"same": None, "gained": "green", "lost": "red"}
     marks = {"same": "", "gained": "+", "lost": "-"}
     changed = 0
     for (s, d), (b, a) in sorted(pairs.items()):
@@ -263,7 +264,7 @@ def _access_changes(app: AppContext, base: str, src: str | None, dst: str | None
             continue
         changed += 1
         tokens = grid.change_tokens(grid.Change(b, a))
-        shown = "; ".join(click.style(marks[k] + t, **styles[k]) if color else marks[k] + t
+        shown = "; ".join(click.style(marks[k] + t, fg=colors[k]) if color else marks[k] + t
                           for k, t in tokens)
         click.echo(f"{s} -> {d}: {shown}")
     if not changed:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from reconciler.commands.plan import STEP_LABELS
 from reconciler.commands.session import Session
 from reconciler.core import progress
+from reconciler.diff.normalize import recover_names
 from reconciler.load.config import Target
 from reconciler.load.importer import ImportedFile, import_into
 
@@ -21,6 +22,6 @@ def import_live(session: Session, *, target: str | None = None, force: bool = Fa
             live = be.fetch_policy()
     finally:
         be.close()
-    written = import_into(session.config, live.text, now=session.now, force=force,
-                          syntax=syntax)
+    written = import_into(session.config, live.text, now=session.now,
+                          recover=recover_names, force=force, syntax=syntax)
     return tgt, written

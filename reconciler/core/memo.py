@@ -26,15 +26,17 @@ def memo(method: Callable[Concatenate[S, P], R]) -> Callable[Concatenate[S, P], 
     One argument is the key itself (no tuple built per call: these run in hot loops)."""
     slot = "_memo_" + method.__name__
 
+    call: Callable[..., R] = method  # the key is built from `args`, whatever P says
+
     @wraps(method)
-    def cached(self: S, *args: Any) -> R:
-        table = self.__dict__.get(slot)  # type: ignore[attr-defined]
+    def cached(self: Any, *args: Any) -> R:
+        table: dict[Any, R] | None = self.__dict__.get(slot)
         if table is None:
-            table = self.__dict__[slot] = {}  # type: ignore[attr-defined]
+            table = self.__dict__[slot] = {}
         key = args[0] if len(args) == 1 else args
         found = table.get(key, _MISSING)
         if found is _MISSING:
-            found = table[key] = method(self, *args)  # type: ignore[arg-type]
-        return found
+            found = table[key] = call(self, *args)
+        return found  # type: ignore[no-any-return]  # R, unless it was _MISSING
 
-    return cached  # type: ignore[return-value]
+    return cached  # type: ignore[return-value]  # same signature as `method`

@@ -293,9 +293,10 @@ def _held_by(runner: Runner, srcs: list[Source]) -> Callable[[str], int]:
     the rule index would find through its selectors; each selector resolved once."""
     by_point: dict[Point, int] = {}
     for k, s in enumerate(srcs):
-        for point in ((4, s.v4), (6, s.v6)):
-            if point[1] is not None:
-                by_point[point] = by_point.get(point, 0) | 1 << k  # type: ignore[index]
+        for family, address in ((4, s.v4), (6, s.v6)):
+            if address is not None:
+                point = (family, address)
+                by_point[point] = by_point.get(point, 0) | 1 << k
     resolver, device_points = runner.resolver, runner.addresses.device_points
     masks: dict[str, int] = {}
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -34,6 +35,11 @@ from reconciler.core.errors import ConfigError, ReconcilerError
 from reconciler.load import hujson
 
 FRAGMENT_SUFFIXES = (".yaml", ".yml", ".hujson", ".json")
+
+# Names the live entries as `plan` does (`diff.normalize.recover_names`): the live policy
+# and the desired documents, each with its entry names -> {(section, index): name}.
+EntryNames = dict[tuple[str, int], str]
+NameRecoverer = Callable[[dict[str, Any], list[Any]], EntryNames]
 
 
 @dataclass(frozen=True)
@@ -112,11 +118,11 @@ def import_policy(text: str, policies_dir: Path, *, force: bool = False,
     if syntax == "yaml":
         data = hujson.loads(text)
         # What the console wrote as comments has no place in the YAML: said per file.
-        names = known.live_names(data) if known is not None else {}
+        live_names = known.live_names(data) if known is not None else {}
         notes = _console_comments(text)
         out = {}
         for section in sections:
-            value = with_metadata(section, data[section], known, names)
+            value = with_metadata(section, data[section], known, live_names)
             # Every comment finds its place (those that repeat a description or owner
             # become that field again).
             out[section] = (to_yaml({section: value}, notes), True)
@@ -179,7 +185,10 @@ def _with_schema(fragment: str, reference: str, *, yaml: bool) -> str:
 class Known:
     """Metadata of the entries and group members of desired states, by entry name and
     by content, and the documents with their names (to name the live entries as
-    `plan` does: `normalize.recover_names`)."""
+    `plan` does: `recover`, which is `diff.normalize.recover_names`, handed in by the
+    command because the diff step sits above this one)."""
+
+    recover: NameRecoverer
 
     entries: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
     by_name: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
@@ -214,19 +223,18 @@ class Known:
             self.members.setdefault((group, login), fields)
 
     def live_names(self, live: dict[str, Any]) -> dict[tuple[str, int], str]:
-        from reconciler.diff.normalize import recover_names
-
-        return recover_names(live, list(self.documents))
+        return self.recover(live, list(self.documents))
 
 
-def recover_metadata(config: Any, live_text: str, now: datetime) -> Known:
+def recover_metadata(config: Any, live_text: str, now: datetime,
+                     recover: NameRecoverer) -> Known:
     """What the desired state in the working tree, and then at the live policy's
     last-applied commit, know about the entries (as `plan` consults them; unreadable
     states are skipped)."""
     from reconciler.load.desired import load_desired
     from reconciler.load.document import read_header
 
-    known = Known()
+    known = Known(recover)
     header = read_header(live_text)
     refs = [header.commit] if header is not None and header.commit else []
     for ref in [None, *refs]:
@@ -404,14 +412,15 @@ def to_yaml(data: dict[str, Any], comments: Any = None) -> str:
     return text
 
 
-def import_into(config: Any, live_text: str, *, now: datetime, force: bool = False,
-                syntax: str | None = None) -> list[ImportedFile]:
+def import_into(config: Any, live_text: str, *, now: datetime, recover: NameRecoverer,
+                force: bool = False, syntax: str | None = None) -> list[ImportedFile]:
     """`import_policy` into the repository of `config`: the schema file written when the
-    repository has none, the metadata recovered for YAML fragments."""
+    repository has none, the metadata recovered for YAML fragments (`recover` names the
+    live entries as `plan` does: `diff.normalize.recover_names`)."""
     from reconciler.load.fragment_schema import SCHEMA_PATH, schema_text
 
     syntax = syntax or existing_syntax(fragment_files(config.policies_dir))
-    known = recover_metadata(config, live_text, now) if syntax == "yaml" else None
+    known = recover_metadata(config, live_text, now, recover) if syntax == "yaml" else None
     schema = config.root / SCHEMA_PATH
     written = import_policy(live_text, config.policies_dir, force=force,
                             shown=config.policies, syntax=syntax, known=known, schema=schema)

@@ -29,7 +29,7 @@ from typing import Any
 from reconciler.core.errors import SelectorError
 from reconciler.core.inventory import Device, Inventory
 from reconciler.core.memo import memo
-from reconciler.core.source import Location, PathKey, SourceMap
+from reconciler.core.source import Location, SourceMap
 from reconciler.diff.access.model import LIVE_POLICY, AccessChange, AccessDiff, RuleRef
 from reconciler.engine.addrset import ALL, EMPTY, INTERNET, AddrSet, parse_ip
 from reconciler.engine.compile import CompiledPolicy
@@ -323,8 +323,11 @@ class Namer:
 # --- the rules a change cites -----------------------------------------------------------------
 
 Citer = Callable[[RuleRef], RuleRef]
-# A policy the cited rules may come from: (document, its sources, entry path -> name).
-Known = tuple[Mapping[str, Any], SourceMap | None, Mapping[PathKey, str]]
+# Entry names by (section, index), as `planner.names_of` gives them; looked up by a rule's
+# path, a PathKey (hence Any: a Mapping's key type is invariant).
+EntryNames = Mapping[Any, str]
+# A policy the cited rules may come from: (document, its sources, entry names).
+Known = tuple[Mapping[str, Any], SourceMap | None, EntryNames]
 
 
 def cite(diff: AccessDiff, *, gained: Citer | None = None,
@@ -347,7 +350,7 @@ def _reading_order(ref: RuleRef) -> tuple[Any, ...]:
     return (loc is None, loc.file if loc else "", loc.line if loc else 0, ref.label)
 
 
-def entry_citer(sources: SourceMap | None, names: Mapping[PathKey, str]) -> Citer:
+def entry_citer(sources: SourceMap | None, names: EntryNames) -> Citer:
     """Rules of the policy these sources and names describe, cited by path."""
     def citer(ref: RuleRef) -> RuleRef:
         entry = ref.path[:2]

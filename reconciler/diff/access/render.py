@@ -202,14 +202,14 @@ def _edges(diff: AccessDiff, sensitive: Collection[str] | None, summary: bool) -
     for (src, dst, gained), access in raw.items():
         same[(dst, gained, frozenset(access))].add(src)
     pairs: dict[tuple[str, str, bool], set[tuple[str, str]]] = defaultdict(set)
-    for (dst, gained, access), sources in same.items():
+    for (dst, gained, shared), sources in same.items():
         users = {s for s in sources if _is_user(s)}
         if summary:
             names = sorted({of[u][0] if of.get(u) else "users in no group" for u in users})
         else:
             names = _as_groups(users, groups, of)
         for name in [*names, *sorted(sources - users)]:
-            pairs[(name, dst, gained)].update(access)
+            pairs[(name, dst, gained)].update(shared)
     edges = []
     for (src, dst, gained), access in pairs.items():
         who = src.split(" (", 1)[0]
@@ -261,9 +261,9 @@ def _draw(edges: list[Edge], tree: bool = False) -> list[str]:
         arrow = ("==>" if e.risk.risky else "-->") if e.gained else "-.->"
         lines.append(f'  {ids["", e.src]} {arrow}|"{_mermaid_label(e.label)}"| '
                      f"{ids[dst_key(e)]}")
-    for k, e in enumerate(edges):
+    for n, e in enumerate(edges):
         style = (RISKY_STYLE if e.risk.risky else GAINED_STYLE) if e.gained else LOST_STYLE
-        lines.append(f"  linkStyle {k} {style}")
+        lines.append(f"  linkStyle {n} {style}")
     marked = sorted({ids[k] for e in risky for k in (("", e.src), dst_key(e))},
                     key=lambda i: int(i[1:]))
     if marked:
