@@ -59,7 +59,9 @@ def run(repo: Repo, *args: str, tty: bool, env: dict[str, str] | None = None
             else:
                 open_fds.discard(fd)
     os.close(master)
-    return proc.wait(timeout=60), streams[proc.stdout.fileno()], streams[master]
+    out = streams[proc.stdout.fileno()]
+    proc.stdout.close()  # filterwarnings = error: an unclosed pipe fails the test
+    return proc.wait(timeout=60), out, streams[master]
 
 
 @pytest.fixture
