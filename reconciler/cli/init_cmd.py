@@ -35,8 +35,9 @@ def init_command(app: AppContext, directory: Path, force: bool) -> None:
 
     Writes reconciler.yaml (a local demo target and commented real ones), policies/ with
     a small working example (groups, tags, grants, SSH, tests), the fragments' JSON
-    Schema (schema/, for editors), and a commented example GitHub workflow. Makes
-    DIRECTORY a git repository unless it is inside one.
+    Schema (schema/, for editors), and a GitHub workflow (validate and test every pull
+    request; once RECONCILER_TARGET is set in it, save the plan and apply exactly that
+    plan on merge). Makes DIRECTORY a git repository unless it is inside one.
     """
     target = (app.cwd / directory).resolve()
     existing = [dest for dest in (*SCAFFOLD.values(), SCHEMA_PATH) if (target / dest).exists()]
