@@ -585,7 +585,10 @@ def _cut(rule: Rule, src: AddrSet, dst: AddrSet, old: Side, frags: list[_Frag],
     # A few source devices (a member added to a group, say): which of `old`'s rules
     # hold each of them is one set per device, so a piece's blockers are a set
     # intersection instead of a subtraction of every blocking source set.
-    points = old.points_of(src) if len(src.v4) + len(src.v6) <= _FEW_POINTS else None
+    # Few addresses, not few intervals: a tag's devices numbered in a row are one interval
+    # of thousands of points, and each point costs a pass over every source selector.
+    few = len(src.v4) + len(src.v6) <= _FEW_POINTS and src.size() <= _FEW_POINTS
+    points = old.points_of(src) if few else None
     if points is not None and src.size() != len(points):
         points = None  # some addresses are no device: the sets decide
     holders = [old.holding(p) for p in points] if points is not None else []
@@ -832,12 +835,13 @@ def access_diff(before_policy: Mapping[str, Any], after_policy: Mapping[str, Any
     `devices` entry (at its line in `retag_sources`, else `after_sources`), and a note
     says how its tags move.
     """
+    # Synthesised once: the diagram's device tags read the same inventory the diff ran on.
+    inv = inventory if inventory is not None else diff_inventory(before_policy, after_policy)
     # Allocation-heavy and nothing cyclic to free: see `gcpause`.
     with gc_paused():
-        diff = _access_diff(before_policy, after_policy, inventory, before_sources,
+        diff = _access_diff(before_policy, after_policy, inv, before_sources,
                             after_sources, after_compiled, retag,
                             retag_sources if retag_sources is not None else after_sources)
-    inv = inventory if inventory is not None else diff_inventory(before_policy, after_policy)
     return replace(diff, groups=_groups(before_policy, after_policy),
                    device_tags=_device_tags(diff, inv))
 
@@ -893,12 +897,11 @@ def retagged(inventory: Inventory, retag: Sequence[DeviceTags]
 
 
 def _access_diff(before_policy: Mapping[str, Any], after_policy: Mapping[str, Any],
-                 inventory: Inventory | None, before_sources: SourceMap | None,
+                 inv: Inventory, before_sources: SourceMap | None,
                  after_sources: SourceMap | None,
                  after_compiled: CompiledPolicy | None,
                  retag: Sequence[DeviceTags] = (),
                  retag_sources: SourceMap | None = None) -> AccessDiff:
-    inv = inventory if inventory is not None else diff_inventory(before_policy, after_policy)
     notes: list[str] = []
     after_inv, moved, missing = retagged(inv, retag) if retag else (inv, [], [])
     for device, tags in moved:
