@@ -8,8 +8,8 @@ diff/access/ (step: diff, of who reaches what). May import: `engine`, `validate`
 from __future__ import annotations
 
 from reconciler.diff.access.compute import access_diff, diff_inventory
-from reconciler.diff.access.model import AccessChange, AccessDiff, RuleRef
-from reconciler.diff.access.render import render_markdown, render_text, summary, to_json
+from reconciler.diff.access.model import AccessChange, AccessDiff, RuleRef, to_json
+from reconciler.diff.access.render import render_markdown, render_text, summary
 
 __all__ = [
     "AccessChange",

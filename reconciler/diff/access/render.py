@@ -13,12 +13,10 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from reconciler.diff.access.model import AccessChange, AccessDiff, RuleRef
 from reconciler.engine.risk import SERVICES, Risk, assess, home_domains, port_reach, worst
 
-JSON_FORMAT_VERSION = 1
 GAINED_STYLE = "stroke:#1a7f37,stroke-width:2px"
 LOST_STYLE = "stroke:#cf222e,stroke-width:2px,stroke-dasharray:5 5"
 
@@ -402,34 +400,3 @@ def render_markdown(diff: AccessDiff, *, max_edges: int = MAX_EDGES,
         lines += body
     return "\n".join(lines) + "\n"
 
-
-# --- JSON -------------------------------------------------------------------------------------
-
-
-def change_to_dict(change: AccessChange) -> dict[str, Any]:
-    return {
-        "src": change.src,
-        "dst": list(change.dst),
-        "ip": change.ip,
-        "proto": change.proto or None,
-        "ports": change.ports,
-        "devices": change.devices,
-        "rules": [
-            {"path": r.label,
-             "location": str(r.location) if r.location is not None else None,
-             "name": r.name}
-            for r in change.rules
-        ],
-    }
-
-
-def to_json(diff: AccessDiff) -> dict[str, Any]:
-    """JSON-ready data (format_version 1): gained and lost changes and the counts."""
-    return {
-        "format_version": JSON_FORMAT_VERSION,
-        "inventory": diff.inventory,
-        "counts": {"gained": len(diff.gained), "lost": len(diff.lost)},
-        "gained": [change_to_dict(c) for c in diff.gained],
-        "lost": [change_to_dict(c) for c in diff.lost],
-        "notes": list(diff.notes),
-    }
