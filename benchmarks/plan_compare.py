@@ -41,7 +41,8 @@ HERE = Path(__file__).resolve().parent.parent  # this tree (the new side)
 NOW = "2026-01-01T00:00:00Z"  # plans carry their creation time: pinned, to compare bytes
 ACCESS_DIFF = """
 import json, sys
-from reconciler.diff.access import access_diff, render_text
+from reconciler.diff.access import access_diff
+from reconciler.render.access_diff import render_text
 from reconciler.engine import inventory_from_data
 d = sys.argv[1]
 before = json.load(open(d + "/before.json"))

@@ -453,7 +453,7 @@ def diff_command(app: AppContext, base: str, head: str, fmt: str) -> None:
     if fmt == "json":
         click.echo(json_.render_diff(changes, base, head, access), nl=False)
     elif fmt == "markdown":
-        from reconciler.diff.access import render_markdown as render_access
+        from reconciler.render.access_diff import render_markdown as render_access
 
         body = text.render_diff(changes, base, head)
         click.echo(f"<!-- reconciler-diff:{base}..{head} -->\n```diff\n{body}```\n\n"

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict
 from typing import Any
 
-from reconciler.diff.access import to_json as access_to_json
+from reconciler.diff.access.model import to_json as access_to_json
 from reconciler.diff.changes import ApplyResult, DriftReport, Plan
 from reconciler.plan.planfile import FORMAT_VERSION, change_to_dict, device_to_dict, plan_to_dict
 

@@ -15,9 +15,9 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Collection
 
-from reconciler.diff.access import render_markdown as render_access
 from reconciler.diff.changes import DriftReport, Plan, utc_text
 from reconciler.render import text
+from reconciler.render.access_diff import render_markdown as render_access
 from reconciler.render.text import Line, drift_summary, plan_lines, summary
 
 MD_SYMBOL = {"+": "+", "-": "-", "~": "!"}

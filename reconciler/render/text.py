@@ -17,7 +17,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from reconciler.diff.access import render_text as render_access
 from reconciler.diff.access.model import AccessDiff
 from reconciler.diff.changes import (
     Action,
@@ -30,6 +29,7 @@ from reconciler.diff.changes import (
     ResourceChange,
     TestResults,
 )
+from reconciler.render.access_diff import render_text as render_access
 
 RULE = "─" * 77
 COLORS = {"+": "\x1b[32m", "-": "\x1b[31m", "~": "\x1b[33m"}

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from reconciler.diff.access.render import MAX_NODES
+from reconciler.render.access_diff import MAX_NODES
 from tests.conftest import REPO_ROOT
 from tests.report.test_matrix import _expected, access_entries
 from tests.report.test_report import audited_repo, git, run  # noqa: F401  (fixture)
@@ -240,9 +240,9 @@ def test_plan_comment_degrades_under_the_size_cap(tmp_path: Path) -> None:
     """A first plan: everything under the default cap; under smaller caps the access table
     folds, then shortens, then only the summary, risky gains and diagram stay, saying
     where the full plan is. No form exceeds its cap."""
-    from reconciler.diff.access.render import summary
     from reconciler.plan import plancheck
     from reconciler.render import markdown
+    from reconciler.render.access_diff import summary
 
     repo = example_repo(tmp_path, seed="empty")
     saved = run(repo, "plan", "-o", "plan.json")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from reconciler.diff.access.compute import access_diff, diff_inventory
 from reconciler.diff.access.model import AccessChange, AccessDiff, RuleRef, to_json
-from reconciler.diff.access.render import render_markdown, render_text, summary
 
 __all__ = [
     "AccessChange",
@@ -17,8 +16,5 @@ __all__ = [
     "RuleRef",
     "access_diff",
     "diff_inventory",
-    "render_markdown",
-    "render_text",
-    "summary",
     "to_json",
 ]
