@@ -1,11 +1,12 @@
-"""Render an access diff: a text section, Markdown with a Mermaid graph, and JSON data.
+"""Render an access diff: a text section, and Markdown with a Mermaid graph.
 
-Access-diff layer, report step (imports `access_diff.model` and `reconciler.engine.risk`).
-Pure: data in, str or dict out. Wording: ``+ group:contractors gains tcp:22 on tag:prod
-(3 devices) [grants["contractors"] at file:line]`` for gained access and
-``- ... loses ...`` for lost access, one line per identity and destination (what it
-gains or loses per protocol listed together); `plan` and `diff` put this section after
-the resource changes. JSON keeps one change per protocol and ports.
+render/ (step: report). May import: `diff.access.model`, `engine.risk`, stdlib. Pure:
+data in, str out (the JSON form is `diff.access.model.to_json`, which plan files keep).
+Wording: ``+ group:contractors gains tcp:22 on tag:prod (3 devices)
+[grants["contractors"] at file:line]`` for gained access and ``- ... loses ...`` for
+lost access, one line per identity and destination (what it gains or loses per protocol
+listed together); `plan` and `diff` put this section after the resource changes. The
+JSON form keeps one change per protocol and ports.
 """
 
 from __future__ import annotations

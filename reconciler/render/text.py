@@ -1,6 +1,6 @@
 """Terraform-style human output for plans, drift reports and apply results.
 
-render/ (step: report). May import: `changes`, `planner` (summary line), stdlib. Pure: data
+render/ (step: report). May import: `changes`, `render.access_diff`, stdlib. Pure: data
 in, str out. The page follows Terraform's plan page: drift first ("has changed outside
 git"), a legend of only the symbols used, one `# <address> will be ...` header per
 resource with reasons on their own `# (...)` lines and just-in-time access on

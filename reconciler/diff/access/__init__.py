@@ -2,7 +2,8 @@
 
 diff/access/ (step: diff, of who reaches what). May import: `engine`, `validate`,
 `core`; never the CLI, backends or git. `access_diff(before, after, inventory)` computes it once;
-`render_text`, `render_markdown` and `to_json` show it inside `plan` and `diff`.
+`to_json` is its JSON form (plan files keep it); `render/access_diff.py` shows it as text
+and Markdown inside `plan` and `diff`.
 """
 
 from __future__ import annotations
