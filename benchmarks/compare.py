@@ -23,23 +23,20 @@ that is itself quadratic, time per byte is the figure that should stay flat.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import itertools
 import json
 import math
 import os
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from benchmarks.generate import Scale, generate
+from benchmarks.runner import HERE, digest, timed_run, worktree
 
-HERE = Path(__file__).resolve().parent.parent  # this tree (the new side)
 COMMANDS: dict[str, list[str]] = {
     "access": ["access"],
     "access --from": ["access", "--from", "group:g0"],
@@ -103,39 +100,12 @@ def _run(tree: Path, folder: Path, args: list[str], out: Path, timeout: float
     env = {**os.environ, "PYTHONPATH": str(tree)}
     cmd = [sys.executable, "-m", "reconciler", "-C", str(folder), *args, "--inventory",
            str(folder / "inventory.json")]
-    with out.open("wb") as sink, tempfile.TemporaryFile() as err:
-        start = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=sink, stderr=err, env=env, cwd=tree)
-        deadline = start + timeout
-        try:
-            while True:
-                pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-                if pid:
-                    break
-                if time.perf_counter() > deadline:
-                    proc.kill()
-                    _, status, usage = os.wait4(proc.pid, 0)
-                    proc.returncode = -9
-                    return f"killed after {timeout:.0f} s"
-                time.sleep(0.01)
-        except BaseException:  # interrupted: leave no run behind
-            proc.kill()
-            proc.wait()
-            raise
-        wall = time.perf_counter() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        if proc.returncode != 0:
-            err.seek(0)
-            return f"exit {proc.returncode}: {err.read()[-200:].decode(errors='replace')}"
-    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
-
-
-def _digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
+    run = timed_run(cmd, env=env, cwd=tree, out=out, timeout=timeout)
+    if run.timed_out:
+        return f"killed after {timeout:.0f} s"
+    if run.code != 0:
+        return f"exit {run.code}: {run.stderr[-200:].decode(errors='replace')}"
+    return run.figures
 
 
 def _measure(trees: dict[str, Path], folder: Path, args: list[str], runs: int,
@@ -153,16 +123,10 @@ def _measure(trees: dict[str, Path], folder: Path, args: list[str], runs: int,
                 continue
             side.runs.append(result)
             if side.digest is None:
-                side.digest = _digest(out)
+                side.digest = digest(out)
                 side.size = out.stat().st_size
             out.unlink()
     return sides
-
-
-def _worktree(rev: str, where: Path) -> Path:
-    subprocess.run(["git", "-C", str(HERE), "worktree", "add", "--detach", str(where), rev],
-                   check=True, capture_output=True, text=True)
-    return where
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -190,8 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[tuple[str, float], dict[str, Side]] = {}
     with tempfile.TemporaryDirectory(prefix="reconciler-compare-") as tmp:
         root = Path(tmp)
-        old = _worktree(args.rev, root / "old")
-        try:
+        with worktree(args.rev, root / "old") as old:
             trees = {"old": old, "new": HERE}
             print(f"old: {args.rev} (worktree {old}); new: {HERE}; runs {args.runs}, "
                   f"alternating; timeout {args.timeout:.0f} s")
@@ -220,9 +183,6 @@ def main(argv: list[str] | None = None) -> int:
                             if n.best and n.size > 1e6 else "")
                     print(f"{command:<17} {factor:>4g}x | {o.row()} | {n.row()} | "
                           f"{speedup} {same}{rate}", flush=True)
-        finally:
-            subprocess.run(["git", "-C", str(HERE), "worktree", "remove", "--force", str(old)],
-                           check=False, capture_output=True)
     _growth(results, factors, commands)
     _verdicts(results)
     return 0
