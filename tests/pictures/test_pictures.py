@@ -21,7 +21,7 @@ import pytest
 
 from reconciler.render.access_diff import MAX_NODES
 from tests.conftest import REPO_ROOT
-from tests.report.test_matrix import _expected, access_entries
+from tests.report.conftest import access_entries, expected_cells
 from tests.report.test_report import audited_repo, git, run  # noqa: F401  (fixture)
 
 MERMAID_JS = REPO_ROOT / "tests" / "data" / "mermaid" / "mermaid.min.js"
@@ -224,7 +224,7 @@ def test_report_rendered_matches_access_json(browser: Any, audited_repo: Path,  
     _keep(png)
     assert cells and all(c["visible"] for c in cells)
     flat = run(audited_repo, "access", "--format", "json")
-    expected = _expected(access_entries(json.loads(flat.stdout)))
+    expected = expected_cells(access_entries(json.loads(flat.stdout)))
     for c in cells:
         for src in members.get(c["row"], [c["row"]]):
             for dst in members.get(c["column"], [c["column"]]):
