@@ -24,6 +24,20 @@ CONFORMANCE_DIR = Path(os.environ.get("RECONCILER_CONFORMANCE",
                                       DATA / "conformance" / "tailscale-saas"))
 SPECS_DIR = DATA / "specs"
 
+# The team reaches its web servers on HTTPS by a named grant: the policy the lint and
+# access-citation journeys start from (each adds its own entries after it).
+ENG_WEB_POLICY = """\
+groups:
+  group:eng: [alice@example.com, bob@example.com]
+tagOwners:
+  tag:web: [group:eng]
+grants:
+  - name: eng-web
+    src: [group:eng]
+    dst: [tag:web]
+    ip: ["tcp:443"]
+"""
+
 # Hypothesis profiles. `ci` (.ci/run) runs every property as thoroughly as it asks for;
 # `dev`, the default, runs a tenth of the examples so the suite stays quick to run by
 # hand. Every property runs under both. Choose with HYPOTHESIS_PROFILE=ci or
