@@ -31,11 +31,11 @@ import signal
 import statistics
 import sys
 import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
 
+from benchmarks import runner
 from benchmarks.generate import Scale, generate
-from benchmarks.runner import HERE, digest, timed_run, worktree
+from benchmarks.runner import HERE, timed_run, worktree
 
 COMMANDS: dict[str, list[str]] = {
     "access": ["access"],
@@ -53,14 +53,7 @@ GOALS: dict[tuple[str, float], tuple[float, float | None]] = {
 }
 
 
-@dataclass
-class Side:
-    walls: list[float] = field(default_factory=list)
-    runs: list[tuple[float, float, float]] = field(default_factory=list)  # wall, cpu, rss
-    digest: str | None = None
-    size: int = 0  # output bytes
-    failed: str | None = None  # "timeout after N s" / "exit N: stderr"
-
+class Side(runner.Side):
     def row(self) -> str:
         if not self.runs:
             return f"{self.failed or '-':>37}"
@@ -111,21 +104,8 @@ def _run(tree: Path, folder: Path, args: list[str], out: Path, timeout: float
 def _measure(trees: dict[str, Path], folder: Path, args: list[str], runs: int,
              timeout: float, scratch: Path) -> dict[str, Side]:
     sides = {name: Side() for name in trees}
-    for _ in range(runs):
-        for name, tree in trees.items():  # alternating: old, new, old, new, ...
-            side = sides[name]
-            if side.failed:
-                continue
-            out = scratch / f"{name}.out"
-            result = _run(tree, folder, args, out, timeout)
-            if isinstance(result, str):
-                side.failed = result
-                continue
-            side.runs.append(result)
-            if side.digest is None:
-                side.digest = digest(out)
-                side.size = out.stat().st_size
-            out.unlink()
+    runner.alternate(trees, sides, runs, scratch,
+                     lambda tree, out: _run(tree, folder, args, out, timeout))
     return sides
 
 

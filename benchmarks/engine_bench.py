@@ -26,11 +26,11 @@ import signal
 import statistics
 import sys
 import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
 
+from benchmarks import runner
 from benchmarks.generate import SCALES, Scale, generate
-from benchmarks.runner import HERE, digest, timed_run, worktree
+from benchmarks.runner import HERE, timed_run, worktree
 
 JOBS_ENV = "RECONCILER_JOBS"
 # name -> (arguments, extra environment)
@@ -50,12 +50,7 @@ GOALS: dict[tuple[str, str], tuple[float | None, float | None]] = {
 MAX_K = 1.1
 
 
-@dataclass
-class Side:
-    runs: list[tuple[float, float, float]] = field(default_factory=list)  # wall, cpu, MB
-    digest: str | None = None
-    failed: str | None = None
-
+class Side(runner.Side):
     @property
     def best(self) -> float:
         return min(w for w, _, _ in self.runs)
@@ -109,20 +104,8 @@ def _measure(trees: dict[str, Path], folder: Path, command: str, runs: int,
              timeout: float, scratch: Path) -> dict[str, Side]:
     args, env = COMMANDS[command]
     sides = {name: Side() for name in trees}
-    for _ in range(runs):
-        for name, tree in trees.items():  # alternating: old, new, old, new, ...
-            side = sides[name]
-            if side.failed:
-                continue
-            out = scratch / f"{name}.out"
-            result = _run(tree, folder, args, env, out, timeout)
-            if isinstance(result, str):
-                side.failed = result
-                continue
-            side.runs.append(result)
-            if side.digest is None:
-                side.digest = digest(out)
-            out.unlink()
+    runner.alternate(trees, sides, runs, scratch,
+                     lambda tree, out: _run(tree, folder, args, env, out, timeout))
     return sides
 
 

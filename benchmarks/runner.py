@@ -17,8 +17,8 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -82,6 +82,40 @@ def timed_run(cmd: list[str], *, env: Mapping[str, str], cwd: Path, out: Path,
         err.seek(0)
         return Run(proc.returncode, wall, usage.ru_utime + usage.ru_stime,
                    usage.ru_maxrss / 1024, err.read())
+
+
+@dataclass
+class Side:
+    """One side (old or new tree) of one measured row: its runs (wall s, CPU s, peak RSS
+    MB), the first output's digest and size, or why it stopped."""
+
+    runs: list[tuple[float, float, float]] = field(default_factory=list)
+    digest: str | None = None
+    size: int = 0  # output bytes
+    failed: str | None = None  # each benchmark's own words: "timeout", "exit N: ..."
+
+
+def alternate(trees: Mapping[str, Path], sides: Mapping[str, Side], runs: int, scratch: Path,
+              run_one: Callable[[Path, Path], tuple[float, float, float] | str],
+              *, digests: bool = True) -> None:
+    """`runs` rounds of `run_one(tree, output file)` over the trees in turn (old, new,
+    old, new, ...); a side stops at its first failure. `digests`: hash the first output
+    (off when it holds timestamps)."""
+    for _ in range(runs):
+        for name, tree in trees.items():
+            side = sides[name]
+            if side.failed:
+                continue
+            out = scratch / f"{name}.out"
+            result = run_one(tree, out)
+            if isinstance(result, str):
+                side.failed = result
+                continue
+            side.runs.append(result)
+            if side.digest is None and digests:
+                side.digest = digest(out)
+                side.size = out.stat().st_size
+            out.unlink()
 
 
 def _kill_group(pid: int) -> None:

@@ -35,12 +35,13 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
+from benchmarks import runner
 from benchmarks.access_bench import ten_rule_change
 from benchmarks.generate import SCALES, Scale, generate
-from benchmarks.runner import HERE, digest, timed_run, worktree
+from benchmarks.runner import HERE, timed_run, worktree
 
 CACHE_ENV = "RECONCILER_BENCH_CACHE"
 SETUP_VERSION = "2"  # bump when the prepared folders change shape
@@ -224,12 +225,7 @@ _PREPARE: dict[str, Callable[[Path, dict, str, int], None]] = {
 # --- measuring ---------------------------------------------------------------------------
 
 
-@dataclass
-class Side:
-    runs: list[tuple[float, float, float]] = field(default_factory=list)  # wall, cpu, MB
-    digest: str | None = None
-    failed: str | None = None  # "timeout", "exit N: ...", "skipped ..."
-
+class Side(runner.Side):
     @property
     def best(self) -> float | None:
         return min(w for w, _, _ in self.runs) if self.runs else None
@@ -275,20 +271,9 @@ def run_once(tree: Path, folder: Path, row: Row, out: Path, timeout: float
 def measure(trees: dict[str, Path], folder: Path, row: Row, runs: int,
             timeout: float, scratch: Path, skip: dict[str, str]) -> dict[str, Side]:
     sides = {name: Side(failed=skip.get(name)) for name in trees}
-    for _ in range(runs):
-        for name, tree in trees.items():  # alternating: old, new, old, new, ...
-            side = sides[name]
-            if side.failed:
-                continue
-            out = scratch / f"{name}.out"
-            result = run_once(tree, folder, row, out, timeout)
-            if isinstance(result, str):
-                side.failed = result
-                continue
-            side.runs.append(result)
-            if side.digest is None and row.folder != "seed":  # history has timestamps
-                side.digest = digest(out)
-            out.unlink()
+    runner.alternate(trees, sides, runs, scratch,
+                     lambda tree, out: run_once(tree, folder, row, out, timeout),
+                     digests=row.folder != "seed")  # history has timestamps
     return sides
 
 
