@@ -6,6 +6,7 @@ import os
 import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 import git
 import pytest
@@ -57,6 +58,29 @@ def examples(thorough: int) -> int:
     return max(min(thorough, 5), scaled)
 
 
+class _Closable(Protocol):
+    def close(self) -> None: ...
+
+
+C = TypeVar("C", bound=_Closable)
+_TO_CLOSE: list[_Closable] = []
+
+
+def close_after_test(resource: C) -> C:
+    """`resource` (a backend, say), closed when the running test ends: one left open
+    leaves its pooled connections for the garbage collector, whose ResourceWarning then
+    fails whichever test happens to be running."""
+    _TO_CLOSE.append(resource)
+    return resource
+
+
+@pytest.fixture(autouse=True)
+def close_what_tests_opened() -> Iterator[None]:
+    yield
+    while _TO_CLOSE:
+        _TO_CLOSE.pop().close()
+
+
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """No credential or clock override leaks in from the developer's shell."""
@@ -79,6 +103,9 @@ def _guarded_connect(original: Callable[..., object]) -> Callable[..., object]:
         if sock.family in (socket.AF_INET, socket.AF_INET6):
             host = address[0] if isinstance(address, tuple) else address
             if host not in LOCAL_HOSTS:
+                # Closed here: callers that close a socket whose connect failed (as
+                # socket.create_connection does) catch OSError, which this is not.
+                sock.close()
                 raise NetworkCallError(
                     f"test tried to connect to {address!r}: tests reach only 127.0.0.1, ::1 "
                     "and localhost (a real `reconciler serve` or Headscale, or an httpx "
