@@ -23,23 +23,20 @@ that is itself quadratic, time per byte is the figure that should stay flat.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import itertools
 import json
 import math
 import os
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
+from benchmarks import runner
 from benchmarks.generate import Scale, generate
+from benchmarks.runner import HERE, timed_run, worktree
 
-HERE = Path(__file__).resolve().parent.parent  # this tree (the new side)
 COMMANDS: dict[str, list[str]] = {
     "access": ["access"],
     "access --from": ["access", "--from", "group:g0"],
@@ -56,14 +53,7 @@ GOALS: dict[tuple[str, float], tuple[float, float | None]] = {
 }
 
 
-@dataclass
-class Side:
-    walls: list[float] = field(default_factory=list)
-    runs: list[tuple[float, float, float]] = field(default_factory=list)  # wall, cpu, rss
-    digest: str | None = None
-    size: int = 0  # output bytes
-    failed: str | None = None  # "timeout after N s" / "exit N: stderr"
-
+class Side(runner.Side):
     def row(self) -> str:
         if not self.runs:
             return f"{self.failed or '-':>37}"
@@ -103,66 +93,20 @@ def _run(tree: Path, folder: Path, args: list[str], out: Path, timeout: float
     env = {**os.environ, "PYTHONPATH": str(tree)}
     cmd = [sys.executable, "-m", "reconciler", "-C", str(folder), *args, "--inventory",
            str(folder / "inventory.json")]
-    with out.open("wb") as sink, tempfile.TemporaryFile() as err:
-        start = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=sink, stderr=err, env=env, cwd=tree)
-        deadline = start + timeout
-        try:
-            while True:
-                pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-                if pid:
-                    break
-                if time.perf_counter() > deadline:
-                    proc.kill()
-                    _, status, usage = os.wait4(proc.pid, 0)
-                    proc.returncode = -9
-                    return f"killed after {timeout:.0f} s"
-                time.sleep(0.01)
-        except BaseException:  # interrupted: leave no run behind
-            proc.kill()
-            proc.wait()
-            raise
-        wall = time.perf_counter() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        if proc.returncode != 0:
-            err.seek(0)
-            return f"exit {proc.returncode}: {err.read()[-200:].decode(errors='replace')}"
-    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
-
-
-def _digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
+    run = timed_run(cmd, env=env, cwd=tree, out=out, timeout=timeout)
+    if run.timed_out:
+        return f"killed after {timeout:.0f} s"
+    if run.code != 0:
+        return f"exit {run.code}: {run.stderr[-200:].decode(errors='replace')}"
+    return run.figures
 
 
 def _measure(trees: dict[str, Path], folder: Path, args: list[str], runs: int,
              timeout: float, scratch: Path) -> dict[str, Side]:
     sides = {name: Side() for name in trees}
-    for _ in range(runs):
-        for name, tree in trees.items():  # alternating: old, new, old, new, ...
-            side = sides[name]
-            if side.failed:
-                continue
-            out = scratch / f"{name}.out"
-            result = _run(tree, folder, args, out, timeout)
-            if isinstance(result, str):
-                side.failed = result
-                continue
-            side.runs.append(result)
-            if side.digest is None:
-                side.digest = _digest(out)
-                side.size = out.stat().st_size
-            out.unlink()
+    runner.alternate(trees, sides, runs, scratch,
+                     lambda tree, out: _run(tree, folder, args, out, timeout))
     return sides
-
-
-def _worktree(rev: str, where: Path) -> Path:
-    subprocess.run(["git", "-C", str(HERE), "worktree", "add", "--detach", str(where), rev],
-                   check=True, capture_output=True, text=True)
-    return where
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -190,8 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[tuple[str, float], dict[str, Side]] = {}
     with tempfile.TemporaryDirectory(prefix="reconciler-compare-") as tmp:
         root = Path(tmp)
-        old = _worktree(args.rev, root / "old")
-        try:
+        with worktree(args.rev, root / "old") as old:
             trees = {"old": old, "new": HERE}
             print(f"old: {args.rev} (worktree {old}); new: {HERE}; runs {args.runs}, "
                   f"alternating; timeout {args.timeout:.0f} s")
@@ -220,9 +163,6 @@ def main(argv: list[str] | None = None) -> int:
                             if n.best and n.size > 1e6 else "")
                     print(f"{command:<17} {factor:>4g}x | {o.row()} | {n.row()} | "
                           f"{speedup} {same}{rate}", flush=True)
-        finally:
-            subprocess.run(["git", "-C", str(HERE), "worktree", "remove", "--force", str(old)],
-                           check=False, capture_output=True)
     _growth(results, factors, commands)
     _verdicts(results)
     return 0

@@ -18,23 +18,20 @@ with its verdict. Figures only: nothing here fails on a slow time.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import itertools
 import json
 import math
 import os
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
+from benchmarks import runner
 from benchmarks.generate import SCALES, Scale, generate
+from benchmarks.runner import HERE, timed_run, worktree
 
-HERE = Path(__file__).resolve().parent.parent  # this tree (the new side)
 JOBS_ENV = "RECONCILER_JOBS"
 # name -> (arguments, extra environment)
 COMMANDS: dict[str, tuple[list[str], dict[str, str]]] = {
@@ -53,12 +50,7 @@ GOALS: dict[tuple[str, str], tuple[float | None, float | None]] = {
 MAX_K = 1.1
 
 
-@dataclass
-class Side:
-    runs: list[tuple[float, float, float]] = field(default_factory=list)  # wall, cpu, MB
-    digest: str | None = None
-    failed: str | None = None
-
+class Side(runner.Side):
     @property
     def best(self) -> float:
         return min(w for w, _, _ in self.runs)
@@ -100,56 +92,20 @@ def _run(tree: Path, folder: Path, args: list[str], env_extra: dict[str, str], o
         env.pop(JOBS_ENV, None)
     cmd = [sys.executable, "-m", "reconciler", "-C", str(folder), *args, "--inventory",
            str(folder / "inventory.json")]
-    with out.open("wb") as sink, tempfile.TemporaryFile() as err:
-        start = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=sink, stderr=err, env=env, cwd=tree)
-        try:
-            while True:
-                pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-                if pid:
-                    break
-                if time.perf_counter() - start > timeout:
-                    proc.kill()
-                    os.wait4(proc.pid, 0)
-                    proc.returncode = -9
-                    return f"killed after {timeout:.0f} s"
-                time.sleep(0.005)
-        except BaseException:  # interrupted: leave no run behind
-            proc.kill()
-            proc.wait()
-            raise
-        wall = time.perf_counter() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        if proc.returncode != 0:
-            err.seek(0)
-            return f"exit {proc.returncode}: {err.read()[-120:].decode(errors='replace')}"
-    # wait4's usage is the process's own plus that of the children it reaped (a forked
-    # child's CPU counts); ru_maxrss is the largest of them, not their sum.
-    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
-
-
-def _digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    run = timed_run(cmd, env=env, cwd=tree, out=out, timeout=timeout)
+    if run.timed_out:
+        return f"killed after {timeout:.0f} s"
+    if run.code != 0:
+        return f"exit {run.code}: {run.stderr[-120:].decode(errors='replace')}"
+    return run.figures
 
 
 def _measure(trees: dict[str, Path], folder: Path, command: str, runs: int,
              timeout: float, scratch: Path) -> dict[str, Side]:
     args, env = COMMANDS[command]
     sides = {name: Side() for name in trees}
-    for _ in range(runs):
-        for name, tree in trees.items():  # alternating: old, new, old, new, ...
-            side = sides[name]
-            if side.failed:
-                continue
-            out = scratch / f"{name}.out"
-            result = _run(tree, folder, args, env, out, timeout)
-            if isinstance(result, str):
-                side.failed = result
-                continue
-            side.runs.append(result)
-            if side.digest is None:
-                side.digest = _digest(out)
-            out.unlink()
+    runner.alternate(trees, sides, runs, scratch,
+                     lambda tree, out: _run(tree, folder, args, env, out, timeout))
     return sides
 
 
@@ -179,10 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[tuple[str, str], dict[str, Side]] = {}
     with tempfile.TemporaryDirectory(prefix="reconciler-engine-bench-") as tmp:
         root = Path(tmp)
-        old = root / "old"
-        subprocess.run(["git", "-C", str(HERE), "worktree", "add", "--detach", str(old),
-                        args.compare], check=True, capture_output=True, text=True)
-        try:
+        with worktree(args.compare, root / "old") as old:
             trees = {"old": old, "new": HERE}
             print(f"old: {args.compare}; new: {HERE}; runs {args.runs} ({args.big_runs} "
                   f"above 1x), alternating; {os.cpu_count()} CPUs")
@@ -201,9 +154,6 @@ def main(argv: list[str] | None = None) -> int:
                     sides = _measure(trees, folder, command, runs, args.timeout, root)
                     results[(command, scale.name)] = sides
                     _print_row(command, scale.name, sides)
-        finally:
-            subprocess.run(["git", "-C", str(HERE), "worktree", "remove", "--force",
-                            str(old)], check=False, capture_output=True)
     _growth(results, factors, commands)
     _verdicts(results, factors, commands)
     return 0

@@ -26,9 +26,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-import git
-
 from benchmarks.generate import SCALES, generate
+from benchmarks.runner import add_member, desired_repo
 
 TARGET_SECONDS = {"large": 3.0}
 
@@ -110,18 +109,7 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="plan-bench-") as tmp:
         root = Path(tmp)
-        repo = git.Repo.init(root)
-        with repo.config_writer() as cw:
-            cw.set_value("user", "name", "bench")
-            cw.set_value("user", "email", "bench@example.com")
-        (root / "policies").mkdir()
-        (root / ".gitignore").write_text(".reconciler/\n")
-        (root / "reconciler.yaml").write_text(
-            "targets:\n  local: {backend: local, path: .reconciler/local.db}\n")
-        (root / "inventory.json").write_text(json.dumps(inventory))
-        (root / "policies" / "policy.json").write_text(json.dumps(policy, indent=1))
-        repo.git.add("-A")
-        applied = repo.index.commit("applied").hexsha
+        repo, applied = desired_repo(root, policy, inventory)
         # Live: the applied commit, then edited out of band (one tag owner added).
         text = to_hujson(policy, commit=applied)
         store = LocalStore(root / ".reconciler" / "local.db",
@@ -130,12 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         edited = json.loads(json.dumps(policy))
         edited["tagOwners"][tag] = [*edited["tagOwners"][tag], "console-admin@example.com"]
         header = text.split("{", 1)[0]
-        # Git: one member added to one group since the apply.
-        group = sorted(policy["groups"])[0]
-        policy["groups"][group] = [*policy["groups"][group], "newcomer@example.com"]
-        (root / "policies" / "policy.json").write_text(json.dumps(policy, indent=1))
-        repo.git.add("-A")
-        repo.index.commit("add a member")
+        group = add_member(repo, root, policy)
 
         phases: dict[str, float] = {}
         if args.phases or args.phases_only:

@@ -29,19 +29,18 @@ import math
 import os
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from benchmarks.generate import Scale, generate
+from benchmarks.runner import HERE, add_member, desired_repo, timed_run, worktree
 
-HERE = Path(__file__).resolve().parent.parent  # this tree (the new side)
 NOW = "2026-01-01T00:00:00Z"  # plans carry their creation time: pinned, to compare bytes
 ACCESS_DIFF = """
 import json, sys
-from reconciler.diff.access import access_diff, render_text
+from reconciler.diff.access import access_diff
+from reconciler.render.access_diff import render_text
 from reconciler.engine import inventory_from_data
 d = sys.argv[1]
 before = json.load(open(d + "/before.json"))
@@ -62,8 +61,6 @@ def _scale(factor: float) -> Scale:
 
 def _tailnet(factor: float, seed: int, root: Path) -> None:
     """The desired-state repository, its live policy and store (see `plan_bench`)."""
-    import git
-
     from benchmarks.access_bench import ten_rule_change
     from reconciler.backends.local.store import LocalStore
     from reconciler.load.document import to_hujson
@@ -72,18 +69,8 @@ def _tailnet(factor: float, seed: int, root: Path) -> None:
     root.mkdir(parents=True)
     (root / "before.json").write_text(json.dumps(policy))
     (root / "after.json").write_text(json.dumps(ten_rule_change(policy, seed)))
-    repo = git.Repo.init(root)
-    with repo.config_writer() as cw:
-        cw.set_value("user", "name", "bench")
-        cw.set_value("user", "email", "bench@example.com")
-    (root / "policies").mkdir()
-    (root / ".gitignore").write_text(".reconciler/\nbefore.json\nafter.json\n")
-    (root / "reconciler.yaml").write_text(
-        "targets:\n  local: {backend: local, path: .reconciler/local.db}\n")
-    (root / "inventory.json").write_text(json.dumps(inventory))
-    (root / "policies" / "policy.json").write_text(json.dumps(policy, indent=1))
-    repo.git.add("-A")
-    applied = repo.index.commit("applied").hexsha
+    repo, applied = desired_repo(root, policy, inventory,
+                                 ignore=".reconciler/\nbefore.json\nafter.json\n")
     header = to_hujson(policy, commit=applied).split("{", 1)[0]
     store = LocalStore(root / ".reconciler" / "local.db")
     for user in inventory["users"]:
@@ -94,11 +81,7 @@ def _tailnet(factor: float, seed: int, root: Path) -> None:
     edited = json.loads(json.dumps(policy))
     tag = sorted(policy["tagOwners"])[0]
     edited["tagOwners"][tag] = [*edited["tagOwners"][tag], "console-admin@example.com"]
-    group = sorted(policy["groups"])[0]
-    policy["groups"][group] = [*policy["groups"][group], "newcomer@example.com"]
-    (root / "policies" / "policy.json").write_text(json.dumps(policy, indent=1))
-    repo.git.add("-A")
-    repo.index.commit("add a member")
+    add_member(repo, root, policy)
     store.write_policy(header + json.dumps(edited, indent="\t"), if_match=None)
     repo.close()
     (root / ".complete").write_text("")
@@ -121,16 +104,10 @@ def _run(tree: Path, command: str, root: Path, out: Path) -> tuple[float, float,
     """One run in a fresh process: (wall s, CPU s, peak RSS MB)."""
     args, env = _command(command, root)
     env["PYTHONPATH"] = str(tree)
-    with out.open("wb") as sink, tempfile.TemporaryFile() as err:
-        start = time.perf_counter()
-        proc = subprocess.Popen(args, stdout=sink, stderr=err, env=env, cwd=tree)
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - start
-        code = os.waitstatus_to_exitcode(status)
-        if code not in (0, 1, 2):  # lint exits 1 on error findings, plan 2 on changes
-            err.seek(0)
-            raise SystemExit(f"{command} ({tree}) exited {code}: {err.read()[-500:]!r}")
-    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+    run = timed_run(args, env=env, cwd=tree, out=out)
+    if run.code not in (0, 1, 2):  # lint exits 1 on error findings, plan 2 on changes
+        raise SystemExit(f"{command} ({tree}) exited {run.code}: {run.stderr[-500:]!r}")
+    return run.figures
 
 
 def _row(runs: list[tuple[float, float, float]]) -> str:
@@ -159,10 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[tuple[str, float, str], list[tuple[float, float, float]]] = {}
     with tempfile.TemporaryDirectory(prefix="plan-compare-") as tmp:
         scratch = Path(tmp)
-        old = scratch / "old"
-        subprocess.run(["git", "-C", str(HERE), "worktree", "add", "--detach", str(old),
-                        args.rev], check=True, capture_output=True)
-        try:
+        with worktree(args.rev, scratch / "old") as old:
             trees = {"old": old, "new": HERE}
             print(f"old: {args.rev}; new: {HERE}; {args.runs} runs each, alternating; "
                   "wall best/median, CPU least/median, peak RSS")
@@ -183,9 +157,6 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"{command:<12} {factor:>4g}x | "
                           f"{_row(results[command, factor, 'old'])} | "
                           f"{_row(results[command, factor, 'new'])} | {same}", flush=True)
-        finally:
-            subprocess.run(["git", "-C", str(HERE), "worktree", "remove", "--force", str(old)],
-                           check=False, capture_output=True)
     _summary(results, factors, commands)
     return 0
 

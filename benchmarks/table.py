@@ -34,15 +34,15 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
+from benchmarks import runner
 from benchmarks.access_bench import ten_rule_change
 from benchmarks.generate import SCALES, Scale, generate
+from benchmarks.runner import HERE, timed_run, worktree
 
-HERE = Path(__file__).resolve().parent.parent  # this tree (the new side)
 CACHE_ENV = "RECONCILER_BENCH_CACHE"
 SETUP_VERSION = "2"  # bump when the prepared folders change shape
 INV = "inventory.json"
@@ -225,12 +225,7 @@ _PREPARE: dict[str, Callable[[Path, dict, str, int], None]] = {
 # --- measuring ---------------------------------------------------------------------------
 
 
-@dataclass
-class Side:
-    runs: list[tuple[float, float, float]] = field(default_factory=list)  # wall, cpu, MB
-    digest: str | None = None
-    failed: str | None = None  # "timeout", "exit N: ...", "skipped ..."
-
+class Side(runner.Side):
     @property
     def best(self) -> float | None:
         return min(w for w, _, _ in self.runs) if self.runs else None
@@ -264,65 +259,21 @@ def run_once(tree: Path, folder: Path, row: Row, out: Path, timeout: float
     if row.folder == "seed":  # a store that does not exist yet, every run
         shutil.rmtree(folder / ".reconciler", ignore_errors=True)
     cmd = [sys.executable, "-m", "reconciler", "-C", str(folder), *row.args]
-    with out.open("wb") as sink, tempfile.TemporaryFile() as err:
-        start = time.perf_counter()
-        # Its own process group, so that a timeout also ends the forked children.
-        proc = subprocess.Popen(cmd, stdout=sink, stderr=err, env=env, cwd=tree,
-                                start_new_session=True)
-        try:
-            while True:
-                pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-                if pid:
-                    break
-                if time.perf_counter() - start > timeout:
-                    _kill_group(proc.pid)
-                    os.wait4(proc.pid, 0)
-                    proc.returncode = -9
-                    return "timeout"
-                time.sleep(0.005)
-        except BaseException:  # interrupted: leave no run behind
-            _kill_group(proc.pid)
-            proc.wait()
-            raise
-        wall = time.perf_counter() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        if proc.returncode not in row.ok_codes:
-            err.seek(0)
-            tail = err.read()[-300:].decode(errors="replace").strip().splitlines()
-            return f"exit {proc.returncode}: {tail[-1] if tail else ''}"
-    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
-
-
-def _kill_group(pid: int) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, signal.SIGKILL)
-
-
-def _digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
+    run = timed_run(cmd, env=env, cwd=tree, out=out, timeout=timeout)
+    if run.timed_out:
+        return "timeout"
+    if run.code not in row.ok_codes:
+        tail = run.stderr[-300:].decode(errors="replace").strip().splitlines()
+        return f"exit {run.code}: {tail[-1] if tail else ''}"
+    return run.figures
 
 
 def measure(trees: dict[str, Path], folder: Path, row: Row, runs: int,
             timeout: float, scratch: Path, skip: dict[str, str]) -> dict[str, Side]:
     sides = {name: Side(failed=skip.get(name)) for name in trees}
-    for _ in range(runs):
-        for name, tree in trees.items():  # alternating: old, new, old, new, ...
-            side = sides[name]
-            if side.failed:
-                continue
-            out = scratch / f"{name}.out"
-            result = run_once(tree, folder, row, out, timeout)
-            if isinstance(result, str):
-                side.failed = result
-                continue
-            side.runs.append(result)
-            if side.digest is None and row.folder != "seed":  # history has timestamps
-                side.digest = _digest(out)
-            out.unlink()
+    runner.alternate(trees, sides, runs, scratch,
+                     lambda tree, out: run_once(tree, folder, row, out, timeout),
+                     digests=row.folder != "seed")  # history has timestamps
     return sides
 
 
@@ -379,17 +330,16 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="reconciler-table-") as tmp:
         work = Path(tmp)
         trees = {"new": HERE}
+        checkouts = contextlib.ExitStack()
         if args.compare:
-            trees = {"old": work / "old-tree", "new": HERE}
-            subprocess.run(["git", "-C", str(HERE), "worktree", "add", "--detach",
-                            str(trees["old"]), args.compare], check=True,
-                           capture_output=True, text=True)
-        # Bytecode for both trees before any run: a tree without it (a new worktree,
-        # PYTHONDONTWRITEBYTECODE) would pay compiling on every run.
-        for tree in trees.values():
-            subprocess.run([sys.executable, "-m", "compileall", "-q", str(tree / "reconciler")],
-                           check=False, capture_output=True)
-        try:
+            trees = {"old": checkouts.enter_context(worktree(args.compare, work / "old-tree")),
+                     "new": HERE}
+        with checkouts:
+            # Bytecode for both trees before any run: a tree without it (a new worktree,
+            # PYTHONDONTWRITEBYTECODE) would pay compiling on every run.
+            for tree in trees.values():
+                subprocess.run([sys.executable, "-m", "compileall", "-q",
+                                str(tree / "reconciler")], check=False, capture_output=True)
             where = f" (worktree {trees['old']})" if args.compare else ""
             print(f"old: {args.compare or '-'}{where}; new: {HERE}; runs {args.runs} per side"
                   f"{', alternating' if args.compare else ''}; timeout {args.timeout:g} s; "
@@ -421,10 +371,6 @@ def main(argv: list[str] | None = None) -> int:
                             timed_out[(key, n)] = f"skipped (timeout at {sz.label})"
                     results[(key, sz.label)] = sides
                     print(_line(key, sz.label, sides), flush=True)
-        finally:
-            if args.compare:
-                subprocess.run(["git", "-C", str(HERE), "worktree", "remove", "--force",
-                                str(trees["old"])], check=False, capture_output=True)
     _print_growth(results, only, sizes, list(trees))
     _print_goals(results, list(trees))
     return 0

@@ -6,6 +6,7 @@ import os
 import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 import git
 import pytest
@@ -24,6 +25,20 @@ CONFORMANCE_DIR = Path(os.environ.get("RECONCILER_CONFORMANCE",
                                       DATA / "conformance" / "tailscale-saas"))
 SPECS_DIR = DATA / "specs"
 
+# The team reaches its web servers on HTTPS by a named grant: the policy the lint and
+# access-citation journeys start from (each adds its own entries after it).
+ENG_WEB_POLICY = """\
+groups:
+  group:eng: [alice@example.com, bob@example.com]
+tagOwners:
+  tag:web: [group:eng]
+grants:
+  - name: eng-web
+    src: [group:eng]
+    dst: [tag:web]
+    ip: ["tcp:443"]
+"""
+
 # Hypothesis profiles. `ci` (.ci/run) runs every property as thoroughly as it asks for;
 # `dev`, the default, runs a tenth of the examples so the suite stays quick to run by
 # hand. Every property runs under both. Choose with HYPOTHESIS_PROFILE=ci or
@@ -41,6 +56,29 @@ def examples(thorough: int) -> int:
     module is imported: pytest loads --hypothesis-profile before that."""
     scaled = thorough * settings.default.max_examples // CI_EXAMPLES
     return max(min(thorough, 5), scaled)
+
+
+class _Closable(Protocol):
+    def close(self) -> None: ...
+
+
+C = TypeVar("C", bound=_Closable)
+_TO_CLOSE: list[_Closable] = []
+
+
+def close_after_test(resource: C) -> C:
+    """`resource` (a backend, say), closed when the running test ends: one left open
+    leaves its pooled connections for the garbage collector, whose ResourceWarning then
+    fails whichever test happens to be running."""
+    _TO_CLOSE.append(resource)
+    return resource
+
+
+@pytest.fixture(autouse=True)
+def close_what_tests_opened() -> Iterator[None]:
+    yield
+    while _TO_CLOSE:
+        _TO_CLOSE.pop().close()
 
 
 @pytest.fixture(autouse=True)
@@ -65,6 +103,9 @@ def _guarded_connect(original: Callable[..., object]) -> Callable[..., object]:
         if sock.family in (socket.AF_INET, socket.AF_INET6):
             host = address[0] if isinstance(address, tuple) else address
             if host not in LOCAL_HOSTS:
+                # Closed here: callers that close a socket whose connect failed (as
+                # socket.create_connection does) catch OSError, which this is not.
+                sock.close()
                 raise NetworkCallError(
                     f"test tried to connect to {address!r}: tests reach only 127.0.0.1, ::1 "
                     "and localhost (a real `reconciler serve` or Headscale, or an httpx "

@@ -14,8 +14,10 @@ def test_a_connection_to_another_host_fails_the_test() -> None:
     # 192.0.2.1 is TEST-NET-1 (RFC 5737): the guard refuses before any packet is sent.
     with pytest.raises(NetworkCallError, match=r"192\.0\.2\.1"):
         socket.create_connection(("192.0.2.1", 80), timeout=1)
+    sock = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
     with pytest.raises(NetworkCallError):
-        socket.socket(socket.AF_INET6, socket.SOCK_STREAM).connect_ex(("2001:db8::1", 80))
+        sock.connect_ex(("2001:db8::1", 80))
+    assert sock.fileno() == -1  # the guard closed it: nothing is left for the collector
 
 
 def test_loopback_and_unix_sockets_are_allowed(tmp_path: Path) -> None:

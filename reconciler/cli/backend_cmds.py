@@ -59,7 +59,7 @@ def _backend(app: AppContext, db: Path | None, target_name: str | None) -> Any:
     from reconciler.backends.local.backend import LocalBackend
 
     path, target, root = _local_target(app, db, target_name)
-    if target is None:
+    if target is None or root is None:
         return LocalBackend(path)  # --db alone: no target, so the demo tailnet
     return open_local(target, root)
 

@@ -5,7 +5,9 @@ Part of the CLI layer (click's home). May import: click, `desired`, `config`, `p
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import click
 
@@ -15,8 +17,10 @@ from reconciler.load.desired import Desired, load_desired
 
 FORMAT_TEXT_JSON = click.Choice(["text", "json"])
 
+F = TypeVar("F", bound=Callable[..., object])
 
-def ref_option(f):  # type: ignore[no-untyped-def]
+
+def ref_option(f: F) -> F:
     return click.option(
         "--ref", metavar="REV",
         help="Read policies/ at this git revision (branch, tag, commit) instead of the "

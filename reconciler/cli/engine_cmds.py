@@ -114,7 +114,7 @@ def test_cmd(app: AppContext, ref: str | None, inventory_spec: str | None,
     if fmt == "json":
         from reconciler.render.json_ import envelope  # heavy; only JSON output needs it
 
-        click.echo(testreport.report_json(envelope("test", report.to_dict())))
+        click.echo(testreport.report_json(envelope("test", testreport.report_to_dict(report))))
     elif fmt == "junit":
         click.echo(testreport.junit_xml(report))
     else:

@@ -75,14 +75,15 @@ def render_plan(plan: Plan, fmt: str, plan_path: str | None) -> str:
 
 
 def echo_plan(plan: Plan, fmt: str, plan_path: str | None) -> None:
-    """Print the plan; with `--format github` in a workflow, first add its Markdown to
-    the job's step summary (the page GitHub shows for the run)."""
+    """Print the plan; with `--format github` in a workflow, first add its step summary
+    to the job's (the page GitHub shows for the run)."""
     if fmt == "github":
-        append_step_summary(markdown.render_plan(plan))
+        append_step_summary(github.step_summary(plan))
     click.echo(render_plan(plan, fmt, plan_path), nl=False)
 
 
 def append_step_summary(text: str) -> None:
+    """Append to the file GitHub names in GITHUB_STEP_SUMMARY (redacted like all output)."""
     summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary_file:
         with open(summary_file, "a", encoding="utf-8") as f:
@@ -453,7 +454,7 @@ def diff_command(app: AppContext, base: str, head: str, fmt: str) -> None:
     if fmt == "json":
         click.echo(json_.render_diff(changes, base, head, access), nl=False)
     elif fmt == "markdown":
-        from reconciler.diff.access import render_markdown as render_access
+        from reconciler.render.access_diff import render_markdown as render_access
 
         body = text.render_diff(changes, base, head)
         click.echo(f"<!-- reconciler-diff:{base}..{head} -->\n```diff\n{body}```\n\n"

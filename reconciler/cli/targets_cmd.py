@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from reconciler.cli import AppContext, cli, pass_app
@@ -15,7 +17,7 @@ def targets_command(app: AppContext, fmt: str) -> None:
     """List the targets in reconciler.yaml and the credentials each reads from the
     environment (by variable name; values are never shown)."""
     config = config_for(app)
-    rows = []
+    rows: list[dict[str, Any]] = []  # the JSON rows of `targets --format json`
     for name in sorted(config.targets):
         t = config.targets[name]
         where = t.path if t.backend == "local" else t.base_url

@@ -54,7 +54,7 @@ _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=
 # documents, so the C encoder is made once (same output: it is what dumps uses).
 _C_ENCODE = (
     json.encoder.c_make_encoder(  # type: ignore[attr-defined]
-        {}, _ENCODER.default, json.encoder.encode_basestring,  # type: ignore[attr-defined]
+        {}, _ENCODER.default, json.encoder.encode_basestring,
         None, ":", ",", True, False, True)
     if getattr(json.encoder, "c_make_encoder", None) is not None else None
 )
@@ -275,7 +275,7 @@ class Normalized:
         return self._fingerprint
 
 
-class _Texts(list):  # type: ignore[type-arg]
+class _Texts(list):
     """A list section of an essence as its entries' canonical JSON texts."""
 
 
@@ -337,7 +337,7 @@ def _essence(policy: Mapping[str, Any], entries: dict[str, list[Pair]],
                 out[section] = mapping
         elif section in LIST_SECTIONS and list_form is None:
             continue
-        elif section in LIST_SECTIONS and isinstance(value, list):
+        elif section in LIST_SECTIONS and isinstance(value, list) and list_form is not None:
             out[section] = list_form(section, entries[section])
         elif section == "autoApprovers" and isinstance(value, dict):
             approvers: dict[str, Any] = {}

@@ -117,16 +117,16 @@ def _from_topology(topo: Mapping[str, Any], source: str) -> Inventory:
         n = _mapping(nodes[name], source, where)
         tags = tuple(_strs(n.get("tags") or [], source, f"{where}.tags"))
         user_name = n.get("user")
-        login = None
+        owner = None
         if user_name and not tags:
-            login = by_name.get(str(user_name))
-            if login is None:
+            owner = by_name.get(str(user_name))
+            if owner is None:
                 raise InventoryError(f"{source}: {where}.user: unknown user {user_name!r}")
         devices.append(Device(
             name=str(name),
             ipv4=_ip(n.get("ipv4"), source, where, "ipv4"),
             ipv6=_ip(n.get("ipv6"), source, where, "ipv6"),
-            user=login,
+            user=owner,
             tags=tags,
             approved_routes=_routes(n.get("approved_routes"), source, f"{where}.approved_routes"),
             advertised_routes=_routes(n.get("routable_ips"), source, f"{where}.routable_ips"),

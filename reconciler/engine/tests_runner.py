@@ -77,14 +77,6 @@ class TestResult:
     def name(self) -> str:
         return f"{self.label} {self.src}"
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "section": self.section, "index": self.index, "src": self.src,
-            "status": self.status, "location": str(self.location) if self.location else None,
-            "errors": self.errors, "invalid": self.invalid, "assertions": self.assertions,
-            "name": self.title, "label": self.label, "notes": self.notes,
-        }
-
 
 @dataclass
 class TestReport:
@@ -129,19 +121,6 @@ class TestReport:
             if r.status != "passed":
                 grouped.setdefault(r.src, []).extend(r.invalid + r.errors)
         return [{"user": src, "errors": errors} for src, errors in grouped.items()]
-
-    def to_dict(self) -> dict[str, Any]:
-        results = [r.to_dict() for r in self.results]  # each result's status found once
-        statuses = [d["status"] for d in results]
-        failed, invalid = statuses.count("failed"), statuses.count("invalid")
-        return {
-            "ok": not failed and not invalid,
-            "inventory": self.inventory,
-            "counts": {"passed": len(statuses) - failed - invalid, "failed": failed,
-                       "invalid": invalid, "assertions": self.assertions},
-            "results": results,
-            "failures": self.tailscale_failures(),
-        }
 
 
 def run_tests(policy: Mapping[str, Any], inventory: Inventory | None = None,

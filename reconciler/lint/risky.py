@@ -75,7 +75,8 @@ def _tag_owners(policy: Mapping[str, Any], sources: SourceMap,
                 big: int) -> list[Finding]:
     findings: list[Finding] = []
     owners = policy.get("tagOwners")
-    groups = policy.get("groups") if isinstance(policy.get("groups"), Mapping) else {}
+    declared = policy.get("groups")
+    groups: Mapping[str, Any] = declared if isinstance(declared, Mapping) else {}
     for tag, names in (owners.items() if isinstance(owners, Mapping) else ()):
         for j, owner in strings(names):
             o = owner.strip()

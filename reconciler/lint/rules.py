@@ -539,10 +539,9 @@ def coverage(policy: Mapping[str, Any], compiled: CompiledPolicy, *,
             # A rule is hit when one of its src selectors holds a source address (of the
             # family); a hit covers its entry at once, so the entry's other rules drop out
             # of `remaining` (the covered set does not depend on the order).
-            for fam in (0, 1):
-                held = from_src[fam]
+            for held, family_rules in ((from_src[0], cands[0]), (from_src[1], cands[1])):
                 if held:
-                    for i in cands[fam]:
+                    for i in family_rules:
                         if i in remaining and not sel_sets[i].isdisjoint(held):
                             entry = rules[i].path[:2]
                             remaining.difference_update(of_entry[entry])

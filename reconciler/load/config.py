@@ -154,8 +154,8 @@ def load_config(root: Path) -> Config:
     target_nodes = _mapping_nodes(targets_node) if targets_node is not None else {}
     for name, spec in raw_targets.items():
         tnode = target_nodes.get(str(name), (None, None))[1]
-        target, found = _parse_target(str(name), spec, shown, tnode)
-        problems.extend(found)
+        target, wrong = _parse_target(str(name), spec, shown, tnode)
+        problems.extend(wrong)
         if target is not None:
             targets[str(name)] = target
     if not targets:

@@ -166,6 +166,7 @@ def _read_fragments(
 ) -> tuple[list[Fragment], list[Problem], str | None, bool]:
     root = config.root
     policies = config.policies_dir
+    commit: str | None
     if ref is not None:
         commit = gitsource.resolve(root, ref)
         raw = [

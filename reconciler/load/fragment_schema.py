@@ -224,7 +224,7 @@ def _needs(name: str, schema: dict[str, Any]) -> dict[str, Any]:
 
 
 def _leaf(token: str) -> dict[str, Any]:
-    return {
+    leaves: dict[str, dict[str, Any]] = {
         "string": {"type": "string"},
         "strings": {"type": "array", "items": {"type": "string"}},
         "object": {"type": "object"},
@@ -233,7 +233,8 @@ def _leaf(token: str) -> dict[str, Any]:
         "integer": {"type": "integer"},
         "number": {"type": "number"},
         "any": {},
-    }[token]
+    }
+    return leaves[token]
 
 
 def _field(field: Field, *, list_entry_meta: bool = False,

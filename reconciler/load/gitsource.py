@@ -69,6 +69,8 @@ def resolve(path: Path, ref: str) -> str:
 def read_tree(path: Path, ref: str, directory: Path) -> list[tuple[str, bytes]]:
     """(path relative to the repository root, contents) of every file under `directory`
     as it is at `ref`, sorted by path. Reads objects directly; no checkout."""
+    from git.objects import Blob, Tree
+
     repo = _require_repo(path)
     root = Path(repo.working_tree_dir or path).resolve()
     try:
@@ -84,10 +86,11 @@ def read_tree(path: Path, ref: str, directory: Path) -> list[tuple[str, bytes]]:
             f'"{rel}" does not exist at revision {ref}',
             "Check the revision, or the policies directory in reconciler.yaml.",
         ) from e
-    if sub.type != "tree":
+    if not isinstance(sub, Tree):
         raise GitError(f'"{rel}" is not a directory at revision {ref}')
     files = [
-        (blob.path, blob.data_stream.read()) for blob in sub.traverse() if blob.type == "blob"
+        (str(blob.path), blob.data_stream.read()) for blob in sub.traverse()
+        if isinstance(blob, Blob)
     ]
     return sorted(files)
 

@@ -131,7 +131,7 @@ def _without_meta(entry: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in entry.items() if k not in ENTRY_META_KEYS}
 
 
-class Members(list):  # type: ignore[type-arg]
+class Members(list):
     """Group members after stripping; `origins[i]` is member i's index in the file,
     `expiring` the kept members written with `expires`: (login, expiry, file index),
     `reasons` the `reason` of each kept member written with one (login -> reason)."""

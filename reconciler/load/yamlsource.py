@@ -146,7 +146,8 @@ class _Builder:
                                              self.marks.location(where)))
                 continue
             first_seen[key] = where
-            self.entries[(*path, key, "<key>")] = (self.marks, where)
+            key_path = (*path, key, "<key>")
+            self.entries[key_path] = (self.marks, where)
             out[key] = self.build(value_node, (*path, key))
         return out
 

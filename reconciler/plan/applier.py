@@ -36,6 +36,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Literal
 
 from reconciler.backends.base import Backend, unquote_etag
 from reconciler.core.errors import (
@@ -188,7 +189,7 @@ class _steps:
         return None
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 tb: object) -> bool:
+                 tb: object) -> Literal[False]:
         j = self.j
         if j is None or error is None:
             return False
@@ -307,7 +308,8 @@ def observe(j: Journal, backend: Backend) -> Observed:
 
 
 def _observed_progress(j: Journal, obs: Observed) -> str:
-    done, left = [], []
+    done: list[str] = []
+    left: list[str] = []
     if j.push:
         (done if obs.policy_done else left).append("policy push")
     for t, ok in zip(j.tags, obs.tags_done, strict=True):

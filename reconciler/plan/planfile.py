@@ -37,8 +37,8 @@ from reconciler.core import atomicfile, redact
 from reconciler.core.errors import PlanFileError, UnsupportedPlanFormat
 from reconciler.core.inventory import Device, Inventory, User
 from reconciler.core.source import Location
-from reconciler.diff.access import to_json as access_to_json
 from reconciler.diff.access.model import AccessChange, AccessDiff, RuleRef
+from reconciler.diff.access.model import to_json as access_to_json
 from reconciler.diff.changes import (
     Action,
     DeviceTagChange,

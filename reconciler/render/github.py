@@ -1,14 +1,16 @@
 """GitHub Actions workflow commands: annotations for failures, notices for the summary.
 
-render/ (step: report). May import: `changes`, `render.text`, stdlib. Pure. Test failures
-become `::error file=...,line=...,col=...::` at the test's own file:line, so they show
-on the pull request's diff; drift becomes `::warning`; the plan summary `::notice`.
+render/ (step: report). May import: `changes`, `render.text`, `render.markdown`, stdlib.
+Pure. Test failures become `::error file=...,line=...,col=...::` at the test's own
+file:line, so they show on the pull request's diff; drift becomes `::warning`; the plan
+summary `::notice`. `step_summary` is the page the CLI adds to the job's step summary.
 Messages are escaped as the runner requires (%, CR, LF; and , : in properties).
 """
 
 from __future__ import annotations
 
 from reconciler.diff.changes import DriftReport, Plan
+from reconciler.render import markdown
 from reconciler.render.text import DRIFT_VERBS, PLAN_VERBS, drift_summary, summary
 
 
@@ -61,6 +63,12 @@ def render_plan(plan: Plan) -> str:
                                     f"Tests: {t.passed} passed, {t.failed} failed.",
                           title=f"reconciler plan: {plan.target}"))
     return "\n".join(out) + "\n"
+
+
+def step_summary(plan: Plan) -> str:
+    """What `plan --format github` adds to the job's step summary (the page GitHub shows
+    for the run): the plan as a pull-request comment shows it."""
+    return markdown.render_plan(plan)
 
 
 def render_drift(report: DriftReport) -> str:

@@ -1,10 +1,10 @@
 """Machine-readable output: every command's JSON as stable, versioned objects.
 
 render/ (step: report). May import: `planfile` (the one definition of the plan's JSON
-shape), `changes`, stdlib. Every command's JSON is one object in the same envelope:
-`format_version` first, then `command` (the command that wrote it), then that command's
-own keys. The plan JSON is the plan file without the document text; `format_version`
-changes only when consumers must change.
+shape), `diff.access.model` (the access diff's), `changes`, stdlib. Every command's JSON
+is one object in the same envelope: `format_version` first, then `command` (the command
+that wrote it), then that command's own keys. The plan JSON is the plan file without the
+document text; `format_version` changes only when consumers must change.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict
 from typing import Any
 
-from reconciler.diff.access import to_json as access_to_json
+from reconciler.diff.access.model import to_json as access_to_json
 from reconciler.diff.changes import ApplyResult, DriftReport, Plan
 from reconciler.plan.planfile import FORMAT_VERSION, change_to_dict, device_to_dict, plan_to_dict
 

@@ -1,10 +1,10 @@
 """Markdown for pull-request comments: a summary, then the plan in a collapsible block.
 
-render/ (step: report). May import: `changes`, `render.text`, `diff.access`, stdlib.
+render/ (step: report). May import: `changes`, `render.text`, `render.access_diff`, stdlib.
 Pure. The first line is a hidden marker, `<!-- reconciler-plan:TARGET -->`, so a
 workflow can find its earlier comment and update it in place instead of adding one per
 push. Just-in-time access (who, until when in UTC, how long is left) is listed above the
-collapsed plan; the access diff (risky gains, diagram, table: `access_diff.render`)
+collapsed plan; the access diff (risky gains, diagram, table: `render.access_diff`)
 below it. A comment never exceeds GitHub's limit: see `render_plan`. The plan body is a
 ```diff block with each line's symbol moved to column 0, which GitHub colours (`~`
 becomes `!`, which diff highlighting shows as a change).
@@ -15,9 +15,9 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Collection
 
-from reconciler.diff.access import render_markdown as render_access
 from reconciler.diff.changes import DriftReport, Plan, utc_text
 from reconciler.render import text
+from reconciler.render.access_diff import render_markdown as render_access
 from reconciler.render.text import Line, drift_summary, plan_lines, summary
 
 MD_SYMBOL = {"+": "+", "-": "-", "~": "!"}

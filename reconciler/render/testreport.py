@@ -1,4 +1,4 @@
-"""Report step: the `test` report as text, JSON and JUnit XML.
+"""Report step: the `test` report as text, JSON (its shape and its text) and JUnit XML.
 
 render/ (may import `engine` for the report types, `core`, stdlib). Pure: each function
 returns the text the CLI prints.
@@ -10,7 +10,7 @@ import json
 import xml.etree.ElementTree as ET
 from typing import Any
 
-from reconciler.engine import TestReport
+from reconciler.engine import TestReport, TestResult
 
 RED_BOLD = "\x1b[31m\x1b[1m"  # what click.style(fg="red", bold=True) writes
 RESET = "\x1b[0m"
@@ -33,6 +33,30 @@ def render_text(report: TestReport, *, color: bool = False) -> str:
         f"invalid ({report.assertions} assertions; inventory: {report.inventory})"
     )
     return "\n".join(lines) + "\n"
+
+
+def result_to_dict(r: TestResult) -> dict[str, Any]:
+    return {
+        "section": r.section, "index": r.index, "src": r.src,
+        "status": r.status, "location": str(r.location) if r.location else None,
+        "errors": r.errors, "invalid": r.invalid, "assertions": r.assertions,
+        "name": r.title, "label": r.label, "notes": r.notes,
+    }
+
+
+def report_to_dict(report: TestReport) -> dict[str, Any]:
+    """The JSON shape of `test --format json` (inside the envelope)."""
+    results = [result_to_dict(r) for r in report.results]  # each status found once
+    statuses = [d["status"] for d in results]
+    failed, invalid = statuses.count("failed"), statuses.count("invalid")
+    return {
+        "ok": not failed and not invalid,
+        "inventory": report.inventory,
+        "counts": {"passed": len(statuses) - failed - invalid, "failed": failed,
+                   "invalid": invalid, "assertions": report.assertions},
+        "results": results,
+        "failures": report.tailscale_failures(),
+    }
 
 
 def report_json(data: dict[str, Any]) -> str:

@@ -1,6 +1,6 @@
 """Terraform-style human output for plans, drift reports and apply results.
 
-render/ (step: report). May import: `changes`, `planner` (summary line), stdlib. Pure: data
+render/ (step: report). May import: `changes`, `render.access_diff`, stdlib. Pure: data
 in, str out. The page follows Terraform's plan page: drift first ("has changed outside
 git"), a legend of only the symbols used, one `# <address> will be ...` header per
 resource with reasons on their own `# (...)` lines and just-in-time access on
@@ -17,7 +17,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from reconciler.diff.access import render_text as render_access
 from reconciler.diff.access.model import AccessDiff
 from reconciler.diff.changes import (
     Action,
@@ -30,6 +29,7 @@ from reconciler.diff.changes import (
     ResourceChange,
     TestResults,
 )
+from reconciler.render.access_diff import render_text as render_access
 
 RULE = "─" * 77
 COLORS = {"+": "\x1b[32m", "-": "\x1b[31m", "~": "\x1b[33m"}

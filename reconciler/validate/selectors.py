@@ -151,7 +151,8 @@ def parse_selector(text: str) -> Selector:
         low, _, high = s.partition("-")
         first, last = parse_ip(low.strip()), parse_ip(high.strip())
         if first is not None and last is not None:
-            if first.version != last.version or last < first:
+            # Same family first: int() compares the addresses (as `<` does within one).
+            if first.version != last.version or int(last) < int(first):
                 raise SelectorSyntaxError(f'"{s}": invalid IP range')
             return Selector(Kind.IP_RANGE, s, s, range_=(first, last))
     if _HOST_NAME.fullmatch(s):

@@ -7,11 +7,12 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.core.inventory import Inventory
-from reconciler.diff.access import AccessChange, access_diff, render_text, to_json
+from reconciler.diff.access import AccessChange, access_diff, to_json
 from reconciler.diff.access.naming import cite, entry_citer
 from reconciler.engine import inventory_from_data
 from reconciler.load.desired import load_desired
 from reconciler.plan.planner import names_of
+from reconciler.render.access_diff import render_text
 
 
 def inv(users: dict[str, int], tags: dict[str, int]) -> Inventory:

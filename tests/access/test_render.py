@@ -6,7 +6,8 @@ import os
 from pathlib import Path
 
 from reconciler.core.source import Location, SourceMap
-from reconciler.diff.access import access_diff, render_markdown, render_text
+from reconciler.diff.access import access_diff
+from reconciler.render.access_diff import render_markdown, render_text
 from tests.access.test_access_diff import GROUPS, INV, OWNERS, inv
 
 GOLDEN = Path(__file__).parent / "golden"

@@ -21,6 +21,7 @@ from reconciler.backends.http import RetryPolicy
 from reconciler.backends.local.backend import LocalBackend
 from reconciler.backends.local.server import ResponseRecord, ServeConfig, make_server
 from reconciler.backends.tailscale import TailscaleBackend
+from tests.conftest import close_after_test
 from tests.fakes.headscale import FakeHeadscale
 from tests.headscale_real.server import Running, real_headscale  # noqa: F401  (a fixture)
 
@@ -104,11 +105,12 @@ def fake_headscale() -> Iterator[FakeHeadscale]:
 
 
 def tailscale_client(url: str, **kwargs: Any) -> TailscaleBackend:
+    """A client of `url`, closed when the test ends."""
     kwargs.setdefault("retry", FAST_RETRY)
     kwargs.setdefault("kind", "api-key")
     kwargs.setdefault("credentials", {"api_key": API_KEY})
     kwargs.setdefault("timeout", 5.0)
-    return TailscaleBackend(base_url=url, **kwargs)
+    return close_after_test(TailscaleBackend(base_url=url, **kwargs))
 
 
 @dataclass

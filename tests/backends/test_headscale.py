@@ -24,5 +24,8 @@ def test_open_backend_needs_headscale_api_key(fake_headscale: FakeHeadscale,
         open_backend(target, root=tmp_path, env={})
     assert "HEADSCALE_API_KEY" in str(info.value)
     backend = open_backend(target, root=tmp_path, env={"HEADSCALE_API_KEY": HEADSCALE_KEY})
-    assert backend.identity == f"headscale:{fake_headscale.url}"
-    assert backend.list_users()
+    try:
+        assert backend.identity == f"headscale:{fake_headscale.url}"
+        assert backend.list_users()
+    finally:
+        backend.close()

@@ -116,8 +116,11 @@ def test_a_file_that_is_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
 def test_open_backend_takes_the_target_path_relative_to_the_root(tmp_path: Path) -> None:
     target = Target(name="local", backend="local", path="state/x.db")
     backend = open_backend(target, root=tmp_path, env={})
-    assert backend.identity == f"local:{(tmp_path / 'state' / 'x.db').resolve()}"
-    assert (tmp_path / "state" / "x.db").is_file()
+    try:
+        assert backend.identity == f"local:{(tmp_path / 'state' / 'x.db').resolve()}"
+        assert (tmp_path / "state" / "x.db").is_file()
+    finally:
+        backend.close()
 
 
 def _write_in_process(db: str, text: str, etag: str, start: object, out: object) -> None:

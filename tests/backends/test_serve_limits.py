@@ -220,4 +220,4 @@ def test_the_serve_command_applies_its_limits(tmp_path: Path) -> None:
             time.sleep(0.1)
     finally:
         proc.terminate()
-        proc.wait(timeout=10)
+        proc.communicate(timeout=10)  # reads and closes its pipes

@@ -120,9 +120,12 @@ def test_credentials_precedence() -> None:
 def test_open_backend_reads_the_environment_by_name(serve: Served, tmp_path) -> None:
     target = Target(name="ts", backend="tailscale", base_url=serve.url, tailnet="example.com")
     backend = open_backend(target, root=tmp_path, env={"TS_API_KEY": API_KEY})
-    assert isinstance(backend, TailscaleBackend)
-    assert backend.identity == f"tailscale:example.com@{serve.url}"
-    assert backend.fetch_policy().etag
+    try:
+        assert isinstance(backend, TailscaleBackend)
+        assert backend.identity == f"tailscale:example.com@{serve.url}"
+        assert backend.fetch_policy().etag
+    finally:
+        backend.close()
     with pytest.raises(CredentialsError):
         open_backend(target, root=tmp_path, env={})
 

@@ -7,6 +7,7 @@ The backend contract suite (tests/backends/test_contract.py) also runs here thro
 from __future__ import annotations
 
 import shutil
+from typing import Any
 
 import httpx
 import pytest
@@ -16,6 +17,7 @@ from reconciler.backends.headscale import FILE_MODE, HeadscaleBackend
 from reconciler.backends.http import RetryPolicy
 from reconciler.core.errors import AuthError, BackendError, NotFound, ValidationFailed
 from tests.backends.policies import FAILING_TESTS, INVALID, VALID
+from tests.conftest import close_after_test
 from tests.headscale_real.server import (
     RealHeadscale,
     Running,
@@ -29,8 +31,13 @@ POSTURES = '{"postures": {"posture:mac": ["node:os == \'macos\'"]}}'
 IPSETS = '{"ipsets": {"ipset:office": ["10.0.0.0/8"]}}'
 
 
+def client(url: str, api_key: str, **kwargs: Any) -> HeadscaleBackend:
+    """A client closed when the test ends."""
+    return close_after_test(HeadscaleBackend(base_url=url, api_key=api_key, **kwargs))
+
+
 def backend_for(real: Running) -> HeadscaleBackend:
-    return HeadscaleBackend(base_url=real.url, api_key=real.api_key, retry=RETRY)
+    return client(real.url, real.api_key, retry=RETRY)
 
 
 def requests_to(backend: HeadscaleBackend) -> int:
@@ -91,8 +98,7 @@ def test_file_mode_refuses_writes_with_a_clear_error() -> None:
         (workdir / "policy.hujson").write_text(VALID)
         hs = RealHeadscale(require_binary(), workdir, policy_mode="file").start()
         try:
-            backend = HeadscaleBackend(base_url=hs.url, api_key=hs.create_api_key(),
-                                       retry=RETRY)
+            backend = client(hs.url, hs.create_api_key(), retry=RETRY)
             assert backend.fetch_policy().text == VALID  # readable, as the file says
             with pytest.raises(BackendError) as info:
                 backend.push_policy(VALID.replace("group:sre", "group:eng"), if_match=None)
@@ -117,7 +123,7 @@ def test_tags_unknown_nodes_and_removal(real_headscale: Running) -> None:
 
 
 def test_a_wrong_key_is_an_auth_error_without_the_key(real_headscale: Running) -> None:
-    backend = HeadscaleBackend(base_url=real_headscale.url, api_key="hskey-api-wrongwrong")
+    backend = client(real_headscale.url, "hskey-api-wrongwrong")
     with pytest.raises(AuthError) as info:
         backend.list_users()
     assert "hskey-api-wrongwrong" not in str(info.value) + info.value.detail + repr(backend)

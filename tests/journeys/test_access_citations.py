@@ -15,18 +15,10 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+from tests.conftest import ENG_WEB_POLICY
 from tests.plan.conftest import Repo
 
-POLICY = """\
-groups:
-  group:eng: [alice@example.com, bob@example.com]
-tagOwners:
-  tag:web: [group:eng]
-grants:
-  - name: eng-web
-    src: [group:eng]
-    dst: [tag:web]
-    ip: ["tcp:443"]
+POLICY = ENG_WEB_POLICY + """\
   - name: alice-all
     src: [alice@example.com]
     dst: [tag:web]

@@ -13,17 +13,9 @@ from reconciler.cli import cli
 from reconciler.core.errors import ConfigError
 from reconciler.lint import LintSettings
 from reconciler.load.config import load_config
+from tests.conftest import ENG_WEB_POLICY
 
-BASE = """
-groups:
-  group:eng: [alice@example.com, bob@example.com]
-tagOwners:
-  tag:web: [group:eng]
-grants:
-  - name: eng-web
-    src: [group:eng]
-    dst: [tag:web]
-    ip: ["tcp:443"]
+BASE = "\n" + ENG_WEB_POLICY + """\
 tests:
   - src: alice@example.com
     accept: ["tag:web:443"]

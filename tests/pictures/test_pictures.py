@@ -19,9 +19,9 @@ from typing import Any
 
 import pytest
 
-from reconciler.diff.access.render import MAX_NODES
+from reconciler.render.access_diff import MAX_NODES
 from tests.conftest import REPO_ROOT
-from tests.report.test_matrix import _expected, access_entries
+from tests.report.conftest import access_entries, expected_cells
 from tests.report.test_report import audited_repo, git, run  # noqa: F401  (fixture)
 
 MERMAID_JS = REPO_ROOT / "tests" / "data" / "mermaid" / "mermaid.min.js"
@@ -224,7 +224,7 @@ def test_report_rendered_matches_access_json(browser: Any, audited_repo: Path,  
     _keep(png)
     assert cells and all(c["visible"] for c in cells)
     flat = run(audited_repo, "access", "--format", "json")
-    expected = _expected(access_entries(json.loads(flat.stdout)))
+    expected = expected_cells(access_entries(json.loads(flat.stdout)))
     for c in cells:
         for src in members.get(c["row"], [c["row"]]):
             for dst in members.get(c["column"], [c["column"]]):
@@ -240,9 +240,9 @@ def test_plan_comment_degrades_under_the_size_cap(tmp_path: Path) -> None:
     """A first plan: everything under the default cap; under smaller caps the access table
     folds, then shortens, then only the summary, risky gains and diagram stay, saying
     where the full plan is. No form exceeds its cap."""
-    from reconciler.diff.access.render import summary
     from reconciler.plan import plancheck
     from reconciler.render import markdown
+    from reconciler.render.access_diff import summary
 
     repo = example_repo(tmp_path, seed="empty")
     saved = run(repo, "plan", "-o", "plan.json")

@@ -64,7 +64,7 @@ def test_sigkill_at_random_points_of_apply_is_reported_and_resumed(
                      or proc.poll() is not None)
             time.sleep(rng.uniform(0.0, STALL * 1.5))  # inside request k, or just after
         proc.kill()
-        proc.wait(timeout=30)
+        proc.communicate(timeout=30)  # reaps it and closes its pipes
         time.sleep(STALL + 0.15)  # the server completes a request held when the client died
         faults.clear()
 

@@ -11,15 +11,12 @@ from __future__ import annotations
 import html as htmllib
 import json
 import re
-from collections import defaultdict
 from pathlib import Path
-from typing import Any
 
 import git
 
-from reconciler.render.matrix import OWN, ports_text, simplify
 from tests.conftest import commit_files
-from tests.report.test_matrix import access_entries, reconciler
+from tests.report.conftest import access_entries, expected_cells, reconciler
 
 INVENTORY = {
     "users": [{"login": u} for u in ("c1@x.com", "c2@x.com", "e1@x.com", "e2@x.com")],
@@ -111,20 +108,12 @@ def test_base_marks_gained_lost_and_unchanged_cells(git_repo: git.Repo) -> None:
     assert "prefers-color-scheme: dark" in page and 'class="legend"' in page
 
 
-def _expected(entries: list[dict[str, Any]]) -> dict[tuple[str, str], str]:
-    merged: dict[tuple[str, str], list[tuple[str, str]]] = defaultdict(list)
-    for e in entries:
-        dst = OWN if e["to"] == e["from"] and "@" in e["from"] else e["to"]
-        merged[(e["from"], dst)].extend((p["proto"], p["ports"]) for p in e["ports"])
-    return {key: ports_text(simplify(ports)) for key, ports in merged.items()}
-
-
 def test_every_diff_cell_agrees_with_access_json_at_each_revision(git_repo: git.Repo
                                                                   ) -> None:
     root, base, head = _two_commits(git_repo)
     flat = {rev: access_entries(json.loads(_access(root, "--ref", rev, "--format", "json")))
             for rev in (base, head)}
-    want = {rev: _expected(entries) for rev, entries in flat.items()}
+    want = {rev: expected_cells(entries) for rev, entries in flat.items()}
 
     page = _access(root, "--base", base, "--ref", head, "--format", "html")
     members = {htmllib.unescape(m.group(2)): htmllib.unescape(m.group(1)).split(", ")

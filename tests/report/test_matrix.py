@@ -8,11 +8,6 @@ exactly what the flat list says for that member.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from collections import defaultdict
-from pathlib import Path
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -26,25 +21,12 @@ from reconciler.render.matrix import (
     Row,
     build,
     build_shared,
-    ports_text,
     render_markdown,
     simplify,
 )
-from tests.conftest import REPO_ROOT, examples
+from tests.conftest import examples
 from tests.engine.test_access_fast import GROUPS, HOSTS, TAGS, _inventory, acl, device, grant
-
-
-def reconciler(*args: str, cwd: Path = REPO_ROOT) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "NO_COLOR": "1", "RECONCILER_JOBS": "1"}
-    return subprocess.run([sys.executable, "-m", "reconciler", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=120)
-
-
-def access_entries(data: Any) -> list[dict[str, Any]]:
-    """The pair list of `access --format json`, bare or inside a versioned envelope."""
-    if isinstance(data, list):
-        return data
-    return next(v for v in data.values() if isinstance(v, list))
+from tests.report.conftest import access_entries, expected_cells, reconciler
 
 
 def test_simplify_drops_what_a_wider_star_covers() -> None:
@@ -77,19 +59,10 @@ def test_rows_merge_only_identical_access_and_name_groups() -> None:
     assert md.splitlines()[0] == "| from \\ to | `tag:db` | `tag:prod` | `(own devices)` |"
 
 
-def _expected(entries: list[dict[str, Any]]) -> dict[tuple[str, str], str]:
-    """(source identity, destination) -> the cell text the grid must show for it."""
-    merged: dict[tuple[str, str], list[tuple[str, str]]] = defaultdict(list)
-    for e in entries:
-        dst = OWN if e["to"] == e["from"] and "@" in e["from"] else e["to"]
-        merged[(e["from"], dst)].extend((p["proto"], p["ports"]) for p in e["ports"])
-    return {key: ports_text(simplify(ports)) for key, ports in merged.items()}
-
-
 def test_every_grid_cell_matches_the_flat_list() -> None:
     flat = reconciler("access", "--format", "json")
     assert flat.returncode == 0, flat.stderr
-    expected = _expected(access_entries(json.loads(flat.stdout)))
+    expected = expected_cells(access_entries(json.loads(flat.stdout)))
     html = reconciler("access", "--format", "html")
     assert html.returncode == 0, html.stderr
     cells = _cells_of(html.stdout)

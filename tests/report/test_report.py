@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO_ROOT
-from tests.report.test_matrix import _expected, access_entries
+from tests.report.conftest import access_entries, expected_cells
 
 NOW = "2026-12-02T12:00:00Z"
 
@@ -137,7 +137,7 @@ def test_report_in_a_browser_matches_access_json(audited_repo: Path, tmp_path: P
     parsed.feed(dom.stdout)
     assert parsed.cells, "the browser shows no matrix cells"
     flat = run(audited_repo, "access", "--format", "json")
-    expected = _expected(access_entries(json.loads(flat.stdout)))
+    expected = expected_cells(access_entries(json.loads(flat.stdout)))
     for (row, column), text in parsed.cells.items():
         for src in parsed.members.get(row, [row]):
             for dst in parsed.members.get(column, [column]):

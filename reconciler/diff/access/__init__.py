@@ -2,14 +2,14 @@
 
 diff/access/ (step: diff, of who reaches what). May import: `engine`, `validate`,
 `core`; never the CLI, backends or git. `access_diff(before, after, inventory)` computes it once;
-`render_text`, `render_markdown` and `to_json` show it inside `plan` and `diff`.
+`to_json` is its JSON form (plan files keep it); `render/access_diff.py` shows it as text
+and Markdown inside `plan` and `diff`.
 """
 
 from __future__ import annotations
 
 from reconciler.diff.access.compute import access_diff, diff_inventory
-from reconciler.diff.access.model import AccessChange, AccessDiff, RuleRef
-from reconciler.diff.access.render import render_markdown, render_text, summary, to_json
+from reconciler.diff.access.model import AccessChange, AccessDiff, RuleRef, to_json
 
 __all__ = [
     "AccessChange",
@@ -17,8 +17,5 @@ __all__ = [
     "RuleRef",
     "access_diff",
     "diff_inventory",
-    "render_markdown",
-    "render_text",
-    "summary",
     "to_json",
 ]

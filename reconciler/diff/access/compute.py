@@ -44,7 +44,7 @@ from reconciler.engine.addrset import EMPTY, AddrSet, Interval, merge_intervals,
 from reconciler.engine.compile import CompiledPolicy, Rule, compile_policy
 from reconciler.engine.gcpause import gc_paused
 from reconciler.engine.inventory_io import synthetic_inventory
-from reconciler.engine.resolve import device_addrs, parse
+from reconciler.engine.resolve import Resolver, device_addrs, parse
 from reconciler.validate.ports import DEFAULT_PROTOCOLS, PROTOCOL_NAMES, split_acl_dst
 from reconciler.validate.selectors import Kind
 
@@ -82,7 +82,7 @@ class Side:
         self.sources = sources
         self.rules: list[Rule] = [r for r in self.compiled.rules if not r.self_dst]
         self.self_rules: list[Rule] = [r for r in self.compiled.rules if r.self_dst]
-        self.resolver = self.compiled.resolver
+        self.resolver: Resolver = self.compiled.resolver
         # Device points and owners depend on the inventory alone: shared by both sides.
         self.devices = devices if devices is not None else DeviceIndex(inventory)
         self._canon_sel: dict[tuple[str, bool], AddrSet] = (
@@ -768,9 +768,9 @@ def _changes(new: Side, old: Side, selectors: Selectors,
         refs = new.responsible(name, addrs_of[name], dst, ports, set(protos), is_self)
         if cite:
             about = addrs_of[name] if is_self else addrs_of[name] | dst
-            mine = {ref for addrs, ref in cite if addrs.overlaps(about)}
-            if mine:
-                refs = tuple(sorted(set(refs) | mine, key=lambda ref: (str(ref), ref.label)))
+            cited = {ref for addrs, ref in cite if addrs.overlaps(about)}
+            if cited:
+                refs = tuple(sorted(set(refs) | cited, key=lambda ref: (str(ref), ref.label)))
         out.append(AccessChange(name, dst_names, _ports_text(ports), proto_text, devices, refs))
     out.sort(key=lambda c: (c.src, c.dst, c.proto, c.ports))
     return out

@@ -1,20 +1,24 @@
 """The access diff as data: who gains and who loses which network access, and why.
 
-diff/access/, vocabulary only (imports `reconciler.core.source`). `compute` fills these
-records, `render` turns them into text, Markdown (with a Mermaid graph) and JSON. The
-records are frozen and sorted, so one diff renders the same way every time.
+diff/access/ (step: diff), vocabulary only. May import: `core.source`, stdlib. `compute`
+fills these records and `to_json` gives their JSON form (what plan files keep, below
+`render/`); `render/access_diff.py` turns them into text and Markdown (with a Mermaid
+graph). The records are frozen and sorted, so one diff renders the same way every time.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from typing import Any
 
 from reconciler.core.source import Location, PathKey
 
 # `Location.file` of a rule found only in the live policy (an edit made outside git):
 # its line is the live text's.
 LIVE_POLICY = "live policy"
+
+JSON_FORMAT_VERSION = 1
 
 
 @dataclass(frozen=True, order=True)
@@ -99,3 +103,35 @@ class AccessDiff:
     @property
     def empty(self) -> bool:
         return not self.gained and not self.lost
+
+
+# --- JSON: the form plan files, `plan --format json` and `diff --format json` hold ------------
+
+
+def change_to_dict(change: AccessChange) -> dict[str, Any]:
+    return {
+        "src": change.src,
+        "dst": list(change.dst),
+        "ip": change.ip,
+        "proto": change.proto or None,
+        "ports": change.ports,
+        "devices": change.devices,
+        "rules": [
+            {"path": r.label,
+             "location": str(r.location) if r.location is not None else None,
+             "name": r.name}
+            for r in change.rules
+        ],
+    }
+
+
+def to_json(diff: AccessDiff) -> dict[str, Any]:
+    """JSON-ready data (format_version 1): gained and lost changes and the counts."""
+    return {
+        "format_version": JSON_FORMAT_VERSION,
+        "inventory": diff.inventory,
+        "counts": {"gained": len(diff.gained), "lost": len(diff.lost)},
+        "gained": [change_to_dict(c) for c in diff.gained],
+        "lost": [change_to_dict(c) for c in diff.lost],
+        "notes": list(diff.notes),
+    }

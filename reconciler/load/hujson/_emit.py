@@ -28,9 +28,11 @@ back to that path, which words the error.
 from __future__ import annotations
 
 import json
+import json.encoder
 import math
+from collections.abc import Callable, Iterator
 from itertools import chain, repeat
-from json.encoder import c_make_encoder, encode_basestring
+from json.encoder import encode_basestring
 from operator import and_, gt
 from typing import Any
 
@@ -49,13 +51,23 @@ def _no_default(value: Any) -> Any:
     raise _Unsupported
 
 
+_Encode = Callable[[Any, int], Iterator[str]]
+# json's C encoder factory, None without the accelerator (typeshed does not declare it).
+_c_make_encoder: Callable[..., _Encode] | None = vars(json.encoder).get("c_make_encoder")
+
+
+def _python_encode() -> _Encode:
+    iterencode = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": "),
+                                  allow_nan=False, check_circular=False,
+                                  default=_no_default).iterencode
+    return lambda value, _level: iterencode(value)
+
+
 # json's encoder writing everything inline (as `[a, b]`, `{"k": v}`): (value, 0) ->
 # chunks of text. The C one when there is one; `json.dumps` is the same, only slower.
-_encode = (c_make_encoder(None, _no_default, encode_basestring, None, ": ", ", ", False,
-                          False, False)
-           if c_make_encoder is not None else
-           json.JSONEncoder(ensure_ascii=False, separators=(", ", ": "), allow_nan=False,
-                            check_circular=False, default=_no_default).iterencode)
+_encode: _Encode = (_c_make_encoder(None, _no_default, encode_basestring, None, ": ", ", ",
+                                    False, False, False)
+                    if _c_make_encoder is not None else _python_encode())
 
 
 def _inline_json(value: Any) -> str:
@@ -266,7 +278,7 @@ class _Emitter:
             return indent + "{},"
         names = [self.name(k) for k in keys]
         multi = expanded or (False,) * len(keys)
-        lines = []
+        lines: list[str] = []
         start = 0
         while start < len(keys):
             end = start + 1

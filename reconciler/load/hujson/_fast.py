@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 
 from reconciler.core.source import Lines, PathKey, SourceMap
 
@@ -29,6 +30,8 @@ _GAP = rf"(?:[ \t\r\n]+|{_COMMENT})*+"  # possessive: no exponential backtrackin
 _STRIP = re.compile(
     rf'((?:[^"/,]++|"[^"\\]*+(?:\\.[^"\\]*+)*+"|,(?!{_GAP}[\]}}]))*+)({_COMMENT}|[,"/]|\Z)')
 _LEADING = re.compile(_GAP)  # whitespace and whole comments before the value
+# Every part of it is optional, so it matches at every position (maybe empty).
+_leading = cast("Callable[..., re.Match[str]]", _LEADING.match)
 _MAYBE_TRAILING = re.compile(r",[ \t\r\n]*[\]}]")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
@@ -134,7 +137,7 @@ def _standard(text: str) -> str:
     without `//`, `/*` or a comma before a closing bracket has none (a lone `/`, say
     in a CIDR string, needs no pass). Comments only before the value (the managed
     header of a live policy) are blanked without a pass over the rest."""
-    lead = _LEADING.match(text).end()
+    lead = _leading(text).end()
     if text.find("//", lead) >= 0 or text.find("/*", lead) >= 0 \
             or _MAYBE_TRAILING.search(text, lead):
         return _STRIP.sub(_blank_token, text)
@@ -152,6 +155,9 @@ _TOKEN = re.compile(
     r'("[^"\\]*+(?:\\.[^"\\]*+)*+"|[\[{]|[-0-9a-z][-+.0-9a-zA-Z]*+)')
 _WS = re.compile(r"[ \t\r\n]*+")
 _SEPARATOR = re.compile(r"[ \t\r\n]*+(?:(,)[ \t\r\n]*+)?")
+# Both match at every position (maybe empty): their `match` never returns None.
+_ws = cast("Callable[..., re.Match[str]]", _WS.match)
+_separator = cast("Callable[..., re.Match[str]]", _SEPARATOR.match)
 # Values nested this deep (the root is level 0) are deferred: their entries are found
 # when first read. Sections and their entries (what the test runner, the planner and
 # merging read) are recorded at once; the rest is read only to report a problem.
@@ -159,7 +165,8 @@ _EAGER_LEVELS = 2
 
 # json's C scanner: `scan(text, pos)` -> (value at pos, end). Duplicate names and
 # NaN/Infinity raise _Decline, as in `fast_loads`.
-_SCAN = json.JSONDecoder(object_pairs_hook=_no_dup_object, parse_constant=_no_constant).scan_once
+_SCAN: Callable[[str, int], tuple[Any, int]] = vars(json.JSONDecoder(
+    object_pairs_hook=_no_dup_object, parse_constant=_no_constant))["scan_once"]
 
 
 def fast_load_with_offsets(
@@ -180,9 +187,9 @@ def fast_load_with_offsets(
 
 def _read(text: str, file: str, max_depth: int) -> tuple[bool, Any, SourceMap]:
     reader = _Reader(_standard(text), Lines(file, text), max_depth)
-    start = _WS.match(reader.text).end()
+    start = _ws(reader.text).end()
     data, end = reader.value(start, (), 0)
-    if _WS.match(reader.text, end).end() != len(text) or _lone_surrogate(text, data):
+    if _ws(reader.text, end).end() != len(text) or _lone_surrogate(text, data):
         raise _Decline
     if "key>" in text or "\\u" in text:
         # A member named "<key>" (however escaped) would collide with the "<key>"
@@ -228,7 +235,7 @@ class _Reader:
         if opening != "{" and opening != "[":
             return _SCAN(text, pos)
         closing = "}" if opening == "{" else "]"
-        pos = _WS.match(text, pos + 1).end()
+        pos = _ws(text, pos + 1).end()
         out: Any = {} if opening == "{" else []
         below = level + 1
         if opening == "[" and below == _EAGER_LEVELS and text[pos] != "]":
@@ -240,12 +247,13 @@ class _Reader:
                     raise _Decline
                 key_start = pos
                 key, pos = _SCAN(text, pos)
-                pos = _WS.match(text, pos).end()
+                pos = _ws(text, pos).end()
                 if text[pos] != ":" or key in out:
                     raise _Decline
                 child: PathKey = (*path, key)
-                entries[(*child, "<key>")] = (lines, key_start)
-                pos = _WS.match(text, pos + 1).end()
+                key_path = (*child, "<key>")
+                entries[key_path] = (lines, key_start)
+                pos = _ws(text, pos + 1).end()
             else:
                 child = (*path, len(out))
             if below < _EAGER_LEVELS:
@@ -261,7 +269,7 @@ class _Reader:
                 out[key] = item
             else:
                 out.append(item)
-            gap = _SEPARATOR.match(text, end)
+            gap = _separator(text, end)
             pos = gap.end()
             if (gap.lastindex is None) != (text[pos] == closing):
                 raise _Decline  # no comma between values, or one left before the end
@@ -272,7 +280,7 @@ class _Reader:
         section's entries: the bulk of a policy), with everything it needs at hand."""
         text, entries, lines, deferred = self.text, self.entries, self.lines, self.deferred
         how = self.expand
-        separator = _SEPARATOR.match
+        separator = _separator
         append = out.append
         limit = self.max_depth - _EAGER_LEVELS
         while True:
@@ -312,7 +320,8 @@ def _walk(value: Any, path: PathKey, out: dict[PathKey, Any],
     if type(value) is dict:
         for key, item in value.items():
             first = len(out)
-            out[(*path, key, "<key>")] = (lines, next(starts))
+            key_path = (*path, key, "<key>")
+            out[key_path] = (lines, next(starts))
             child = (*path, key)
             kind = type(item)
             if kind is dict or kind is list:
@@ -331,4 +340,5 @@ def _walk(value: Any, path: PathKey, out: dict[PathKey, Any],
                 if spans is not None:
                     spans[child] = (first, len(out))
             else:
-                out[(*path, index)] = (lines, next(starts))
+                child = (*path, index)
+                out[child] = (lines, next(starts))

@@ -192,6 +192,8 @@ class ControlServer(ThreadingHTTPServer):
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
+        if isinstance(host, bytes):  # typeshed allows it; an AF_INET address is a str
+            host = host.decode()
         return f"http://{host}:{port}"
 
     def start(self) -> ControlServer:
@@ -302,10 +304,11 @@ class Handler(BaseHTTPRequestHandler):
         self._dispatch("POST")
 
     def setup(self) -> None:
-        # StreamRequestHandler puts this on the socket: a client that sends nothing for
-        # this long (a stalled or abandoned connection) is dropped, freeing its slot.
-        self.timeout = self.server.config.idle_timeout
         super().setup()
+        # A client that sends nothing for this long (a stalled or abandoned connection)
+        # is dropped, freeing its slot. (StreamRequestHandler's class-level `timeout`
+        # does the same, but this one comes from the server's configuration.)
+        self.connection.settimeout(self.server.config.idle_timeout)
 
     def _refuse_unread(self, method: str, path: str, operation: str, reply: Reply) -> None:
         """Answer without reading the body: the connection cannot be reused after."""

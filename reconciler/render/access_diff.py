@@ -1,11 +1,12 @@
-"""Render an access diff: a text section, Markdown with a Mermaid graph, and JSON data.
+"""Render an access diff: a text section, and Markdown with a Mermaid graph.
 
-Access-diff layer, report step (imports `access_diff.model` and `reconciler.engine.risk`).
-Pure: data in, str or dict out. Wording: ``+ group:contractors gains tcp:22 on tag:prod
-(3 devices) [grants["contractors"] at file:line]`` for gained access and
-``- ... loses ...`` for lost access, one line per identity and destination (what it
-gains or loses per protocol listed together); `plan` and `diff` put this section after
-the resource changes. JSON keeps one change per protocol and ports.
+render/ (step: report). May import: `diff.access.model`, `engine.risk`, stdlib. Pure:
+data in, str out (the JSON form is `diff.access.model.to_json`, which plan files keep).
+Wording: ``+ group:contractors gains tcp:22 on tag:prod (3 devices)
+[grants["contractors"] at file:line]`` for gained access and ``- ... loses ...`` for
+lost access, one line per identity and destination (what it gains or loses per protocol
+listed together); `plan` and `diff` put this section after the resource changes. The
+JSON form keeps one change per protocol and ports.
 """
 
 from __future__ import annotations
@@ -13,12 +14,10 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from reconciler.diff.access.model import AccessChange, AccessDiff, RuleRef
 from reconciler.engine.risk import SERVICES, Risk, assess, home_domains, port_reach, worst
 
-JSON_FORMAT_VERSION = 1
 GAINED_STYLE = "stroke:#1a7f37,stroke-width:2px"
 LOST_STYLE = "stroke:#cf222e,stroke-width:2px,stroke-dasharray:5 5"
 
@@ -402,34 +401,3 @@ def render_markdown(diff: AccessDiff, *, max_edges: int = MAX_EDGES,
         lines += body
     return "\n".join(lines) + "\n"
 
-
-# --- JSON -------------------------------------------------------------------------------------
-
-
-def change_to_dict(change: AccessChange) -> dict[str, Any]:
-    return {
-        "src": change.src,
-        "dst": list(change.dst),
-        "ip": change.ip,
-        "proto": change.proto or None,
-        "ports": change.ports,
-        "devices": change.devices,
-        "rules": [
-            {"path": r.label,
-             "location": str(r.location) if r.location is not None else None,
-             "name": r.name}
-            for r in change.rules
-        ],
-    }
-
-
-def to_json(diff: AccessDiff) -> dict[str, Any]:
-    """JSON-ready data (format_version 1): gained and lost changes and the counts."""
-    return {
-        "format_version": JSON_FORMAT_VERSION,
-        "inventory": diff.inventory,
-        "counts": {"gained": len(diff.gained), "lost": len(diff.lost)},
-        "gained": [change_to_dict(c) for c in diff.gained],
-        "lost": [change_to_dict(c) for c in diff.lost],
-        "notes": list(diff.notes),
-    }
