@@ -445,7 +445,7 @@ def drift_table(reports: list[DriftReport]) -> str:
 @click.argument("base")
 @click.argument("head")
 @click.option("--format", "fmt", type=REPORT_FORMATS, default="text", show_default=True)
-@click.option("--max-chars", type=click.IntRange(min=1_000), default=markdown.MAX_CHARS,
+@click.option("--max-chars", type=click.IntRange(min=10_000), default=markdown.MAX_CHARS,
               show_default=True, metavar="N",
               help="Markdown: at most N characters (a pull-request comment), the access "
                    "table folded and shortened, then the resource changes left out.")

@@ -88,3 +88,20 @@ def test_a_big_fork_change_is_capped_like_the_plan_comment(
     assert len(comment) <= MAX_CHARS
     assert "**Validation: 800 error(s).**" in comment
     assert "more: see the annotations and the job log" in comment
+
+
+def test_a_plan_with_many_errors_keeps_its_red_comment_under_the_limit(
+        github_env: dict[str, Any], tmp_path: Path) -> None:  # noqa: F811
+    repo = desired_repo(tmp_path / "repo", "http://127.0.0.1:9")
+    _commit(repo, {"policies/zz-broken.yaml": _many_grants(800, "group:missing{i}")},
+            "800 undefined groups")
+    proc = run_step("run", github_env["env"], repo, command="plan", target="demo")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert len([line for line in proc.stdout.splitlines()
+                if line.startswith("::error file=policies/zz-broken.yaml")]) == 800
+    comment = Path(outputs(github_env["output"])["comment-path"]).read_text()
+    assert comment.startswith("<!-- reconciler-plan:demo -->\n### ❌ reconciler plan for")
+    assert "**The policy is invalid: 800 error(s).**" in comment
+    assert len(comment) <= MAX_CHARS
+    assert comment.rstrip().endswith("more: see the annotations and the job log")
+    assert Path(str(github_env["gh.log"]) + ".body").read_text() == comment
