@@ -62,6 +62,26 @@ def _annotate(problems: list[dict[str, Any]], prefix: str) -> list[str]:
     return lines
 
 
+# GitHub refuses a comment over 65,536 characters. The plan comment stays within 60,000
+# (reconciler/render/markdown.py MAX_CHARS); so does the offline one: the checks listed
+# here take at most HEAD_CHARS and run.sh asks `reconciler diff` for 55,000 at most.
+MAX_CHARS = 60_000
+HEAD_CHARS = 5_000
+
+
+def _capped(lines: list[str], budget: int, where: str) -> list[str]:
+    """The first of `lines` that fit in `budget` characters, then how many were left out
+    and `where` they all are."""
+    kept: list[str] = []
+    used = 0
+    for line in lines:
+        if used + len(line) + 1 > budget:
+            return [*kept, f"- ... and {len(lines) - len(kept)} more: {where}"]
+        kept.append(line)
+        used += len(line) + 1
+    return kept
+
+
 def _marker(target: str) -> str:
     # The plan comment's marker (reconciler/render/markdown.py): one comment per target.
     return f"<!-- reconciler-plan:{target} -->"
@@ -73,9 +93,12 @@ def failed(validate_json: str, plan_err: str, comment: str, target: str, prefix:
     if problems:
         lines += [f"**The policy is invalid: {len(problems)} error(s).** No plan was made; "
                   "nothing can be applied until they are fixed.", ""]
-        lines += _annotate(problems, prefix)
+        lines += _capped(_annotate(problems, prefix), MAX_CHARS - 1_000,
+                         "see the annotations and the job log")
     else:
         text = Path(plan_err).read_text().strip() or "reconciler plan failed without a message."
+        text = text if len(text) <= MAX_CHARS - 1_000 else \
+            text[:MAX_CHARS - 1_000] + "\n... (cut: the job log has the whole message)"
         print(f"::error title=reconciler::{_data(text)}")
         lines += ["No plan was made; nothing can be applied:", "", "```", text, "```"]
     Path(comment).write_text("\n".join(lines) + "\n")
@@ -97,9 +120,8 @@ def _tests(test_json: str) -> list[str]:
     failures = [f"`{r.get('location') or '-'}` {r.get('src')}: "
                 + "; ".join([*(r.get("invalid") or []), *(r.get("errors") or [])])
                 for r in data.get("results") or [] if r.get("status") != "passed"]
-    lines += [f"- {html.escape(f)}" for f in failures[:20]]
-    lines += [f"- ... and {len(failures) - 20} more"] if len(failures) > 20 else []
-    return lines
+    return lines + _capped([f"- {html.escape(f)}" for f in failures], HEAD_CHARS // 3,
+                           "see the job log")
 
 
 def offline(validate_json: str, test_json: str, lint_txt: str, diff_md: str, comment: str,
@@ -118,12 +140,13 @@ def offline(validate_json: str, test_json: str, lint_txt: str, diff_md: str, com
     ]
     if problems:
         lines += [f"**Validation: {len(problems)} error(s).**", ""]
-        lines += _annotate(problems, prefix)
+        lines += _capped(_annotate(problems, prefix), HEAD_CHARS // 3,
+                         "see the annotations and the job log")
         lines.append("")
     else:
         lines += ["Validation: passed.", ""]
     lines += [*_tests(test_json), "",
-              f"Lint: {html.escape(_last_line(lint_txt).removeprefix('Lint: '))}", ""]
+              f"Lint: {html.escape(_last_line(lint_txt).removeprefix('Lint: ')[:300])}", ""]
     diff = Path(diff_md).read_text().splitlines()
     if diff and diff[0].startswith("<!-- reconciler-diff:"):
         diff = diff[1:]  # this comment has its own marker

@@ -43,7 +43,8 @@ def lint(app: AppContext, fmt: str, inventory_path: Path | None) -> None:
     finding has error severity.
     """
     config = load_config(app.cwd)
-    settings = LintSettings.from_config(config.lint, where=str(config.file or "reconciler.yaml"))
+    settings = LintSettings.from_config(config.lint, where=str(config.file or "reconciler.yaml"),
+                                        sensitive_tags=config.sensitive_tags)
     # Lint reports undefined names itself (with codes); the loader still rejects bad syntax.
     desired = load_desired(app.cwd, now=app.now(), config=config, validate=False)
     inventory = load_inventory(inventory_path) if inventory_path is not None else None

@@ -446,19 +446,21 @@ def drift_table(reports: list[DriftReport]) -> str:
 @click.argument("base")
 @click.argument("head")
 @click.option("--format", "fmt", type=REPORT_FORMATS, default="text", show_default=True)
+@click.option("--max-chars", type=click.IntRange(min=10_000), default=markdown.MAX_CHARS,
+              show_default=True, metavar="N",
+              help="Markdown: at most N characters (a pull-request comment), the access "
+                   "table folded and shortened, then the resource changes left out.")
 @pass_app
-def diff_command(app: AppContext, base: str, head: str, fmt: str) -> None:
+def diff_command(app: AppContext, base: str, head: str, fmt: str, max_chars: int) -> None:
     """Resource changes between two git revisions, BASE to HEAD (no control plane)."""
     session = _session(app)
     changes, access = diff_refs(session, base, head)
     if fmt == "json":
         click.echo(json_.render_diff(changes, base, head, access), nl=False)
     elif fmt == "markdown":
-        from reconciler.render.access_diff import render_markdown as render_access
-
-        body = text.render_diff(changes, base, head)
-        click.echo(f"<!-- reconciler-diff:{base}..{head} -->\n```diff\n{body}```\n\n"
-                   + render_access(access), nl=False)
+        click.echo(markdown.render_diff(changes, base, head, access,
+                                        sensitive=session.config.sensitive_tags,
+                                        max_chars=max_chars), nl=False)
     else:
         click.echo(text.render_diff(changes, base, head, access), nl=False)
 

@@ -70,7 +70,8 @@ def report_cmd(app: AppContext, ref: str | None, inventory_path: Path | None,
                                desired.policy.get("groups") or {}, tags=tags)
     sensitive, why = sensitive_tags(config.sensitive_tags, tags)
     settings = LintSettings.from_config(config.lint,
-                                        where=str(config.file or "reconciler.yaml"))
+                                        where=str(config.file or "reconciler.yaml"),
+                                        sensitive_tags=config.sensitive_tags)
     lint = lint_desired(desired, settings, now=app.now(), inventory=inventory)
     applies = gitsource.notes(config.root) if gitsource.root_of(config.root) else []
     facts = [("revision", (desired.commit or "working tree")[:12]

@@ -396,6 +396,8 @@ def make_plan(
         plan.messages.append(Message("warning", SYNTHETIC_NOTICE))
     if recovered is not None:
         plan.messages.insert(0, recovered)
+    # Kept with the plan, so `show` and the Action's comment judge risky gains as here.
+    plan = replace(plan, sensitive_tags=session.config.sensitive_tags)
     return _with_tests(plan, results, server)
 
 

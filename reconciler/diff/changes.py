@@ -232,6 +232,9 @@ class Plan:
     # over: with them `show` and `apply` recompute the changes from the file itself.
     prior_document: str = ""
     access_inventory: Inventory | None = None
+    # sensitive_tags from reconciler.yaml when the plan was made (None: not set, so tags
+    # named like production): `show` and the Action judge risky gains as `plan` did.
+    sensitive_tags: tuple[str, ...] | None = None
 
     @property
     def has_changes(self) -> bool:

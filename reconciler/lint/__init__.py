@@ -22,7 +22,7 @@ from reconciler.engine.inventory_io import synthetic_inventory
 from reconciler.lint.expiry import check_expiry
 from reconciler.lint.findings import CHECKS, OFF, Finding, LintSettings
 from reconciler.lint.references import check_references
-from reconciler.lint.risky import check_risky
+from reconciler.lint.risky import check_risky, check_risky_access
 from reconciler.lint.rules import Coverage, RuleIndexes, coverage, shadowed, untested
 from reconciler.load.desired import Desired, check_desired, settle
 
@@ -76,13 +76,14 @@ def _lint(desired: Desired, settings: LintSettings | None, *, now: datetime | No
     if undefined and not any(f.code.startswith("undefined-") for f in found):
         settle(desired, undefined)  # a name lint does not follow: the validator's words
     found += check_risky(policy, sources, big_group_members=settings.big_group_members)
+    names = {path: m.name for path, m in desired.meta.items() if m.name}
+    found += check_risky_access(policy, sources, settings.sensitive_tags, names)
     found += check_expiry(desired, now, settings.expiring_within_days)
     cov: Coverage | None = None
     # Undefined names make the engine refuse the policy; their findings say it already.
     if not any(f.code.startswith("undefined-") for f in found):
         try:
             compiled = compile_policy(policy, inventory or synthetic_inventory(policy))
-            names = {path: m.name for path, m in desired.meta.items() if m.name}
             indexes = RuleIndexes(compiled)
             found += shadowed(compiled, sources, names, indexes=indexes)
             cov = coverage(policy, compiled, indexes=indexes)

@@ -42,6 +42,7 @@ CHECKS: dict[str, tuple[str, str]] = {
     "danger-all": ("warning", "autogroup:danger-all (every address, inside and out)"),
     "broad-tag-owner": ("warning", "a tag that very many people may apply"),
     "ssh-root-accept": ("warning", "SSH as root without a check (re-authentication)"),
+    "risky-access": ("info", "a rule giving risky access (README, Risky access)"),
     "rule-untested": ("info", "a rule no test exercises"),
     "jit-expiring": ("info", "just-in-time access that expires soon"),
     "jit-expired": ("info", "just-in-time access that has expired and was left out"),
@@ -76,13 +77,15 @@ class LintSettings:
     severity: Mapping[str, str] = field(default_factory=dict)  # overrides, "off" included
     expiring_within_days: int = 7
     big_group_members: int = 20
+    # sensitive_tags from reconciler.yaml (None: tags named like production).
+    sensitive_tags: tuple[str, ...] | None = None
 
     def level(self, code: str) -> str:
         return self.severity.get(code, CHECKS[code][0])
 
     @classmethod
-    def from_config(cls, raw: Mapping[str, Any] | None, *,
-                    where: str = "reconciler.yaml") -> LintSettings:
+    def from_config(cls, raw: Mapping[str, Any] | None, *, where: str = "reconciler.yaml",
+                    sensitive_tags: tuple[str, ...] | None = None) -> LintSettings:
         """Read and check the `lint:` mapping; every problem in one ConfigError."""
         raw = raw or {}
         problems: list[str] = []
@@ -119,4 +122,5 @@ class LintSettings:
             raise ConfigError(
                 f"{len(problems)} error{'s' if len(problems) != 1 else ''} in the lint "
                 f"settings of {where}", "\n".join(problems))
-        return cls(severity, numbers["expiring_within_days"], numbers["big_group_members"])
+        return cls(severity, numbers["expiring_within_days"], numbers["big_group_members"],
+                   sensitive_tags)

@@ -5,17 +5,17 @@ rule `reconciler.engine.risk`). Allow-all rules (and a policy with no rules at a
 Tailscale reads as allow-all), autogroup:danger-all, tag owners so broad that anyone can
 make a device look like a server, and SSH as root without re-authentication. The first
 two are `reconciler.engine.risk`'s rule at the scale of the whole policy (everyone, every
-address, every port), with its selectors; the diagram and the report judge single
-grants with the same rule.
+address, every port), with its selectors; `risky-access` judges each rule with the same
+rule (and the same sensitive tags) as the plan's diagram and the report.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from reconciler.core.source import Location, SourceMap
-from reconciler.engine.risk import DANGER_ALL
+from reconciler.engine.risk import DANGER_ALL, Risk, assess, home_domains, worst
 from reconciler.lint.findings import Finding
 from reconciler.lint.references import strings
 from reconciler.validate.ports import split_acl_dst
@@ -68,6 +68,55 @@ def check_risky(policy: Mapping[str, Any], sources: SourceMap, *,
                 f"ssh[{i}] accepts SSH as root without re-authentication",
                 sources.at(("ssh", i)),
                 'use action: check (with a checkPeriod) for root, or autogroup:nonroot'))
+    return findings
+
+
+def _accesses(section: str, rule: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+    """(destination, protocol, ports) of one rule, as the access diff spells them."""
+    if section == "acls":
+        proto = str(rule.get("proto") or "").strip().lower()
+        return [(d.host.strip(), proto, d.ports.strip())
+                for d in (split_acl_dst(t) for _, t in strings(rule.get("dst")))]
+    out = []
+    for _, dst in strings(rule.get("dst")):
+        for _, ip in strings(rule.get("ip")):
+            proto, sep, ports = ip.strip().rpartition(":")
+            out.append((dst.strip(), proto.lower() if sep else "", ports))
+    return out
+
+
+def check_risky_access(policy: Mapping[str, Any], sources: SourceMap,
+                       sensitive: Collection[str] | None,
+                       names: Mapping[Any, str] | None = None) -> list[Finding]:
+    """`risky-access`: each rule that gives access hitting two or more of the risk rule's
+    questions (`reconciler.engine.risk`), with the same sensitive tags as the plan."""
+    groups = policy.get("groups") if isinstance(policy.get("groups"), Mapping) else {}
+    domains = home_domains(u for members in groups.values() for _, u in strings(members))
+    findings: list[Finding] = []
+    for section in ("acls", "grants"):
+        for i, rule in enumerate(policy.get(section) or []):
+            if not isinstance(rule, Mapping) or rule.get("action", "accept") != "accept":
+                continue
+            found: list[tuple[Risk, str, str]] = []
+            for _, src in strings(rule.get("src", rule.get("users"))):
+                for dst, proto, ports in _accesses(section, rule):
+                    risk = assess(src.strip(), dst, proto, ports, sensitive=sensitive,
+                                  domains=domains)
+                    if risk.risky:
+                        found.append((risk, src.strip(), dst))
+            if found:
+                risk = worst(r for r, _, _ in found)
+                src, dst = next((s, d) for r, s, d in found if r == risk)
+                more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+                name = (names or {}).get((section, i))
+                label = f'{section}[{i}]' + (f' "{name}"' if name else "")
+                findings.append(Finding(
+                    "risky-access", "info",
+                    f"{label} gives {src} {risk.what or 'access'} on {dst}{more}: "
+                    f"{', '.join(risk.reasons)}",
+                    sources.at((section, i)),
+                    "keep it if intended; sensitive_tags in reconciler.yaml names the "
+                    "sensitive tags (README, Risky access)"))
     return findings
 
 

@@ -149,6 +149,9 @@ def plan_to_dict(plan: Plan, *, include_document: bool = True) -> dict[str, Any]
         out["access_inventory"] = (inventory_to_dict(plan.access_inventory)
                                    if plan.access_inventory is not None else None)
         out["document"] = plan.document
+        if plan.sensitive_tags is not None:
+            # Only when set, so plans of repositories without it read as before.
+            out["sensitive_tags"] = list(plan.sensitive_tags)
     return out
 
 
@@ -428,7 +431,7 @@ def _inventory_from(s: _Schema, data: Any) -> Inventory | None:
 TOP_KEYS = {"format_version", "kind", "tool_version", "created_at", "target", "desired",
             "prior", "resource_drift", "resource_changes", "device_changes", "tests",
             "messages", "summary", "applyable", "errored", "access", "access_inventory",
-            "document", "integrity"}
+            "document", "integrity", "sensitive_tags"}
 
 
 def plan_from_dict(data: Any, source: str = "plan file") -> Plan:
@@ -450,7 +453,7 @@ def plan_from_dict(data: Any, source: str = "plan file") -> Plan:
             f"reads {FORMAT_VERSION})",
             "Plan again with this version of reconciler, then apply the new plan.")
     s = _Schema(source)
-    s.obj(data, "plan", TOP_KEYS)
+    s.obj(data, "plan", TOP_KEYS, optional=frozenset({"sensitive_tags"}))
     target = s.obj(data["target"], "target", {"name", "identity"})
     desired = s.obj(data["desired"], "desired", {"commit", "dirty", "fingerprint"})
     prior = s.obj(data["prior"], "prior", {"etag", "fingerprint", "managed", "adoptable",
@@ -496,6 +499,7 @@ def plan_from_dict(data: Any, source: str = "plan file") -> Plan:
         access=_access_from(s, data["access"]),
         prior_document=s.text(prior["document"], "prior.document", MAX_DOCUMENT),
         access_inventory=_inventory_from(s, data["access_inventory"]),
+        sensitive_tags=_sensitive_from(s, data.get("sensitive_tags")),
     )
     if not plan.target or not plan.identity:
         raise s.fail("target", "the target name and identity must not be empty")
@@ -510,6 +514,17 @@ def plan_from_dict(data: Any, source: str = "plan file") -> Plan:
     if plan.applyable and not (plan.has_changes and plan.tests.ok and not plan.errored):
         raise s.fail("applyable", "true, but the plan's own checks say it is not")
     return plan
+
+
+def _sensitive_from(s: _Schema, data: Any) -> tuple[str, ...] | None:
+    """sensitive_tags: absent (a plan made without it in reconciler.yaml) or tags."""
+    if data is None:
+        return None
+    tags = s.strings(data, "sensitive_tags")
+    for i, tag in enumerate(tags):
+        if not tag.startswith("tag:"):
+            raise s.fail(f"sensitive_tags[{i}]", f"not a tag ({_show(tag)})")
+    return tags
 
 
 _RULE_PART = re.compile(r"\[(\d+)\]|\.?([^.\[\]]+)")

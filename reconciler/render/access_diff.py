@@ -318,13 +318,14 @@ def _nodes(edges: list[Edge], tree: bool = False) -> int:
 
 
 def mermaid(diff: AccessDiff, *, max_edges: int = MAX_EDGES, max_nodes: int = MAX_NODES,
-            sensitive: Collection[str] | None = None) -> list[str]:
+            sensitive: Collection[str] | None = None, table: str = "the table") -> list[str]:
     """The Mermaid block and the lines under it that say what it leaves out.
 
     Draws each (who, where) pair once, people as their groups and ports as services,
     risky gains first and thick (`reconciler.engine.risk`). Past `max_edges` arrows or
     `max_nodes` boxes it draws the summary (groups x tags); if even that is too big, the
-    riskiest pairs that fit, and says how many it left out."""
+    riskiest pairs that fit, and says how many it left out and where they are (`table`).
+    """
     edges = _edges(diff, sensitive, summary=False)
     note = []
     tree = False
@@ -335,7 +336,7 @@ def mermaid(diff: AccessDiff, *, max_edges: int = MAX_EDGES, max_nodes: int = MA
         edges = _compress(_edges(diff, sensitive, summary=True))
         note.append(f"_Summary of {_plural(detailed, 'arrow')}: groups and their tags, "
                     "each group's tags with the same change in one box (most: every port "
-                    "but a few); every statement is in the table._")
+                    f"but a few); every statement is in {table}._")
     if len(edges) > max_edges or _nodes(edges, tree) > max_nodes:
         kept: list[Edge] = []
         for e in edges:
@@ -343,7 +344,7 @@ def mermaid(diff: AccessDiff, *, max_edges: int = MAX_EDGES, max_nodes: int = MA
                 kept.append(e)
         left = len(edges) - len(kept)
         note.append(f"_{_plural(left, 'more pair')} not drawn (limit {max_edges} arrows, "
-                    f"{max_nodes} boxes): see the table._")
+                    f"{max_nodes} boxes): see {table}._")
         edges = kept
     return [*_draw(edges, tree), *note]
 
@@ -376,7 +377,10 @@ def render_markdown(diff: AccessDiff, *, max_edges: int = MAX_EDGES,
     lines.extend(f"> {note}" for note in diff.notes)
     if diff.notes:
         lines.append("")
-    lines.extend(mermaid(diff, max_edges=max_edges, sensitive=sensitive))
+    # Without the table here (a comment at its size limit), the notes point past it.
+    where = "the table" if table != "none" else \
+        "the full output (its table is left out of this comment for size)"
+    lines.extend(mermaid(diff, max_edges=max_edges, sensitive=sensitive, table=where))
     if table == "none":
         return "\n".join(lines) + "\n"
     rows = [(sign, group) for sign, changes in (("+", diff.gained), ("-", diff.lost))

@@ -13,9 +13,10 @@ becomes `!`, which diff highlighting shows as a change).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 
-from reconciler.diff.changes import DriftReport, Plan, utc_text
+from reconciler.diff.access.model import AccessDiff
+from reconciler.diff.changes import DriftReport, Plan, ResourceChange, utc_text
 from reconciler.render import text
 from reconciler.render.access_diff import render_markdown as render_access
 from reconciler.render.text import Line, drift_summary, plan_lines, summary
@@ -49,12 +50,12 @@ COMMENT_LIMIT = 65_536
 MAX_CHARS = 60_000
 
 
-def render_plan(plan: Plan, *, max_chars: int = MAX_CHARS,
-                sensitive: Collection[str] | None = None) -> str:
+def render_plan(plan: Plan, *, max_chars: int = MAX_CHARS) -> str:
     """The comment: at most `max_chars` characters. When the whole plan does not fit,
     the access table is folded and keeps the rows that fit (the plan's diff too, if it
     still fits); then the comment keeps only the summary, the risky gains and the
-    diagram and says where the full plan is."""
+    diagram and says where the full plan is. Risky gains are judged with the plan's
+    `sensitive_tags` (reconciler.yaml's when it was planned)."""
     add, change, destroy = plan.counts()
     t = plan.tests
     status = "✅" if plan.tests.ok and not plan.errored else "❌"
@@ -101,18 +102,24 @@ def render_plan(plan: Plan, *, max_chars: int = MAX_CHARS,
             out += ["", f"The plan ({counts}) is too long for a comment: it is in the "
                         "plan file and the access report of this run."]
         if plan.access is not None:
-            out += ["", render_access(plan.access, sensitive=sensitive, table=table,
+            out += ["", render_access(plan.access, sensitive=plan.sensitive_tags, table=table,
                                       max_rows=rows).rstrip("\n")]
         return "\n".join(out) + "\n"
 
+    total = len(plan.access.gained) + len(plan.access.lost) if plan.access else 0
+    return fit(form, total, max_chars)
+
+
+def fit(form: Callable[[bool, str, int | None], str], rows: int, max_chars: int) -> str:
+    """The fullest form of a comment within `max_chars`: `form(details, table, rows)`
+    whole; else the access table folded, keeping the most of its `rows` rows that fit,
+    with the details (the plan's or diff's body) if they fit, else without; last,
+    neither details nor table (the summary, risky gains and diagram)."""
     shown = form(True, "open", None)
     if len(shown) <= max_chars:
         return shown
-    # Too long: the access table folds and keeps the rows that fit, with the plan's
-    # diff if it can, else without; last, the summary, risky gains and diagram only.
-    total = len(plan.access.gained) + len(plan.access.lost) if plan.access else 0
     for details in (True, False):
-        low, high, best = 1, total, None  # a table of no rows says nothing
+        low, high, best = 1, rows, None  # a table of no rows says nothing
         while low <= high:
             middle = (low + high) // 2
             text = form(details, "collapsed", middle)
@@ -123,6 +130,25 @@ def render_plan(plan: Plan, *, max_chars: int = MAX_CHARS,
         if best is not None:
             return best
     return form(False, "none", None)
+
+
+def render_diff(changes: list[ResourceChange], base: str, head: str, access: AccessDiff,
+                *, sensitive: Collection[str] | None = None,
+                max_chars: int = MAX_CHARS) -> str:
+    """`reconciler diff BASE HEAD --format markdown`: the resource changes in a ```diff
+    block, then the access diff; at most `max_chars` characters, shortened as
+    `render_plan` is (`fit`), the resource changes going before the diagram does."""
+    body = text.render_diff(changes, base, head)
+    head_line = f"<!-- reconciler-diff:{base}..{head} -->\n"
+
+    def form(details: bool, table: str, rows: int | None) -> str:
+        shown = (f"```diff\n{body}```\n" if details else
+                 f"The resource changes ({len(changes)}) are too long for a comment: "
+                 f"`reconciler diff {base} {head}` lists them.\n")
+        return (head_line + shown + "\n"
+                + render_access(access, sensitive=sensitive, table=table, max_rows=rows))
+
+    return fit(form, len(access.gained) + len(access.lost), max_chars)
 
 
 def render_drift(report: DriftReport) -> str:

@@ -182,6 +182,50 @@ def test_example_organisation(tmp_path: Path) -> None:
     code, out = run(repo, "--format", "json", now="2027-03-28")
     report = json.loads(out)
     assert code == 0 and report["counts"]["error"] == 0
-    assert {f["code"] for f in report["findings"]} <= {"rule-untested", "jit-expiring"}
+    assert {f["code"] for f in report["findings"]} <= {"rule-untested", "jit-expiring",
+                                                       "risky-access"}
+    # Risky by the rule of the plan's diagram (README, Risky access), and intended:
+    # production is tag:prod (no sensitive_tags here), SSH and every port are risky there.
+    assert sorted(f["message"] for f in report["findings"] if f["code"] == "risky-access") == [
+        'grants[10] "sre-infrastructure" gives group:sre every port on tag:prod: every port, '
+        "sensitive tag:prod",
+        'grants[5] "security-audit" gives group:security ssh on tag:prod: ssh, sensitive '
+        "tag:prod",
+        'grants[9] "ci-deploys" gives tag:ci ssh on tag:prod: ssh, sensitive tag:prod']
     assert any(f["code"] == "jit-expiring" and "dave@example.com" in f["message"]
                for f in report["findings"])
+
+
+RISKY = """tagOwners:
+  tag:db: [group:eng]
+  tag:prod: [group:eng]
+grants:
+  - name: eng-db-ssh
+    src: [group:eng]
+    dst: [tag:db]
+    ip: ["tcp:22"]
+  - src: [group:eng]
+    dst: [tag:prod]
+    ip: ["tcp:22", "tcp:443"]
+acls:
+  - action: accept
+    src: [group:eng]
+    dst: ["tag:prod:443"]
+"""
+
+
+def test_risky_access_follows_the_configured_sensitive_tags(tmp_path: Path) -> None:
+    """The plan's rule (README, Risky access): SSH is one reason, a sensitive destination
+    another; which tags are sensitive is sensitive_tags in reconciler.yaml, else those
+    named like production."""
+    root = tree(tmp_path, RISKY)
+
+    def risky() -> list[str]:
+        return [f"{f['line']}: {f['message']}" for f in findings(root)
+                if f["code"] == "risky-access"]
+
+    assert risky() == ["9: grants[2] gives group:eng ssh on tag:prod: ssh, sensitive tag:prod"]
+    (root / "reconciler.yaml").write_text("sensitive_tags: [tag:db]\n")
+    assert risky() == ['5: grants[1] "eng-db-ssh" gives group:eng ssh on tag:db: ssh, '
+                       "sensitive tag:db"]
+    assert run(root)[0] == 0  # info: it does not fail the check

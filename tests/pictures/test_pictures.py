@@ -265,3 +265,30 @@ def test_plan_comment_degrades_under_the_size_cap(tmp_path: Path) -> None:
     shortest = markdown.render_plan(plan, max_chars=3_000)
     assert "too long for a comment: it is in the plan file and the access report" in shortest
     assert "| Who |" not in shortest and "```diff" not in shortest
+    # The diagram's notes do not send the reader to a table the comment left out.
+    assert "see the table" not in shortest and "is in the table" not in shortest
+    assert "table is left out of this comment for size" in shortest
+
+
+def test_report_prints_to_pdf(browser: Any, audited_repo: Path,  # noqa: F811
+                              tmp_path: Path) -> None:
+    """Printed (Chromium's print to PDF, backgrounds off as by default), every matrix
+    cell is on the page, the header does not stick, and risky cells stay marked."""
+    assert run(audited_repo, "report", "-o", "report.html").returncode == 0
+    page = _page(browser, width=1400)
+    page.goto((audited_repo / "report.html").as_uri())
+    page.emulate_media(media="print")
+    printed = page.evaluate("""() => ({
+        sticky: [...document.querySelectorAll("table.matrix thead th")].map(
+            (th) => getComputedStyle(th).position).filter((p) => p !== "static").length,
+        hidden: [...document.querySelectorAll("td[data-from]")].filter(
+            (td) => td.getBoundingClientRect().width === 0).length,
+        risky: [...document.querySelectorAll("td.risky")].map(
+            (td) => Number(getComputedStyle(td).fontWeight))})""")
+    pdf = tmp_path / "report.pdf"
+    page.pdf(path=str(pdf), format="A4", landscape=True)
+    page.close()
+    _keep(pdf)
+    assert pdf.read_bytes()[:5] == b"%PDF-" and pdf.stat().st_size > 10_000
+    assert printed["sticky"] == 0 and printed["hidden"] == 0
+    assert printed["risky"] and all(weight >= 600 for weight in printed["risky"])
