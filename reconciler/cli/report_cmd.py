@@ -88,9 +88,11 @@ def report_cmd(app: AppContext, ref: str | None, inventory_path: Path | None,
         coverage=(len(coverage.covered), len(coverage.entries)) if coverage else None,
         untested=coverage.to_dict()["untested"] if coverage else [],
         applies=applies)
-    text = page.render(report)
+    # Written as it is laid out: a large tailnet's page is hundreds of MB.
     if out is None:
-        click.echo(text, nl=False)
+        for chunk in page.chunks(report):
+            click.echo(chunk, nl=False)
         return
-    out.write_text(text, encoding="utf-8")
+    with out.open("w", encoding="utf-8", newline="") as f:
+        f.writelines(page.chunks(report))
     click.echo(f"Wrote {out}", err=True)
