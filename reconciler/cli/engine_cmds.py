@@ -193,7 +193,7 @@ def access_cmd(app: AppContext, src: str | None, dst: str | None, ref: str | Non
     if fmt in ("matrix", "markdown", "html"):
         from reconciler.render import matrix as grid
 
-        built = grid.build_shared(matrix.shared_rows(), desired.policy.get("groups") or {},
+        built = grid.build_shared(matrix.shared_rows, desired.policy.get("groups") or {},
                                   tags=desired.policy.get("tagOwners") or {})
         # Line by line: a large tailnet's grid is hundreds of MB.
         if fmt == "matrix":

@@ -66,7 +66,7 @@ def report_cmd(app: AppContext, ref: str | None, inventory_path: Path | None,
     inventory = (load_inventory(inventory_path) if inventory_path is not None
                  else synthetic_inventory(desired.policy))
     tags = sorted(desired.policy.get("tagOwners") or {})
-    matrix = grid.build_shared(compute_access(desired.policy, inventory).shared_rows(),
+    matrix = grid.build_shared(compute_access(desired.policy, inventory).shared_rows,
                                desired.policy.get("groups") or {}, tags=tags)
     sensitive, why = sensitive_tags(config.sensitive_tags, tags)
     settings = LintSettings.from_config(config.lint,

@@ -27,6 +27,7 @@ from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Seq
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import repeat
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 Ports = tuple[tuple[str, str], ...]  # (protocol label, ports text), as the engine gives them
@@ -106,22 +107,42 @@ def ports_text(ports: Ports) -> str:
     return "; ".join(f"{label} {text}" for label, text in ports)
 
 
+class _Labels:
+    """A row's or column's name: a group's name when `identities` are exactly its
+    members; else the identities. The groups' member sets made once, not per call."""
+
+    def __init__(self, groups: Mapping[str, Sequence[str]]) -> None:
+        self._groups = groups
+        self._exact: dict[frozenset[str], str] = {}
+        self._by_size: dict[int, list[tuple[int, str, frozenset[str]]]] = {}
+        for g, members in groups.items():
+            wanted = frozenset(members)
+            first = self._exact.get(wanted)
+            if first is None or g < first:  # the first by name, of equal groups
+                self._exact[wanted] = g
+            self._by_size.setdefault(len(wanted), []).append((len(members), g, wanted))
+
+    def __call__(self, identities: Sequence[str]) -> str:
+        wanted = frozenset(identities)
+        exact = self._exact.get(wanted)
+        if exact is not None:
+            return exact
+        # Most of a group, the rest of it elsewhere (a member also in a group with more
+        # access): name the group and the few left out.
+        near = sorted((size, g) for extra in (1, 2) if len(wanted) >= 2 and extra <= min(
+            2, len(wanted) - 1) for size, g, members in self._by_size.get(
+            len(wanted) + extra, ()) if wanted < members)
+        if near:
+            group = near[0][1]
+            return f"{group} except {', '.join(sorted(set(self._groups[group]) - wanted))}"
+        shown = sorted(identities)
+        return ", ".join(shown) if len(shown) <= 3 else \
+            f"{', '.join(shown[:3])} +{len(shown) - 3}"
+
+
 def _label(identities: Sequence[str], groups: Mapping[str, Sequence[str]]) -> str:
     """A group's name when `identities` are exactly its members; else the identities."""
-    wanted = set(identities)
-    exact = sorted(g for g, members in groups.items() if set(members) == wanted)
-    if exact:
-        return exact[0]
-    # Most of a group, the rest of it elsewhere (a member also in a group with more
-    # access): name the group and the few left out.
-    near = sorted((len(members), g) for g, members in groups.items()
-                  if len(wanted) >= 2 and wanted < set(members)
-                  and len(set(members) - wanted) <= min(2, len(wanted) - 1))
-    if near:
-        group = near[0][1]
-        return f"{group} except {', '.join(sorted(set(groups[group]) - wanted))}"
-    shown = sorted(identities)
-    return ", ".join(shown) if len(shown) <= 3 else f"{', '.join(shown[:3])} +{len(shown) - 3}"
+    return _Labels(groups)(identities)
 
 
 class _Table:
@@ -158,52 +179,43 @@ def build(rows: Iterable[Row], groups: Mapping[str, Sequence[str]], *,
                       for src in sorted(reach)), groups, tags, table)
 
 
-class _ItemIds(dict[tuple[str, Ports], int]):
-    """An engine row item (destination, ports) -> its cell's number: looked up with
-    `map` over a whole row, the work per item stays in C but for new items."""
+def build_shared(shared_rows: Callable[..., Iterable[tuple[str, Sequence[tuple[str, Any]],
+                                                           Ports | None, bool]]],
+                 groups: Mapping[str, Sequence[str]], *, tags: Iterable[str] = ()) -> Matrix:
+    """`build` from the engine's shared rows: `shared_rows` is
+    `AccessMatrix.shared_rows`, called with a `cell` that numbers each (destination,
+    ports) pair as the grid's cell, so that a source's row is its list's numbers. Per
+    source it gives its sorted (destination, number) list, its cell to itself when
+    autogroup:self widens it, and whether the list is shared. The same grid as `build`
+    on the flat pairs, with the work per distinct pair of a list instead of per identity
+    pair: the pairs grow as sources x destinations (4.7M on a 10k-device tailnet)."""
+    table = _Table()
+    known: dict[tuple[str, Ports], int] = {}
 
-    def __init__(self, table: _Table) -> None:
-        super().__init__()
-        self._table = table
-
-    def __missing__(self, item: tuple[str, Ports]) -> int:
-        found = self[item] = self._table.id(item[0], ports_text(_simplified(item[1])))
+    def cell(dst: str, ports: Ports) -> int:
+        found = known.get((dst, ports))
+        if found is None:
+            found = known[(dst, ports)] = table.id(dst, ports_text(_simplified(ports)))
         return found
 
-
-def build_shared(rows: Iterable[tuple[str, Sequence[tuple[str, Ports]], Ports | None, bool]],
-                 groups: Mapping[str, Sequence[str]], *, tags: Iterable[str] = ()) -> Matrix:
-    """`build` from the engine's shared rows (`AccessMatrix.shared_rows`): per source,
-    its sorted (destination, ports) list, one object for sources with equal selectors,
-    its cell to itself when autogroup:self widens it, and whether the list is shared
-    (only those are remembered between sources). The same grid as `build` on
-    the flat pairs, with the work per distinct list instead of per identity pair: the
-    pairs grow as sources x destinations (4.7M on a 10k-device tailnet)."""
-    table = _Table()
-    item_ids = _ItemIds(table)
-    # A shared list's cell numbers, computed once (the list held with them, so that its
-    # id stays its own).
-    per_list: dict[int, tuple[Sequence[tuple[str, Ports]], tuple[int, ...]]] = {}
-
-    def key_of(src: str, items: Sequence[tuple[str, Ports]], own: Ports | None,
-               shared: bool) -> tuple[int, ...]:
-        known = per_list.get(id(items)) if shared else None
-        if known is None:
-            known = (items, tuple(map(item_ids.__getitem__, items)))
-            if shared:
-                per_list[id(items)] = known
-        ids = known[1]
-        # Items are sorted (destination, ports) pairs: (src,) sorts just before src's own.
+    def key_of(src: str, items: Sequence[tuple[str, int]], own: Ports | None
+               ) -> tuple[int, ...]:
+        ids = tuple(map(_second, items))
+        # Items are sorted (destination, number) pairs: (src,) sorts just before src's own.
         pos = bisect_left(items, (src,)) if _is_user(src) else len(items)
         here = pos < len(items) and items[pos][0] == src
         if own is None and not here:
             return ids
-        mine = own if own is not None else items[pos][1]
+        mine = table.cells[items[pos][1]][1] if own is None else \
+            ports_text(_simplified(own))
         rest = ids[:pos] + ids[pos + 1:] if here else ids
-        return (*rest, table.id(OWN, ports_text(_simplified(mine))))
+        return (*rest, table.id(OWN, mine))
 
-    return _assemble(((src, key_of(src, items, own, shared))
-                      for src, items, own, shared in rows), groups, tags, table)
+    return _assemble(((src, key_of(src, items, own))
+                      for src, items, own, _ in shared_rows(cell=cell)), groups, tags, table)
+
+
+_second = itemgetter(1)
 
 
 @lru_cache(maxsize=1 << 14)
@@ -222,7 +234,8 @@ def _assemble(rows: Iterable[tuple[str, tuple[int, ...]]], groups: Mapping[str, 
             by_reach.setdefault(key, []).append(src)
         else:
             tag_rows.append((src, key))
-    labelled = [(_label(ids, groups), ids, key) for key, ids in by_reach.items()]
+    label_of = _Labels(groups)
+    labelled = [(label_of(ids), ids, key) for key, ids in by_reach.items()]
     labelled.sort(key=lambda t: (t[0].startswith("group:") is False, t[0]))
     matrix = Matrix(table=list(table.cells))
     dst_of = table.cells
@@ -235,7 +248,7 @@ def _assemble(rows: Iterable[tuple[str, tuple[int, ...]]], groups: Mapping[str, 
             merged.update((dst_of[i][0], i) for i in key)
             key = tuple(merged.values())
         matrix.row_ids[label] = key
-    _merge_user_columns(matrix, groups, table.vid)
+    _merge_user_columns(matrix, label_of, table.vid)
     known_tags = set(tags)
     used: set[int] = set().union(*matrix.row_ids.values())
     columns = {matrix.table[i][0] for i in used}
@@ -247,8 +260,7 @@ def _assemble(rows: Iterable[tuple[str, tuple[int, ...]]], groups: Mapping[str, 
     return matrix
 
 
-def _merge_user_columns(matrix: Matrix, groups: Mapping[str, Sequence[str]],
-                        vid: list[int]) -> None:
+def _merge_user_columns(matrix: Matrix, label_of: _Labels, vid: list[int]) -> None:
     """Users as destinations (another user's devices): equal columns become one."""
     table = matrix.table
     user_cell = [_is_user(dst) for dst, _ in table]
@@ -270,7 +282,7 @@ def _merge_user_columns(matrix: Matrix, groups: Mapping[str, Sequence[str]],
         by_column.setdefault(tuple(sorted(by_user[user])), []).append(user)
     renamed: dict[str, str] = {}
     for ids in by_column.values():
-        label = f"devices of {_label(ids, groups)}"
+        label = f"devices of {label_of(ids)}"
         renamed.update((user, label) for user in ids)
         matrix.members[label] = ids
     for i, (dst, value) in enumerate(table):
