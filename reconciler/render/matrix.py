@@ -269,9 +269,11 @@ def _merge_user_columns(matrix: Matrix, label_of: _Labels, vid: list[int]) -> No
     # Cell number -> the numbers of the rows holding it, for users' cells; the loop per
     # cell stays in C (a large grid has millions of them). A column is equal to another
     # when each value is in the same rows of both (a row has one cell per column).
-    rows_of = [array("i") if flag else None for flag in user_cell]
+    empty: array[int] = array("i")  # never filled: other cells are filtered out
+    rows_of = [array("i") if flag else empty for flag in user_cell]
+    append: Callable[[array[int], int], None] = array.append
     for r, ids in enumerate(matrix.row_ids.values()):
-        deque(map(array.append, map(rows_of.__getitem__, filter(user_cell.__getitem__, ids)),
+        deque(map(append, map(rows_of.__getitem__, filter(user_cell.__getitem__, ids)),
                   repeat(r)), maxlen=0)
     by_user: dict[str, list[tuple[int, bytes]]] = {}
     for i, held in enumerate(rows_of):
@@ -281,10 +283,10 @@ def _merge_user_columns(matrix: Matrix, label_of: _Labels, vid: list[int]) -> No
     for user in sorted(by_user):
         by_column.setdefault(tuple(sorted(by_user[user])), []).append(user)
     renamed: dict[str, str] = {}
-    for ids in by_column.values():
-        label = f"devices of {label_of(ids)}"
-        renamed.update((user, label) for user in ids)
-        matrix.members[label] = ids
+    for users in by_column.values():
+        label = f"devices of {label_of(users)}"
+        renamed.update((user, label) for user in users)
+        matrix.members[label] = users
     for i, (dst, value) in enumerate(table):
         if user_cell[i] and dst in renamed:
             table[i] = (renamed[dst], value)
@@ -494,13 +496,13 @@ def _lines(matrix: Matrix, blank: list[str], shown: Callable[[int], str], first:
     filled from the row's cells rather than looked up per column, as most rows of a
     large grid are mostly empty or mostly full."""
     pos = _positions(matrix, first)
-    strings: list[str | None] = [None] * len(matrix.table)
+    strings = [""] * len(matrix.table)
     for i in _used(matrix):
         strings[i] = shown(i)
     for row in matrix.rows:
         line = blank.copy()
         for i in matrix.row_ids.get(row, ()):
-            line[pos[i]] = strings[i]  # type: ignore[call-overload]
+            line[pos[i]] = strings[i]
         yield row, line
 
 
