@@ -179,8 +179,10 @@ def build(rows: Iterable[Row], groups: Mapping[str, Sequence[str]], *,
                       for src in sorted(reach)), groups, tags, table)
 
 
-def build_shared(shared_rows: Callable[..., Iterable[tuple[str, Sequence[tuple[str, Any]],
-                                                           Ports | None, bool]]],
+SharedRows = Iterable[tuple[str, Sequence[tuple[str, Any]], Ports | None, bool]]
+
+
+def build_shared(shared_rows: Callable[..., SharedRows] | SharedRows,
                  groups: Mapping[str, Sequence[str]], *, tags: Iterable[str] = ()) -> Matrix:
     """`build` from the engine's shared rows: `shared_rows` is
     `AccessMatrix.shared_rows`, called with a `cell` that numbers each (destination,
@@ -188,7 +190,9 @@ def build_shared(shared_rows: Callable[..., Iterable[tuple[str, Sequence[tuple[s
     source it gives its sorted (destination, number) list, its cell to itself when
     autogroup:self widens it, and whether the list is shared. The same grid as `build`
     on the flat pairs, with the work per distinct pair of a list instead of per identity
-    pair: the pairs grow as sources x destinations (4.7M on a 10k-device tailnet)."""
+    pair: the pairs grow as sources x destinations (4.7M on a 10k-device tailnet).
+    (The rows `shared_rows()` gives, with (destination, ports) pairs, do as well, with
+    the work per pair of every row.)"""
     table = _Table()
     known: dict[tuple[str, Ports], int] = {}
 
@@ -211,8 +215,11 @@ def build_shared(shared_rows: Callable[..., Iterable[tuple[str, Sequence[tuple[s
         rest = ids[:pos] + ids[pos + 1:] if here else ids
         return (*rest, table.id(OWN, mine))
 
-    return _assemble(((src, key_of(src, items, own))
-                      for src, items, own, _ in shared_rows(cell=cell)), groups, tags, table)
+    rows = shared_rows(cell=cell) if callable(shared_rows) else (
+        (src, [(dst, cell(dst, ports)) for dst, ports in items], own, shared)
+        for src, items, own, shared in shared_rows)
+    return _assemble(((src, key_of(src, items, own)) for src, items, own, _ in rows),
+                     groups, tags, table)
 
 
 _second = itemgetter(1)

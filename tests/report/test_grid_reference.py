@@ -34,6 +34,9 @@ def _compare(policy: dict[str, Any], inventory: Any, sensitive: list[str]) -> No
     groups, tags = policy.get("groups") or {}, policy.get("tagOwners") or {}
     access = compute_access(policy, inventory)
     new = grid.build_shared(access.shared_rows, groups, tags=tags)
+    listed = grid.build_shared(access.shared_rows(), groups, tags=tags)  # as rows given
+    assert (listed.rows, listed.columns, listed.members, listed.cells) == \
+        (new.rows, new.columns, new.members, new.cells)
     old = ref.build([grid.Row(e.src, e.dst, e.ports) for e in access.entries()], groups,
                     tags=tags)
     assert new.rows == old.rows
