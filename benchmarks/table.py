@@ -56,6 +56,8 @@ class Row:
     jobs1: bool = False  # RECONCILER_JOBS=1: one CPU, no forked children
     ok_codes: tuple[int, ...] = (0,)
     growth: bool = True  # a goal of k <= 1.1
+    # output as sources x destinations: not run past --max-access-scale
+    quadratic: bool = False
 
 
 ROWS: dict[str, Row] = {r.key: r for r in (
@@ -67,7 +69,13 @@ ROWS: dict[str, Row] = {r.key: r for r in (
     Row("explain", "tailnet", ("explain", "group:g0", "tag:t1:22", "--inventory", INV),
         ok_codes=(0, 1)),
     Row("access-from", "tailnet", ("access", "--from", "group:g0", "--inventory", INV)),
-    Row("access", "tailnet", ("access", "--inventory", INV)),
+    Row("access", "tailnet", ("access", "--inventory", INV), quadratic=True),
+    # The grid and the report: a cell per (row, column), however merged; a fixed --now,
+    # as the report says when it was generated.
+    Row("access-matrix", "tailnet", ("access", "--format", "matrix", "--inventory", INV),
+        growth=False, quadratic=True),
+    Row("report", "tailnet", ("--now", "2026-01-01T00:00:00Z", "report", "--inventory", INV),
+        growth=False, quadratic=True),
     Row("access-diff", "diff", ("diff", "HEAD~1", "HEAD")),
     Row("seed", "seed", ("local", "history"), growth=False),
 )}
@@ -88,6 +96,9 @@ GOALS = [
     Goal("explain large < 0.5 s", "explain", "1x", seconds=0.5),
     Goal("access large < 3 s and < 500 MB", "access", "1x", seconds=3.0, rss_mb=500.0),
     Goal("access --from large < 1 s", "access-from", "1x", seconds=1.0),
+    Goal("access --format matrix large < 3 s and < 500 MB", "access-matrix", "1x",
+         seconds=3.0, rss_mb=500.0),
+    Goal("report large < 500 MB", "report", "1x", rss_mb=500.0),
     Goal("access diff (10 rules) large < 1 s", "access-diff", "1x", seconds=1.0),
     Goal("test huge peak RSS < 400 MB", "test", "huge", rss_mb=400.0),
     Goal("lint 4x peak RSS < 400 MB", "lint", "4x", rss_mb=400.0),
@@ -310,8 +321,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=120.0,
                         help="seconds before a run is killed (default 120)")
     parser.add_argument("--max-access-scale", type=float, default=1.0,
-                        help="largest size for the unfiltered matrix, whose output grows "
-                             "as sources x destinations (default 1)")
+                        help="largest size for the unfiltered matrix, the grid and the "
+                             "report, whose output grows as sources x destinations "
+                             "(default 1)")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
     only = [r.strip() for r in args.only.split(",") if r.strip()]
@@ -360,7 +372,7 @@ def main(argv: list[str] | None = None) -> int:
                 base = prepare(sz, args.seed, {ROWS[r].folder for r in rows}, log)
                 for key in rows:
                     row = ROWS[key]
-                    if key == "access" and (sz.factor or 0) > args.max_access_scale:
+                    if row.quadratic and (sz.factor or 0) > args.max_access_scale:
                         skip = {n: f"skipped (> {args.max_access_scale:g}x)" for n in trees}
                     else:
                         skip = {n: timed_out[(key, n)] for n in trees if (key, n) in timed_out}

@@ -193,14 +193,16 @@ def access_cmd(app: AppContext, src: str | None, dst: str | None, ref: str | Non
     if fmt in ("matrix", "markdown", "html"):
         from reconciler.render import matrix as grid
 
-        built = grid.build_shared(matrix.shared_rows(), desired.policy.get("groups") or {},
+        built = grid.build_shared(matrix.shared_rows, desired.policy.get("groups") or {},
                                   tags=desired.policy.get("tagOwners") or {})
-        if fmt == "matrix":  # line by line: a large tailnet's grid is hundreds of MB
+        # Line by line: a large tailnet's grid is hundreds of MB.
+        if fmt == "matrix":
             for line in grid.text_lines(built):
                 click.echo(line, nl=False)
             return
-        render = {"markdown": grid.render_markdown, "html": grid.render_html}[fmt]
-        click.echo(render(built), nl=False)
+        for chunk in (grid.markdown_lines(built) if fmt == "markdown"
+                      else grid.html_chunks(built)):
+            click.echo(chunk, nl=False)
         return
     # Streamed a source at a time: a large tailnet's matrix has millions of rows.
     if fmt == "json":

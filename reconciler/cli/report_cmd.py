@@ -66,7 +66,7 @@ def report_cmd(app: AppContext, ref: str | None, inventory_path: Path | None,
     inventory = (load_inventory(inventory_path) if inventory_path is not None
                  else synthetic_inventory(desired.policy))
     tags = sorted(desired.policy.get("tagOwners") or {})
-    matrix = grid.build_shared(compute_access(desired.policy, inventory).shared_rows(),
+    matrix = grid.build_shared(compute_access(desired.policy, inventory).shared_rows,
                                desired.policy.get("groups") or {}, tags=tags)
     sensitive, why = sensitive_tags(config.sensitive_tags, tags)
     settings = LintSettings.from_config(config.lint,
@@ -89,9 +89,11 @@ def report_cmd(app: AppContext, ref: str | None, inventory_path: Path | None,
         coverage=(len(coverage.covered), len(coverage.entries)) if coverage else None,
         untested=coverage.to_dict()["untested"] if coverage else [],
         applies=applies)
-    text = page.render(report)
+    # Written as it is laid out: a large tailnet's page is hundreds of MB.
     if out is None:
-        click.echo(text, nl=False)
+        for chunk in page.chunks(report):
+            click.echo(chunk, nl=False)
         return
-    out.write_text(text, encoding="utf-8")
+    with out.open("w", encoding="utf-8", newline="") as f:
+        f.writelines(page.chunks(report))
     click.echo(f"Wrote {out}", err=True)

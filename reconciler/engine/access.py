@@ -252,14 +252,19 @@ class AccessMatrix:
                 yield fmt.chunk(src, row.items, first)
                 first = False
 
-    def shared_rows(self) -> Iterator[SharedRow]:
+    def shared_rows(self, cell: Callable[[str, Ports], Any] | None = None
+                    ) -> Iterator[SharedRow]:
         """Per source: its (destination, ports) pairs, sorted by destination, before its
         own autogroup:self ports; its whole cell to itself when it has those (it
         replaces the list's); and whether the list object is shared. Sources with the
         same selectors get the same list object, so a consumer can work once per list
-        (keeping only shared ones: the others are many and used once): read-only."""
-        def item(name: str, labels: LabelMap) -> tuple[str, Ports]:
-            return name, _ports_of(labels)
+        (keeping only shared ones: the others are many and used once): read-only.
+
+        With `cell`, each pair is (destination, `cell(destination, ports)`) instead:
+        made once per distinct pair of a list, far fewer than the pairs of all lists."""
+        def item(name: str, labels: LabelMap) -> tuple[str, Any]:
+            ports = _ports_of(labels)
+            return name, ports if cell is None else cell(name, ports)
 
         for src, row, own, shared in self._rows(item):
             if own is None:

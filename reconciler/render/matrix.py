@@ -20,10 +20,14 @@ so the grid aggregates before it draws:
 from __future__ import annotations
 
 import html
+from array import array
 from bisect import bisect_left
+from collections import deque
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
+from itertools import repeat
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 Ports = tuple[tuple[str, str], ...]  # (protocol label, ports text), as the engine gives them
@@ -40,39 +44,46 @@ class Row:
     ports: Ports
 
 
-@dataclass
 class Matrix:
-    rows: list[str]  # row labels, in display order
-    columns: list[str]
-    # row -> column -> ports text (a `Change` in a diff grid): per row, as a large grid
-    # has millions of cells
-    by_row: dict[str, dict[str, Any]] = field(default_factory=dict)
-    members: dict[str, list[str]] = field(default_factory=dict)  # label -> identities
+    """The grid: row and column labels in display order, and each row's cells.
+
+    A large grid has millions of cells, so they are not held as strings per row: every
+    distinct (column, value) cell is one entry of `table`, and a row is the tuple of its
+    entries' numbers (`row_ids`). `by_row` and `cells` give the usual mapping views, built
+    on demand for small grids; the renderers read the compact form."""
+
+    def __init__(self, rows: list[str] | None = None, columns: list[str] | None = None,
+                 members: dict[str, list[str]] | None = None,
+                 row_ids: dict[str, tuple[int, ...]] | None = None,
+                 table: list[tuple[str, Any]] | None = None) -> None:
+        self.rows: list[str] = rows if rows is not None else []  # display order
+        self.columns: list[str] = columns if columns is not None else []
+        self.members: dict[str, list[str]] = members if members is not None else {}
+        self.row_ids: dict[str, tuple[int, ...]] = row_ids if row_ids is not None else {}
+        # cell number -> (column, value): the value a ports text (a `Change` in a diff grid)
+        self.table: list[tuple[str, Any]] = table if table is not None else []
+
+    def row_cells(self, row: str) -> Iterator[tuple[str, Any]]:
+        """(column, value) of each cell of `row`."""
+        table = self.table
+        return (table[i] for i in self.row_ids.get(row, ()))
+
+    @property
+    def by_row(self) -> dict[str, dict[str, Any]]:
+        """row -> column -> value, every cell: a copy, for small grids."""
+        return {row: dict(self.row_cells(row)) for row in self.row_ids}
 
     @property
     def cells(self) -> Mapping[tuple[str, str], Any]:
-        """(row, column) -> ports, every non-empty cell: a view, not a copy."""
-        return _Cells(self.by_row)
+        """(row, column) -> value, every cell: a copy, for small grids."""
+        return {(row, c): v for row in self.row_ids for c, v in self.row_cells(row)}
 
-    def cell(self, row: str, column: str) -> str:
-        cells = self.by_row.get(row)
-        return cells.get(column, "") if cells is not None else ""
-
-
-class _Cells(Mapping[tuple[str, str], Any]):
-    """`Matrix.cells`: the per-row cells seen as one (row, column) mapping."""
-
-    def __init__(self, by_row: dict[str, dict[str, Any]]) -> None:
-        self._by_row = by_row
-
-    def __getitem__(self, key: tuple[str, str]) -> Any:
-        return self._by_row[key[0]][key[1]]
-
-    def __iter__(self) -> Iterator[tuple[str, str]]:
-        return ((row, c) for row, cells in self._by_row.items() for c in cells)
-
-    def __len__(self) -> int:
-        return sum(len(cells) for cells in self._by_row.values())
+    def cell(self, row: str, column: str) -> Any:
+        found: Any = ""
+        for c, value in self.row_cells(row):
+            if c == column:
+                found = value
+        return found
 
 
 @lru_cache(maxsize=1 << 16)
@@ -96,22 +107,62 @@ def ports_text(ports: Ports) -> str:
     return "; ".join(f"{label} {text}" for label, text in ports)
 
 
+class _Labels:
+    """A row's or column's name: a group's name when `identities` are exactly its
+    members; else the identities. The groups' member sets made once, not per call."""
+
+    def __init__(self, groups: Mapping[str, Sequence[str]]) -> None:
+        self._groups = groups
+        self._exact: dict[frozenset[str], str] = {}
+        self._by_size: dict[int, list[tuple[int, str, frozenset[str]]]] = {}
+        for g, members in groups.items():
+            wanted = frozenset(members)
+            first = self._exact.get(wanted)
+            if first is None or g < first:  # the first by name, of equal groups
+                self._exact[wanted] = g
+            self._by_size.setdefault(len(wanted), []).append((len(members), g, wanted))
+
+    def __call__(self, identities: Sequence[str]) -> str:
+        wanted = frozenset(identities)
+        exact = self._exact.get(wanted)
+        if exact is not None:
+            return exact
+        # Most of a group, the rest of it elsewhere (a member also in a group with more
+        # access): name the group and the few left out.
+        near = sorted((size, g) for extra in (1, 2) if len(wanted) >= 2 and extra <= min(
+            2, len(wanted) - 1) for size, g, members in self._by_size.get(
+            len(wanted) + extra, ()) if wanted < members)
+        if near:
+            group = near[0][1]
+            return f"{group} except {', '.join(sorted(set(self._groups[group]) - wanted))}"
+        shown = sorted(identities)
+        return ", ".join(shown) if len(shown) <= 3 else \
+            f"{', '.join(shown[:3])} +{len(shown) - 3}"
+
+
 def _label(identities: Sequence[str], groups: Mapping[str, Sequence[str]]) -> str:
     """A group's name when `identities` are exactly its members; else the identities."""
-    wanted = set(identities)
-    exact = sorted(g for g, members in groups.items() if set(members) == wanted)
-    if exact:
-        return exact[0]
-    # Most of a group, the rest of it elsewhere (a member also in a group with more
-    # access): name the group and the few left out.
-    near = sorted((len(members), g) for g, members in groups.items()
-                  if len(wanted) >= 2 and wanted < set(members)
-                  and len(set(members) - wanted) <= min(2, len(wanted) - 1))
-    if near:
-        group = near[0][1]
-        return f"{group} except {', '.join(sorted(set(groups[group]) - wanted))}"
-    shown = sorted(identities)
-    return ", ".join(shown) if len(shown) <= 3 else f"{', '.join(shown[:3])} +{len(shown) - 3}"
+    return _Labels(groups)(identities)
+
+
+class _Table:
+    """The distinct (destination, value) cells of a grid, numbered in order of arrival,
+    with each value numbered too (equal values, equal numbers)."""
+
+    def __init__(self) -> None:
+        self.ids: dict[tuple[str, Any], int] = {}
+        self.cells: list[tuple[str, Any]] = []
+        self.values: dict[Any, int] = {}
+        self.vid: list[int] = []  # cell number -> its value's number
+
+    def id(self, dst: str, value: Any) -> int:
+        key = (dst, value)
+        found = self.ids.get(key)
+        if found is None:
+            found = self.ids[key] = len(self.cells)
+            self.cells.append(key)
+            self.vid.append(self.values.setdefault(value, len(self.values)))
+        return found
 
 
 def build(rows: Iterable[Row], groups: Mapping[str, Sequence[str]], *,
@@ -122,53 +173,56 @@ def build(rows: Iterable[Row], groups: Mapping[str, Sequence[str]], *,
         dst = OWN if r.dst == r.src and _is_user(r.src) else r.dst
         cell = reach.setdefault(r.src, {})
         cell[dst] = simplify([*cell.get(dst, ()), *r.ports])
-    return _assemble(((src, tuple(sorted(reach[src].items())), reach[src].items)
-                      for src in sorted(reach)), groups, tags)
+    table = _Table()
+    return _assemble(((src, tuple(table.id(dst, ports_text(ports))
+                                  for dst, ports in sorted(reach[src].items())))
+                      for src in sorted(reach)), groups, tags, table)
 
 
-def build_shared(rows: Iterable[tuple[str, Sequence[tuple[str, Ports]], Ports | None, bool]],
+SharedRows = Iterable[tuple[str, Sequence[tuple[str, Any]], Ports | None, bool]]
+
+
+def build_shared(shared_rows: Callable[..., SharedRows] | SharedRows,
                  groups: Mapping[str, Sequence[str]], *, tags: Iterable[str] = ()) -> Matrix:
-    """`build` from the engine's shared rows (`AccessMatrix.shared_rows`): per source,
-    its sorted (destination, ports) list, one object for sources with equal selectors,
-    its cell to itself when autogroup:self widens it, and whether the list is shared
-    (only those are remembered between sources). The same grid as `build` on
-    the flat pairs, with the work per distinct list instead of per identity pair: the
-    pairs grow as sources x destinations (4.7M on a 10k-device tailnet)."""
-    # Each distinct (destination, simplified ports) cell as a small int, so that a row's
-    # key is a tuple of ints (cheap to hash), computed once per shared list.
-    cell_ids: dict[tuple[str, Ports], int] = {}
-    per_list: dict[int, tuple[Sequence[tuple[str, Ports]], list[str], tuple[int, ...]]] = {}
+    """`build` from the engine's shared rows: `shared_rows` is
+    `AccessMatrix.shared_rows`, called with a `cell` that numbers each (destination,
+    ports) pair as the grid's cell, so that a source's row is its list's numbers. Per
+    source it gives its sorted (destination, number) list, its cell to itself when
+    autogroup:self widens it, and whether the list is shared. The same grid as `build`
+    on the flat pairs, with the work per distinct pair of a list instead of per identity
+    pair: the pairs grow as sources x destinations (4.7M on a 10k-device tailnet).
+    (The rows `shared_rows()` gives, with (destination, ports) pairs, do as well, with
+    the work per pair of every row.)"""
+    table = _Table()
+    known: dict[tuple[str, Ports], int] = {}
 
-    def key_of(src: str, items: Sequence[tuple[str, Ports]], own: Ports | None, shared: bool
-               ) -> tuple[tuple[int, ...], Callable[[], Iterable[tuple[str, Ports]]]]:
-        # Held (the list with it, so that its id stays its own) only when shared.
-        known = per_list.get(id(items)) if shared else None
-        if known is None:
-            ids = tuple(cell_ids.setdefault((dst, _simplified(ports)), len(cell_ids))
-                        for dst, ports in items)
-            known = (items, [dst for dst, _ in items], ids)
-            if shared:
-                per_list[id(items)] = known
-        _, names, ids = known
-        pos = bisect_left(names, src) if _is_user(src) else len(names)
-        here = pos < len(names) and names[pos] == src
+    def cell(dst: str, ports: Ports) -> int:
+        found = known.get((dst, ports))
+        if found is None:
+            found = known[(dst, ports)] = table.id(dst, ports_text(_simplified(ports)))
+        return found
+
+    def key_of(src: str, items: Sequence[tuple[str, int]], own: Ports | None
+               ) -> tuple[int, ...]:
+        ids = tuple(map(_second, items))
+        # Items are sorted (destination, number) pairs: (src,) sorts just before src's own.
+        pos = bisect_left(items, (src,)) if _is_user(src) else len(items)
+        here = pos < len(items) and items[pos][0] == src
         if own is None and not here:
-            return ids, lambda: ((dst, _simplified(p)) for dst, p in items)
-        mine = own if own is not None else items[pos][1]
+            return ids
+        mine = table.cells[items[pos][1]][1] if own is None else \
+            ports_text(_simplified(own))
         rest = ids[:pos] + ids[pos + 1:] if here else ids
-        key = (*rest, cell_ids.setdefault((OWN, _simplified(mine)), len(cell_ids)))
+        return (*rest, table.id(OWN, mine))
 
-        def cells() -> Iterable[tuple[str, Ports]]:
-            yield from ((dst, _simplified(p)) for dst, p in items if dst != src)
-            yield OWN, _simplified(mine)
-        return key, cells
+    rows = shared_rows(cell=cell) if callable(shared_rows) else (
+        (src, [(dst, cell(dst, ports)) for dst, ports in items], own, shared)
+        for src, items, own, shared in shared_rows)
+    return _assemble(((src, key_of(src, items, own)) for src, items, own, _ in rows),
+                     groups, tags, table)
 
-    def keyed() -> Iterator[tuple[str, Hashable, Callable[[], Iterable[tuple[str, Ports]]]]]:
-        for src, items, own, shared in rows:
-            key, cells = key_of(src, items, own, shared)
-            yield src, key, cells
 
-    return _assemble(keyed(), groups, tags)
+_second = itemgetter(1)
 
 
 @lru_cache(maxsize=1 << 14)
@@ -176,42 +230,35 @@ def _simplified(ports: Ports) -> Ports:
     return simplify(ports)
 
 
-def _assemble(rows: Iterable[tuple[str, Hashable, Callable[[], Iterable[tuple[str, Any]]]]],
-              groups: Mapping[str, Sequence[str]], tags: Iterable[str],
-              text: Callable[[Any], Any] = ports_text) -> Matrix:
-    """The grid from (source, key equal iff the rows are, the row's cells) in source
-    order: users with equal rows become one row; tags stay apart. `text` makes a
-    cell's value from its ports (a `Change` as it is, for a diff grid)."""
-    by_reach: dict[Hashable, list[str]] = {}
-    cells_of: dict[str, Callable[[], Iterable[tuple[str, Ports]]]] = {}
-    tag_rows: list[str] = []
-    for src, key, cells in rows:
+def _assemble(rows: Iterable[tuple[str, tuple[int, ...]]], groups: Mapping[str, Sequence[str]],
+              tags: Iterable[str], table: _Table) -> Matrix:
+    """The grid from (source, its cells' numbers in `table`) in source order: users with
+    equal rows become one row; tags stay apart."""
+    by_reach: dict[tuple[int, ...], list[str]] = {}
+    tag_rows: list[tuple[str, tuple[int, ...]]] = []
+    for src, key in rows:
         if _is_user(src):
-            ids = by_reach.setdefault(key, [])
-            if not ids:
-                cells_of[src] = cells
-            ids.append(src)
+            by_reach.setdefault(key, []).append(src)
         else:
-            tag_rows.append(src)
-            cells_of[src] = cells
-    labels = {id(ids): _label(ids, groups) for ids in by_reach.values()}
-    user_rows = sorted(by_reach.values(), key=lambda ids: (labels[id(ids)].startswith(
-        "group:") is False, labels[id(ids)]))
-    matrix = Matrix(rows=[], columns=[])
-    for ids in user_rows:
-        label = labels[id(ids)]
+            tag_rows.append((src, key))
+    label_of = _Labels(groups)
+    labelled = [(label_of(ids), ids, key) for key, ids in by_reach.items()]
+    labelled.sort(key=lambda t: (t[0].startswith("group:") is False, t[0]))
+    matrix = Matrix(table=list(table.cells))
+    dst_of = table.cells
+    for label, ids, key in [*labelled, *((src, [src], key) for src, key in tag_rows)]:
         matrix.rows.append(label)
         matrix.members[label] = ids
-        matrix.by_row.setdefault(label, {}).update(
-            (dst, text(ports)) for dst, ports in cells_of[ids[0]]())
-    for src in tag_rows:
-        matrix.rows.append(src)
-        matrix.members[src] = [src]
-        matrix.by_row.setdefault(src, {}).update(
-            (dst, text(ports)) for dst, ports in cells_of[src]())
-    _merge_user_columns(matrix, groups)
+        before = matrix.row_ids.get(label)
+        if before is not None:  # a label met twice: its cells the union, the later kept
+            merged = {dst_of[i][0]: i for i in before}
+            merged.update((dst_of[i][0], i) for i in key)
+            key = tuple(merged.values())
+        matrix.row_ids[label] = key
+    _merge_user_columns(matrix, label_of, table.vid)
     known_tags = set(tags)
-    columns = {c for cells in matrix.by_row.values() for c in cells}
+    used: set[int] = set().union(*matrix.row_ids.values())
+    columns = {matrix.table[i][0] for i in used}
     tag_cols = sorted(c for c in columns if c.startswith("tag:") or c in known_tags)
     user_cols = sorted(c for c in columns if c.startswith("devices of "))
     own = [OWN] if OWN in columns else []
@@ -220,26 +267,36 @@ def _assemble(rows: Iterable[tuple[str, Hashable, Callable[[], Iterable[tuple[st
     return matrix
 
 
-def _merge_user_columns(matrix: Matrix, groups: Mapping[str, Sequence[str]]) -> None:
+def _merge_user_columns(matrix: Matrix, label_of: _Labels, vid: list[int]) -> None:
     """Users as destinations (another user's devices): equal columns become one."""
-    by_user: dict[str, list[tuple[str, str]]] = {}  # user column -> (row, text) cells
-    for row, cells in matrix.by_row.items():
-        for c, text in cells.items():
-            if _is_user(c):
-                by_user.setdefault(c, []).append((row, text))
-    if not by_user:
+    table = matrix.table
+    user_cell = [_is_user(dst) for dst, _ in table]
+    if not any(user_cell):
         return
-    by_column: dict[tuple[tuple[str, str], ...], list[str]] = {}
+    # Cell number -> the numbers of the rows holding it, for users' cells; the loop per
+    # cell stays in C (a large grid has millions of them). A column is equal to another
+    # when each value is in the same rows of both (a row has one cell per column).
+    empty: array[int] = array("i")  # never filled: other cells are filtered out
+    rows_of = [array("i") if flag else empty for flag in user_cell]
+    append: Callable[[array[int], int], None] = array.append
+    for r, ids in enumerate(matrix.row_ids.values()):
+        deque(map(append, map(rows_of.__getitem__, filter(user_cell.__getitem__, ids)),
+                  repeat(r)), maxlen=0)
+    by_user: dict[str, list[tuple[int, bytes]]] = {}
+    for i, held in enumerate(rows_of):
+        if held:
+            by_user.setdefault(table[i][0], []).append((vid[i], held.tobytes()))
+    by_column: dict[tuple[tuple[int, bytes], ...], list[str]] = {}
     for user in sorted(by_user):
-        column = tuple(sorted(by_user[user]))
-        by_column.setdefault(column, []).append(user)
-    for ids in by_column.values():
-        label = f"devices of {_label(ids, groups)}"
-        for user in ids:
-            for row, _ in by_user[user]:
-                cells = matrix.by_row[row]
-                cells[label] = cells.pop(user)
-        matrix.members[label] = ids
+        by_column.setdefault(tuple(sorted(by_user[user])), []).append(user)
+    renamed: dict[str, str] = {}
+    for users in by_column.values():
+        label = f"devices of {label_of(users)}"
+        renamed.update((user, label) for user in users)
+        matrix.members[label] = users
+    for i, (dst, value) in enumerate(table):
+        if user_cell[i] and dst in renamed:
+            table[i] = (renamed[dst], value)
 
 
 # --- a diff grid: two revisions' access, cell by cell ----------------------------------
@@ -263,10 +320,10 @@ def build_diff(before: Iterable[Row], after: Iterable[Row],
             dst = OWN if r.dst == r.src and _is_user(r.src) else r.dst
             pair = reach.setdefault(r.src, {}).setdefault(dst, [(), ()])
             pair[side] = simplify([*pair[side], *r.ports])
-    changes = {src: {dst: Change(*pair) for dst, pair in cells.items()}
-               for src, cells in reach.items()}
-    return _assemble(((src, tuple(sorted(changes[src].items())), changes[src].items)
-                      for src in sorted(changes)), groups, tags, text=lambda c: c)
+    table = _Table()
+    return _assemble(((src, tuple(table.id(dst, Change(*pair))
+                                  for dst, pair in sorted(reach[src].items())))
+                      for src in sorted(reach)), groups, tags, table)
 
 
 def _ranges(text: str) -> list[tuple[int, int]]:
@@ -327,12 +384,13 @@ def render_diff_text(matrix: Matrix, *, color: bool = False) -> str:
     red on a terminal)."""
     if not matrix.rows:
         return "No access at either revision.\n"
+    by_row = matrix.by_row
     paint = {"same": lambda t: t,
              "gained": lambda t: f"\x1b[32m{t}\x1b[0m" if color else t,
              "lost": lambda t: f"\x1b[31m{t}\x1b[0m" if color else t}
 
     def cell(row: str, c: str) -> tuple[str, str]:  # (plain, shown)
-        change = matrix.by_row.get(row, {}).get(c)
+        change = by_row.get(row, {}).get(c)
         if change is None:
             return "·", "·"
         tokens = change_tokens(change)
@@ -361,6 +419,7 @@ def render_diff_text(matrix: Matrix, *, color: bool = False) -> str:
 def render_diff_markdown(matrix: Matrix) -> str:
     if not matrix.rows:
         return "No access at either revision.\n"
+    by_row = matrix.by_row
     md = {"same": lambda t: _md(t), "gained": lambda t: f"**+{_md(t)}**",
           "lost": lambda t: f"~~{_md(t)}~~"}
     lines = ["| from \\ to | " + " | ".join(f"`{_md(c)}`" for c in matrix.columns) + " |",
@@ -368,7 +427,7 @@ def render_diff_markdown(matrix: Matrix) -> str:
     for row in matrix.rows:
         cells = []
         for c in matrix.columns:
-            change = matrix.by_row.get(row, {}).get(c)
+            change = by_row.get(row, {}).get(c)
             cells.append("·" if change is None else
                          "; ".join(md[k](t) for k, t in change_tokens(change)))
         lines.append(f"| `{_md(row)}` | " + " | ".join(cells) + " |")
@@ -386,6 +445,7 @@ def render_diff_html(matrix: Matrix, title: str = "Access changes") -> str:
         return html_page(title, f"<h1>{html.escape(title)}</h1>\n"
                          '<p class="muted">No access at either revision.</p>\n',
                          style=DIFF_STYLE)
+    by_row = matrix.by_row
     out = ['<table class="matrix diff">', "<thead><tr><th>from \\ to</th>"]
     out.extend(f'<th scope="col">{html.escape(c)}</th>' for c in matrix.columns)
     out.append("</tr></thead><tbody>")
@@ -395,7 +455,7 @@ def render_diff_html(matrix: Matrix, title: str = "Access changes") -> str:
         out.append(f'<tr><th scope="row"{title_attr}>{html.escape(row)}</th>')
         for c in matrix.columns:
             attrs = f'data-from="{html.escape(row)}" data-to="{html.escape(c)}"'
-            change = matrix.by_row.get(row, {}).get(c)
+            change = by_row.get(row, {}).get(c)
             if change is None:
                 out.append(f'<td class="none" {attrs}>·</td>')
                 continue
@@ -425,6 +485,34 @@ def render_text(matrix: Matrix) -> str:
     return "".join(text_lines(matrix))
 
 
+def _positions(matrix: Matrix, first: int = 0) -> list[int]:
+    """Cell number -> the index of its column in `matrix.columns`, plus `first` (-1 for
+    a cell no row holds any more)."""
+    index = {c: i + first for i, c in enumerate(matrix.columns)}
+    return [index.get(c, -1) for c, _ in matrix.table]
+
+
+def _used(matrix: Matrix) -> set[int]:
+    return set().union(*matrix.row_ids.values())
+
+
+def _lines(matrix: Matrix, blank: list[str], shown: Callable[[int], str], first: int
+           ) -> Iterator[tuple[str, list[str]]]:
+    """Each row and its cells' strings in column order (`blank` where it has none,
+    `shown(cell number)` where it has one), `first` places after the start of `blank`:
+    filled from the row's cells rather than looked up per column, as most rows of a
+    large grid are mostly empty or mostly full."""
+    pos = _positions(matrix, first)
+    strings = [""] * len(matrix.table)
+    for i in _used(matrix):
+        strings[i] = shown(i)
+    for row in matrix.rows:
+        line = blank.copy()
+        for i in matrix.row_ids.get(row, ()):
+            line[pos[i]] = strings[i]
+        yield row, line
+
+
 def text_lines(matrix: Matrix) -> Iterator[str]:
     """`render_text` a line at a time (each with its newline): a large tailnet's grid is
     hundreds of MB, better not held as lines, page and bytes at once."""
@@ -434,19 +522,21 @@ def text_lines(matrix: Matrix) -> Iterator[str]:
     head = ["from \\ to", *[f"[{i}]" for i in range(1, len(matrix.columns) + 1)]]
     widths = [len(h) for h in head]
     widths[0] = max(widths[0], *(len(row) for row in matrix.rows))
-    for row in matrix.rows:
-        cells = matrix.by_row.get(row, {})
-        for i, c in enumerate(matrix.columns, 1):
-            widths[i] = max(widths[i], len(cells.get(c) or "·"))
+    pos = _positions(matrix, 1)
+    table = matrix.table
+    for i in _used(matrix):
+        widths[pos[i]] = max(widths[pos[i]], len(table[i][1] or "·"))
 
     def line(cells: Iterable[str]) -> str:
         return "  ".join(cell.ljust(w) for cell, w in zip(cells, widths, strict=True)
                          ).rstrip() + "\n"
 
     yield line(head)
-    for row in matrix.rows:
-        cells = matrix.by_row.get(row, {})
-        yield line([row, *[cells.get(c) or "·" for c in matrix.columns]])
+    blank = ["", *("·".ljust(w) for w in widths[1:])]
+    for row, cells in _lines(matrix, blank,
+                             lambda i: (table[i][1] or "·").ljust(widths[pos[i]]), 1):
+        cells[0] = row.ljust(widths[0])
+        yield "  ".join(cells).rstrip() + "\n"
     yield "\n"
     for i, c in enumerate(matrix.columns, 1):
         yield f"[{i}] {c}\n"
@@ -463,15 +553,20 @@ def _md(text: str) -> str:
 
 
 def render_markdown(matrix: Matrix) -> str:
+    return "".join(markdown_lines(matrix))
+
+
+def markdown_lines(matrix: Matrix) -> Iterator[str]:
+    """`render_markdown` a line at a time (each with its newline)."""
     if not matrix.rows:
-        return "No access.\n"
-    lines = ["| from \\ to | " + " | ".join(f"`{_md(c)}`" for c in matrix.columns) + " |",
-             "|---|" + "---|" * len(matrix.columns)]
-    for row in matrix.rows:
-        cells = [_md(matrix.cell(row, c)) if matrix.cell(row, c) else "·"
-                 for c in matrix.columns]
-        lines.append(f"| `{_md(row)}` | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+        yield "No access.\n"
+        return
+    yield "| from \\ to | " + " | ".join(f"`{_md(c)}`" for c in matrix.columns) + " |\n"
+    yield "|---|" + "---|" * len(matrix.columns) + "\n"
+    table = matrix.table
+    for row, cells in _lines(matrix, ["·"] * len(matrix.columns),
+                             lambda i: _md(table[i][1]) if table[i][1] else "·", 0):
+        yield f"| `{_md(row)}` | " + " | ".join(cells) + " |\n"
 
 
 STYLE = """
@@ -506,32 +601,73 @@ def _escaped(text: str) -> str:
     return html.escape(text)
 
 
-def render_html_table(matrix: Matrix, *, risky: set[tuple[str, str]] | None = None) -> str:
+@dataclass(frozen=True)
+class Marks:
+    """Which cells an HTML grid marks risky: `cell(row_kind(row), column, text)`, which
+    depends on the row only through its kind (a few kinds: judged once per kind and
+    cell, not per row and cell)."""
+
+    row_kind: Callable[[str], Hashable]
+    cell: Callable[[Hashable, str, str], bool]
+
+
+def render_html_table(matrix: Matrix, *, marks: Marks | None = None) -> str:
     """The grid as an HTML table; `data-from`/`data-to` name each cell for tools."""
+    return "".join(html_table_chunks(matrix, marks=marks))
+
+
+def html_table_chunks(matrix: Matrix, *, marks: Marks | None = None) -> Iterator[str]:
+    """`render_html_table` in pieces, a row at a time."""
     if not matrix.rows:
-        return '<p class="muted">No access.</p>\n'
-    risky = risky or set()
-    out = ['<table class="matrix">', "<thead><tr><th>from \\ to</th>"]
+        yield '<p class="muted">No access.</p>\n'
+        return
     escaped = [html.escape(c) for c in matrix.columns]
-    out.extend(f'<th scope="col">{c}</th>' for c in escaped)
-    out.append("</tr></thead><tbody>")
+    yield "\n".join(['<table class="matrix">', "<thead><tr><th>from \\ to</th>",
+                     *(f'<th scope="col">{c}</th>' for c in escaped),
+                     "</tr></thead><tbody>"])
+    # A cell is `<td class="KIND" data-from="` + the row + `" data-to="...">...</td>`:
+    # a row is its cells' two halves with the row between them, the halves made once per
+    # cell (and per row kind for the first), not once per row and cell.
+    table = matrix.table
+    pos = _positions(matrix)
+    used = _used(matrix)
+    none_left = '<td class="none" data-from="'
+    right: list[str | None] = [None] * len(table)
+    for i in used:
+        text = table[i][1]
+        right[i] = (f'" data-to="{escaped[pos[i]]}">{_escaped(text)}</td>\n' if text else
+                    f'" data-to="{escaped[pos[i]]}">·</td>\n')
+    lefts: dict[Hashable, list[str | None]] = {}
+
+    def left_of(kind: Hashable) -> list[str | None]:
+        found = lefts.get(kind)
+        if found is None:
+            found = lefts[kind] = [None] * len(table)
+            for i in used:
+                column, text = table[i]
+                found[i] = (none_left if not text else
+                            '<td class="allowed risky" data-from="'
+                            if marks is not None and marks.cell(kind, column, text) else
+                            '<td class="allowed" data-from="')
+        return found
+
+    blank: list[str | None] = []
+    for to in escaped:
+        blank += [none_left, None, f'" data-to="{to}">·</td>\n']
     for row in matrix.rows:
         members = matrix.members.get(row, [row])
         title = f' title="{html.escape(", ".join(members))}"' if members != [row] else ""
-        out.append(f'<tr><th scope="row"{title}>{html.escape(row)}</th>')
-        # Escaped once per row and column, not per cell: a large grid has millions.
-        start = f'data-from="{html.escape(row)}" data-to="'
-        cells = matrix.by_row.get(row, {})
-        for c, to in zip(matrix.columns, escaped, strict=True):
-            text = cells.get(c)
-            if text:
-                kind = "allowed risky" if (row, c) in risky else "allowed"
-                out.append(f'<td class="{kind}" {start}{to}">{_escaped(text)}</td>')
-            else:
-                out.append(f'<td class="none" {start}{to}">·</td>')
-        out.append("</tr>")
-    out.append("</tbody></table>")
-    return "\n".join(out) + "\n"
+        line = blank.copy()
+        line[1::3] = [html.escape(row)] * len(escaped)
+        left = left_of(marks.row_kind(row) if marks is not None else None)
+        for i in matrix.row_ids.get(row, ()):
+            p = 3 * pos[i]
+            line[p] = left[i]
+            line[p + 2] = right[i]
+        yield f'\n<tr><th scope="row"{title}>{html.escape(row)}</th>\n'
+        yield "".join(line)  # type: ignore[arg-type]
+        yield "</tr>"
+    yield "\n</tbody></table>\n"
 
 
 # A diff grid's cells: gained ports green, lost ones red and struck through; the cell
@@ -549,13 +685,30 @@ p.legend span { margin-right: 1rem; }
 """
 
 
-def html_page(title: str, body: str, *, style: str = "") -> str:
-    """A self-contained page: inline CSS, no script, nothing fetched from anywhere."""
+def page_start(title: str, *, style: str = "") -> str:
+    """A self-contained page up to its body: inline CSS, no script, nothing fetched from
+    anywhere. The body follows, then `PAGE_END`."""
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
             f"<title>{html.escape(title)}</title>\n"
             '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-            f"<style>{STYLE}{style}</style></head>\n<body>\n{body}</body></html>\n")
+            f"<style>{STYLE}{style}</style></head>\n<body>\n")
+
+
+PAGE_END = "</body></html>\n"
+
+
+def html_page(title: str, body: str, *, style: str = "") -> str:
+    """A self-contained page: inline CSS, no script, nothing fetched from anywhere."""
+    return page_start(title, style=style) + body + PAGE_END
 
 
 def render_html(matrix: Matrix, title: str = "Access matrix") -> str:
-    return html_page(title, f"<h1>{html.escape(title)}</h1>\n{render_html_table(matrix)}")
+    return "".join(html_chunks(matrix, title))
+
+
+def html_chunks(matrix: Matrix, title: str = "Access matrix") -> Iterator[str]:
+    """`render_html` in pieces: a large grid's page is hundreds of MB."""
+    yield page_start(title)
+    yield f"<h1>{html.escape(title)}</h1>\n"
+    yield from html_table_chunks(matrix)
+    yield PAGE_END

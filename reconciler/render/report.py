@@ -17,12 +17,12 @@ sensitive destination; people from outside (contractors, other domains) or every
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+from collections.abc import Hashable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from reconciler.engine.risk import assess, home_domains
-from reconciler.render.matrix import Matrix, html_page, render_html_table
+from reconciler.engine.risk import assess, home_domains, is_outside
+from reconciler.render.matrix import PAGE_END, Marks, Matrix, html_table_chunks, page_start
 
 
 @dataclass(frozen=True)
@@ -58,21 +58,32 @@ class Report:
     applies: list[tuple[str, str]] = field(default_factory=list)  # (commit, note)
 
 
-def risky_cells(matrix: Matrix, sensitive: Sequence[str]) -> set[tuple[str, str]]:
-    """Cells that are risky by `reconciler.engine.risk` (see the module docstring); a row of
-    several people is judged by each of them."""
+def risk_marks(matrix: Matrix, sensitive: Sequence[str]) -> Marks:
+    """The risky cells by `reconciler.engine.risk` (see the module docstring); a row of
+    several people is judged by each of them. A cell is risky when some member and some
+    (protocol, ports) part of it hit two of what, where and who: the three questions
+    are independent, so this is the best part's what, plus the column's where, plus
+    whether anyone of the row is from outside, which makes the row's kind."""
     people = [m for members in matrix.members.values() for m in members]
     domains = home_domains([*people, *matrix.rows])
-    out = set()
-    for (row, column), text in matrix.cells.items():
-        whos = matrix.members.get(row, [row])
-        for part in text.split("; "):
-            label, _, ports = part.partition(" ")
-            if any(assess(who, column, label, ports, sensitive=sensitive,
-                          domains=domains).risky for who in (row, *whos)):
-                out.add((row, column))
-                break
-    return out
+
+    def row_kind(row: str) -> bool:
+        return any(is_outside(who, domains) for who in (row, *matrix.members.get(row, [row])))
+
+    def cell(outside: Hashable, column: str, text: str) -> bool:
+        # "*" stands for someone from outside (everyone), "" for someone from inside.
+        who = "*" if outside else ""
+        return any(assess(who, column, label, ports, sensitive=sensitive).risky
+                   for label, _, ports in (part.partition(" ") for part in text.split("; ")))
+
+    return Marks(row_kind, cell)
+
+
+def risky_cells(matrix: Matrix, sensitive: Sequence[str]) -> set[tuple[str, str]]:
+    """The (row, column) of every risky cell, as `risk_marks` marks them."""
+    marks = risk_marks(matrix, sensitive)
+    return {(row, column) for row in matrix.rows for column, text in matrix.row_cells(row)
+            if marks.cell(marks.row_kind(row), column, text)}
 
 
 def time_left(expires: datetime, now: datetime) -> str:
@@ -96,17 +107,26 @@ def _reach_section(report: Report) -> str:
            f'<p class="muted">{html.escape(report.sensitive_source)}</p>']
     if not report.sensitive:
         out.append('<p class="muted">No sensitive tags.</p>')
-    risky = risky_cells(report.matrix, report.sensitive)
+    matrix = report.matrix
+    marks = risk_marks(matrix, report.sensitive)
+    # The non-empty cells of the sensitive columns, found in one pass over the rows.
+    wanted = {i for i, (column, text) in enumerate(matrix.table)
+              if text and column in report.sensitive}
+    reach: dict[str, list[tuple[str, str]]] = {}
+    for row in matrix.rows:
+        for i in sorted(wanted.intersection(matrix.row_ids.get(row, ()))):
+            column, text = matrix.table[i]
+            reach.setdefault(column, []).append((row, text))
     for tag in report.sensitive:
-        who = [(row, report.matrix.cell(row, tag)) for row in report.matrix.rows
-               if report.matrix.cell(row, tag)]
+        who = reach.get(tag, [])
         out.append(f'<h3 id="reach-{html.escape(tag)}">{html.escape(tag)}</h3>')
         if not who:
             out.append('<p class="muted">Nobody.</p>')
             continue
         out.append('<table class="list"><tbody>')
         for row, ports in who:
-            cls = "allowed risky" if (row, tag) in risky else "allowed"
+            cls = ("allowed risky" if marks.cell(marks.row_kind(row), tag, ports)
+                   else "allowed")
             members = report.matrix.members.get(row, [row])
             title = f' title="{html.escape(", ".join(members))}"' if members != [row] else ""
             out.append(f'<tr><th scope="row"{title}>{html.escape(row)}</th>'
@@ -169,10 +189,16 @@ def _applies_section(report: Report) -> str:
 
 
 def render(report: Report) -> str:
+    return "".join(chunks(report))
+
+
+def chunks(report: Report) -> Iterator[str]:
+    """The page in pieces, to write as they come: a large tailnet's grid is hundreds of
+    MB of HTML, never to be held whole."""
     facts = "".join(f"<dt>{html.escape(k)}</dt><dd>{html.escape(v)}</dd>"
                     for k, v in report.facts)
-    risky = risky_cells(report.matrix, report.sensitive)
-    body = "\n".join([
+    yield page_start(report.title)
+    yield "\n".join([
         f"<h1>{html.escape(report.title)}</h1>",
         f'<dl class="facts">{facts}</dl>',
         _reach_section(report),
@@ -181,9 +207,9 @@ def render(report: Report) -> str:
         "sources. Columns: tags, other destinations, and users' own devices. Cells: the "
         "ports allowed. Marked cells are risky: two of SSH, an admin port or every port; a "
         "sensitive destination; people from outside or everyone.</p>",
-        render_html_table(report.matrix, risky=risky),
-        _expiry_section(report),
-        _lint_section(report),
-        _applies_section(report),
-    ])
-    return html_page(report.title, body)
+        ""])
+    yield from html_table_chunks(report.matrix,
+                                 marks=risk_marks(report.matrix, report.sensitive))
+    yield "\n".join(["", _expiry_section(report), _lint_section(report),
+                     _applies_section(report)])
+    yield PAGE_END

@@ -119,7 +119,7 @@ def _grids(policy: dict[str, Any], inventory: Any) -> tuple[Any, Any]:
     groups, tags = policy.get("groups") or {}, policy.get("tagOwners") or {}
     matrix = compute_access(policy, inventory)
     plain = build([Row(e.src, e.dst, e.ports) for e in matrix.entries()], groups, tags=tags)
-    return plain, build_shared(matrix.shared_rows(), groups, tags=tags)
+    return plain, build_shared(matrix.shared_rows, groups, tags=tags)
 
 
 def _same_grid(plain: Any, shared: Any) -> None:
