@@ -212,9 +212,9 @@ class _Side:
         self.ids: dict[str, int] = {}
         self.addrs: list[AddrSet | _Lazy] = []
         self.outside: list[int] = []  # selectors that reach addresses of no device
-        # per point id: the selectors covering it (None: none); sets while selectors are
-        # added, then one shared frozenset per distinct set (`freeze`)
-        self.at: list[set[int] | frozenset[int] | None] = [None] * len(points.pid)
+        # per point id: the selectors covering it (None: none); lists while selectors are
+        # added (in id order), then one shared frozenset per distinct list (`freeze`)
+        self.at: list[list[int] | frozenset[int] | None] = [None] * len(points.pid)
         self._lazy: dict[Point, frozenset[int]] = {}
 
     def freeze(self) -> None:
@@ -222,12 +222,9 @@ class _Side:
         point with the same selectors (devices of one user or tag are covered alike).
         A fraction of the memory (a set per device address was a third of an index),
         and the signatures built from them (`RuleIndex.signature`) are the same objects."""
-        shared: dict[frozenset[int], frozenset[int]] = {}
-        at = self.at
-        for pid, here in enumerate(at):
-            if here is not None:
-                frozen = frozenset(here)
-                at[pid] = shared.setdefault(frozen, frozen)
+        keys = [here and tuple(here) for here in self.at]  # None stays None
+        shared = {key: frozenset(key) for key in set(keys) if key}
+        self.at = list(map(shared.get, keys))  # type: ignore[arg-type]
 
     def id(self, selector: str) -> int:
         found = self.ids.get(selector)
@@ -247,17 +244,17 @@ class _Side:
             for pid in hits:
                 here = at[pid]
                 if here is None:
-                    at[pid] = {found}
+                    at[pid] = [found]
                 else:
-                    here.add(found)  # type: ignore[union-attr]  # a set until `freeze`
+                    here.append(found)  # type: ignore[union-attr]  # a list until `freeze`
             if beyond:
                 self.outside.append(found)
         return found
 
-    def selectors_at(self, point: Point) -> set[int] | frozenset[int]:
+    def selectors_at(self, point: Point) -> frozenset[int]:
         pid = self.points.pid.get(point)
         if pid is not None:
-            return self.at[pid] or _NONE
+            return self.at[pid] or _NONE  # type: ignore[return-value]  # frozen: see `freeze`
         found = self._lazy.get(point)
         if found is None:
             fam, value = point
@@ -374,12 +371,12 @@ class RuleIndex:
         found = self._host_sels.get(key)
         if found is None:
             get, at, elsewhere = self.pid.get, self.dst.at, self.dst.selectors_at
-            per_fam: dict[int, list[set[int] | frozenset[int]]] = {4: [], 6: []}
+            per_fam: dict[int, list[frozenset[int]]] = {4: [], 6: []}
             for p in dst:
                 pid = get(p)
                 here = at[pid] if pid is not None else elsewhere(p)
                 if here:
-                    per_fam[p[0]].append(here)
+                    per_fam[p[0]].append(here)  # type: ignore[arg-type]  # frozen
             sels4 = frozenset().union(*per_fam[4])
             sels6 = frozenset().union(*per_fam[6])
             found = self._host_sels[key] = (sels4, sels4 if sels6 == sels4 else sels6)
@@ -428,7 +425,7 @@ class RuleIndex:
         """The src selectors holding the source's IPv4 and IPv6 address: the frozensets
         the src side shares between points (`_Side.freeze`), so nothing to cache."""
         at = self.src.selectors_at
-        return (at((4, src.v4)) if src.v4 is not None else _NONE,  # type: ignore[return-value]
+        return (at((4, src.v4)) if src.v4 is not None else _NONE,
                 at((6, src.v6)) if src.v6 is not None else _NONE)
 
     def group(self, sources: Sequence[Source]) -> SourceGroup:
