@@ -46,6 +46,13 @@ _NONE: frozenset[int] = frozenset()
 _Parts = tuple[frozenset[int], ...]  # sets standing for their union
 
 
+def _union(sets: list[frozenset[int]]) -> frozenset[int]:
+    """The union of `sets`, itself when they are all one (the devices of a tag or a
+    user share theirs: see `_Side.freeze`), rather than a copy per question."""
+    distinct = set(sets)  # frozensets cache their hash: cheap
+    return distinct.pop() if len(distinct) == 1 else _NONE.union(*distinct)
+
+
 def _meets(parts: _Parts, selectors: frozenset[int]) -> bool:
     """Whether the union of `parts` holds one of `selectors` (without building it)."""
     for part in parts:  # noqa: SIM110 (a loop: no generator per call on the hot path)
@@ -85,7 +92,7 @@ class Candidates:
         return not any(self.covered.values()) and not any(self.posture.values())
 
 
-@dataclass
+@dataclass(slots=True)  # slots: one per distinct test src
 class SourceGroup:
     """Sources of one test src, grouped by their (IPv4, IPv6) src-selector signatures.
 
@@ -95,9 +102,9 @@ class SourceGroup:
     question: tests repeat them.
     """
 
-    sources: list[Source]
+    sources: Sequence[Source]
     # per signature: (src selectors holding its IPv4 / IPv6 point, members)
-    signatures: list[tuple[frozenset[int], frozenset[int], list[Source]]]
+    signatures: list[tuple[frozenset[int], frozenset[int], Sequence[Source]]]
     universal: tuple[frozenset[int], frozenset[int]]  # selectors holding every source
     union: tuple[frozenset[int], frozenset[int]]  # selectors holding some source
     verdicts: dict[tuple[Any, ...], bool] = field(default_factory=dict)
@@ -377,8 +384,7 @@ class RuleIndex:
                 here = at[pid] if pid is not None else elsewhere(p)
                 if here:
                     per_fam[p[0]].append(here)  # type: ignore[arg-type]  # frozen
-            sels4 = frozenset().union(*per_fam[4])
-            sels6 = frozenset().union(*per_fam[6])
+            sels4, sels6 = _union(per_fam[4]), _union(per_fam[6])
             found = self._host_sels[key] = (sels4, sels4 if sels6 == sels4 else sels6)
         return found
 
@@ -441,6 +447,8 @@ class RuleIndex:
             else:
                 members.append(s)
         keys = list(sigs)
+        if len(keys) == 1:  # the signature is its own intersection and union: no copies
+            return SourceGroup(sources, [(*keys[0], sources)], keys[0], keys[0])
         return SourceGroup(
             list(sources),
             [(k[0], k[1], v) for k, v in sigs.items()],

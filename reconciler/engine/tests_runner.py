@@ -191,6 +191,7 @@ class Runner:
         self._src_cache: dict[str, list[Source]] = {}
         self._group_cache: dict[str, SourceGroup] = {}
         self._parsed_dst: dict[str, tuple[str, str, list[Point], int]] = {}
+        self._hosts: dict[str, str] = {}
         self._roles: list[str] | None = None
 
     @cached_property
@@ -445,7 +446,9 @@ class Runner:
                           f"not {port_text!r}")
         host = host.strip()
         points, _ = self._dst_points(host, trimmed)
-        return host, points, port
+        # One string per host, however many ports are asked of it: it keys every cache
+        # of the question (here and in the index) for the rest of the run.
+        return self._hosts.setdefault(host, host), points, port
 
     def group_of(self, src: str, sources: list[Source],
                  attrs: Mapping[str, Any] | None) -> SourceGroup:
