@@ -9,6 +9,7 @@ everything downstream reports problems through a `SourceMap` so messages carry
 from __future__ import annotations
 
 import bisect
+from array import array
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import accumulate
@@ -41,16 +42,29 @@ class Lines:
     def __init__(self, file: str, text: str) -> None:
         self.file = file
         self._text = text
-        self._starts: list[int] | None = None
+        self._starts: array[int] | None = None
 
     def location(self, offset: int) -> Location:
         starts = self._starts
         if starts is None:
-            # Line k+1 starts one past the end of line k (all in C: no per-line bytecode).
-            starts = self._starts = list(accumulate(
-                map((1).__add__, map(len, self._text.split("\n"))), initial=0))
+            starts = self._starts = _line_starts(self._text)
         line = bisect.bisect_right(starts, offset)
         return Location(self.file, line, 1 + offset - starts[line - 1])
+
+
+def _line_starts(text: str, chunk: int = 1 << 20) -> array[int]:
+    """Where each line of `text` starts. An array, not a list: 8 bytes a line instead of
+    40 (an int object and its slot), tens of MB for a policy of a million lines; split a
+    chunk at a time so the lines never all exist as strings at once."""
+    starts = array("q", [0])
+    for at in range(0, len(text), chunk):
+        parts = text[at:at + chunk].split("\n")
+        parts.pop()  # what follows the chunk's last newline: no line starts in it
+        # Line k+1 starts one past the end of line k (all in C: no per-line bytecode).
+        found = accumulate(map((1).__add__, map(len, parts)), initial=at)
+        next(found)  # `at` itself: no line starts there unless a newline precedes it
+        starts.extend(found)
+    return starts
 
 
 class Positions(Protocol):

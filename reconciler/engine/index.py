@@ -33,6 +33,7 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 from reconciler.core.inventory import Device
@@ -42,10 +43,27 @@ from reconciler.engine.posture import Postures
 from reconciler.engine.resolve import Resolver
 
 Point = tuple[int, int]  # (family, value)
+_value = itemgetter(1)  # a point's value: sorting by it compares ints, not tuples
 _NONE: frozenset[int] = frozenset()
+_Parts = tuple[frozenset[int], ...]  # sets standing for their union
 
 
-@dataclass(frozen=True)
+def _union(sets: list[frozenset[int]]) -> frozenset[int]:
+    """The union of `sets`, itself when they are all one (the devices of a tag or a
+    user share theirs: see `_Side.freeze`), rather than a copy per question."""
+    distinct = set(sets)  # frozensets cache their hash: cheap
+    return distinct.pop() if len(distinct) == 1 else _NONE.union(*distinct)
+
+
+def _meets(parts: _Parts, selectors: frozenset[int]) -> bool:
+    """Whether the union of `parts` holds one of `selectors` (without building it)."""
+    for part in parts:  # noqa: SIM110 (a loop: no generator per call on the hot path)
+        if not part.isdisjoint(selectors):
+            return True
+    return False
+
+
+@dataclass(frozen=True, slots=True)  # slots: one per device of a tailnet
 class Source:
     """One source of a query: a device (or a bare address) and its posture attributes."""
 
@@ -76,7 +94,7 @@ class Candidates:
         return not any(self.covered.values()) and not any(self.posture.values())
 
 
-@dataclass
+@dataclass(slots=True)  # slots: one per distinct test src
 class SourceGroup:
     """Sources of one test src, grouped by their (IPv4, IPv6) src-selector signatures.
 
@@ -86,9 +104,9 @@ class SourceGroup:
     question: tests repeat them.
     """
 
-    sources: list[Source]
+    sources: Sequence[Source]
     # per signature: (src selectors holding its IPv4 / IPv6 point, members)
-    signatures: list[tuple[frozenset[int], frozenset[int], list[Source]]]
+    signatures: list[tuple[frozenset[int], frozenset[int], Sequence[Source]]]
     universal: tuple[frozenset[int], frozenset[int]]  # selectors holding every source
     union: tuple[frozenset[int], frozenset[int]]  # selectors holding some source
     verdicts: dict[tuple[Any, ...], bool] = field(default_factory=dict)
@@ -128,13 +146,15 @@ class _Points:
                     owner[p] = d
         self.pid: dict[Point, int] = {}
         self.values: dict[int, list[int]] = {}
-        self.ids: dict[int, list[int]] = {}
+        self.ids: dict[int, range] = {}  # a range, not a list: no int object per point
         for fam in (4, 6):
-            values = sorted(v for f, v in owner if f == fam)
+            # the owner's own point tuples as keys: new (fam, v) pairs would double them
+            keys = sorted([p for p in owner if p[0] == fam], key=_value)
+            values = [v for _, v in keys]
             first = len(self.pid)
             self.values[fam] = values
-            self.ids[fam] = list(range(first, first + len(values)))
-            self.pid.update(zip([(fam, v) for v in values], self.ids[fam], strict=True))
+            self.ids[fam] = range(first, first + len(values))
+            self.pid.update(zip(keys, self.ids[fam], strict=True))
         pid = self.pid
         self.device_pids: dict[int, tuple[int, ...]] = {
             k: tuple([pid[p] for p in points]) for k, points in self.device_points.items()}
@@ -201,8 +221,26 @@ class _Side:
         self.ids: dict[str, int] = {}
         self.addrs: list[AddrSet | _Lazy] = []
         self.outside: list[int] = []  # selectors that reach addresses of no device
-        self.at: list[set[int] | None] = [None] * len(points.pid)  # None: no selector
+        # per point id: the selectors covering it (None: none); lists while selectors are
+        # added (in id order), then one shared frozenset per distinct list (`freeze`)
+        self.at: list[list[int] | frozenset[int] | None] = [None] * len(points.pid)
         self._lazy: dict[Point, frozenset[int]] = {}
+
+    def freeze(self) -> None:
+        """Once every selector is in: each point's set as a frozenset shared by every
+        point with the same selectors (devices of one user or tag are covered alike).
+        A fraction of the memory (a set per device address was a third of an index),
+        and the signatures built from them (`RuleIndex.signature`) are the same objects."""
+        shared: dict[tuple[int, ...], frozenset[int]] = {}
+        get = shared.get
+        at = self.at
+        for pid, here in enumerate(at):
+            if here is not None:
+                key = tuple(here)
+                found = get(key)
+                if found is None:
+                    found = shared[key] = frozenset(key)
+                at[pid] = found
 
     def id(self, selector: str) -> int:
         found = self.ids.get(selector)
@@ -222,17 +260,17 @@ class _Side:
             for pid in hits:
                 here = at[pid]
                 if here is None:
-                    at[pid] = {found}
+                    at[pid] = [found]
                 else:
-                    here.add(found)
+                    here.append(found)  # type: ignore[union-attr]  # a list until `freeze`
             if beyond:
                 self.outside.append(found)
         return found
 
-    def selectors_at(self, point: Point) -> set[int] | frozenset[int]:
+    def selectors_at(self, point: Point) -> frozenset[int]:
         pid = self.points.pid.get(point)
         if pid is not None:
-            return self.at[pid] or _NONE
+            return self.at[pid] or _NONE  # type: ignore[return-value]  # frozen: see `freeze`
         found = self._lazy.get(point)
         if found is None:
             fam, value = point
@@ -315,6 +353,8 @@ class RuleIndex:
                         at_port[(sid, port)] = [i]
                     else:
                         found.append(i)
+        self.src.freeze()
+        self.dst.freeze()
         self.posture_rules = frozenset(i for i, r in enumerate(self.rules) if r.posture)
         self._port_rules: dict[tuple[int, frozenset[int]], frozenset[int]] = {}
         self._cache: dict[tuple[Any, ...], Candidates] = {}
@@ -322,10 +362,8 @@ class RuleIndex:
         self._host_sels: dict[Any, tuple[frozenset[int], frozenset[int]]] = {}
         # per (port, protos): per dst selector id, its share of a question (see _reach_of)
         self._reach: dict[tuple[int, frozenset[int]],
-                          list[tuple[frozenset[int], frozenset[int], bool] | None]] = {}
-        self._live: dict[tuple[Any, ...], tuple[frozenset[int], frozenset[int], bool]] = {}
-        self._signatures: dict[tuple[int | None, int | None],
-                               tuple[frozenset[int], frozenset[int]]] = {}
+                          list[tuple[_Parts, _Parts, bool] | None]] = {}
+        self._live: dict[tuple[Any, ...], tuple[_Parts, _Parts, bool]] = {}
 
     def port_rules(self, port: int, protos: frozenset[int]) -> frozenset[int]:
         key = (port, protos)
@@ -349,14 +387,13 @@ class RuleIndex:
         found = self._host_sels.get(key)
         if found is None:
             get, at, elsewhere = self.pid.get, self.dst.at, self.dst.selectors_at
-            per_fam: dict[int, list[set[int] | frozenset[int]]] = {4: [], 6: []}
+            per_fam: dict[int, list[frozenset[int]]] = {4: [], 6: []}
             for p in dst:
                 pid = get(p)
                 here = at[pid] if pid is not None else elsewhere(p)
                 if here:
-                    per_fam[p[0]].append(here)
-            sels4 = frozenset().union(*per_fam[4])
-            sels6 = frozenset().union(*per_fam[6])
+                    per_fam[p[0]].append(here)  # type: ignore[arg-type]  # frozen
+            sels4, sels6 = _union(per_fam[4]), _union(per_fam[6])
             found = self._host_sels[key] = (sels4, sels4 if sels6 == sels4 else sels6)
         return found
 
@@ -400,14 +437,11 @@ class RuleIndex:
         return self._allowed(src, self.candidates(dst, port, protos), dst, port, protos)
 
     def signature(self, src: Source) -> tuple[frozenset[int], frozenset[int]]:
-        """The src selectors holding the source's IPv4 and IPv6 address; cached."""
-        found = self._signatures.get((src.v4, src.v6))
-        if found is None:
-            at = self.src.selectors_at
-            found = self._signatures[(src.v4, src.v6)] = (
-                frozenset(at((4, src.v4))) if src.v4 is not None else _NONE,
-                frozenset(at((6, src.v6))) if src.v6 is not None else _NONE)
-        return found
+        """The src selectors holding the source's IPv4 and IPv6 address: the frozensets
+        the src side shares between points (`_Side.freeze`), so nothing to cache."""
+        at = self.src.selectors_at
+        return (at((4, src.v4)) if src.v4 is not None else _NONE,
+                at((6, src.v6)) if src.v6 is not None else _NONE)
 
     def group(self, sources: Sequence[Source]) -> SourceGroup:
         """The sources of one test src, with the selector sets the fast paths need."""
@@ -422,6 +456,8 @@ class RuleIndex:
             else:
                 members.append(s)
         keys = list(sigs)
+        if len(keys) == 1:  # the signature is its own intersection and union: no copies
+            return SourceGroup(sources, [(*keys[0], sources)], keys[0], keys[0])
         return SourceGroup(
             list(sources),
             [(k[0], k[1], v) for k, v in sigs.items()],
@@ -431,9 +467,10 @@ class RuleIndex:
         )
 
     def _live_rules(self, dst: Sequence[Point], key: Any, port: int, protos: frozenset[int]
-                    ) -> tuple[frozenset[int], frozenset[int], bool]:
+                    ) -> tuple[_Parts, _Parts, bool]:
         """The src selectors of the posture-free rules that reach `dst` (per family 4, 6)
-        on port/protos, and whether posture-bound rules do too; cached per question.
+        on port/protos, as sets whose union they are (see `_meets`), and whether
+        posture-bound rules reach it too; cached per question.
 
         Built from the shares of the dst selectors holding `dst` (most hosts have one).
         """
@@ -450,19 +487,21 @@ class RuleIndex:
             (sid,) = sels4
             found = reach[sid] or self._reach_of(reach, sid, port, protos)
         else:
+            # The shares themselves, not their union: a question asked once or twice
+            # does not pay for a set of its own (a tenth of a large run's memory).
             parts4 = [reach[sid] or self._reach_of(reach, sid, port, protos) for sid in sels4]
             parts6 = parts4 if sels6 is sels4 else [
                 reach[sid] or self._reach_of(reach, sid, port, protos) for sid in sels6]
-            src4 = frozenset().union(*[p[0] for p in parts4])
-            src6 = src4 if parts6 is parts4 else frozenset().union(*[p[0] for p in parts6])
+            src4 = tuple([p[0][0] for p in parts4 if p[0]])
+            src6 = src4 if parts6 is parts4 else tuple([p[0][0] for p in parts6 if p[0]])
             bound = bool(self.posture_rules) and any(p[2] for p in (*parts4, *parts6))
             found = (src4, src6, bound)
         self._live[qkey] = found
         return found
 
-    def _reach_of(self, reach: list[tuple[frozenset[int], frozenset[int], bool] | None],
+    def _reach_of(self, reach: list[tuple[_Parts, _Parts, bool] | None],
                   sid: int, port: int, protos: frozenset[int]
-                  ) -> tuple[frozenset[int], frozenset[int], bool]:
+                  ) -> tuple[_Parts, _Parts, bool]:
         """One dst selector's share of a question, as `_live_rules` answers (both families
         alike); stored in `reach`, the list of shares for this port and protos."""
         rules, rule_src = self.rules, self.rule_src
@@ -476,7 +515,8 @@ class RuleIndex:
             else opening
         covered = rule_src[free[0]] if len(free) == 1 else frozenset().union(
             *[rule_src[i] for i in free])
-        found = reach[sid] = (covered, covered, len(free) != len(opening))
+        parts = (covered,) if covered else ()
+        found = reach[sid] = (parts, parts, len(free) != len(opening))
         return found
 
     def verdict(self, group: SourceGroup, dst: Sequence[Point], port: int,
@@ -493,8 +533,13 @@ class RuleIndex:
         srcs4, srcs6, bound = self._live.get((key, port, protos)) or self._live_rules(
             dst, key, port, protos)
         sel4, sel6 = group.universal if every else group.union
-        if not srcs4.isdisjoint(sel4) or not srcs6.isdisjoint(sel6):
-            return True
+        for part in srcs4:  # `_meets`, inline: the hottest line of a test run
+            if not part.isdisjoint(sel4):
+                return True
+        if srcs6 is not srcs4 or sel6 is not sel4:
+            for part in srcs6:
+                if not part.isdisjoint(sel6):
+                    return True
         if not every and not bound and not self.self_rules:
             return False
         vkey = (key, port, protos, every)
@@ -510,7 +555,7 @@ class RuleIndex:
         srcs4, srcs6, _ = self._live_rules(dst, key, port, protos)
         if every:
             for sel4, sel6, members in group.signatures:
-                if not srcs4.isdisjoint(sel4) or not srcs6.isdisjoint(sel6):
+                if _meets(srcs4, sel4) or _meets(srcs6, sel6):
                     continue
                 if not slow:
                     return False

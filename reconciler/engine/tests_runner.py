@@ -29,7 +29,7 @@ from typing import Any
 
 from reconciler.core.errors import AddressError, SelectorError
 from reconciler.core.inventory import Device, Inventory
-from reconciler.core.source import Location, SourceMap
+from reconciler.core.source import Location, PathKey, SourceMap
 from reconciler.engine.addrset import AddrSet, parse_ip, strict_ip
 from reconciler.engine.compile import CompiledPolicy, compile_policy
 from reconciler.engine.index import DeviceAddresses, Point, RuleIndex, Source, SourceGroup
@@ -46,7 +46,7 @@ class Invalid(Exception):
     """Internal: this test entry is malformed; the message says why."""
 
 
-@dataclass
+@dataclass(slots=True)  # slots: one per test entry, tens of thousands of them
 class TestResult:
     """One entry of `tests` or `sshTests` and what became of it."""
 
@@ -55,12 +55,30 @@ class TestResult:
     section: str  # "tests" | "sshTests"
     index: int
     src: str
-    location: Location | None = None
+    # Where the entry is written: a Location, or (source map, path) until first read
+    # (`location`): a report of passing tests never needs one.
+    where: Location | tuple[SourceMap, PathKey] | None = field(default=None, compare=False)
     errors: list[str] = field(default_factory=list)  # failing assertions, SaaS wording
     invalid: list[str] = field(default_factory=list)  # why the entry is malformed
     assertions: int = 0
     title: str | None = None  # the entry's `name:` in its fragment, when it has one
     notes: list[str] = field(default_factory=list)  # why a failure may not be the policy's
+
+    @property
+    def location(self) -> Location | None:
+        where = self.where
+        if type(where) is tuple:
+            where = self.where = where[0].at(where[1])
+        return where  # type: ignore[return-value]
+
+    def __getstate__(self) -> tuple[Any, ...]:
+        """Pickled (from a forked child) with its location, not the source map."""
+        self.location  # noqa: B018 (resolves `where`)
+        return tuple([getattr(self, name) for name in self.__slots__])
+
+    def __setstate__(self, state: tuple[Any, ...]) -> None:
+        for name, value in zip(self.__slots__, state, strict=True):
+            object.__setattr__(self, name, value)
 
     @property
     def status(self) -> str:
@@ -152,6 +170,7 @@ class Runner:
         self._src_cache: dict[str, list[Source]] = {}
         self._group_cache: dict[str, SourceGroup] = {}
         self._parsed_dst: dict[str, tuple[str, str, list[Point], int]] = {}
+        self._hosts: dict[str, str] = {}
         self._roles: list[str] | None = None
 
     @cached_property
@@ -170,8 +189,8 @@ class Runner:
         results = [run_one(i, entry) for run_one, i, entry in work]
         return TestReport(results, self.compiled.inventory.source)
 
-    def _location(self, path: tuple[str | int, ...]) -> Location | None:
-        return self.sources.at(path) if self.sources is not None else None
+    def _location(self, path: PathKey) -> tuple[SourceMap, PathKey] | None:
+        return (self.sources, path) if self.sources is not None else None
 
     # --- sources ------------------------------------------------------------------------
 
@@ -406,7 +425,9 @@ class Runner:
                           f"not {port_text!r}")
         host = host.strip()
         points, _ = self._dst_points(host, trimmed)
-        return host, points, port
+        # One string per host, however many ports are asked of it: it keys every cache
+        # of the question (here and in the index) for the rest of the run.
+        return self._hosts.setdefault(host, host), points, port
 
     def group_of(self, src: str, sources: list[Source],
                  attrs: Mapping[str, Any] | None) -> SourceGroup:

@@ -190,4 +190,9 @@ def check_references(policy: Mapping[str, Any], sources: SourceMap,
                 "empty-group", "warning", f'group "{name}" has no members (rules naming it '
                 "match no one; members whose `expires` passed are dropped)",
                 sources.key(("groups", name)), "add members, or remove the group"))
+    # The selector caches serve one pass over a policy; kept, a large one's hundred
+    # thousand entries would stay alive through the heavier checks that follow (their
+    # peak is lint's).
+    _named_in.cache_clear()
+    _named.cache_clear()
     return findings

@@ -230,3 +230,66 @@ def test_verdicts_match_a_scan_of_every_rule(seed: int) -> None:
         assert index.verdict(group, points, port, protos, every=True, key=host) \
             == (bool(srcs) and all(each))
         assert index.verdict(group, points, port, protos, every=False, key=host) == any(each)
+
+
+@settings(max_examples=examples(500), deadline=None)
+@given(question)
+def test_index_answers_for_address_hosts_match_the_reference_scan(
+        q: tuple[int, random.Random, int, frozenset[int]]) -> None:
+    """As above with a device address (one family only) or a host alias as the dst: the
+    questions whose dst selectors differ per family, or number several."""
+    seed, rnd, port, protos = q
+    runner, identities = _tailnet(seed)
+    index, compiled = runner.index, runner.compiled
+    device = rnd.choice(compiled.inventory.devices)
+    host = rnd.choice([ip for ip in (device.ipv4, device.ipv6) if ip]
+                      + sorted(h for h, ip in runner.resolver.hosts.items() if strict_ip(ip)))
+    src_text = rnd.choice(identities)
+    srcs = runner.sources_of(src_text, None)
+    group = runner.group_of(src_text, srcs, None)
+    points, _ = runner.parse_dst_keyed(f"{host}:{port}")[1:]
+    each = [scan_allowed(compiled, index.owner, s, points, port, protos) for s in srcs]
+    assert index.verdict(group, points, port, protos, every=True, key=host) \
+        == (bool(srcs) and all(each))
+    assert index.verdict(group, points, port, protos, every=False, key=host) == any(each)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_point_selectors_are_exact_and_shared(seed: int) -> None:
+    """Each device address's selectors (per side) are exactly those whose addresses hold
+    it, and points with the same selectors share one frozenset (the index's memory)."""
+    runner, _ = _tailnet(seed)
+    index = runner.index
+    for side, resolve in ((index.src, runner.resolver.src), (index.dst, runner.resolver.dst)):
+        by_content: dict[frozenset[int], frozenset[int]] = {}
+        for point in index.pid:
+            want = frozenset(sid for sel, sid in side.ids.items()
+                             if resolve(sel).addrs.contains_int(*point))
+            got = side.selectors_at(point)
+            assert got == want
+            assert type(got) is frozenset
+            assert by_content.setdefault(got, got) is got
+
+
+def test_test_results_pickle_with_their_location_not_the_source_map() -> None:
+    """A forked test run sends its report back pickled: each result's location is
+    resolved first, so the source map (and the whole policy text) stays behind."""
+    import pickle
+
+    from reconciler.engine.tests_runner import run_tests
+    from reconciler.load.hujson import load_with_sources
+
+    text = ('{"acls": [{"action": "accept", "src": ["tag:a"], "dst": ["tag:b:22"]}],\n'
+            ' "tagOwners": {"tag:a": [], "tag:b": []},\n'
+            ' "tests": [\n  {"src": "tag:a", "accept": ["tag:b:22"]},\n'
+            '  {"src": "tag:a", "accept": ["tag:b:80"]}]}\n' + " " * 100_000)
+    policy, sources = load_with_sources(text, file="policy.hujson")
+    report = run_tests(policy, None, sources)
+    assert [r.status for r in report.results] == ["passed", "failed"]
+    payload = pickle.dumps(report)
+    assert len(payload) < 10_000  # no policy text in it
+    back = pickle.loads(payload)
+    assert [str(r.location) for r in back.results] \
+        == ["policy.hujson:4:3", "policy.hujson:5:3"] \
+        == [str(sources.at(("tests", i))) for i in range(2)]
+    assert back.to_dict() == report.to_dict()

@@ -186,3 +186,20 @@ def test_rule_bitsets_hold_exactly_their_ids_in_order(ids: list[int]) -> None:
     assert list(ascending(bitset(ids))) == sorted(set(ids))
     half = ids[::2]
     assert list(ascending(bitset(ids) & bitset(half))) == sorted(set(ids) & set(half))
+
+
+def test_reference_check_leaves_no_selector_cache_behind() -> None:
+    """The selector caches serve one pass: kept, a large policy's entries stayed alive
+    through the heavier checks after it (lint's peak memory), and a second pass finds
+    the same references."""
+    from reconciler.core.source import SourceMap
+    from reconciler.lint import references as refs
+
+    policy, _ = generate(Scale("tiny", 40, 60, 30), 3)
+    policy["acls"][0]["src"] = ["group:nope"]
+    first = refs.check_references(policy, SourceMap())
+    assert refs._named.cache_info().currsize == 0
+    assert refs._named_in.cache_info().currsize == 0
+    assert any(f.code == "undefined-group" for f in first)
+    assert [f.message for f in refs.check_references(policy, SourceMap())] \
+        == [f.message for f in first]
