@@ -90,7 +90,9 @@ def check_risky_access(policy: Mapping[str, Any], sources: SourceMap,
                        names: Mapping[Any, str] | None = None) -> list[Finding]:
     """`risky-access`: each rule that gives access hitting two or more of the risk rule's
     questions (`reconciler.engine.risk`), with the same sensitive tags as the plan."""
-    groups = policy.get("groups") if isinstance(policy.get("groups"), Mapping) else {}
+    groups = policy.get("groups")
+    if not isinstance(groups, Mapping):
+        groups = {}
     domains = home_domains(u for members in groups.values() for _, u in strings(members))
     findings: list[Finding] = []
     for section in ("acls", "grants"):
