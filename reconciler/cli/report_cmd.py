@@ -8,6 +8,7 @@ CLI layer. Thin: gathers the facts from the engine, lint and git, and hands them
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -20,6 +21,9 @@ from reconciler.engine.risk import default_sensitive
 from reconciler.load.desired import Desired
 from reconciler.render import matrix as grid
 from reconciler.render import report as page
+
+if TYPE_CHECKING:
+    from reconciler.lint.rules import Coverage
 
 
 def sensitive_tags(configured: tuple[str, ...] | None, tags: list[str]) -> tuple[list[str], str]:
@@ -42,6 +46,20 @@ def expiries(desired: Desired) -> list[page.Expiry]:
             found.append(page.Expiry(f"{path[0]} {name}", meta.expires,
                                      str(where) if where else "", meta.description or ""))
     return found
+
+
+def untested_rules(coverage: Coverage | None, desired: Desired) -> list[str]:
+    """The rules no test exercises, named as the lint findings beside them name them
+    (`grants[2] "dev-web"`)."""
+    if coverage is None:
+        return []
+    out = []
+    for path in coverage.entries:
+        if path not in coverage.covered:
+            meta = desired.meta.get(path)
+            name = meta.name if meta is not None else None
+            out.append(f"{path[0]}[{path[1]}]" + (f' "{name}"' if name else ""))
+    return out
 
 
 @cli.command("report")
@@ -73,7 +91,7 @@ def report_cmd(app: AppContext, ref: str | None, inventory_path: Path | None,
                                         where=str(config.file or "reconciler.yaml"),
                                         sensitive_tags=config.sensitive_tags)
     lint = lint_desired(desired, settings, now=app.now(), inventory=inventory)
-    applies = gitsource.notes(config.root) if gitsource.root_of(config.root) else []
+    applies = gitsource.recorded_applies(config.root) if gitsource.root_of(config.root) else []
     facts = [("revision", (desired.commit or "working tree")[:12]
               + (" (uncommitted changes)" if desired.dirty else "")),
              ("generated", app.now().strftime("%Y-%m-%d %H:%M UTC")),
@@ -87,7 +105,7 @@ def report_cmd(app: AppContext, ref: str | None, inventory_path: Path | None,
                                str(f.location) if f.location else "")
                   for f in lint.findings],
         coverage=(len(coverage.covered), len(coverage.entries)) if coverage else None,
-        untested=coverage.to_dict()["untested"] if coverage else [],
+        untested=untested_rules(coverage, desired),
         applies=applies)
     # Written as it is laid out: a large tailnet's page is hundreds of MB.
     if out is None:

@@ -178,6 +178,27 @@ def notes(path: Path, *, ref: str = "reconciler") -> list[tuple[str, str]]:
     return [(c, repo.git.notes("--ref", ref, "show", c)) for c in commits]
 
 
+APPLY_NOTE_PREFIX = "reconciler apply "
+
+
+def recorded_applies(path: Path, *, ref: str = "reconciler") -> list[dict[str, str]]:
+    """The applies recorded in the audit notes, newest first, each the `key=value` fields
+    of one `reconciler apply ...` line (target, etag_before, etag_after, at; from the
+    Action also actor, pull_request, run) plus the commit it annotates.
+
+    Notes come newest commit first (applies on main follow the merges, and times within
+    one second would not order them); within one commit, the latest line first. Other
+    lines of a note are left alone."""
+    out = []
+    for commit, text in notes(path, ref=ref):
+        entries = [e for e in text.splitlines() if e.startswith(APPLY_NOTE_PREFIX)]
+        for entry in reversed(entries):
+            fields = dict(tok.split("=", 1) for tok in entry[len(APPLY_NOTE_PREFIX):].split()
+                          if "=" in tok)
+            out.append({"commit": commit, **fields})
+    return out
+
+
 def _require_repo(path: Path) -> git.Repo:
     repo = open_repo(path)
     if repo is None:

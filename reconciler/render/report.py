@@ -55,7 +55,8 @@ class Report:
     findings: list[Finding] = field(default_factory=list)
     coverage: tuple[int, int] | None = None  # (covered rules, all rules)
     untested: list[str] = field(default_factory=list)
-    applies: list[tuple[str, str]] = field(default_factory=list)  # (commit, note)
+    # `gitsource.recorded_applies`: newest first, each a note's key=value fields + commit
+    applies: list[dict[str, str]] = field(default_factory=list)
 
 
 def risk_marks(matrix: Matrix, sensitive: Sequence[str]) -> Marks:
@@ -176,15 +177,38 @@ def _lint_section(report: Report) -> str:
     return "\n".join(out) + "\n"
 
 
+def _etags(entry: dict[str, str], older: dict[str, str] | None) -> str:
+    """ETag before -> after, shortened (`reconciler history` has them whole), and whether
+    the live policy changed between the previous apply to the target and this one."""
+    def short(etag: str) -> str:
+        bare = etag.strip('"')  # HTTP quotes its ETags; the notes keep them as sent
+        return bare[:12] if len(bare) > 12 else bare
+
+    text = f"{short(entry.get('etag_before', '?'))} → {short(entry.get('etag_after', '?'))}"
+    if older is not None and older.get("etag_after") != entry.get("etag_before"):
+        text += " (the live policy had changed since the previous apply)"
+    return text
+
+
 def _applies_section(report: Report) -> str:
     out = ["<h2>Last applies</h2>"]
     if not report.applies:
         return out[0] + ('\n<p class="muted">No audit notes (refs/notes/reconciler): '
                          "apply with --git-note to record them.</p>\n")
-    out.append("<ul>")
-    out.extend(f"<li><code>{html.escape(commit[:12])}</code> {html.escape(note)}</li>"
-               for commit, note in report.applies[:20])
-    out.append("</ul>")
+    shown = report.applies[:20]
+    rows = []
+    for i, entry in enumerate(shown):
+        # The chain is read per target: the next older apply to the same target.
+        older = next((e for e in report.applies[i + 1:]
+                      if e.get("target") == entry.get("target")), None)
+        pr = f" (#{entry['pull_request']})" if entry.get("pull_request") else ""
+        rows.append([entry.get("at", "?").replace("T", " ").replace("Z", " UTC"),
+                     entry.get("target", "?"), entry["commit"][:12],
+                     entry.get("actor", "") + pr, _etags(entry, older)])
+    out.append(_list_table(["applied", "target", "commit", "by", "policy ETag"], rows))
+    if len(report.applies) > len(shown):
+        out.append(f'<p class="muted">{len(report.applies) - len(shown)} older applies: '
+                   "see <code>reconciler history</code>.</p>")
     return "\n".join(out) + "\n"
 
 

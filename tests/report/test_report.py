@@ -10,6 +10,7 @@ from __future__ import annotations
 import html.parser
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -68,8 +69,64 @@ def test_report_tells_the_audit_story(audited_repo: Path) -> None:
     assert "group:contractors: vic@vendor.example" in page
     assert "2026-12-05 00:00 UTC" in page and "2 days 12 h left" in page
     assert "migration INC-42" in page  # the reason written with the member
-    assert page.count("reconciler apply target=local") == 2  # both applies, from the notes
+    assert "Untested: " in page and "&quot;finance-office-printers&quot;" in page  # by name
     assert "Who can reach sensitive devices" in page and 'id="reach-tag:prod"' in page
+
+
+class _Tables(html.parser.HTMLParser):
+    """Each table after an <h2>, by that heading: its rows of cell texts."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables: dict[str, list[list[str]]] = {}
+        self._heading: str | None = None
+        self._text: str | None = None
+        self._row: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("h2", "td", "th"):
+            self._text = ""
+        elif tag == "tr":
+            self._row = []
+
+    def handle_data(self, data: str) -> None:
+        if self._text is not None:
+            self._text += data
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "h2":
+            self._heading, self._text = self._text, None
+            self.tables[self._heading or ""] = []
+        elif tag in ("td", "th") and self._row is not None:
+            self._row.append(self._text or "")
+            self._text = None
+        elif tag == "tr" and self._row is not None and self._heading is not None:
+            self.tables[self._heading].append(self._row)
+            self._row = None
+
+
+def test_report_lists_the_applies_and_where_the_chain_broke(audited_repo: Path) -> None:
+    """An auditor reads who applied what, newest first, and sees that the live policy
+    was changed outside reconciler before the latest apply (a console edit)."""
+    edited = run(audited_repo, "local", "edit", "--set", "randomizeClientPort", "true")
+    assert edited.returncode == 0, edited.stderr
+    reverted = run(audited_repo, "apply", "--auto-approve", "--git-note")
+    assert reverted.returncode == 0, reverted.stdout + reverted.stderr
+
+    out = run(audited_repo, "report", "-o", "report.html")
+    assert out.returncode == 0, out.stderr
+    parser = _Tables()
+    parser.feed((audited_repo / "report.html").read_text())
+    head, *rows = parser.tables["Last applies"]
+    assert head == ["applied", "target", "commit", "by", "policy ETag"]
+    commits = git(audited_repo, "log", "--format=%H").split()
+    # Three applies: the first two on their commits, the revert on HEAD again.
+    assert [r[2] for r in rows] == [c[:12] for c in (commits[0], commits[0], commits[1])]
+    assert all(r[1] == "local" and r[0].endswith(" UTC") for r in rows)
+    assert all(re.fullmatch(r"[0-9a-f]{12} → [0-9a-f]{12}( \(.*\))?", r[4]) for r in rows)
+    changed = "the live policy had changed since the previous apply"
+    assert changed in rows[0][4]  # the console edit came between the second and third
+    assert not any(changed in r[4] for r in rows[1:])
 
 
 class _Cells(html.parser.HTMLParser):
