@@ -7,6 +7,7 @@ checkout. May import: git, `errors`. Every git failure becomes a `GitError`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
@@ -40,8 +41,10 @@ def open_repo(path: Path) -> git.Repo | None:
         return None
 
 
-def working_revision(path: Path) -> Revision:
-    """HEAD and whether the working tree differs from it (untracked files count)."""
+def working_revision(path: Path, paths: Sequence[Path] = ()) -> Revision:
+    """HEAD and whether the working tree differs from it under `paths` (all of it when
+    none are given); untracked files count, ignored ones do not. The desired state
+    passes its own files, so a `.venv/` or a report left beside them is not a change."""
     repo = open_repo(path)
     if repo is None:
         return NO_REVISION
@@ -49,7 +52,17 @@ def working_revision(path: Path) -> Revision:
         commit = repo.head.commit.hexsha
     except ValueError:  # unborn branch: no commits yet
         return Revision(None, True)
-    return Revision(commit, repo.is_dirty(untracked_files=True))
+    if not paths:
+        return Revision(commit, repo.is_dirty(untracked_files=True))
+    from git.exc import GitCommandError
+
+    # One `git status` for the index, the work tree and untracked files together.
+    try:
+        status = repo.git.status("--porcelain", "--untracked-files=all", "--",
+                                 *(str(p) for p in paths))
+    except GitCommandError:  # a path outside the repository (a symlinked policies/)
+        return Revision(commit, repo.is_dirty(untracked_files=True))
+    return Revision(commit, bool(status.strip()))
 
 
 def resolve(path: Path, ref: str) -> str:
