@@ -208,3 +208,37 @@ def test_report_in_a_browser_matches_access_json(audited_repo: Path, tmp_path: P
         taken = browse(url, *flag, "--window-size=1400,1800", f"--screenshot={shot}")
         assert taken.returncode == 0, taken.stderr[-2000:]
         assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
+
+
+def test_report_with_a_base_shows_the_pull_requests_access_changes(
+        audited_repo: Path) -> None:
+    """The PR artifact: `report --base` lists what `diff` says changed, the risky gain
+    first with why it is risky and the rule that gives it."""
+    engineering = audited_repo / "policies" / "acls" / "engineering.yaml"
+    engineering.write_text(engineering.read_text().replace(
+        '    dst: [tag:staging]\n    ip: ["*"]', '    dst: [tag:staging]\n    ip: ["tcp:443"]', 1)
+        + "  - name: contractors-prod-ssh\n    src: [group:contractors]\n"
+          "    dst: [tag:prod]\n    ip: [\"tcp:22\"]\n")
+    git(audited_repo, "commit", "-qam", "contractors ssh on prod; eng only https on staging")
+
+    out = run(audited_repo, "report", "--base", "HEAD~1", "-o", "pr.html")
+    assert out.returncode == 0, out.stderr
+    parser = _Tables()
+    parser.feed((audited_repo / "pr.html").read_text())
+    head, *rows = parser.tables["Access changes since HEAD~1"]
+    assert head == ["", "change", "risky", "rules"]
+    mark, change, risky, rules = rows[0]
+    assert (mark, change) == ("+", "group:contractors gains tcp:22 on tag:prod (1 device)")
+    assert "ssh" in risky and "tag:prod" in risky
+    assert rules.startswith('grants["contractors-prod-ssh"] at policies/acls/engineering.yaml:')
+
+    # The same statements as `diff`'s access section, gains then losses.
+    said = run(audited_repo, "diff", "HEAD~1", "HEAD").stdout
+    section = said.split("Access changes:\n", 1)[1].split("\nAccess: ", 1)[0]
+    expected = [(line[2], line[4:].split("  [", 1)[0]) for line in section.splitlines()]
+    assert [("+" if m == "+" else "-", c) for m, c, _, _ in rows] == expected
+    assert sum(m == "−" for m, _, _, _ in rows) == 4  # eng's four people lose staging
+
+    # Without --base the page has no such section.
+    assert run(audited_repo, "report", "-o", "plain.html").returncode == 0
+    assert "Access changes since" not in (audited_repo / "plain.html").read_text()
