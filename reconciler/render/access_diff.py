@@ -90,7 +90,9 @@ def statements(diff: AccessDiff, sensitive: Collection[str] | None = None) -> li
 
 def summary(diff: AccessDiff) -> str:
     if diff.empty:
-        return "No access changes."
+        # A note says what this section leaves out (SSH rules, app grants) that changed.
+        return "No network access changes; see the notes." if diff.notes else \
+            "No access changes."
     return f"Access: {len(merged(diff.gained))} gained, {len(merged(diff.lost))} lost."
 
 
@@ -391,6 +393,8 @@ def render_markdown(diff: AccessDiff, *, max_edges: int = MAX_EDGES,
     lines = ["### Access changes", ""]
     if diff.empty:
         lines.append("No one gains or loses network access.")
+        if diff.notes:  # what the section leaves out that changed (SSH rules, app grants)
+            lines += ["", *(f"> {note}" for note in diff.notes)]
         return "\n".join(lines) + "\n"
     lines += [summary(diff), ""]
     risky = risky_gains(diff, sensitive)

@@ -1,4 +1,5 @@
-"""A saved plan applies whatever order its author wrote an entry's keys in.
+"""Plans read right whatever the author wrote: a saved plan applies whatever order an
+entry's keys are in, and a plan that changes only SSH rules does not say nothing changed.
 
 The plan records each change's fields in the order the fragment gives them; `apply`
 recomputes the changes from the plan's document, whose keys are in canonical order.
@@ -44,3 +45,19 @@ def test_entries_written_in_any_key_order_plan_and_apply_from_the_file(
     assert r.exit_code == 0, r.output
     assert "Apply complete! Resources: 2 added" in r.output
     assert local_repo.run("drift").exit_code == 0
+
+
+def test_a_plan_that_only_changes_ssh_rules_does_not_say_no_access_changed(
+        local_repo: Repo) -> None:
+    """Root SSH on a production tag for a vendor opens no port, so the network access
+    section is empty; the plan must still not tell the reviewer nothing changed."""
+    assert local_repo.run("apply", "--auto-approve", "--adopt").exit_code == 0
+    vendor_ssh = "ssh:\n" + ODD_ORDER.split("ssh:\n", 1)[1]
+    local_repo.commit({"policies/vendor-ssh.yaml": vendor_ssh}, "vendor ssh as root")
+    for fmt, said in (("text", "No network access changes; see the notes."),
+                      ("markdown", "> SSH rules changed")):
+        r = local_repo.run("plan", "--format", fmt)
+        assert r.exit_code == 0, r.output
+        assert 'ssh["vendor-db-debug"]' in r.output
+        assert "No access changes" not in r.output, r.output
+        assert said in r.output, r.output
