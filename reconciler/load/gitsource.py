@@ -108,6 +108,19 @@ def read_tree(path: Path, ref: str, directory: Path) -> list[tuple[str, bytes]]:
     return sorted(files)
 
 
+def read_file(path: Path, ref: str, file: Path) -> bytes | None:
+    """The contents of `file` as it is at `ref`, or None when it does not exist there."""
+    repo = _require_repo(path)
+    root = Path(repo.working_tree_dir or path).resolve()
+    try:
+        rel = file.resolve().relative_to(root).as_posix()
+        blob = repo.commit(resolve(path, ref)).tree / rel
+    except (ValueError, KeyError):
+        return None
+    data: bytes = blob.data_stream.read()
+    return data
+
+
 def missing_from_shallow_clone(path: Path, commit: str) -> bool:
     """`commit` is not in the repository around `path`, which is a shallow clone (so
     the history that holds it was cut off, not rewritten: fetching it would help)."""
