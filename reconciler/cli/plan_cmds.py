@@ -289,7 +289,7 @@ def apply_command(app: AppContext, plan_file: Path | None, target: str | None,
                        err=fmt != "text", nl=False)
         if require_clean:
             refuse_dirty(plan.desired_dirty, plan.desired_commit)
-        if not plan.has_changes:
+        if not plan.has_changes and not (adopt and plan.takes_over):
             if fmt == "json":  # an apply result like any other, not the plan
                 click.echo(json_.render_apply(json_.nothing_applied(plan)), nl=False)
             return

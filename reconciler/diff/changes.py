@@ -240,6 +240,13 @@ class Plan:
     def has_changes(self) -> bool:
         return bool(self.changes or self.device_changes)
 
+    @property
+    def takes_over(self) -> bool:
+        """An unmanaged live policy that already matches git: `apply --adopt` writes the
+        same policy with reconciler's header, and nothing else."""
+        return (not self.managed and not self.adoptable and not self.changes
+                and bool(self.document))
+
     def record_tests(self, tests: TestResults) -> None:
         """Set the checks' results; only a plan whose checks all pass can be applied."""
         self.tests = tests
@@ -277,6 +284,12 @@ UNMANAGED_WARNING = ("the live policy has no reconciler header: it was not appli
                      "reconciler. The first apply needs --adopt (run `reconciler import` "
                      "first to keep its contents).")
 UNTOLD_EDITS = "Until then, edits outside git cannot be told apart from git changes."
+# The same, when the live policy already matches git (just imported): nothing to change,
+# so the take-over is the apply.
+UNMANAGED_MATCHING_WARNING = (
+    "the live policy has no reconciler header: it was not applied by reconciler. It "
+    "already matches git: `reconciler apply --adopt` takes it over (it writes the same "
+    "policy with reconciler's header).")
 
 @dataclass
 class DriftReport:

@@ -146,7 +146,7 @@ def apply_plan(
     etag_after = plan.prior_etag
     pushed = found_live = False
     with _steps(j, plan.target):
-        if plan.changes:
+        if plan.changes or (adopt and plan.takes_over):
             try:
                 etag_after = backend.push_policy(plan.document, if_match=plan.prior_etag)
             except PreconditionFailed as e:

@@ -7,7 +7,14 @@ three-way view already tells out-of-band edits (base -> live) from pending git c
 
 from __future__ import annotations
 
-from reconciler.diff.changes import UNMANAGED_WARNING, UNTOLD_EDITS, DriftReport, Origin, Plan
+from reconciler.diff.changes import (
+    UNMANAGED_MATCHING_WARNING,
+    UNMANAGED_WARNING,
+    UNTOLD_EDITS,
+    DriftReport,
+    Origin,
+    Plan,
+)
 
 
 def drift_report(plan: Plan) -> DriftReport:
@@ -37,8 +44,9 @@ def _warnings(plan: Plan) -> list[str]:
     out = [m.text for m in plan.messages if m.severity == "warning"]
     if plan.managed:
         return out
-    if UNMANAGED_WARNING in out:
-        return [f"{w} {UNTOLD_EDITS}" if w == UNMANAGED_WARNING else w for w in out]
+    planner_said = (UNMANAGED_WARNING, UNMANAGED_MATCHING_WARNING)
+    if any(w in planner_said for w in out):
+        return [f"{w} {UNTOLD_EDITS}" if w in planner_said else w for w in out]
     return [*out, "the live policy carries no reconciler header; edits outside git cannot "
                   "be told apart from git changes."]
 

@@ -84,6 +84,12 @@ def verify(plan: Plan, source: str = "plan file") -> None:
         raise _refuse(source, "the document's managed header does not match the document "
                               "and the plan's commit")
     _same_changes(plan, live_doc, want_doc, source)
+    if plan.takes_over:
+        # A take-over writes the live policy back as it is, with reconciler's header:
+        # the same data, so no access can change.
+        if want_doc.fingerprint != live_doc.fingerprint or plan.access is not None:
+            raise _refuse(source, "a take-over's document is not the live policy as it is")
+        return
     _expiries_fit(plan, source)
     _same_access(plan, prior, policy, source)
 

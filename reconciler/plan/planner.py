@@ -26,6 +26,7 @@ from reconciler.core.inventory import Device
 from reconciler.core.problems import Problem
 from reconciler.diff import normalize
 from reconciler.diff.changes import (
+    UNMANAGED_MATCHING_WARNING,
     UNMANAGED_WARNING,
     Action,
     DeviceTagChange,
@@ -167,18 +168,21 @@ def build_plan(
                         str(p.location) if p.location else None) for p in desired.notices]
     device_changes = _device_changes(desired, devices, base)
 
-    # Only a policy change is pushed; formatting the document is the costly part of a
-    # large no-change plan, so it is left empty then.
-    document = (to_hujson(desired.policy, commit=desired.commit, dirty=desired.dirty,
-                                   comments=desired.comments)
-                if changes and with_document else "")
     managed = live.header is not None
     # Nothing to lose: no policy stored yet, or Tailscale's untouched default.
     adoptable = not managed and (not live.text.strip() or (
         default_policy is not None
         and live_doc.essence == normalize.essence(default_policy)))
+    # Only a policy change is pushed, or the take-over of an unmanaged policy that already
+    # matches git (just imported); formatting the document is the costly part of a large
+    # no-change plan, so it is left empty otherwise.
+    takes_over = not changes and not managed and not adoptable
+    document = (to_hujson(desired.policy, commit=desired.commit, dirty=desired.dirty,
+                                   comments=desired.comments)
+                if (changes or takes_over) and with_document else "")
     if not managed and not adoptable:
-        messages.append(Message("warning", UNMANAGED_WARNING))
+        messages.append(Message("warning", UNMANAGED_MATCHING_WARNING if takes_over
+                                else UNMANAGED_WARNING))
     if desired.dirty:
         messages.append(Message("warning", dirty_warning(desired.commit)))
     if base is not None and not base.exact and not base.candidates and base.commit:

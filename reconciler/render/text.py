@@ -289,6 +289,8 @@ def render_apply(result: ApplyResult, *, color: bool = False) -> str:
     destroy = sum(1 for c in result.changes if c.action is Action.DELETE)
     text = render_lines(lines, color=color)
     done = f"Apply complete! Resources: {add} added, {change} changed, {destroy} destroyed."
+    if result.pushed and not result.changes:
+        done += "\nTook over the live policy: the same policy, now with reconciler's header."
     if result.found_live:
         # A retried push met a policy that already was the document: honest about it.
         done = ("Apply complete, with a caveat: the live policy is exactly this plan's "
