@@ -42,6 +42,8 @@ from reconciler.validate.selectors import Kind, parse_selector
 
 TCP_OR_UDP = frozenset({6, 17})
 Point = tuple[int, int]
+# The selectors holding a destination's IPv4 and IPv6 addresses: what coverage knows of it.
+DstKey = tuple[frozenset[str], frozenset[str]]
 
 
 @dataclass
@@ -148,7 +150,6 @@ class _RuleIndex:
         # selector) -> whether they hold those.
         self.beyond = {sel: resolve(sel) - pts.all for sel in self.loose}
         self._beyond: dict[tuple[frozenset[str], str], bool] = {}
-        self._loose_at: dict[Point, list[str]] = {}  # address no device has -> loose sels
         self.loose_union = reduce(operator.or_, (resolve(s) for s in self.loose), EMPTY)
 
     def selectors_of(self, points: list[Point], owner: Mapping[Point, Any]) -> frozenset[str]:
@@ -158,19 +159,16 @@ class _RuleIndex:
         for p in points:
             if p in owner:
                 sels.update(self.sels_at.get(p, ()))
-            else:
-                found = self._loose_at.get(p)
-                if found is None:  # cached: tests name the same outside addresses again
-                    found = self._loose_at[p] = [
-                        s for s in self.loose if self.resolve(s).contains_int(*p)
-                    ] if self.loose_union.contains_int(*p) else []
-                sels.update(found)
+            elif self.loose_union.contains_int(*p):
+                # Not cached per address: callers cache per selector text, and tests
+                # name thousands of distinct addresses inside subnets.
+                sels.update(s for s in self.loose if self.resolve(s).contains_int(*p))
         return frozenset(sels)
 
-    def rules_of(self, points: list[Point], owner: Mapping[Point, Any]) -> set[int]:
-        """Ids of the rules whose side holds at least one of `points`."""
+    def rules_of_selectors(self, sels: Iterable[str]) -> set[int]:
+        """Ids of the rules whose side names one of `sels`."""
         found: set[int] = set()
-        for s in self.selectors_of(points, owner):
+        for s in sels:
             found.update(self.by_sel[s])
         return found
 
@@ -413,7 +411,13 @@ def coverage(policy: Mapping[str, Any], compiled: CompiledPolicy, *,
     dst_cache: dict[str, list[Point]] = {}
     by_src: dict[str, tuple[frozenset[str], frozenset[str]]] = {}  # src -> selectors, v4/v6
     sel_sets = src_index.sel_sets
-    by_dst: dict[str, tuple[set[int], set[int]]] = {}  # dst host -> (non-self) rules
+    # dst host -> the selectors holding one of its addresses (v4, v6). The rules reaching
+    # a host follow from those alone, so hosts alike (the addresses tests name inside
+    # one subnet, the devices of one user) share one key, one object, and the candidates
+    # below are per key, not per host. No rule set is kept per host or key: one per host
+    # came to 50 MB at 4x large, and each key's is needed for only a few ports.
+    dst_keys: dict[str, DstKey] = {}
+    keys: dict[DstKey, DstKey] = {}
     by_port: dict[tuple[int, frozenset[int]], set[int]] = {}  # rules opening the port
     # Rules alike in ports and protocols: (one of them, all their ids).
     by_ports: dict[tuple[Any, ...], tuple[Rule, list[int]]] = {}
@@ -423,9 +427,14 @@ def coverage(policy: Mapping[str, Any], compiled: CompiledPolicy, *,
     # accept entry as written -> (host, port), or () when it has no single port
     accept_cache: dict[str, tuple[str, int] | tuple[()]] = {}
 
-    def per_family(index: _RuleIndex, points: list[Point]) -> tuple[set[int], set[int]]:
-        return (index.rules_of([p for p in points if p[0] == 4], pts.owner),
-                index.rules_of([p for p in points if p[0] == 6], pts.owner))
+    def dst_key(host: str) -> DstKey:
+        found = dst_keys.get(host)
+        if found is None:
+            points = _dst_points(host)  # not kept: only autogroup:self rules need them
+            key = (dst_index.selectors_of([p for p in points if p[0] == 4], pts.owner),
+                   dst_index.selectors_of([p for p in points if p[0] == 6], pts.owner))
+            found = dst_keys[host] = keys.setdefault(key, key)
+        return found
 
     def sources_of(text: str) -> list[tuple[Point, ...]]:
         found = src_cache.get(text)
@@ -468,19 +477,17 @@ def coverage(policy: Mapping[str, Any], compiled: CompiledPolicy, *,
             return []
         return [p for d in devices for p in device_points(d)]
 
-    # (host, port, protocols) -> its candidate rules (see `_candidates`), and the
-    # number of covered entries when they were last pruned.
-    by_target: dict[tuple[str, int, frozenset[int]],
+    # (destination key, port, protocols) -> its candidate rules (see `_candidates`), and
+    # the number of covered entries when they were last pruned.
+    by_target: dict[tuple[DstKey, int, frozenset[int]],
                     tuple[list[int], list[int], list[int], int]] = {}
 
-    def _candidates(host: str, port: int,
+    def _candidates(key: DstKey, port: int,
                     protos: frozenset[int]) -> tuple[list[int], list[int], list[int]]:
-        """Uncovered rules reaching `host` on the port: (v4, v6) non-self rules, and the
-        autogroup:self rules (checked one by one)."""
-        to_dst = by_dst.get(host)
-        if to_dst is None:
-            v4, v6 = per_family(dst_index, dst_points(host))
-            to_dst = by_dst[host] = (v4 - self_rules, v6 - self_rules)
+        """Uncovered rules reaching the destination `key` on the port: (v4, v6) non-self
+        rules, and the autogroup:self rules (checked one by one, per host)."""
+        v4, v6 = (dst_index.rules_of_selectors(sels) for sels in key)
+        to_dst = (v4 - self_rules, v6 - self_rules)
         opening = by_port.get((port, protos))
         if opening is None:
             opening = by_port[port, protos] = set()
@@ -521,10 +528,11 @@ def coverage(policy: Mapping[str, Any], compiled: CompiledPolicy, *,
             host, port = target
             # Candidates per destination (host, port, protocols), shared by every source
             # asking about it, and pruned of covered rules whenever coverage has grown.
-            tkey = (host, port, protos)
+            key = dst_key(host)
+            tkey = (key, port, protos)
             cands = by_target.get(tkey)
             if cands is None:
-                cands = by_target[tkey] = (*_candidates(host, port, protos), len(cov.covered))
+                cands = by_target[tkey] = (*_candidates(key, port, protos), len(cov.covered))
             elif cands[3] != len(cov.covered):
                 cands = by_target[tkey] = (
                     [i for i in cands[0] if i in remaining],
@@ -532,10 +540,10 @@ def coverage(policy: Mapping[str, Any], compiled: CompiledPolicy, *,
                     [i for i in cands[2] if i in remaining], len(cov.covered))
             if not (cands[0] or cands[1] or cands[2]):
                 continue  # every rule it could exercise is already covered
-            key = (src_text, host, port, protos)
-            if key in asked:
+            question = (src_text, host, port, protos)
+            if question in asked:
                 continue  # the same assertion again: it covers nothing new
-            asked.add(key)
+            asked.add(question)
             # A rule is hit when one of its src selectors holds a source address (of the
             # family); a hit covers its entry at once, so the entry's other rules drop out
             # of `remaining` (the covered set does not depend on the order).
