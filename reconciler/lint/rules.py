@@ -27,7 +27,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import reduce
-from itertools import repeat
+from itertools import chain, repeat
 from typing import Any
 
 from reconciler.core.errors import ReconcilerError
@@ -42,6 +42,7 @@ from reconciler.validate.selectors import Kind, parse_selector
 
 TCP_OR_UDP = frozenset({6, 17})
 Point = tuple[int, int]
+MANY_RULES = 64  # a selector named by this many rules keeps a bitset of them (`shadowed`)
 # The selectors holding a destination's IPv4 and IPv6 addresses: what coverage knows of it.
 DstKey = tuple[frozenset[str], frozenset[str]]
 
@@ -279,6 +280,8 @@ def shadowed(compiled: CompiledPolicy, sources: SourceMap,
     # Rule sets as bitsets (bit i: rule i), cached here so that they are freed before
     # coverage runs: a set of ids per device address list grew with rules times devices
     # (368 MB at 4x large), an int costs a bit per rule and `&` runs in C.
+    # Only selectors named by many rules keep their own bitset: one of a few ids costs
+    # as much as one of many (its length is the highest id), and there are thousands.
     sel_bits: dict[tuple[_RuleIndex, str], int] = {}
     at_bits: dict[tuple[_RuleIndex, tuple[str, ...]], int] = {}
 
@@ -289,11 +292,18 @@ def shadowed(compiled: CompiledPolicy, sources: SourceMap,
         found = at_bits.get((index, sels))
         if found is None:
             found = 0
+            few: list[list[int]] = []
             for s in sels:
+                ids = index.by_sel[s]
+                if len(ids) < MANY_RULES:  # a user's or a tag's few rules: set directly
+                    few.append(ids)
+                    continue
                 bits = sel_bits.get((index, s))
                 if bits is None:
-                    bits = sel_bits[index, s] = bitset(index.by_sel[s])
+                    bits = sel_bits[index, s] = bitset(ids)
                 found |= bits
+            if few:
+                found |= bitset(chain.from_iterable(few))
             at_bits[index, sels] = found
         return found
 

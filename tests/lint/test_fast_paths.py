@@ -157,6 +157,26 @@ def test_indexed_checks_match_the_straightforward_scans(seed: int, extras: bool)
         assert any(m.startswith(f"grants[{n - 4}] ") for m in found)
 
 
+@pytest.mark.parametrize("many", [1, 3, 10**9])
+def test_shadowing_candidates_agree_whichever_selectors_keep_bitsets(
+        many: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`shadowed` keeps a bitset only for selectors named by MANY_RULES rules or more and
+    sets the bits of the others directly: every split (all kept, some, none) finds
+    exactly what the plain scan finds."""
+    from reconciler.lint import rules
+
+    policy, inventory_data = generate(TINY, 2)
+    compiled = compile_policy(with_extras(policy, inventory_data),
+                              inventory_from_data(inventory_data))
+    ix = RuleIndexes(compiled)
+    sizes = [len(ids) for index in (ix.src, ix.dst) for ids in index.by_sel.values()]
+    if many == 3:  # both kinds occur: the split is exercised
+        assert min(sizes) < many <= max(sizes)
+    monkeypatch.setattr(rules, "MANY_RULES", many)
+    found = [f.message for f in shadowed(compiled, SourceMap(), indexes=ix)]
+    assert found and found == reference_shadowed(compiled)
+
+
 @pytest.mark.parametrize("seed", [1, 2])
 def test_selector_holding_matches_the_full_set_test(seed: int) -> None:
     """`holds_all` with `holds_beyond` (for selectors reaching beyond devices) says
