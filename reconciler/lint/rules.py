@@ -27,7 +27,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import reduce
-from itertools import chain, repeat
+from itertools import chain
 from typing import Any
 
 from reconciler.core.errors import ReconcilerError
@@ -80,7 +80,14 @@ class _Points:
         # Device (by identity: the inventory keeps them alive) -> its address points.
         self.of_device = {id(d): tuple(parse_ip(ip) for ip in d.addresses) for d in devices}
         self.owner = {p: d for d in devices for p in self.of_device[id(d)]}
-        self.point_set = {fam: set(p) for fam, p in self.points.items()}
+        # Address -> its one Point object (the owner's key), and those in address order:
+        # `of` hands out these rather than new tuples, as every selector's list of device
+        # addresses holds one per device (186,000 tuples at 4x large).
+        self.point_of: dict[int, dict[int, Point]] = {4: {}, 6: {}}
+        for p in self.owner:
+            self.point_of[p[0]][p[1]] = p
+        self.in_order = {fam: [self.point_of[fam][a] for a in pts]
+                         for fam, pts in self.points.items()}
 
     def first(self, addrs: AddrSet) -> Point | None:
         """The lowest device address inside `addrs`, without listing them all."""
@@ -95,15 +102,16 @@ class _Points:
     def of(self, addrs: AddrSet) -> list[Point]:
         out: list[Point] = []
         for fam, intervals in ((4, addrs.v4), (6, addrs.v6)):
-            pts, pset = self.points[fam], self.point_set[fam]
+            pts, point_of = self.points[fam], self.point_of[fam]
             for a, b in intervals:
                 if a == b:  # one address (devices are scattered): a lookup, not bisects
-                    if a in pset:
-                        out.append((fam, a))
+                    p = point_of.get(a)
+                    if p is not None:
+                        out.append(p)
                     continue
                 lo, hi = bisect_left(pts, a), bisect_right(pts, b)
                 if lo < hi:
-                    out.extend(zip(repeat(fam, hi - lo), pts[lo:hi], strict=True))
+                    out.extend(self.in_order[fam][lo:hi])
         return out
 
 

@@ -199,6 +199,31 @@ def test_selector_holding_matches_the_full_set_test(seed: int) -> None:
     assert checked[True] and checked[False]
 
 
+@pytest.mark.parametrize("seed", [1, 3])
+def test_device_points_of_a_set_are_the_shared_ones_in_address_order(seed: int) -> None:
+    """`_Points.of` lists the device addresses inside a set, by family then address,
+    as the owner map's own Point objects (not copies: a selector's list of them is kept
+    for every selector of the policy)."""
+    policy, inventory_data = generate(TINY, seed)
+    compiled = compile_policy(with_extras(policy, inventory_data),
+                              inventory_from_data(inventory_data))
+    pts = _Points(compiled)
+    shared = {p: p for p in pts.owner}
+    checked = 0
+    for sel in ["*", "autogroup:member", "group:g0", "tag:t0", "10.0.0.0/8",
+                *inventory_data["devices"][0].values()]:
+        try:
+            addrs = compiled.resolver.src(str(sel)).addrs
+        except ReconcilerError:
+            continue
+        plain = sorted(p for p in pts.owner if addrs.contains_int(*p))
+        found = pts.of(addrs)
+        assert found == plain
+        assert all(p is shared[p] for p in found)
+        checked += len(found)
+    assert checked
+
+
 @given(st.lists(st.integers(0, 3000), max_size=60))
 def test_rule_bitsets_hold_exactly_their_ids_in_order(ids: list[int]) -> None:
     """The shadowing check's bitsets: built from ids, they yield those ids, lowest first,
