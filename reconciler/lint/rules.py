@@ -436,6 +436,9 @@ def coverage(policy: Mapping[str, Any], compiled: CompiledPolicy, *,
     # came to 50 MB at 4x large, and each key's is needed for only a few ports.
     dst_keys: dict[str, DstKey] = {}
     keys: dict[DstKey, DstKey] = {}
+    # One object per distinct selector set, sources' and destinations' alike (a device's
+    # IPv4 and IPv6 addresses are held by the same selectors).
+    interned: dict[frozenset[str], frozenset[str]] = {}
     by_port: dict[tuple[int, frozenset[int]], set[int]] = {}  # rules opening the port
     # Rules alike in ports and protocols: (one of them, all their ids).
     by_ports: dict[tuple[Any, ...], tuple[Rule, list[int]]] = {}
@@ -445,12 +448,17 @@ def coverage(policy: Mapping[str, Any], compiled: CompiledPolicy, *,
     # accept entry as written -> (host, port), or () when it has no single port
     accept_cache: dict[str, tuple[str, int] | tuple[()]] = {}
 
+    def selectors(index: _RuleIndex, points: list[Point]) -> DstKey:
+        """The selectors of `index` holding one of `points`, per family (v4, v6)."""
+        v4 = index.selectors_of([p for p in points if p[0] == 4], pts.owner)
+        v6 = index.selectors_of([p for p in points if p[0] == 6], pts.owner)
+        return interned.setdefault(v4, v4), interned.setdefault(v6, v6)
+
     def dst_key(host: str) -> DstKey:
         found = dst_keys.get(host)
         if found is None:
-            points = _dst_points(host)  # not kept: only autogroup:self rules need them
-            key = (dst_index.selectors_of([p for p in points if p[0] == 4], pts.owner),
-                   dst_index.selectors_of([p for p in points if p[0] == 6], pts.owner))
+            # The points are not kept: only autogroup:self rules need them (`dst_points`).
+            key = selectors(dst_index, _dst_points(host))
             found = dst_keys[host] = keys.setdefault(key, key)
         return found
 
@@ -497,11 +505,12 @@ def coverage(policy: Mapping[str, Any], compiled: CompiledPolicy, *,
 
     # (destination key, port, protocols) -> its candidate rules (see `_candidates`), and
     # the number of covered entries when they were last pruned.
+    # Tuples, not lists: most are empty once coverage has grown, and tuple() is shared.
     by_target: dict[tuple[DstKey, int, frozenset[int]],
-                    tuple[list[int], list[int], list[int], int]] = {}
+                    tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...], int]] = {}
 
-    def _candidates(key: DstKey, port: int,
-                    protos: frozenset[int]) -> tuple[list[int], list[int], list[int]]:
+    def _candidates(key: DstKey, port: int, protos: frozenset[int]
+                    ) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
         """Uncovered rules reaching the destination `key` on the port: (v4, v6) non-self
         rules, and the autogroup:self rules (checked one by one, per host)."""
         v4, v6 = (dst_index.rules_of_selectors(sels) for sels in key)
@@ -513,8 +522,9 @@ def coverage(policy: Mapping[str, Any], compiled: CompiledPolicy, *,
                 if any(rep.allows_port(p, port) for p in protos):
                     opening.update(ids)
         # Smallest set first: `opening` and `remaining` can hold most rules.
-        return (sorted(to_dst[0] & opening & remaining), sorted(to_dst[1] & opening & remaining),
-                sorted(self_rules & opening & remaining) if self_rules else [])
+        return (tuple(sorted(to_dst[0] & opening & remaining)),
+                tuple(sorted(to_dst[1] & opening & remaining)),
+                tuple(sorted(self_rules & opening & remaining)) if self_rules else ())
 
     for test in policy.get("tests") or []:
         if not remaining:
@@ -522,13 +532,12 @@ def coverage(policy: Mapping[str, Any], compiled: CompiledPolicy, *,
         if not isinstance(test, Mapping):
             continue
         src_text = str(test.get("src", test.get("user", ""))).strip()
-        srcs = sources_of(src_text)
         from_src = by_src.get(src_text)
         if from_src is None:
-            points = [p for device_points in srcs for p in device_points]
-            from_src = by_src[src_text] = (
-                src_index.selectors_of([p for p in points if p[0] == 4], pts.owner),
-                src_index.selectors_of([p for p in points if p[0] == 6], pts.owner))
+            # The devices' points are kept (`sources_of`) only for autogroup:self rules.
+            from_src = by_src[src_text] = selectors(
+                src_index, [p for device_points in _sources_of(src_text)
+                            for p in device_points])
         try:
             proto = parse_proto(str(test["proto"])) if test.get("proto") else None
         except ValueError:
@@ -553,9 +562,9 @@ def coverage(policy: Mapping[str, Any], compiled: CompiledPolicy, *,
                 cands = by_target[tkey] = (*_candidates(key, port, protos), len(cov.covered))
             elif cands[3] != len(cov.covered):
                 cands = by_target[tkey] = (
-                    [i for i in cands[0] if i in remaining],
-                    [i for i in cands[1] if i in remaining],
-                    [i for i in cands[2] if i in remaining], len(cov.covered))
+                    tuple(i for i in cands[0] if i in remaining),
+                    tuple(i for i in cands[1] if i in remaining),
+                    tuple(i for i in cands[2] if i in remaining), len(cov.covered))
             if not (cands[0] or cands[1] or cands[2]):
                 continue  # every rule it could exercise is already covered
             question = (src_text, host, port, protos)
@@ -573,7 +582,7 @@ def coverage(policy: Mapping[str, Any], compiled: CompiledPolicy, *,
                             remaining.difference_update(of_entry[entry])
                             cov.covered.add(entry)
             if cands[2]:
-                dsts = dst_points(host)
+                srcs, dsts = sources_of(src_text), dst_points(host)
                 for i in cands[2]:
                     if i in remaining and _rule_hits(rules[i], srcs, dsts, pts):
                         entry = rules[i].path[:2]
