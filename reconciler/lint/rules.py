@@ -213,6 +213,12 @@ class _RuleIndex:
             found = self._beyond[key] = self.beyond[sel].issubset(union)
         return found
 
+    def forget_holding(self) -> None:
+        """Drop the answers of `holds_all` and `holds_beyond`: only `shadowed` asks, and
+        kept they would sit under coverage's peak (55,000 keys at 4x large)."""
+        self._held.clear()
+        self._beyond.clear()
+
 
 class RuleIndexes:
     """The device points and both rule indexes of one compiled policy, built once and
@@ -397,6 +403,8 @@ def shadowed(compiled: CompiledPolicy, sources: SourceMap,
                 f"{_label(entry, names)} gives no access that {where} does not already give",
                 sources.at(entry), "remove it, or narrow the other rule if this one is the "
                 "intended grant"))
+    src_index.forget_holding()
+    dst_index.forget_holding()
     return findings
 
 

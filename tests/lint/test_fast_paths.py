@@ -248,3 +248,17 @@ def test_reference_check_leaves_no_selector_cache_behind() -> None:
     assert any(f.code == "undefined-group" for f in first)
     assert [f.message for f in refs.check_references(policy, SourceMap())] \
         == [f.message for f in first]
+
+
+def test_shadowed_leaves_no_holding_answers_behind() -> None:
+    """`shadowed` drops the indexes' holds_all/holds_beyond answers when done (kept, they
+    sat under coverage's peak), and the same indexes give the same findings again."""
+    policy, inventory_data = generate(TINY, 1)
+    compiled = compile_policy(with_extras(policy, inventory_data),
+                              inventory_from_data(inventory_data))
+    ix = RuleIndexes(compiled)
+    first = [f.message for f in shadowed(compiled, SourceMap(), indexes=ix)]
+    assert first
+    for index in (ix.src, ix.dst):
+        assert not index._held and not index._beyond
+    assert [f.message for f in shadowed(compiled, SourceMap(), indexes=ix)] == first
