@@ -89,8 +89,7 @@ offline_plan() {
   # comment that says the live state was not consulted.
   local dir="$1" name base ok=true
   name="$(target_name)" || name="${INPUT_TARGET:-default}"
-  base="$(python3 -c 'import json, os; print(json.load(open(os.environ["GITHUB_EVENT_PATH"]))["pull_request"]["base"]["sha"])')" \
-    || error "no base commit in the pull request event"
+  base="$(pr_base)" || error "no base commit in the pull request event"
   echo "::notice title=reconciler::pull request from a fork: no secrets, so the live policy is not read; running the offline checks and reconciler diff ${base:0:12} HEAD"
   reconciler validate --format json > "$dir/validate.json" 2>/dev/null || ok=false
   reconciler test --format json > "$dir/test.json" 2> "$dir/test.err" || ok=false
@@ -179,12 +178,24 @@ run_url() {
   echo "${GITHUB_SERVER_URL:-https://github.com}/${GITHUB_REPOSITORY}/actions/runs/${GITHUB_RUN_ID}"
 }
 
+pr_base() {
+  # The pull request's base commit, from the event; fails outside a pull request.
+  python3 -c 'import json, os; print(json.load(open(os.environ["GITHUB_EVENT_PATH"]))["pull_request"]["base"]["sha"])' 2>/dev/null
+}
+
 access_report() {
   # The HTML access report (`reconciler report`: matrix, who reaches sensitive tags,
   # just-in-time access, lint, audit notes) beside the plan, for the job to upload.
-  local dir="$1"
+  # On a pull request it opens with the access changes since the base, when the
+  # checkout has the base commit (fetch-depth: 0; a shallow clone does not).
+  local dir="$1" base
+  local args=(-o "$dir/report.html")
+  if [[ "${GITHUB_EVENT_NAME:-}" == pull_request* ]] && base="$(pr_base)" \
+      && git cat-file -e "${base}^{commit}" 2>/dev/null; then
+    args+=(--base "$base")
+  fi
   rm -f "$dir/report.html"  # one left by an earlier step must not pass for this one
-  if reconciler report -o "$dir/report.html" 2> "$dir/report.err"; then
+  if reconciler report "${args[@]}" 2> "$dir/report.err"; then
     output report-path "$dir/report.html"
   else
     cat "$dir/report.err" >&2

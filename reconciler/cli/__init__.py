@@ -181,7 +181,9 @@ def _add_global_options(command: click.Command) -> None:
 def _as_usage_failure(error: click.UsageError) -> click.UsageError:
     """Click exits 2 on a usage error; here 2 means only "changes or drift" (as with
     Terraform's -detailed-exitcode), so a typo'd option must not look like drift."""
-    error.exit_code = EXIT_FAILURE
+    # click declares exit_code a class variable; set on the instance, click's own error
+    # classes (BadParameter, NoSuchOption, ...) keep their wording.
+    error.exit_code = EXIT_FAILURE  # type: ignore[misc]
     return error
 
 

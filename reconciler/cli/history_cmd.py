@@ -13,20 +13,7 @@ import click
 from reconciler.cli import AppContext, cli, pass_app
 from reconciler.cli.common import FORMAT_TEXT_JSON
 
-PREFIX = "reconciler apply "
 NOTES_REF = "reconciler"
-
-
-def _applies(notes: list[tuple[str, str]]) -> list[dict[str, str]]:
-    """Newest first: notes come newest commit first (applies on main follow the merges,
-    and times within one second would not order them); within one commit, latest first."""
-    out = []
-    for commit, text in notes:
-        entries = [e for e in text.splitlines() if e.startswith(PREFIX)]
-        for entry in reversed(entries):
-            fields = dict(tok.split("=", 1) for tok in entry[len(PREFIX):].split() if "=" in tok)
-            out.append({"commit": commit, **fields})
-    return out
 
 
 @cli.command("history")
@@ -42,7 +29,7 @@ def history_command(app: AppContext, target: str | None, fmt: str) -> None:
     """
     from reconciler.load import gitsource
 
-    applies = [a for a in _applies(gitsource.notes(app.cwd, ref=NOTES_REF))
+    applies = [a for a in gitsource.recorded_applies(app.cwd, ref=NOTES_REF)
                if target is None or a.get("target") == target]
     if fmt == "json":
         from reconciler.render.json_ import render  # heavy; only JSON output needs it

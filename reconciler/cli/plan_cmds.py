@@ -25,7 +25,12 @@ from reconciler.commands.diff import diff_refs
 from reconciler.commands.drift import drift, drift_payload
 from reconciler.commands.import_ import import_live
 from reconciler.commands.plan import make_plan, revocation_plan
-from reconciler.commands.session import Session, for_targets, plan_alongside
+from reconciler.commands.session import (
+    Session,
+    for_targets,
+    plan_alongside,
+    reviewed_sensitive_tags,
+)
 from reconciler.core import redact
 from reconciler.core.errors import NotApplyable, ReconcilerError, TestsFailed
 from reconciler.diff.changes import DriftReport, Plan
@@ -455,12 +460,18 @@ def diff_command(app: AppContext, base: str, head: str, fmt: str, max_chars: int
     """Resource changes between two git revisions, BASE to HEAD (no control plane)."""
     session = _session(app)
     changes, access = diff_refs(session, base, head)
+    # Risky gains are judged by BASE's sensitive_tags too when the change edits them.
+    sensitive, edited = reviewed_sensitive_tags(
+        session.config, base, [t for c in (*access.gained, *access.lost) for t in c.dst
+                               if t.startswith("tag:")], at=head)
+    if edited is not None and fmt != "markdown":
+        click.echo(f"Warning: {edited}", err=True)
     if fmt == "json":
         click.echo(json_.render_diff(changes, base, head, access), nl=False)
     elif fmt == "markdown":
-        click.echo(markdown.render_diff(changes, base, head, access,
-                                        sensitive=session.config.sensitive_tags,
-                                        max_chars=max_chars), nl=False)
+        click.echo(markdown.render_diff(changes, base, head, access, sensitive=sensitive,
+                                        max_chars=max_chars,
+                                        warnings=[edited] if edited else []), nl=False)
     else:
         click.echo(text.render_diff(changes, base, head, access), nl=False)
 

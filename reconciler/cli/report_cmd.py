@@ -8,6 +8,7 @@ CLI layer. Thin: gathers the facts from the engine, lint and git, and hands them
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -20,6 +21,10 @@ from reconciler.engine.risk import default_sensitive
 from reconciler.load.desired import Desired
 from reconciler.render import matrix as grid
 from reconciler.render import report as page
+
+if TYPE_CHECKING:
+    from reconciler.lint.rules import Coverage
+    from reconciler.render.access_diff import Statement
 
 
 def sensitive_tags(configured: tuple[str, ...] | None, tags: list[str]) -> tuple[list[str], str]:
@@ -44,19 +49,37 @@ def expiries(desired: Desired) -> list[page.Expiry]:
     return found
 
 
+def untested_rules(coverage: Coverage | None, desired: Desired) -> list[str]:
+    """The rules no test exercises, named as the lint findings beside them name them
+    (`grants[2] "dev-web"`)."""
+    if coverage is None:
+        return []
+    out = []
+    for path in coverage.entries:
+        if path not in coverage.covered:
+            meta = desired.meta.get(path)
+            name = meta.name if meta is not None else None
+            out.append(f"{path[0]}[{path[1]}]" + (f' "{name}"' if name else ""))
+    return out
+
+
 @cli.command("report")
 @ref_option
 @inventory_option
+@click.option("--base", metavar="REV",
+              help="Also show the access changes since git revision REV (a pull request's "
+                   "base), risky gains first, each citing its rule.")
 @click.option("-o", "--output", "out", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the page here (default: standard output).")
 @pass_app
 def report_cmd(app: AppContext, ref: str | None, inventory_path: Path | None,
-               out: Path | None) -> None:
+               base: str | None, out: Path | None) -> None:
     """Write an HTML access report for auditors and pull-request artifacts.
 
     One file, nothing fetched: who reaches each sensitive tag (sensitive_tags in
     reconciler.yaml), the access matrix, just-in-time access with its expiry, lint
-    findings and test coverage, and the applies recorded in the audit notes.
+    findings and test coverage, and the applies recorded in the audit notes. With
+    --base REV, first the access gained and lost since REV (the pull request's view).
     """
     from reconciler.lint import LintSettings, lint_desired
     from reconciler.load import gitsource
@@ -73,13 +96,26 @@ def report_cmd(app: AppContext, ref: str | None, inventory_path: Path | None,
                                         where=str(config.file or "reconciler.yaml"),
                                         sensitive_tags=config.sensitive_tags)
     lint = lint_desired(desired, settings, now=app.now(), inventory=inventory)
-    applies = gitsource.notes(config.root) if gitsource.root_of(config.root) else []
+    applies = gitsource.recorded_applies(config.root) if gitsource.root_of(config.root) else []
     facts = [("revision", (desired.commit or "working tree")[:12]
               + (" (uncommitted changes)" if desired.dirty else "")),
              ("generated", app.now().strftime("%Y-%m-%d %H:%M UTC")),
              ("inventory", inventory.source if inventory_path is not None
               else "synthetic: one device per user and per tag the policy names")]
     coverage = lint.coverage
+    changes: list[Statement] = []
+    notes: list[str] = []
+    if base is not None:
+        from reconciler.commands.diff import access_between
+        from reconciler.render.access_diff import statements
+
+        before = load(app, ref=base, quiet=True, tests=False, revision=False)
+        # A file inventory is the tailnet for both sides; otherwise the diff's own
+        # synthetic one, with a device for every user and tag either revision names.
+        diff = access_between(before, desired,
+                              inventory if inventory_path is not None else None)
+        changes, notes = statements(diff, sensitive), list(diff.notes)
+        facts.append(("compared with", f"{base} ({(before.commit or '?')[:12]})"))
     report = page.Report(
         title="Access report", facts=facts, matrix=matrix, sensitive=sensitive,
         sensitive_source=why, now=app.now(), expiries=expiries(desired),
@@ -87,8 +123,8 @@ def report_cmd(app: AppContext, ref: str | None, inventory_path: Path | None,
                                str(f.location) if f.location else "")
                   for f in lint.findings],
         coverage=(len(coverage.covered), len(coverage.entries)) if coverage else None,
-        untested=coverage.to_dict()["untested"] if coverage else [],
-        applies=applies)
+        untested=untested_rules(coverage, desired),
+        applies=applies, base=base, access_changes=changes, access_notes=notes)
     # Written as it is laid out: a large tailnet's page is hundreds of MB.
     if out is None:
         for chunk in page.chunks(report):

@@ -35,7 +35,7 @@ from typing import Any, TypeVar
 
 from reconciler import __version__
 from reconciler.backends.base import Backend, ValidationResult
-from reconciler.commands.session import EPOCH, Session, _stamp
+from reconciler.commands.session import EPOCH, Session, _stamp, reviewed_sensitive_tags
 from reconciler.core import progress
 from reconciler.core.errors import ConfigError, GitError, PolicyError, ReconcilerError
 from reconciler.core.forked import Forked
@@ -396,8 +396,14 @@ def make_plan(
         plan.messages.append(Message("warning", SYNTHETIC_NOTICE))
     if recovered is not None:
         plan.messages.insert(0, recovered)
-    # Kept with the plan, so `show` and the Action's comment judge risky gains as here.
-    plan = replace(plan, sensitive_tags=session.config.sensitive_tags)
+    # Kept with the plan, so `show` and the Action's comment judge risky gains as here;
+    # a change that edits the list is judged by the last-applied one too.
+    sensitive, edited = reviewed_sensitive_tags(
+        session.config, plan.base_commit,
+        [*(desired.policy.get("tagOwners") or {}), *(fetched.policy.get("tagOwners") or {})])
+    if edited is not None:
+        plan.messages.append(Message("warning", edited))
+    plan = replace(plan, sensitive_tags=sensitive)
     return _with_tests(plan, results, server)
 
 

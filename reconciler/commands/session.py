@@ -7,7 +7,7 @@ run's inputs: the repository, its config, the clock and the environment.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -18,7 +18,8 @@ from reconciler.backends import open_backend
 from reconciler.backends.base import Backend
 from reconciler.core.errors import ReconcilerError
 from reconciler.core.forked import Forked
-from reconciler.load.config import Config, Target, load_config
+from reconciler.engine.risk import default_sensitive
+from reconciler.load.config import Config, Target, load_config, sensitive_tags_at
 from reconciler.load.desired import Desired, check_desired, load_desired, read_desired, settle
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -130,3 +131,36 @@ def for_targets(
         return []
     with ThreadPoolExecutor(max_workers=max(1, min(workers, len(names)))) as pool:
         return list(pool.map(run, names))
+
+
+def reviewed_sensitive_tags(config: Config, since: str | None, tags: Iterable[str], *,
+                            at: str | None = None,
+                            ) -> tuple[tuple[str, ...] | None, str | None]:
+    """The sensitive tags to judge a change by, and a warning when the change edits them.
+
+    A change could unlist `tag:prod` in reconciler.yaml and, in the same pull request,
+    give contractors SSH on it: judged by its own list, nothing would look risky. So
+    when `sensitive_tags` differ from those at `since` (the last-applied commit, or the
+    pull request's base), both lists count (a missing list: tags named like production).
+    `at`: the revision the change is at (default: the working tree's reconciler.yaml).
+    """
+    now = config.sensitive_tags if at is None else sensitive_tags_at(config.root, at)
+    if since is None:
+        return now, None
+    before = sensitive_tags_at(config.root, since)
+    if before == now or (before is not None and now is not None
+                         and set(before) == set(now)):
+        return now, None
+    known = sorted(set(tags))
+    old = set(before if before is not None else default_sensitive(known))
+    new = set(now if now is not None else default_sensitive(known))
+    if old == new:
+        return now, None
+    said = []
+    if old - new:
+        said.append("no longer sensitive: " + ", ".join(sorted(old - new)))
+    if new - old:
+        said.append("newly sensitive: " + ", ".join(sorted(new - old)))
+    return tuple(sorted(old | new)), (
+        f"this change edits sensitive_tags in reconciler.yaml since {since[:12]} ("
+        + "; ".join(said) + "): risky access is judged by both lists until it is applied")

@@ -270,6 +270,14 @@ class ApplyResult:
     found_live: bool = False
 
 
+
+# The planner's warning for a live policy reconciler never wrote (not the untouched
+# default); drift adds what it means there, so a reader gets one warning, not two.
+UNMANAGED_WARNING = ("the live policy has no reconciler header: it was not applied by "
+                     "reconciler. The first apply needs --adopt (run `reconciler import` "
+                     "first to keep its contents).")
+UNTOLD_EDITS = "Until then, edits outside git cannot be told apart from git changes."
+
 @dataclass
 class DriftReport:
     """The scheduled drift check of one target: is live what git says it should be?

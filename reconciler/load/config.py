@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from reconciler.core.errors import ConfigError, CredentialsError
+from reconciler.core.errors import ConfigError, CredentialsError, ReconcilerError
 from reconciler.core.suggest import did_you_mean, unknown_key
 from reconciler.load.yamlsource import load_yaml
 
@@ -408,3 +408,25 @@ def credential_env(backend: str, env: Mapping[str, str] | None = None,
         f"Set {key}, or {cid} + {secret} (scopes: policy_file, "
         f"devices:core, users:read), or {cid} + {token}.",
     )
+
+
+def sensitive_tags_at(root: Path, ref: str) -> tuple[str, ...] | None:
+    """`sensitive_tags` of reconciler.yaml as it was at git revision `ref`; None when the
+    file, the key or a readable list of tags is not there (best effort: it is only
+    compared with today's list)."""
+    from reconciler.load import gitsource
+
+    try:
+        data = gitsource.read_file(root, ref, root.resolve() / CONFIG_FILE)
+        if data is None:
+            return None
+        # The same guarded reader as today's file (size, depth, aliases).
+        loaded, _, found = load_yaml(data.decode("utf-8").removeprefix("\ufeff"),
+                                     file=CONFIG_FILE)
+    except (ReconcilerError, UnicodeDecodeError):
+        return None
+    tags = loaded.get("sensitive_tags") if isinstance(loaded, dict) and not found else None
+    if isinstance(tags, list) and all(isinstance(t, str) and t.startswith("tag:")
+                                      for t in tags):
+        return tuple(tags)
+    return None

@@ -181,7 +181,10 @@ def _read_fragments(
     else:
         _check_policies_dir(policies, root)
         raw, unreadable = read_fragment_files(policies, root)
-        head = gitsource.working_revision(root) if revision else gitsource.NO_REVISION
+        # The desired state is the fragments and the config; other files may come and go.
+        own = [policies, *([config.file] if config.file is not None else [])]
+        head = (gitsource.working_revision(root, own) if revision
+                else gitsource.NO_REVISION)
         commit, dirty = head.commit, head.dirty
     fragments: list[Fragment] = []
     problems: list[Problem] = unreadable

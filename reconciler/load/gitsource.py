@@ -7,6 +7,7 @@ checkout. May import: git, `errors`. Every git failure becomes a `GitError`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
@@ -40,8 +41,10 @@ def open_repo(path: Path) -> git.Repo | None:
         return None
 
 
-def working_revision(path: Path) -> Revision:
-    """HEAD and whether the working tree differs from it (untracked files count)."""
+def working_revision(path: Path, paths: Sequence[Path] = ()) -> Revision:
+    """HEAD and whether the working tree differs from it under `paths` (all of it when
+    none are given); untracked files count, ignored ones do not. The desired state
+    passes its own files, so a `.venv/` or a report left beside them is not a change."""
     repo = open_repo(path)
     if repo is None:
         return NO_REVISION
@@ -49,7 +52,17 @@ def working_revision(path: Path) -> Revision:
         commit = repo.head.commit.hexsha
     except ValueError:  # unborn branch: no commits yet
         return Revision(None, True)
-    return Revision(commit, repo.is_dirty(untracked_files=True))
+    if not paths:
+        return Revision(commit, repo.is_dirty(untracked_files=True))
+    from git.exc import GitCommandError
+
+    # One `git status` for the index, the work tree and untracked files together.
+    try:
+        status = repo.git.status("--porcelain", "--untracked-files=all", "--",
+                                 *(str(p) for p in paths))
+    except GitCommandError:  # a path outside the repository (a symlinked policies/)
+        return Revision(commit, repo.is_dirty(untracked_files=True))
+    return Revision(commit, bool(status.strip()))
 
 
 def resolve(path: Path, ref: str) -> str:
@@ -93,6 +106,19 @@ def read_tree(path: Path, ref: str, directory: Path) -> list[tuple[str, bytes]]:
         if isinstance(blob, Blob)
     ]
     return sorted(files)
+
+
+def read_file(path: Path, ref: str, file: Path) -> bytes | None:
+    """The contents of `file` as it is at `ref`, or None when it does not exist there."""
+    repo = _require_repo(path)
+    root = Path(repo.working_tree_dir or path).resolve()
+    try:
+        rel = file.resolve().relative_to(root).as_posix()
+        blob = repo.commit(resolve(path, ref)).tree / rel
+    except (ValueError, KeyError):
+        return None
+    data: bytes = blob.data_stream.read()
+    return data
 
 
 def missing_from_shallow_clone(path: Path, commit: str) -> bool:
@@ -176,6 +202,27 @@ def notes(path: Path, *, ref: str = "reconciler") -> list[tuple[str, str]]:
     commits = sorted((line.partition(" ")[2] for line in listing.splitlines()),
                      key=lambda c: order.get(c, len(order)))
     return [(c, repo.git.notes("--ref", ref, "show", c)) for c in commits]
+
+
+APPLY_NOTE_PREFIX = "reconciler apply "
+
+
+def recorded_applies(path: Path, *, ref: str = "reconciler") -> list[dict[str, str]]:
+    """The applies recorded in the audit notes, newest first, each the `key=value` fields
+    of one `reconciler apply ...` line (target, etag_before, etag_after, at; from the
+    Action also actor, pull_request, run) plus the commit it annotates.
+
+    Notes come newest commit first (applies on main follow the merges, and times within
+    one second would not order them); within one commit, the latest line first. Other
+    lines of a note are left alone."""
+    out = []
+    for commit, text in notes(path, ref=ref):
+        entries = [e for e in text.splitlines() if e.startswith(APPLY_NOTE_PREFIX)]
+        for entry in reversed(entries):
+            fields = dict(tok.split("=", 1) for tok in entry[len(APPLY_NOTE_PREFIX):].split()
+                          if "=" in tok)
+            out.append({"commit": commit, **fields})
+    return out
 
 
 def _require_repo(path: Path) -> git.Repo:

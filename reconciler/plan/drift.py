@@ -7,7 +7,7 @@ three-way view already tells out-of-band edits (base -> live) from pending git c
 
 from __future__ import annotations
 
-from reconciler.diff.changes import DriftReport, Origin, Plan
+from reconciler.diff.changes import UNMANAGED_WARNING, UNTOLD_EDITS, DriftReport, Origin, Plan
 
 
 def drift_report(plan: Plan) -> DriftReport:
@@ -26,8 +26,21 @@ def drift_report(plan: Plan) -> DriftReport:
         managed=plan.managed,
         base_commit=plan.base_commit,
         desired_commit=plan.desired_commit,
-        warnings=[m.text for m in plan.messages if m.severity == "warning"],
+        warnings=_warnings(plan),
     )
+
+
+def _warnings(plan: Plan) -> list[str]:
+    """The plan's warnings, one line each; for a policy reconciler never wrote, the
+    planner's warning says what that means for drift too (or, for the untouched
+    default, which the planner does not warn of, drift says it alone)."""
+    out = [m.text for m in plan.messages if m.severity == "warning"]
+    if plan.managed:
+        return out
+    if UNMANAGED_WARNING in out:
+        return [f"{w} {UNTOLD_EDITS}" if w == UNMANAGED_WARNING else w for w in out]
+    return [*out, "the live policy carries no reconciler header; edits outside git cannot "
+                  "be told apart from git changes."]
 
 
 def exit_code(reports: list[DriftReport]) -> int:

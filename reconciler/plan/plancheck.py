@@ -129,6 +129,9 @@ def _key(change: ResourceChange) -> str:
     data = change_to_dict(change)
     for display_only in ("origin", "reason", "location", "expiries"):
         data.pop(display_only)
+    # The plan lists fields in the order the author wrote them; the document, from which
+    # they are recomputed, in canonical order. The order is display only.
+    data["fields"] = sorted(data["fields"], key=lambda f: str(f.get("field")))
     return normalize.canonical_json(data)
 
 

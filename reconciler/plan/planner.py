@@ -26,6 +26,7 @@ from reconciler.core.inventory import Device
 from reconciler.core.problems import Problem
 from reconciler.diff import normalize
 from reconciler.diff.changes import (
+    UNMANAGED_WARNING,
     Action,
     DeviceTagChange,
     Expiry,
@@ -177,12 +178,7 @@ def build_plan(
         default_policy is not None
         and live_doc.essence == normalize.essence(default_policy)))
     if not managed and not adoptable:
-        messages.append(Message(
-            "warning",
-            "the live policy has no reconciler header: it was not applied by reconciler. "
-            "The first apply needs --adopt (run `reconciler import` first to keep its "
-            "contents).",
-        ))
+        messages.append(Message("warning", UNMANAGED_WARNING))
     if desired.dirty:
         messages.append(Message("warning", dirty_warning(desired.commit)))
     if base is not None and not base.exact and not base.candidates and base.commit:

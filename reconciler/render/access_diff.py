@@ -61,9 +61,38 @@ def _refs(group: tuple[AccessChange, ...]) -> str:
     return f"  [{', '.join(str(r) for r in rules)}]" if rules else ""
 
 
+@dataclass(frozen=True)
+class Statement:
+    """One line of the access changes, for a table: who gains or loses what where, the
+    rules it cites (file:line) and how risky it is by `engine.risk`."""
+
+    gained: bool
+    text: str  # describe(): "group:eng gains tcp:22 on tag:prod (3 devices)"
+    rules: tuple[str, ...]
+    risk: Risk
+
+
+def statements(diff: AccessDiff, sensitive: Collection[str] | None = None) -> list[Statement]:
+    """The statements of `render_text`, risky gains first (riskiest first), then the
+    other gains, then the losses, each group in the diff's order."""
+    _, of = _people(diff)
+    domains = home_domains([*of, *(c.src for c in (*diff.gained, *diff.lost))])
+    out = []
+    for gained, changes in ((True, diff.gained), (False, diff.lost)):
+        for group in merged(changes):
+            risk = worst(assess(c.src, d, c.proto, c.ports, sensitive=sensitive,
+                                domains=domains) for c in group for d in c.dst)
+            out.append(Statement(gained, describe(group, "gains" if gained else "loses"),
+                                 tuple(str(r) for r in _rules(group)), risk))
+    out.sort(key=lambda s: (not s.gained, -s.risk.score if s.gained else 0))
+    return out
+
+
 def summary(diff: AccessDiff) -> str:
     if diff.empty:
-        return "No access changes."
+        # A note says what this section leaves out (SSH rules, app grants) that changed.
+        return "No network access changes; see the notes." if diff.notes else \
+            "No access changes."
     return f"Access: {len(merged(diff.gained))} gained, {len(merged(diff.lost))} lost."
 
 
@@ -364,6 +393,8 @@ def render_markdown(diff: AccessDiff, *, max_edges: int = MAX_EDGES,
     lines = ["### Access changes", ""]
     if diff.empty:
         lines.append("No one gains or loses network access.")
+        if diff.notes:  # what the section leaves out that changed (SSH rules, app grants)
+            lines += ["", *(f"> {note}" for note in diff.notes)]
         return "\n".join(lines) + "\n"
     lines += [summary(diff), ""]
     risky = risky_gains(diff, sensitive)

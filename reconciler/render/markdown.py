@@ -13,7 +13,7 @@ becomes `!`, which diff highlighting shows as a change).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 
 from reconciler.diff.access.model import AccessDiff
 from reconciler.diff.changes import DriftReport, Plan, ResourceChange, utc_text
@@ -134,12 +134,14 @@ def fit(form: Callable[[bool, str, int | None], str], rows: int, max_chars: int)
 
 def render_diff(changes: list[ResourceChange], base: str, head: str, access: AccessDiff,
                 *, sensitive: Collection[str] | None = None,
-                max_chars: int = MAX_CHARS) -> str:
+                max_chars: int = MAX_CHARS, warnings: Sequence[str] = ()) -> str:
     """`reconciler diff BASE HEAD --format markdown`: the resource changes in a ```diff
     block, then the access diff; at most `max_chars` characters, shortened as
-    `render_plan` is (`fit`), the resource changes going before the diagram does."""
+    `render_plan` is (`fit`), the resource changes going before the diagram does.
+    `warnings` go first, as the plan's do."""
     body = text.render_diff(changes, base, head)
-    head_line = f"<!-- reconciler-diff:{base}..{head} -->\n"
+    head_line = f"<!-- reconciler-diff:{base}..{head} -->\n" + "".join(
+        f"> [!WARNING]\n> {w}\n\n" for w in warnings)
 
     def form(details: bool, table: str, rows: int | None) -> str:
         shown = (f"```diff\n{body}```\n" if details else

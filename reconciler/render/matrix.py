@@ -592,7 +592,10 @@ td.allowed { background: var(--cell); font-family: ui-monospace, monospace; font
 td.risky { background: var(--risky); font-weight: 600; }
 td.none { color: var(--muted); text-align: center; }
 .muted { color: var(--muted); }
-@media print { body { margin: 0; } table.matrix thead th { position: static; } }
+@media print { body { margin: 0; } table.matrix thead th { position: static; }
+  /* Cell tints carry meaning (allowed, risky, gained, lost): print them even with the
+     browser's "background graphics" off, its default. */
+  td, th, tr { -webkit-print-color-adjust: exact; print-color-adjust: exact; } }
 """
 
 

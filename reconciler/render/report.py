@@ -1,11 +1,13 @@
 """render/ (step: report): `reconciler report`, one self-contained HTML page for auditors.
 
-render/ (step: report). May import: `render.matrix`, `engine.risk`, stdlib. Pure: the
+render/ (step: report). May import: `render.matrix`, `render.access_diff`, `engine.risk`,
+stdlib. Pure: the
 command gathers the facts (access, lint, expiries, audit notes) and this module only
 lays them out. The page fetches nothing (inline CSS, no script), reads in light and dark
 mode, and prints to PDF.
 
-Sections, most asked-for first: who can reach each sensitive tag; the access matrix;
+Sections, most asked-for first: with a base revision, the access changes since it (risky
+gains first); who can reach each sensitive tag; the access matrix;
 just-in-time access with its expiry; lint findings and test coverage; the last
 applies from the audit notes.
 
@@ -22,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from reconciler.engine.risk import assess, home_domains, is_outside
+from reconciler.render.access_diff import Statement
 from reconciler.render.matrix import PAGE_END, Marks, Matrix, html_table_chunks, page_start
 
 
@@ -55,7 +58,12 @@ class Report:
     findings: list[Finding] = field(default_factory=list)
     coverage: tuple[int, int] | None = None  # (covered rules, all rules)
     untested: list[str] = field(default_factory=list)
-    applies: list[tuple[str, str]] = field(default_factory=list)  # (commit, note)
+    # `gitsource.recorded_applies`: newest first, each a note's key=value fields + commit
+    applies: list[dict[str, str]] = field(default_factory=list)
+    # With --base: what the base revision is called, and the access changes since it.
+    base: str | None = None
+    access_changes: list[Statement] = field(default_factory=list)
+    access_notes: list[str] = field(default_factory=list)
 
 
 def risk_marks(matrix: Matrix, sensitive: Sequence[str]) -> Marks:
@@ -147,6 +155,43 @@ def _list_table(head: list[str], rows: list[list[str]]) -> str:
     return "\n".join(out)
 
 
+# The access changes' table: a gained line's mark green, a lost one's red, a risky
+# gain tinted as the matrix tints risky cells.
+CHANGES_STYLE = """
+:root { --gained: #1a7f37; --lost: #cf222e; }
+@media (prefers-color-scheme: dark) { :root { --gained: #3fb950; --lost: #ff7b72; } }
+table.changes td.mark { font-weight: 700; text-align: center; }
+table.changes tr.gained td.mark { color: var(--gained); }
+table.changes tr.lost td.mark { color: var(--lost); }
+table.changes tr.risky td { background: var(--risky); }
+"""
+
+
+def _changes_section(report: Report) -> str:
+    assert report.base is not None
+    title = f"<h2>Access changes since {html.escape(report.base)}</h2>"
+    if not report.access_changes:
+        return title + '\n<p class="muted">No one gains or loses network access.</p>\n'
+    gained = sum(1 for s in report.access_changes if s.gained)
+    risky = sum(1 for s in report.access_changes if s.gained and s.risk.risky)
+    out = [title, f"<p>{gained} gained, {len(report.access_changes) - gained} lost"
+                  + (f"; {risky} risky gain{'s' if risky != 1 else ''}, listed first"
+                     if risky else "") + ".</p>",
+           '<table class="list changes"><thead><tr><th></th><th>change</th><th>risky</th>'
+           "<th>rules</th></tr></thead><tbody>"]
+    for s in report.access_changes:
+        kind = "gained" if s.gained else "lost"
+        risky_row = s.gained and s.risk.risky
+        out.append(f'<tr class="{kind}{" risky" if risky_row else ""}">'
+                   f'<td class="mark">{"+" if s.gained else "−"}</td>'
+                   f"<td>{html.escape(s.text)}</td>"
+                   f"<td>{html.escape(', '.join(s.risk.reasons)) if risky_row else ''}</td>"
+                   f'<td class="muted">{html.escape("; ".join(s.rules))}</td></tr>')
+    out.append("</tbody></table>")
+    out.extend(f'<p class="muted">{html.escape(n)}</p>' for n in report.access_notes)
+    return "\n".join(out) + "\n"
+
+
 def _expiry_section(report: Report) -> str:
     out = ["<h2>Just-in-time access</h2>"]
     if not report.expiries:
@@ -176,15 +221,38 @@ def _lint_section(report: Report) -> str:
     return "\n".join(out) + "\n"
 
 
+def _etags(entry: dict[str, str], older: dict[str, str] | None) -> str:
+    """ETag before -> after, shortened (`reconciler history` has them whole), and whether
+    the live policy changed between the previous apply to the target and this one."""
+    def short(etag: str) -> str:
+        bare = etag.strip('"')  # HTTP quotes its ETags; the notes keep them as sent
+        return bare[:12] if len(bare) > 12 else bare
+
+    text = f"{short(entry.get('etag_before', '?'))} → {short(entry.get('etag_after', '?'))}"
+    if older is not None and older.get("etag_after") != entry.get("etag_before"):
+        text += " (the live policy had changed since the previous apply)"
+    return text
+
+
 def _applies_section(report: Report) -> str:
     out = ["<h2>Last applies</h2>"]
     if not report.applies:
         return out[0] + ('\n<p class="muted">No audit notes (refs/notes/reconciler): '
                          "apply with --git-note to record them.</p>\n")
-    out.append("<ul>")
-    out.extend(f"<li><code>{html.escape(commit[:12])}</code> {html.escape(note)}</li>"
-               for commit, note in report.applies[:20])
-    out.append("</ul>")
+    shown = report.applies[:20]
+    rows = []
+    for i, entry in enumerate(shown):
+        # The chain is read per target: the next older apply to the same target.
+        older = next((e for e in report.applies[i + 1:]
+                      if e.get("target") == entry.get("target")), None)
+        pr = f" (#{entry['pull_request']})" if entry.get("pull_request") else ""
+        rows.append([entry.get("at", "?").replace("T", " ").replace("Z", " UTC"),
+                     entry.get("target", "?"), entry["commit"][:12],
+                     entry.get("actor", "") + pr, _etags(entry, older)])
+    out.append(_list_table(["applied", "target", "commit", "by", "policy ETag"], rows))
+    if len(report.applies) > len(shown):
+        out.append(f'<p class="muted">{len(report.applies) - len(shown)} older applies: '
+                   "see <code>reconciler history</code>.</p>")
     return "\n".join(out) + "\n"
 
 
@@ -197,10 +265,11 @@ def chunks(report: Report) -> Iterator[str]:
     MB of HTML, never to be held whole."""
     facts = "".join(f"<dt>{html.escape(k)}</dt><dd>{html.escape(v)}</dd>"
                     for k, v in report.facts)
-    yield page_start(report.title)
+    yield page_start(report.title, style=CHANGES_STYLE if report.base is not None else "")
     yield "\n".join([
         f"<h1>{html.escape(report.title)}</h1>",
         f'<dl class="facts">{facts}</dl>',
+        *([_changes_section(report)] if report.base is not None else []),
         _reach_section(report),
         "<h2>Access matrix</h2>",
         '<p class="muted">Rows: groups (users with the same access), users, and tags as '

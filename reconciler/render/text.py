@@ -310,10 +310,6 @@ def render_drift(report: DriftReport, *, color: bool = False) -> str:
     lines += [Line(0, "", f"Warning: {w}") for w in report.warnings]
     if report.warnings:
         lines.append(_blank())
-    if not report.managed:
-        lines += [Line(0, "", "Warning: the live policy carries no reconciler header; "
-                               "out-of-band edits cannot be told apart from git changes."),
-                  _blank()]
     if report.out_of_band:
         since = f" (commit {report.base_commit[:12]})" if report.base_commit else ""
         lines += [Line(0, "", f"Changed outside git since the last apply{since}:"), _blank()]

@@ -348,6 +348,41 @@ def test_a_plan_that_fails_without_policy_errors_still_turns_the_comment_red(
     assert API_KEY not in red + proc.stdout + proc.stderr
 
 
+@pytest.mark.parametrize("base_in_checkout", [True, False])
+def test_the_pull_requests_report_opens_with_its_access_changes(
+    serve: Served, github_env: dict[str, Any], tmp_path: Path,  # noqa: F811
+    base_in_checkout: bool,
+) -> None:
+    """The report artifact of a pull request shows what the PR changes, risky gain first;
+    from a shallow checkout without the base commit it is still written, without them."""
+    repo = desired_repo(tmp_path / "repo", serve.url)
+    r = git.Repo(repo)
+    base = r.head.commit.hexsha if base_in_checkout else "1" * 40
+    (repo / "policies" / "zz-pr.yaml").write_text(
+        "grants:\n  - name: contractors-prod-ssh\n    src: [group:contractors]\n"
+        "    dst: [tag:prod]\n    ip: [\"tcp:22\"]\n")
+    r.index.add(["policies/zz-pr.yaml"])
+    r.index.commit("contractors get ssh on prod")
+    r.close()
+    same = {"full_name": "acme/access-policy"}
+    Path(github_env["env"]["GITHUB_EVENT_PATH"]).write_text(json.dumps(
+        {"pull_request": {"number": 12, "base": {"sha": base, "repo": same},
+                          "head": {"repo": same}}}))
+    proc = run_step("run", github_env["env"], repo, command="plan", target="prod",
+                    api_key=API_KEY)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "could not write the access report" not in proc.stdout + proc.stderr
+    page = Path(outputs(github_env["output"])["report-path"]).read_text()
+    assert "<h2>Access matrix</h2>" in page
+    if base_in_checkout:
+        section = page.split(f"<h2>Access changes since {base}</h2>", 1)[1]
+        first_row = section.split("<tbody>", 1)[1].split("</tr>", 1)[0]
+        assert "group:contractors gains tcp:22 on tag:prod" in first_row
+        assert 'class="gained risky"' in first_row
+    else:
+        assert "Access changes since" not in page
+
+
 def test_a_fork_pull_request_runs_the_offline_checks_and_says_so(
     serve: Served, github_env: dict[str, Any], tmp_path: Path  # noqa: F811
 ) -> None:

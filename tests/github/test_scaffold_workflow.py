@@ -152,7 +152,11 @@ def live_policy(repo: Path) -> str:
     return LocalStore(repo / ".reconciler" / "local.db").policy().text
 
 
-def test_the_merge_applies_the_plan_reviewed_on_the_pull_request(tmp_path: Path) -> None:
+def reviewed_and_merged(tmp_path: Path, pr: int) -> tuple[Path, git.Repo, GitHub, str]:
+    """init's repository with the target named; a pull request giving dev 8443 on prod,
+    planned by the workflow's plan job and merged with a merge commit, as GitHub merges.
+    Returns the checkout, its git handle, the stand-in GitHub and the step summary the
+    reviewer read."""
     repo = tmp_path / "policy-repo"
     subprocess.run([str(RECONCILER_BIN / "reconciler"), "init", str(repo)], check=True,
                    capture_output=True, timeout=120)
@@ -163,8 +167,6 @@ def test_the_merge_applies_the_plan_reviewed_on_the_pull_request(tmp_path: Path)
     gitrepo.git.add(A=True)
     gitrepo.index.commit("init")
     github = GitHub(repo, tmp_path, workflow)
-
-    # A pull request: contractors get HTTPS on prod.
     gitrepo.git.checkout("-b", "contractors")
     (repo / "policies" / "dev-8443.yaml").write_text(GRANT)
     gitrepo.git.add(A=True)
@@ -173,12 +175,16 @@ def test_the_merge_applies_the_plan_reviewed_on_the_pull_request(tmp_path: Path)
     ran = github.run_job("plan", "pull_request", head, head)
     assert f"upload reconciler-plan-{head}" in ran
     reviewed = github.summary.read_text()
-    assert 'grants["dev-8443"]' in reviewed
-
-    # Merged (a merge commit, as GitHub makes one); the live policy is still the old one.
     (github.state / "pr-head").write_text(head + "\n")
     gitrepo.git.checkout("main" if "main" in gitrepo.heads else "master")
-    gitrepo.git.merge("--no-ff", "-m", "Merge pull request #1", "contractors")
+    gitrepo.git.merge("--no-ff", "-m", f"Merge pull request #{pr}", "contractors")
+    return repo, gitrepo, github, reviewed
+
+
+def test_the_merge_applies_the_plan_reviewed_on_the_pull_request(tmp_path: Path) -> None:
+    repo, gitrepo, github, reviewed = reviewed_and_merged(tmp_path, pr=1)
+    assert 'grants["dev-8443"]' in reviewed
+    # Merged; the live policy is still the old one until the apply job runs.
     before = live_policy(repo)
     ran = github.run_job("apply", "push", gitrepo.head.commit.hexsha)
     assert ran[-1] == "reconciler apply reviewed/plan.json"
@@ -188,25 +194,7 @@ def test_the_merge_applies_the_plan_reviewed_on_the_pull_request(tmp_path: Path)
 
 def test_the_merge_refuses_a_reviewed_plan_the_live_policy_has_moved_past(
         tmp_path: Path) -> None:
-    repo = tmp_path / "policy-repo"
-    subprocess.run([str(RECONCILER_BIN / "reconciler"), "init", str(repo)], check=True,
-                   capture_output=True, timeout=120)
-    workflow = enable(repo)
-    gitrepo = git.Repo(repo)
-    with gitrepo.config_writer() as cw:
-        cw.set_value("user", "name", "dev").set_value("user", "email", "dev@example.com")
-    gitrepo.git.add(A=True)
-    gitrepo.index.commit("init")
-    github = GitHub(repo, tmp_path, workflow)
-    gitrepo.git.checkout("-b", "change")
-    (repo / "policies" / "dev-8443.yaml").write_text(GRANT)
-    gitrepo.git.add(A=True)
-    gitrepo.git.commit("-m", "dev gets 8443 on prod")
-    head = gitrepo.head.commit.hexsha
-    github.run_job("plan", "pull_request", head, head)
-    (github.state / "pr-head").write_text(head + "\n")
-    gitrepo.git.checkout("main" if "main" in gitrepo.heads else "master")
-    gitrepo.git.merge("--no-ff", "-m", "Merge pull request #2", "change")
+    repo, gitrepo, github, _ = reviewed_and_merged(tmp_path, pr=2)
 
     # Someone edits the live policy in the console between review and merge.
     edited = live_policy(repo).replace('"*:*"', '"*:22"', 1)

@@ -88,3 +88,17 @@ def test_the_apply_note_names_the_commit_when_there_is_one(
     assert r.exit_code == 2, r.output
     assert f"taken to be {applied[:12]}, from its apply note (git notes)" in r.output, r.output
     assert 'groups["group:eng"] has changed outside git' in r.output, r.output
+
+
+def test_drift_of_a_policy_never_applied_by_reconciler_says_so_once(
+        local_repo: Repo) -> None:
+    """Someone's own policy on a tailnet reconciler has never written: drift warns once,
+    with what to do, not twice in two wordings."""
+    edited = local_repo.run("local", "edit", "--set", "groups",
+                            '{"group:ops": ["olga@example.com"]}')
+    assert edited.exit_code == 0, edited.output
+    r = local_repo.run("drift")
+    assert r.exit_code == 2, r.output
+    warnings = [line for line in r.output.splitlines() if "reconciler header" in line]
+    assert len(warnings) == 1, r.output
+    assert "--adopt" in warnings[0] and "told apart from git changes" in warnings[0]

@@ -14,6 +14,7 @@ import json
 import os
 import re
 import shutil
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -273,7 +274,8 @@ def test_plan_comment_degrades_under_the_size_cap(tmp_path: Path) -> None:
 def test_report_prints_to_pdf(browser: Any, audited_repo: Path,  # noqa: F811
                               tmp_path: Path) -> None:
     """Printed (Chromium's print to PDF, backgrounds off as by default), every matrix
-    cell is on the page, the header does not stick, and risky cells stay marked."""
+    cell is on the page, the header does not stick, and risky cells stay marked: bold,
+    and tinted as on screen (an allowed cell green, a risky one red)."""
     assert run(audited_repo, "report", "-o", "report.html").returncode == 0
     page = _page(browser, width=1400)
     page.goto((audited_repo / "report.html").as_uri())
@@ -292,3 +294,24 @@ def test_report_prints_to_pdf(browser: Any, audited_repo: Path,  # noqa: F811
     assert pdf.read_bytes()[:5] == b"%PDF-" and pdf.stat().st_size > 10_000
     assert printed["sticky"] == 0 and printed["hidden"] == 0
     assert printed["risky"] and all(weight >= 600 for weight in printed["risky"])
+    fills = _pdf_fill_colours(pdf.read_bytes())
+    assert _rgb("#dafbe1") in fills and _rgb("#ffebe9") in fills, sorted(fills)
+
+
+def _rgb(css: str) -> tuple[float, float, float]:
+    r, g, b = (int(css[i:i + 2], 16) / 255 for i in (1, 3, 5))
+    return round(r, 2), round(g, 2), round(b, 2)
+
+
+def _pdf_fill_colours(data: bytes) -> set[tuple[float, float, float]]:
+    """The RGB fill colours (`r g b rg`) of a PDF's compressed content streams."""
+    found = set()
+    for m in re.finditer(rb"stream\r?\n(.*?)\r?\nendstream", data, re.S):
+        try:
+            body = zlib.decompress(m.group(1))
+        except zlib.error:
+            continue  # an image or font stream
+        for rgb in re.findall(rb"([0-9.]+) ([0-9.]+) ([0-9.]+) rg\b", body):
+            r, g, b = (round(float(x), 2) for x in rgb)
+            found.add((r, g, b))
+    return found

@@ -142,3 +142,31 @@ def test_without_sensitive_tags_production_names_decide(tmp_path: Path) -> None:
     assert run(repo, "plan", "-o", "plan.json").returncode in (0, 2)
     assert "sensitive_tags" not in json.loads((repo / "plan.json").read_text())
     assert run(repo, "show", "plan.json", "--format", "markdown").stdout == plan.stdout
+
+
+def test_a_change_that_unlists_a_sensitive_tag_is_judged_by_both_lists(
+        tmp_path: Path) -> None:
+    """A pull request that takes tag:prod out of sensitive_tags while giving engineers
+    the Kubernetes API on it must not make that gain look harmless: the plan and the
+    fork's diff judge by the applied list too, and say that the list was edited."""
+    repo = example_repo(tmp_path)
+    _engineers_get_admin(repo, "tag:prod")  # applied with tag:prod sensitive
+    config = repo / "reconciler.yaml"
+    config.write_text(config.read_text().replace("sensitive_tags: [tag:prod]",
+                                                 "sensitive_tags: [tag:db]"))
+    git(repo, "commit", "-qam", "tag:prod is not sensitive any more")
+
+    plan = run(repo, "plan", "--format", "markdown")
+    assert plan.returncode == 0, plan.stderr
+    assert sorted(_warnings(plan.stdout)) == sorted([DB_SSH, PROD_K8S])
+    assert "edits sensitive_tags in reconciler.yaml" in plan.stdout
+    assert "no longer sensitive: tag:prod; newly sensitive: tag:db" in plan.stdout
+
+    diff = run(repo, "diff", "HEAD~2", "HEAD", "--format", "markdown")
+    assert diff.returncode == 0, diff.stderr
+    assert sorted(_warnings(diff.stdout)) == sorted([DB_SSH, PROD_K8S])
+    assert "> [!WARNING]\n> this change edits sensitive_tags" in diff.stdout
+
+    # Unchanged lists say nothing.
+    same = run(repo, "diff", "HEAD~1", "HEAD~1", "--format", "markdown")
+    assert "sensitive_tags" not in same.stdout + same.stderr

@@ -69,3 +69,25 @@ def test_require_clean_refuses_plan_and_apply(local_repo: Repo, tmp_path: Path) 
     local_repo.commit(message="commit the edit")
     r = local_repo.run("apply", "--auto-approve", "--require-clean")
     assert r.exit_code == 0 and "Apply complete!" in r.output, r.output
+
+
+def test_files_beside_the_desired_state_do_not_make_it_dirty(
+        local_repo: Repo, tmp_path: Path) -> None:
+    """A CI job makes `.venv/` in its checkout, someone leaves `report.html` and notes
+    lying about: the desired state (policies/ and reconciler.yaml) is still committed,
+    so the plan does not call itself uncommitted and --require-clean lets it through.
+    A new fragment nobody committed, or an edited reconciler.yaml, still counts."""
+    local_repo.write({".venv/bin/python": "#!\n", "report.html": "<p>old report</p>\n",
+                      "notes/todo.txt": "ask sam about tag:db\n"})
+    r = local_repo.run("plan", "--require-clean", "-o", str(tmp_path / "a.plan.json"))
+    assert r.exit_code == 0 and WORDS not in r.output, r.output
+
+    local_repo.write({"policies/new.yaml": "groups:\n  group:new: [nia@example.com]\n"})
+    r = local_repo.run("plan", "--require-clean", "-o", str(tmp_path / "b.plan.json"))
+    assert r.exit_code == 1 and "--require-clean" in r.output, r.output
+    (local_repo.root / "policies/new.yaml").unlink()
+
+    config = local_repo.root / "reconciler.yaml"
+    config.write_text(config.read_text() + "sensitive_tags: [tag:prod]\n")
+    r = local_repo.run("plan", "--require-clean", "-o", str(tmp_path / "c.plan.json"))
+    assert r.exit_code == 1 and "--require-clean" in r.output, r.output

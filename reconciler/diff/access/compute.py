@@ -927,6 +927,11 @@ def _access_diff(before_policy: Mapping[str, Any], after_policy: Mapping[str, An
             after = Side(after_policy, inv, after_sources, devices, before if same else None)
     if _apps(before.compiled) != _apps(after.compiled):
         notes.append("application capability grants (app) changed; they are not shown here")
+    # SSH rules decide who may log in over Tailscale SSH, not who reaches which port: a
+    # plan that only changes them must not read as if no access changed.
+    if (before_policy.get("ssh") or []) != (after_policy.get("ssh") or []):
+        notes.append("SSH rules changed (who may log in with Tailscale SSH); they are not "
+                     "shown here: read the ssh changes above")
     selectors = Selectors(before, after)
     cite = [(device_addrs([device]), RuleRef(
         ("devices", device.name, "tags"),
