@@ -43,8 +43,9 @@ from reconciler.validate.selectors import Kind, parse_selector
 TCP_OR_UDP = frozenset({6, 17})
 Point = tuple[int, int]
 MANY_RULES = 64  # a selector named by this many rules keeps a bitset of them (`shadowed`)
-# The selectors holding a destination's IPv4 and IPv6 addresses: what coverage knows of it.
-DstKey = tuple[frozenset[str], frozenset[str]]
+# The selectors holding some addresses, IPv4 and IPv6 apart: all that coverage needs to
+# know of a test's source or destination.
+Holders = tuple[frozenset[str], frozenset[str]]
 
 
 @dataclass
@@ -420,10 +421,13 @@ def _entries(policy: Mapping[str, Any], compiled: CompiledPolicy) -> list[PathKe
 def coverage(policy: Mapping[str, Any], compiled: CompiledPolicy, *,
              indexes: RuleIndexes | None = None) -> Coverage:
     """An entry is covered when some accept assertion (src, dst:port, proto) is allowed
-    by one of its tuples. Per assertion: the rules holding a source address of a family
-    (one union of per-selector rule lists) meet the rules holding a destination address
-    of that family, two set intersections; only autogroup:self rules are checked one by
-    one. An entry's result does not depend on which assertion covers it first."""
+    by one of its tuples. Sources and destinations are known by the selectors holding
+    their addresses (`Holders`), so hosts alike share their work: per destination's
+    holders, port and protocols, the uncovered rules reaching it (one union of
+    per-selector rule lists, met with the rules opening the port); per assertion, those
+    whose src names one of the source's holders, family by family. Only autogroup:self
+    rules are checked one by one. An entry's result does not depend on which assertion
+    covers it first."""
     cov = Coverage(entries=_entries(policy, compiled))
     ix = indexes or RuleIndexes(compiled)
     pts, rules, self_rules = ix.pts, ix.rules, ix.self_rules
@@ -442,8 +446,8 @@ def coverage(policy: Mapping[str, Any], compiled: CompiledPolicy, *,
     # one subnet, the devices of one user) share one key, one object, and the candidates
     # below are per key, not per host. No rule set is kept per host or key: one per host
     # came to 50 MB at 4x large, and each key's is needed for only a few ports.
-    dst_keys: dict[str, DstKey] = {}
-    keys: dict[DstKey, DstKey] = {}
+    dst_keys: dict[str, Holders] = {}
+    keys: dict[Holders, Holders] = {}
     # One object per distinct selector set, sources' and destinations' alike (a device's
     # IPv4 and IPv6 addresses are held by the same selectors).
     interned: dict[frozenset[str], frozenset[str]] = {}
@@ -456,13 +460,13 @@ def coverage(policy: Mapping[str, Any], compiled: CompiledPolicy, *,
     # accept entry as written -> (host, port), or () when it has no single port
     accept_cache: dict[str, tuple[str, int] | tuple[()]] = {}
 
-    def selectors(index: _RuleIndex, points: list[Point]) -> DstKey:
+    def selectors(index: _RuleIndex, points: list[Point]) -> Holders:
         """The selectors of `index` holding one of `points`, per family (v4, v6)."""
         v4 = index.selectors_of([p for p in points if p[0] == 4], pts.owner)
         v6 = index.selectors_of([p for p in points if p[0] == 6], pts.owner)
         return interned.setdefault(v4, v4), interned.setdefault(v6, v6)
 
-    def dst_key(host: str) -> DstKey:
+    def dst_key(host: str) -> Holders:
         found = dst_keys.get(host)
         if found is None:
             # The points are not kept: only autogroup:self rules need them (`dst_points`).
@@ -514,10 +518,10 @@ def coverage(policy: Mapping[str, Any], compiled: CompiledPolicy, *,
     # (destination key, port, protocols) -> its candidate rules (see `_candidates`), and
     # the number of covered entries when they were last pruned.
     # Tuples, not lists: most are empty once coverage has grown, and tuple() is shared.
-    by_target: dict[tuple[DstKey, int, frozenset[int]],
+    by_target: dict[tuple[Holders, int, frozenset[int]],
                     tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...], int]] = {}
 
-    def _candidates(key: DstKey, port: int, protos: frozenset[int]
+    def _candidates(key: Holders, port: int, protos: frozenset[int]
                     ) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
         """Uncovered rules reaching the destination `key` on the port: (v4, v6) non-self
         rules, and the autogroup:self rules (checked one by one, per host)."""
@@ -561,8 +565,8 @@ def coverage(policy: Mapping[str, Any], compiled: CompiledPolicy, *,
             if not target:
                 continue
             host, port = target
-            # Candidates per destination (host, port, protocols), shared by every source
-            # asking about it, and pruned of covered rules whenever coverage has grown.
+            # Candidates per destination (its holders, port, protocols), shared by every
+            # source asking about it, and pruned of covered rules whenever coverage grew.
             key = dst_key(host)
             tkey = (key, port, protos)
             cands = by_target.get(tkey)
