@@ -27,7 +27,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import reduce
-from itertools import repeat
+from itertools import chain
 from typing import Any
 
 from reconciler.core.errors import ReconcilerError
@@ -42,6 +42,10 @@ from reconciler.validate.selectors import Kind, parse_selector
 
 TCP_OR_UDP = frozenset({6, 17})
 Point = tuple[int, int]
+MANY_RULES = 64  # a selector named by this many rules keeps a bitset of them (`shadowed`)
+# The selectors holding some addresses, IPv4 and IPv6 apart: all that coverage needs to
+# know of a test's source or destination.
+Holders = tuple[frozenset[str], frozenset[str]]
 
 
 @dataclass
@@ -77,7 +81,14 @@ class _Points:
         # Device (by identity: the inventory keeps them alive) -> its address points.
         self.of_device = {id(d): tuple(parse_ip(ip) for ip in d.addresses) for d in devices}
         self.owner = {p: d for d in devices for p in self.of_device[id(d)]}
-        self.point_set = {fam: set(p) for fam, p in self.points.items()}
+        # Address -> its one Point object (the owner's key), and those in address order:
+        # `of` hands out these rather than new tuples, as every selector's list of device
+        # addresses holds one per device (186,000 tuples at 4x large).
+        self.point_of: dict[int, dict[int, Point]] = {4: {}, 6: {}}
+        for p in self.owner:
+            self.point_of[p[0]][p[1]] = p
+        self.in_order = {fam: [self.point_of[fam][a] for a in pts]
+                         for fam, pts in self.points.items()}
 
     def first(self, addrs: AddrSet) -> Point | None:
         """The lowest device address inside `addrs`, without listing them all."""
@@ -92,15 +103,16 @@ class _Points:
     def of(self, addrs: AddrSet) -> list[Point]:
         out: list[Point] = []
         for fam, intervals in ((4, addrs.v4), (6, addrs.v6)):
-            pts, pset = self.points[fam], self.point_set[fam]
+            pts, point_of = self.points[fam], self.point_of[fam]
             for a, b in intervals:
                 if a == b:  # one address (devices are scattered): a lookup, not bisects
-                    if a in pset:
-                        out.append((fam, a))
+                    p = point_of.get(a)
+                    if p is not None:
+                        out.append(p)
                     continue
                 lo, hi = bisect_left(pts, a), bisect_right(pts, b)
                 if lo < hi:
-                    out.extend(zip(repeat(fam, hi - lo), pts[lo:hi], strict=True))
+                    out.extend(self.in_order[fam][lo:hi])
         return out
 
 
@@ -148,7 +160,6 @@ class _RuleIndex:
         # selector) -> whether they hold those.
         self.beyond = {sel: resolve(sel) - pts.all for sel in self.loose}
         self._beyond: dict[tuple[frozenset[str], str], bool] = {}
-        self._loose_at: dict[Point, list[str]] = {}  # address no device has -> loose sels
         self.loose_union = reduce(operator.or_, (resolve(s) for s in self.loose), EMPTY)
 
     def selectors_of(self, points: list[Point], owner: Mapping[Point, Any]) -> frozenset[str]:
@@ -158,19 +169,16 @@ class _RuleIndex:
         for p in points:
             if p in owner:
                 sels.update(self.sels_at.get(p, ()))
-            else:
-                found = self._loose_at.get(p)
-                if found is None:  # cached: tests name the same outside addresses again
-                    found = self._loose_at[p] = [
-                        s for s in self.loose if self.resolve(s).contains_int(*p)
-                    ] if self.loose_union.contains_int(*p) else []
-                sels.update(found)
+            elif self.loose_union.contains_int(*p):
+                # Not cached per address: callers cache per selector text, and tests
+                # name thousands of distinct addresses inside subnets.
+                sels.update(s for s in self.loose if self.resolve(s).contains_int(*p))
         return frozenset(sels)
 
-    def rules_of(self, points: list[Point], owner: Mapping[Point, Any]) -> set[int]:
-        """Ids of the rules whose side holds at least one of `points`."""
+    def rules_of_selectors(self, sels: Iterable[str]) -> set[int]:
+        """Ids of the rules whose side names one of `sels`."""
         found: set[int] = set()
-        for s in self.selectors_of(points, owner):
+        for s in sels:
             found.update(self.by_sel[s])
         return found
 
@@ -205,6 +213,12 @@ class _RuleIndex:
             union = reduce(operator.or_, (self.resolve(s) for s in theirs), EMPTY)
             found = self._beyond[key] = self.beyond[sel].issubset(union)
         return found
+
+    def forget_holding(self) -> None:
+        """Drop the answers of `holds_all` and `holds_beyond`: only `shadowed` asks, and
+        kept they would sit under coverage's peak (55,000 keys at 4x large)."""
+        self._held.clear()
+        self._beyond.clear()
 
 
 class RuleIndexes:
@@ -281,6 +295,8 @@ def shadowed(compiled: CompiledPolicy, sources: SourceMap,
     # Rule sets as bitsets (bit i: rule i), cached here so that they are freed before
     # coverage runs: a set of ids per device address list grew with rules times devices
     # (368 MB at 4x large), an int costs a bit per rule and `&` runs in C.
+    # Only selectors named by many rules keep their own bitset: one of a few ids costs
+    # as much as one of many (its length is the highest id), and there are thousands.
     sel_bits: dict[tuple[_RuleIndex, str], int] = {}
     at_bits: dict[tuple[_RuleIndex, tuple[str, ...]], int] = {}
 
@@ -291,11 +307,18 @@ def shadowed(compiled: CompiledPolicy, sources: SourceMap,
         found = at_bits.get((index, sels))
         if found is None:
             found = 0
+            few: list[list[int]] = []
             for s in sels:
+                ids = index.by_sel[s]
+                if len(ids) < MANY_RULES:  # a user's or a tag's few rules: set directly
+                    few.append(ids)
+                    continue
                 bits = sel_bits.get((index, s))
                 if bits is None:
-                    bits = sel_bits[index, s] = bitset(index.by_sel[s])
+                    bits = sel_bits[index, s] = bitset(ids)
                 found |= bits
+            if few:
+                found |= bitset(chain.from_iterable(few))
             at_bits[index, sels] = found
         return found
 
@@ -381,6 +404,8 @@ def shadowed(compiled: CompiledPolicy, sources: SourceMap,
                 f"{_label(entry, names)} gives no access that {where} does not already give",
                 sources.at(entry), "remove it, or narrow the other rule if this one is the "
                 "intended grant"))
+    src_index.forget_holding()
+    dst_index.forget_holding()
     return findings
 
 
@@ -396,10 +421,13 @@ def _entries(policy: Mapping[str, Any], compiled: CompiledPolicy) -> list[PathKe
 def coverage(policy: Mapping[str, Any], compiled: CompiledPolicy, *,
              indexes: RuleIndexes | None = None) -> Coverage:
     """An entry is covered when some accept assertion (src, dst:port, proto) is allowed
-    by one of its tuples. Per assertion: the rules holding a source address of a family
-    (one union of per-selector rule lists) meet the rules holding a destination address
-    of that family, two set intersections; only autogroup:self rules are checked one by
-    one. An entry's result does not depend on which assertion covers it first."""
+    by one of its tuples. Sources and destinations are known by the selectors holding
+    their addresses (`Holders`), so hosts alike share their work: per destination's
+    holders, port and protocols, the uncovered rules reaching it (one union of
+    per-selector rule lists, met with the rules opening the port); per assertion, those
+    whose src names one of the source's holders, family by family. Only autogroup:self
+    rules are checked one by one. An entry's result does not depend on which assertion
+    covers it first."""
     cov = Coverage(entries=_entries(policy, compiled))
     ix = indexes or RuleIndexes(compiled)
     pts, rules, self_rules = ix.pts, ix.rules, ix.self_rules
@@ -413,7 +441,16 @@ def coverage(policy: Mapping[str, Any], compiled: CompiledPolicy, *,
     dst_cache: dict[str, list[Point]] = {}
     by_src: dict[str, tuple[frozenset[str], frozenset[str]]] = {}  # src -> selectors, v4/v6
     sel_sets = src_index.sel_sets
-    by_dst: dict[str, tuple[set[int], set[int]]] = {}  # dst host -> (non-self) rules
+    # dst host -> the selectors holding one of its addresses (v4, v6). The rules reaching
+    # a host follow from those alone, so hosts alike (the addresses tests name inside
+    # one subnet, the devices of one user) share one key, one object, and the candidates
+    # below are per key, not per host. No rule set is kept per host or key: one per host
+    # came to 50 MB at 4x large, and each key's is needed for only a few ports.
+    dst_keys: dict[str, Holders] = {}
+    keys: dict[Holders, Holders] = {}
+    # One object per distinct selector set, sources' and destinations' alike (a device's
+    # IPv4 and IPv6 addresses are held by the same selectors).
+    interned: dict[frozenset[str], frozenset[str]] = {}
     by_port: dict[tuple[int, frozenset[int]], set[int]] = {}  # rules opening the port
     # Rules alike in ports and protocols: (one of them, all their ids).
     by_ports: dict[tuple[Any, ...], tuple[Rule, list[int]]] = {}
@@ -423,9 +460,19 @@ def coverage(policy: Mapping[str, Any], compiled: CompiledPolicy, *,
     # accept entry as written -> (host, port), or () when it has no single port
     accept_cache: dict[str, tuple[str, int] | tuple[()]] = {}
 
-    def per_family(index: _RuleIndex, points: list[Point]) -> tuple[set[int], set[int]]:
-        return (index.rules_of([p for p in points if p[0] == 4], pts.owner),
-                index.rules_of([p for p in points if p[0] == 6], pts.owner))
+    def selectors(index: _RuleIndex, points: list[Point]) -> Holders:
+        """The selectors of `index` holding one of `points`, per family (v4, v6)."""
+        v4 = index.selectors_of([p for p in points if p[0] == 4], pts.owner)
+        v6 = index.selectors_of([p for p in points if p[0] == 6], pts.owner)
+        return interned.setdefault(v4, v4), interned.setdefault(v6, v6)
+
+    def dst_key(host: str) -> Holders:
+        found = dst_keys.get(host)
+        if found is None:
+            # The points are not kept: only autogroup:self rules need them (`dst_points`).
+            key = selectors(dst_index, _dst_points(host))
+            found = dst_keys[host] = keys.setdefault(key, key)
+        return found
 
     def sources_of(text: str) -> list[tuple[Point, ...]]:
         found = src_cache.get(text)
@@ -468,19 +515,18 @@ def coverage(policy: Mapping[str, Any], compiled: CompiledPolicy, *,
             return []
         return [p for d in devices for p in device_points(d)]
 
-    # (host, port, protocols) -> its candidate rules (see `_candidates`), and the
-    # number of covered entries when they were last pruned.
-    by_target: dict[tuple[str, int, frozenset[int]],
-                    tuple[list[int], list[int], list[int], int]] = {}
+    # (destination key, port, protocols) -> its candidate rules (see `_candidates`), and
+    # the number of covered entries when they were last pruned.
+    # Tuples, not lists: most are empty once coverage has grown, and tuple() is shared.
+    by_target: dict[tuple[Holders, int, frozenset[int]],
+                    tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...], int]] = {}
 
-    def _candidates(host: str, port: int,
-                    protos: frozenset[int]) -> tuple[list[int], list[int], list[int]]:
-        """Uncovered rules reaching `host` on the port: (v4, v6) non-self rules, and the
-        autogroup:self rules (checked one by one)."""
-        to_dst = by_dst.get(host)
-        if to_dst is None:
-            v4, v6 = per_family(dst_index, dst_points(host))
-            to_dst = by_dst[host] = (v4 - self_rules, v6 - self_rules)
+    def _candidates(key: Holders, port: int, protos: frozenset[int]
+                    ) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+        """Uncovered rules reaching the destination `key` on the port: (v4, v6) non-self
+        rules, and the autogroup:self rules (checked one by one, per host)."""
+        v4, v6 = (dst_index.rules_of_selectors(sels) for sels in key)
+        to_dst = (v4 - self_rules, v6 - self_rules)
         opening = by_port.get((port, protos))
         if opening is None:
             opening = by_port[port, protos] = set()
@@ -488,8 +534,9 @@ def coverage(policy: Mapping[str, Any], compiled: CompiledPolicy, *,
                 if any(rep.allows_port(p, port) for p in protos):
                     opening.update(ids)
         # Smallest set first: `opening` and `remaining` can hold most rules.
-        return (sorted(to_dst[0] & opening & remaining), sorted(to_dst[1] & opening & remaining),
-                sorted(self_rules & opening & remaining) if self_rules else [])
+        return (tuple(sorted(to_dst[0] & opening & remaining)),
+                tuple(sorted(to_dst[1] & opening & remaining)),
+                tuple(sorted(self_rules & opening & remaining)) if self_rules else ())
 
     for test in policy.get("tests") or []:
         if not remaining:
@@ -497,13 +544,12 @@ def coverage(policy: Mapping[str, Any], compiled: CompiledPolicy, *,
         if not isinstance(test, Mapping):
             continue
         src_text = str(test.get("src", test.get("user", ""))).strip()
-        srcs = sources_of(src_text)
         from_src = by_src.get(src_text)
         if from_src is None:
-            points = [p for device_points in srcs for p in device_points]
-            from_src = by_src[src_text] = (
-                src_index.selectors_of([p for p in points if p[0] == 4], pts.owner),
-                src_index.selectors_of([p for p in points if p[0] == 6], pts.owner))
+            # The devices' points are kept (`sources_of`) only for autogroup:self rules.
+            from_src = by_src[src_text] = selectors(
+                src_index, [p for device_points in _sources_of(src_text)
+                            for p in device_points])
         try:
             proto = parse_proto(str(test["proto"])) if test.get("proto") else None
         except ValueError:
@@ -519,23 +565,24 @@ def coverage(policy: Mapping[str, Any], compiled: CompiledPolicy, *,
             if not target:
                 continue
             host, port = target
-            # Candidates per destination (host, port, protocols), shared by every source
-            # asking about it, and pruned of covered rules whenever coverage has grown.
-            tkey = (host, port, protos)
+            # Candidates per destination (its holders, port, protocols), shared by every
+            # source asking about it, and pruned of covered rules whenever coverage grew.
+            key = dst_key(host)
+            tkey = (key, port, protos)
             cands = by_target.get(tkey)
             if cands is None:
-                cands = by_target[tkey] = (*_candidates(host, port, protos), len(cov.covered))
+                cands = by_target[tkey] = (*_candidates(key, port, protos), len(cov.covered))
             elif cands[3] != len(cov.covered):
                 cands = by_target[tkey] = (
-                    [i for i in cands[0] if i in remaining],
-                    [i for i in cands[1] if i in remaining],
-                    [i for i in cands[2] if i in remaining], len(cov.covered))
+                    tuple(i for i in cands[0] if i in remaining),
+                    tuple(i for i in cands[1] if i in remaining),
+                    tuple(i for i in cands[2] if i in remaining), len(cov.covered))
             if not (cands[0] or cands[1] or cands[2]):
                 continue  # every rule it could exercise is already covered
-            key = (src_text, host, port, protos)
-            if key in asked:
+            question = (src_text, host, port, protos)
+            if question in asked:
                 continue  # the same assertion again: it covers nothing new
-            asked.add(key)
+            asked.add(question)
             # A rule is hit when one of its src selectors holds a source address (of the
             # family); a hit covers its entry at once, so the entry's other rules drop out
             # of `remaining` (the covered set does not depend on the order).
@@ -547,7 +594,7 @@ def coverage(policy: Mapping[str, Any], compiled: CompiledPolicy, *,
                             remaining.difference_update(of_entry[entry])
                             cov.covered.add(entry)
             if cands[2]:
-                dsts = dst_points(host)
+                srcs, dsts = sources_of(src_text), dst_points(host)
                 for i in cands[2]:
                     if i in remaining and _rule_hits(rules[i], srcs, dsts, pts):
                         entry = rules[i].path[:2]

@@ -157,6 +157,26 @@ def test_indexed_checks_match_the_straightforward_scans(seed: int, extras: bool)
         assert any(m.startswith(f"grants[{n - 4}] ") for m in found)
 
 
+@pytest.mark.parametrize("many", [1, 3, 10**9])
+def test_shadowing_candidates_agree_whichever_selectors_keep_bitsets(
+        many: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`shadowed` keeps a bitset only for selectors named by MANY_RULES rules or more and
+    sets the bits of the others directly: every split (all kept, some, none) finds
+    exactly what the plain scan finds."""
+    from reconciler.lint import rules
+
+    policy, inventory_data = generate(TINY, 2)
+    compiled = compile_policy(with_extras(policy, inventory_data),
+                              inventory_from_data(inventory_data))
+    ix = RuleIndexes(compiled)
+    sizes = [len(ids) for index in (ix.src, ix.dst) for ids in index.by_sel.values()]
+    if many == 3:  # both kinds occur: the split is exercised
+        assert min(sizes) < many <= max(sizes)
+    monkeypatch.setattr(rules, "MANY_RULES", many)
+    found = [f.message for f in shadowed(compiled, SourceMap(), indexes=ix)]
+    assert found and found == reference_shadowed(compiled)
+
+
 @pytest.mark.parametrize("seed", [1, 2])
 def test_selector_holding_matches_the_full_set_test(seed: int) -> None:
     """`holds_all` with `holds_beyond` (for selectors reaching beyond devices) says
@@ -177,6 +197,31 @@ def test_selector_holding_matches_the_full_set_test(seed: int) -> None:
                 checked[fast] += 1
     # Both answers occur: the comparison could have failed either way.
     assert checked[True] and checked[False]
+
+
+@pytest.mark.parametrize("seed", [1, 3])
+def test_device_points_of_a_set_are_the_shared_ones_in_address_order(seed: int) -> None:
+    """`_Points.of` lists the device addresses inside a set, by family then address,
+    as the owner map's own Point objects (not copies: a selector's list of them is kept
+    for every selector of the policy)."""
+    policy, inventory_data = generate(TINY, seed)
+    compiled = compile_policy(with_extras(policy, inventory_data),
+                              inventory_from_data(inventory_data))
+    pts = _Points(compiled)
+    shared = {p: p for p in pts.owner}
+    checked = 0
+    for sel in ["*", "autogroup:member", "group:g0", "tag:t0", "10.0.0.0/8",
+                *inventory_data["devices"][0].values()]:
+        try:
+            addrs = compiled.resolver.src(str(sel)).addrs
+        except ReconcilerError:
+            continue
+        plain = sorted(p for p in pts.owner if addrs.contains_int(*p))
+        found = pts.of(addrs)
+        assert found == plain
+        assert all(p is shared[p] for p in found)
+        checked += len(found)
+    assert checked
 
 
 @given(st.lists(st.integers(0, 3000), max_size=60))
@@ -203,3 +248,17 @@ def test_reference_check_leaves_no_selector_cache_behind() -> None:
     assert any(f.code == "undefined-group" for f in first)
     assert [f.message for f in refs.check_references(policy, SourceMap())] \
         == [f.message for f in first]
+
+
+def test_shadowed_leaves_no_holding_answers_behind() -> None:
+    """`shadowed` drops the indexes' holds_all/holds_beyond answers when done (kept, they
+    sat under coverage's peak), and the same indexes give the same findings again."""
+    policy, inventory_data = generate(TINY, 1)
+    compiled = compile_policy(with_extras(policy, inventory_data),
+                              inventory_from_data(inventory_data))
+    ix = RuleIndexes(compiled)
+    first = [f.message for f in shadowed(compiled, SourceMap(), indexes=ix)]
+    assert first
+    for index in (ix.src, ix.dst):
+        assert not index._held and not index._beyond
+    assert [f.message for f in shadowed(compiled, SourceMap(), indexes=ix)] == first
