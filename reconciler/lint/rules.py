@@ -90,16 +90,6 @@ class _Points:
         self.in_order = {fam: [self.point_of[fam][a] for a in pts]
                          for fam, pts in self.points.items()}
 
-    def first(self, addrs: AddrSet) -> Point | None:
-        """The lowest device address inside `addrs`, without listing them all."""
-        for fam, intervals in ((4, addrs.v4), (6, addrs.v6)):
-            pts = self.points[fam]
-            for a, b in intervals:
-                k = bisect_left(pts, a)
-                if k < len(pts) and pts[k] <= b:
-                    return (fam, pts[k])
-        return None
-
     def of(self, addrs: AddrSet) -> list[Point]:
         out: list[Point] = []
         for fam, intervals in ((4, addrs.v4), (6, addrs.v6)):
