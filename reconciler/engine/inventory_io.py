@@ -450,7 +450,22 @@ def names_roles(*policies: Mapping[str, Any]) -> bool:
 
 def synthetic_for(*policies: Mapping[str, Any]) -> Inventory:
     """`synthetic_inventory` over every identity any of the policies names."""
-    return synthetic_inventory({k: [p.get(k) for p in policies] for k in _SECTIONS})
+    return synthetic_inventory(sections_of(*policies))
+
+
+def sections_of(*policies: Mapping[str, Any]) -> dict[str, list[Any]]:
+    """Section -> its value in each policy, for `synthetic_inventory`; a value equal to
+    one already listed is left out (two revisions of a policy share most sections,
+    and comparing is cheaper than collecting every string of a section again)."""
+    out: dict[str, list[Any]] = {}
+    for section in _SECTIONS:
+        values: list[Any] = []
+        for policy in policies:
+            value = policy.get(section)
+            if value not in values:
+                values.append(value)
+        out[section] = values
+    return out
 
 
 def users_of(devices: Iterable[Device]) -> tuple[User, ...]:
@@ -520,16 +535,16 @@ def synthetic_inventory(policy: Mapping[str, Any]) -> Inventory:
         tags.update(
             k.strip() for k in owners if isinstance(k, str) and k.strip().startswith("tag:")
         )
-    sections = ("groups", "tagOwners", "acls", "grants", "ssh", "tests", "sshTests",
-                "autoApprovers", "nodeAttrs")
-    for section in sections:
-        for s in _strings(policy.get(section)):
-            login = _login_of(s)
-            if login:
-                logins.add(login)
-            tag = _tag_of(s)
-            if tag:
-                tags.add(tag)
+    texts: set[str] = set()  # the same selectors recur: parse each text once
+    for section in _SECTIONS:
+        _collect(policy.get(section), texts)
+    for s in texts:
+        login = _login_of(s)
+        if login:
+            logins.add(login)
+        tag = _tag_of(s)
+        if tag:
+            tags.add(tag)
     users = tuple(User(login=login) for login in sorted(logins))
     devices: list[Device] = []
     for i, owner in enumerate([*sorted(logins), *sorted(tags)], start=1):

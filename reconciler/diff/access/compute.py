@@ -43,7 +43,7 @@ from reconciler.diff.access.naming import DeviceIndex, Namer
 from reconciler.engine.addrset import EMPTY, AddrSet, Interval, merge_intervals, union_all
 from reconciler.engine.compile import CompiledPolicy, Rule, compile_policy
 from reconciler.engine.gcpause import gc_paused
-from reconciler.engine.inventory_io import synthetic_inventory
+from reconciler.engine.inventory_io import sections_of, synthetic_inventory
 from reconciler.engine.resolve import Resolver, device_addrs, parse
 from reconciler.validate.ports import DEFAULT_PROTOCOLS, PROTOCOL_NAMES, split_acl_dst
 from reconciler.validate.selectors import Kind
@@ -52,15 +52,12 @@ DEFAULT = frozenset(DEFAULT_PROTOCOLS)
 PROTO_TEXT = {v: k for k, v in sorted(PROTOCOL_NAMES.items(), reverse=True)}
 PROTO_NUMBER = {k: v for v, k in PROTO_TEXT.items()}
 SELF = "autogroup:self"
-_SECTIONS = ("groups", "tagOwners", "acls", "grants", "ssh", "tests", "sshTests",
-             "autoApprovers", "nodeAttrs")
 DstKey = tuple[frozenset[int], str | None]
 
 
 def diff_inventory(before: Mapping[str, Any], after: Mapping[str, Any]) -> Inventory:
     """A synthetic inventory with a device for every user and tag either policy names."""
-    both = {s: [before.get(s), after.get(s)] for s in _SECTIONS}
-    return synthetic_inventory(both)
+    return synthetic_inventory(sections_of(before, after))
 
 
 # --- one side ---------------------------------------------------------------------------------
