@@ -425,18 +425,18 @@ def named_identities(*policies: Mapping[str, Any]) -> tuple[set[str], set[str]]:
         if isinstance(owners, Mapping):
             tags.update(k.strip() for k in owners
                         if isinstance(k, str) and k.strip().startswith("tag:"))
-        texts: set[str] = set()  # the same selectors recur: parse each text once
-        for section in _SECTIONS:
-            _collect(policy.get(section), texts)
-        for s in texts:
-            if "@" in s:
-                login = _login_of(s)
-                if login:
-                    logins.add(login)
-            elif "tag:" in s:
-                tag = _tag_of(s)
-                if tag:
-                    tags.add(tag)
+    texts: set[str] = set()  # the same selectors recur: parse each text once
+    for values in sections_of(*policies).values():
+        _collect(values, texts)
+    for s in texts:
+        if "@" in s:
+            login = _login_of(s)
+            if login:
+                logins.add(login)
+        elif "tag:" in s:
+            tag = _tag_of(s)
+            if tag:
+                tags.add(tag)
     return logins, tags
 
 
