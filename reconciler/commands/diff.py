@@ -25,10 +25,12 @@ def diff_refs(session: Session, base: str, head: str,
     from reconciler.diff.access import access_diff
     from reconciler.plan.planner import locate, names_of
 
-    # The base shares the head's normal forms for the entries both have (nearly all),
-    # and the diff skips the sections both have alike, as a plan's does (`build_plan`).
+    # Part by part, skipping the sections written alike in both revisions (most of a
+    # large policy: its tests, say) without normalising them (`same_section`). Not
+    # `like` each other: sharing work pays where every normal form is needed (a plan's
+    # fingerprints), not here; the few changed sections are normalised on their own.
     new_doc = Normalized(new.policy)
-    old_doc = Normalized(old.policy, like=new_doc)
+    old_doc = Normalized(old.policy)
     changes = diff_resources(Resources(old_doc, names_of(old)),
                              Resources(new_doc, names_of(new)),
                              locate=lambda r: locate(new, r))

@@ -279,8 +279,8 @@ class Normalized:
     another document of the same plan (desired, for live and base): entries equal in
     both (nearly all of them) are normalised once, and sections equal in both are the
     same `_Section`, which lets a diff skip them whole (see `Resources`). Sections are
-    normalised when first read, so a diff skips a section written alike in both
-    documents without normalising it at all (`same_section`).
+    normalised when first read, so a diff of two unrelated documents skips a section
+    written alike in both without normalising it at all (`same_section`).
     """
 
     def __init__(self, policy: Mapping[str, Any], like: Normalized | None = None) -> None:
@@ -304,15 +304,20 @@ class Normalized:
         return self._sections
 
     def same_section(self, other: Normalized, section: str) -> bool:
-        """Whether list `section` is the same in both documents, known without
-        normalising it where it is written alike in both: equal values of the same
-        types, keys in the same order (so normalised alike), as `_written_alike` checks.
-        A diff of two revisions skips those (most of the tests, say) unread."""
+        """Whether list `section` is the same in both documents (so a diff can skip it).
+
+        Documents that share their work (one `like` the other, or both `like` a third:
+        a plan's live, base and desired, whose normal forms the plan needs anyway)
+        compare their `_Section`s: one object when alike (see `_normalized_section`).
+        Unrelated documents (`diff BASE HEAD`, which needs no normal form of an
+        unchanged entry) compare the raw sections instead, normalising neither:
+        written alike (`_written_alike`) is normalised alike."""
         mine, theirs = self.sections, other.sections
         if section not in mine or section not in theirs:
             return False
-        if mine.done(section) and mine[section] is theirs.done(section):
-            return True  # one `_Section`: see `_normalized_section`
+        if self.like is other or other.like is self or (
+                self.like is not None and self.like is other.like):
+            return mine[section] is theirs[section]
         return _written_alike(mine.raw[section], theirs.raw[section])
 
     @property
