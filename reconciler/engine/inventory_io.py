@@ -375,22 +375,29 @@ def _strings(value: Any) -> Iterable[str]:
 
 def _collect(value: Any, out: set[str]) -> None:
     """Every string in `value` (keys included) into `out`; `_strings`, without a
-    generator frame per level (a large policy holds some 10^5 strings)."""
-    if isinstance(value, str):
+    generator frame per level (a large policy holds some 10^5 strings), and with the
+    exact type tests first (`isinstance` against `Mapping` is an ABC check)."""
+    kind = type(value)
+    if kind is str or isinstance(value, str):
         out.add(value)
-    elif isinstance(value, Mapping):
+        return
+    if kind is dict or (kind is not list and isinstance(value, Mapping)):
         out.update(k for k in value if isinstance(k, str))
-        for v in value.values():
-            if isinstance(v, str):
-                out.add(v)
-            elif v is not None and not isinstance(v, (bool, int, float)):
-                _collect(v, out)
-    elif isinstance(value, list):
-        for v in value:
-            if isinstance(v, str):
-                out.add(v)
-            elif v is not None and not isinstance(v, (bool, int, float)):
-                _collect(v, out)
+        items: Iterable[Any] = value.values()
+    elif kind is list or isinstance(value, list):
+        items = value
+    else:
+        return
+    for v in items:
+        kind = type(v)
+        if kind is str:
+            out.add(v)
+        elif kind is dict or kind is list:
+            _collect(v, out)
+        elif isinstance(v, str):
+            out.add(v)
+        elif v is not None and not isinstance(v, (bool, int, float)):
+            _collect(v, out)
 
 
 def _login_of(text: str) -> str | None:
