@@ -50,14 +50,23 @@ ALLOW_ALL = "policy.allowAll"
 
 
 _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _c_encoder(sort_keys: bool) -> Callable[[Any, int], list[str]] | None:
+    """json's C encoder, compact, non-ASCII kept (what `_ENCODER` runs), or None where
+    the C module is missing."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return None
+    encode: Callable[[Any, int], list[str]] = make(
+        {}, _ENCODER.default, json.encoder.encode_basestring, None, ":", ",", sort_keys,
+        False, True)
+    return encode
+
+
 # json.dumps builds a new encoder per call; a plan hashes every entry of several
 # documents, so the C encoder is made once (same output: it is what dumps uses).
-_C_ENCODE = (
-    json.encoder.c_make_encoder(  # type: ignore[attr-defined]
-        {}, _ENCODER.default, json.encoder.encode_basestring,
-        None, ":", ",", True, False, True)
-    if getattr(json.encoder, "c_make_encoder", None) is not None else None
-)
+_C_ENCODE = _c_encoder(sort_keys=True)
 
 
 def canonical_json(value: Any) -> str:
@@ -244,12 +253,7 @@ class _Sections(Mapping[str, _Section]):
 
 # Canonical JSON without sorting keys: equal texts are equal values of the same JSON
 # types with keys in the same order (True, 1 and 1.0 compare equal but are not).
-_PLAIN_ENCODE = (
-    json.encoder.c_make_encoder(  # type: ignore[attr-defined]
-        {}, _ENCODER.default, json.encoder.encode_basestring,
-        None, ":", ",", False, False, True)
-    if getattr(json.encoder, "c_make_encoder", None) is not None else None
-)
+_PLAIN_ENCODE = _c_encoder(sort_keys=False)
 
 
 def _plain_json(value: Any) -> str:
