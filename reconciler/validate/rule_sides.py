@@ -147,6 +147,7 @@ def check_rule_section(
     with each distinct src and dst string judged once for the whole section."""
     srcs: SourceMemo = Memo(ctx, src_problems)
     dsts = Memo(ctx, dst_check)
+    clean = ctx.clean.get(section, ())
     for i, entry in enumerate(as_list(ctx.policy.get(section))):
-        if isinstance(entry, Mapping):
+        if isinstance(entry, Mapping) and i not in clean:
             check_entry(ctx, srcs, dsts, (section, i), entry)
