@@ -46,9 +46,8 @@ def _load_both(session: Session, base: str, head: str) -> tuple[Desired, Desired
     """`load_desired` of `base`, then of `head`: the same states and the same errors
     (the base's first), but the base's tests are not checked again when the head's
     passed and all those checks read is equal in both (`same_test_checks`: the same
-    checks would find the same nothing), and when nothing at all was found in the head,
-    the base's entries written alike to the head's are not checked (`clean_entries`).
-    Two revisions of a large policy share their thousands of tests and rules."""
+    checks would find the same nothing). Two revisions of a large policy share their
+    thousands of tests, which cost more to check than all its rules."""
     old, old_problems = read_desired(session.config.root, ref=base, now=session.now,
                                      config=session.config)
     try:
@@ -57,10 +56,8 @@ def _load_both(session: Session, base: str, head: str) -> tuple[Desired, Desired
     except ReconcilerError:
         settle(old, old_problems + check_desired(old))  # the base's errors come first
         raise
-    new_checks = check_desired(new)
-    new_problems += new_checks
+    new_problems += check_desired(new)
     tests = any(p.code == TEST_SHAPE for p in new_problems) or \
         not same_test_checks(old.policy, new.policy)
-    # Nothing found in the head: the base's entries written alike need no checks either.
-    old_problems += check_desired(old, tests=tests, checked=None if new_checks else new)
+    old_problems += check_desired(old, tests=tests)
     return settle(old, old_problems), settle(new, new_problems)

@@ -143,15 +143,12 @@ def settle(desired: Desired, problems: list[Problem]) -> Desired:
 
 
 def check_desired(desired: Desired, *, tailnet_domains: set[str] | None = None,
-                  tests: bool = True, checked: Desired | None = None) -> list[Problem]:
-    """Tailscale's validation rules on the compiled document, plus our `devices` section.
-    `checked`: a desired state whose policy validated with nothing found (see
-    `validate_policy`)."""
+                  tests: bool = True) -> list[Problem]:
+    """Tailscale's validation rules on the compiled document, plus our `devices` section."""
     from reconciler.validate.validate import validate_policy
 
     problems = validate_policy(desired.policy, desired.sources, tailnet_domains=tailnet_domains,
-                               tests=tests,
-                               checked=checked.policy if checked is not None else None)
+                               tests=tests)
     problems.extend(_check_devices(desired))
     return problems
 

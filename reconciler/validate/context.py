@@ -34,9 +34,6 @@ class Context:
     sources: SourceMap | None = None
     tailnet_domains: Collection[str] | None = None
     problems: list[Problem] = field(default_factory=list)
-    # Section -> indices of its entries known to check clean (`validate.clean_entries`):
-    # the per-entry checks pass over them.
-    clean: Mapping[str, Collection[int]] = field(default_factory=dict)
 
     def report(
         self,

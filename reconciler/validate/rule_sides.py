@@ -147,7 +147,6 @@ def check_rule_section(
     with each distinct src and dst string judged once for the whole section."""
     srcs: SourceMemo = Memo(ctx, src_problems)
     dsts = Memo(ctx, dst_check)
-    clean = ctx.clean.get(section, ())
     for i, entry in enumerate(as_list(ctx.policy.get(section))):
-        if isinstance(entry, Mapping) and i not in clean:
+        if isinstance(entry, Mapping):
             check_entry(ctx, srcs, dsts, (section, i), entry)

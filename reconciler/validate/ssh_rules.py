@@ -38,9 +38,8 @@ SSH_CHECK_PERIOD_MAX = 168 * HOUR
 
 
 def check_ssh(ctx: Context) -> None:
-    clean = ctx.clean.get("ssh", ())
     for i, entry in enumerate(as_list(ctx.policy.get("ssh"))):
-        if isinstance(entry, Mapping) and i not in clean:
+        if isinstance(entry, Mapping):
             _check_ssh_rule(ctx, ("ssh", i), entry)
 
 

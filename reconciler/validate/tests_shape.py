@@ -137,9 +137,8 @@ def _host_is_cidr(ctx: Context, sel: Selector) -> str | None:
 
 def check_tests(ctx: Context) -> None:
     memo = _Memo(ctx)
-    clean = ctx.clean.get("tests", ())
     for i, entry in enumerate(as_list(ctx.policy.get("tests"))):
-        if isinstance(entry, Mapping) and i not in clean:
+        if isinstance(entry, Mapping):
             _check_test(ctx, memo, i, entry)
 
 
@@ -222,9 +221,8 @@ def _test_host_problems(ctx: Context, host: str) -> tuple[str, ...]:
 
 
 def check_ssh_tests(ctx: Context) -> None:
-    clean = ctx.clean.get("sshTests", ())
     for i, entry in enumerate(as_list(ctx.policy.get("sshTests"))):
-        if isinstance(entry, Mapping) and i not in clean:
+        if isinstance(entry, Mapping):
             _check_ssh_test(ctx, ("sshTests", i), f"sshTests[{i}]", entry)
 
 
