@@ -40,6 +40,7 @@ from reconciler.core import progress
 from reconciler.core.errors import ConfigError, GitError, PolicyError, ReconcilerError
 from reconciler.core.forked import Forked
 from reconciler.core.inventory import Device, Inventory
+from reconciler.core.source import SourceMap
 from reconciler.diff import normalize
 from reconciler.diff.access.model import LIVE_POLICY
 from reconciler.diff.changes import Message, Plan, TestFailure, TestResults
@@ -499,9 +500,11 @@ def _cite_access(session: Session, plan: Plan, live: LiveState, desired: Desired
             applied.append(load_desired(session.config.root, ref=base.commit,
                                         now=session.now, config=session.config,
                                         validate=False))
-    live_sources = None
-    with contextlib.suppress(ReconcilerError):
-        live_sources = hujson.load_with_sources(live.text, file=LIVE_POLICY)[1]
+    def live_sources() -> SourceMap | None:
+        with contextlib.suppress(ReconcilerError):
+            return hujson.load_with_sources(live.text, file=LIVE_POLICY)[1]
+        return None
+
     from_live = live_citer(live.policy, live_sources,
                            [(d.policy, d.sources, names_of(d)) for d in [*applied, desired]])
     gained = entry_citer(desired.sources, names_of(desired)) if plan.changes else from_live

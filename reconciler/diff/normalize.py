@@ -50,14 +50,23 @@ ALLOW_ALL = "policy.allowAll"
 
 
 _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _c_encoder(sort_keys: bool) -> Callable[[Any, int], list[str]] | None:
+    """json's C encoder, compact, non-ASCII kept (what `_ENCODER` runs), or None where
+    the C module is missing."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return None
+    encode: Callable[[Any, int], list[str]] = make(
+        {}, _ENCODER.default, json.encoder.encode_basestring, None, ":", ",", sort_keys,
+        False, True)
+    return encode
+
+
 # json.dumps builds a new encoder per call; a plan hashes every entry of several
 # documents, so the C encoder is made once (same output: it is what dumps uses).
-_C_ENCODE = (
-    json.encoder.c_make_encoder(  # type: ignore[attr-defined]
-        {}, _ENCODER.default, json.encoder.encode_basestring,
-        None, ":", ",", True, False, True)
-    if getattr(json.encoder, "c_make_encoder", None) is not None else None
-)
+_C_ENCODE = _c_encoder(sort_keys=True)
 
 
 def canonical_json(value: Any) -> str:
@@ -211,6 +220,61 @@ def _normalized_section(section: str, raw: list[Any], like: _Section | None) -> 
     return _Section(raw, pairs, simple)
 
 
+class _Sections(Mapping[str, _Section]):
+    """`Normalized.sections`: list section -> its `_Section`, normalised on first read
+    (sharing `like`'s work, as `_normalized_section` does)."""
+
+    def __init__(self, raw: dict[str, list[Any]], like: Normalized | None) -> None:
+        self.raw = raw
+        self.like = like
+        self._done: dict[str, _Section] = {}
+
+    def done(self, section: str) -> _Section | None:
+        """The section if normalised already (never normalises it)."""
+        return self._done.get(section)
+
+    def __getitem__(self, section: str) -> _Section:
+        found = self._done.get(section)
+        if found is None:
+            value = self.raw[section]
+            like = self.like.sections.get(section) if self.like is not None else None
+            found = self._done[section] = _normalized_section(section, value, like)
+        return found
+
+    def __contains__(self, section: object) -> bool:
+        return section in self.raw
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.raw)
+
+    def __len__(self) -> int:
+        return len(self.raw)
+
+
+# Canonical JSON without sorting keys: equal texts are equal values of the same JSON
+# types with keys in the same order (True, 1 and 1.0 compare equal but are not).
+_PLAIN_ENCODE = _c_encoder(sort_keys=False)
+
+
+def _plain_json(value: Any) -> str:
+    if _PLAIN_ENCODE is not None:
+        return "".join(_PLAIN_ENCODE(value, 0))
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _written_alike(a: list[Any], b: list[Any]) -> bool:
+    """Two raw list sections that normalise alike because they are the same JSON:
+    equal, and equal once written out with their keys in order (so of the same types)."""
+    if a is b:
+        return True
+    if a != b:
+        return False
+    try:
+        return _plain_json(a) == _plain_json(b)
+    except (TypeError, ValueError):  # not plain JSON (a YAML date, say): normalise it
+        return False
+
+
 class Normalized:
     """One document normalised once: entries, their hashes, the essence, its fingerprint.
 
@@ -218,29 +282,47 @@ class Normalized:
     computing the normal form of every entry once keeps large tailnets fast. `like` is
     another document of the same plan (desired, for live and base): entries equal in
     both (nearly all of them) are normalised once, and sections equal in both are the
-    same `_Section`, which lets a diff skip them whole (see `Resources`).
+    same `_Section`, which lets a diff skip them whole (see `Resources`). Sections are
+    normalised when first read, so a diff of two unrelated documents skips a section
+    written alike in both without normalising it at all (`same_section`).
     """
 
     def __init__(self, policy: Mapping[str, Any], like: Normalized | None = None) -> None:
         self.policy = policy
         self.like = like
-        self._sections: dict[str, _Section] | None = None
+        self._sections: _Sections | None = None
         self._essence: dict[str, Any] | None = None
         self._fingerprint: str | None = None
 
     @property
-    def sections(self) -> dict[str, _Section]:
-        """List section -> its normalised entries, in document order."""
+    def sections(self) -> _Sections:
+        """List section -> its normalised entries, in document order; each section is
+        normalised when first read (see `same_section`)."""
         if self._sections is None:
-            like = self.like.sections if self.like is not None else {}
-            sections = {}
+            raw: dict[str, list[Any]] = {}
             for raw_section, value in self.policy.items():
                 section = raw_section.strip()
                 if section in LIST_SECTIONS and isinstance(value, list):
-                    sections[section] = _normalized_section(section, value,
-                                                            like.get(section))
-            self._sections = sections
+                    raw[section] = value
+            self._sections = _Sections(raw, self.like)
         return self._sections
+
+    def same_section(self, other: Normalized, section: str) -> bool:
+        """Whether list `section` is the same in both documents (so a diff can skip it).
+
+        Documents that share their work (one `like` the other, or both `like` a third:
+        a plan's live, base and desired, whose normal forms the plan needs anyway)
+        compare their `_Section`s: one object when alike (see `_normalized_section`).
+        Unrelated documents (`diff BASE HEAD`, which needs no normal form of an
+        unchanged entry) compare the raw sections instead, normalising neither:
+        written alike (`_written_alike`) is normalised alike."""
+        mine, theirs = self.sections, other.sections
+        if section not in mine or section not in theirs:
+            return False
+        if self.like is other or other.like is self or (
+                self.like is not None and self.like is other.like):
+            return mine[section] is theirs[section]
+        return _written_alike(mine.raw[section], theirs.raw[section])
 
     @property
     def entries(self) -> dict[str, list[Pair]]:
@@ -434,11 +516,10 @@ class Resources(Mapping[str, Resource]):
         """The part is the same in both (no change in it), known without building it."""
         if not name:
             return False
-        mine, theirs = self.doc.sections.get(name), other.doc.sections.get(name)
-        # One `_Section` object: exactly the same entries, of the same types (all simple),
-        # keys in the same order (see `_normalized_section`).
-        return (mine is not None and mine is theirs
-                and self._names_of.get(name, {}) == other._names_of.get(name, {}))
+        # One `_Section` object or the same JSON: exactly the same entries, of the same
+        # types, keys in the same order (see `Normalized.same_section`).
+        return (self._names_of.get(name, {}) == other._names_of.get(name, {})
+                and self.doc.same_section(other.doc, name))
 
     def _list_part(self, section: str) -> dict[str, Resource]:
         names = self._names_of.get(section, {})

@@ -375,22 +375,29 @@ def _strings(value: Any) -> Iterable[str]:
 
 def _collect(value: Any, out: set[str]) -> None:
     """Every string in `value` (keys included) into `out`; `_strings`, without a
-    generator frame per level (a large policy holds some 10^5 strings)."""
-    if isinstance(value, str):
+    generator frame per level (a large policy holds some 10^5 strings), and with the
+    exact type tests first (`isinstance` against `Mapping` is an ABC check)."""
+    kind = type(value)
+    if kind is str or isinstance(value, str):
         out.add(value)
-    elif isinstance(value, Mapping):
+        return
+    if kind is dict or (kind is not list and isinstance(value, Mapping)):
         out.update(k for k in value if isinstance(k, str))
-        for v in value.values():
-            if isinstance(v, str):
-                out.add(v)
-            elif v is not None and not isinstance(v, (bool, int, float)):
-                _collect(v, out)
-    elif isinstance(value, list):
-        for v in value:
-            if isinstance(v, str):
-                out.add(v)
-            elif v is not None and not isinstance(v, (bool, int, float)):
-                _collect(v, out)
+        items: Iterable[Any] = value.values()
+    elif kind is list or isinstance(value, list):
+        items = value
+    else:
+        return
+    for v in items:
+        kind = type(v)
+        if kind is str:
+            out.add(v)
+        elif kind is dict or kind is list:
+            _collect(v, out)
+        elif isinstance(v, str):
+            out.add(v)
+        elif v is not None and not isinstance(v, (bool, int, float)):
+            _collect(v, out)
 
 
 def _login_of(text: str) -> str | None:
@@ -425,18 +432,18 @@ def named_identities(*policies: Mapping[str, Any]) -> tuple[set[str], set[str]]:
         if isinstance(owners, Mapping):
             tags.update(k.strip() for k in owners
                         if isinstance(k, str) and k.strip().startswith("tag:"))
-        texts: set[str] = set()  # the same selectors recur: parse each text once
-        for section in _SECTIONS:
-            _collect(policy.get(section), texts)
-        for s in texts:
-            if "@" in s:
-                login = _login_of(s)
-                if login:
-                    logins.add(login)
-            elif "tag:" in s:
-                tag = _tag_of(s)
-                if tag:
-                    tags.add(tag)
+    texts: set[str] = set()  # the same selectors recur: parse each text once
+    for values in sections_of(*policies).values():
+        _collect(values, texts)
+    for s in texts:
+        if "@" in s:
+            login = _login_of(s)
+            if login:
+                logins.add(login)
+        elif "tag:" in s:
+            tag = _tag_of(s)
+            if tag:
+                tags.add(tag)
     return logins, tags
 
 
@@ -450,7 +457,22 @@ def names_roles(*policies: Mapping[str, Any]) -> bool:
 
 def synthetic_for(*policies: Mapping[str, Any]) -> Inventory:
     """`synthetic_inventory` over every identity any of the policies names."""
-    return synthetic_inventory({k: [p.get(k) for p in policies] for k in _SECTIONS})
+    return synthetic_inventory(sections_of(*policies))
+
+
+def sections_of(*policies: Mapping[str, Any]) -> dict[str, list[Any]]:
+    """Section -> its value in each policy, for `synthetic_inventory`; a value equal to
+    one already listed is left out (two revisions of a policy share most sections,
+    and comparing is cheaper than collecting every string of a section again)."""
+    out: dict[str, list[Any]] = {}
+    for section in _SECTIONS:
+        values: list[Any] = []
+        for policy in policies:
+            value = policy.get(section)
+            if value not in values:
+                values.append(value)
+        out[section] = values
+    return out
 
 
 def users_of(devices: Iterable[Device]) -> tuple[User, ...]:
@@ -520,16 +542,16 @@ def synthetic_inventory(policy: Mapping[str, Any]) -> Inventory:
         tags.update(
             k.strip() for k in owners if isinstance(k, str) and k.strip().startswith("tag:")
         )
-    sections = ("groups", "tagOwners", "acls", "grants", "ssh", "tests", "sshTests",
-                "autoApprovers", "nodeAttrs")
-    for section in sections:
-        for s in _strings(policy.get(section)):
-            login = _login_of(s)
-            if login:
-                logins.add(login)
-            tag = _tag_of(s)
-            if tag:
-                tags.add(tag)
+    texts: set[str] = set()  # the same selectors recur: parse each text once
+    for section in _SECTIONS:
+        _collect(policy.get(section), texts)
+    for s in texts:
+        login = _login_of(s)
+        if login:
+            logins.add(login)
+        tag = _tag_of(s)
+        if tag:
+            tags.add(tag)
     users = tuple(User(login=login) for login in sorted(logins))
     devices: list[Device] = []
     for i, owner in enumerate([*sorted(logins), *sorted(tags)], start=1):

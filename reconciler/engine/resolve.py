@@ -4,7 +4,9 @@ engine/ (imports `addrset`, `reconciler.core.inventory`,
 `reconciler.core.errors` and the selector parser `reconciler.validate.selectors`).
 Semantics are policy-semantics.md §2.2: the src side and the dst side differ for `*`,
 `autogroup:self` and `autogroup:internet`. Results are cached per selector string; an
-`Inventory` is immutable, so a `Resolver` never goes stale.
+`Inventory` is immutable, so a `Resolver` never goes stale. Two resolvers over one
+inventory (the sides of an access diff) share the selectors that read the same
+definitions in both (`Alike`, a resolver's `peer`).
 """
 
 from __future__ import annotations
@@ -70,10 +72,59 @@ def device_addrs(devices: Iterable[Device]) -> AddrSet:
     return AddrSet(v4, v6)
 
 
-class Resolver:
-    """Resolve selectors of one policy against one inventory."""
+class Alike:
+    """Which selectors read the same definitions in the policies of two resolvers, and
+    so stand for the same addresses over one inventory: a tag whether tagOwners defines
+    it, a group its members (a nested group is not followed: then never), a host its
+    address, an ipset the ipsets and hosts (all a Resolver reads of a policy); users,
+    domains, autogroups, `*` and addresses read the inventory alone. A selector that
+    does not parse is never alike. Answers are cached per selector (stripped)."""
 
-    def __init__(self, policy: Mapping[str, Any], inventory: Inventory) -> None:
+    def __init__(self, a: Resolver, b: Resolver) -> None:
+        self.a, self.b = a, b
+        self.tags_equal = a.tags == b.tags
+        self.hosts_equal = a.hosts == b.hosts
+        self.ipsets_equal = self.hosts_equal and a.ipsets == b.ipsets
+        self._found: dict[str, bool] = {}
+
+    def __call__(self, selector: str) -> bool:
+        found = self._found.get(selector)
+        if found is None:
+            found = self._found[selector] = self._alike(selector)
+        return found
+
+    def _alike(self, selector: str) -> bool:
+        try:
+            sel = parse(selector.strip())
+        except SelectorError:
+            return False
+        a, b = self.a, self.b
+        if sel.kind is Kind.TAG:
+            return (sel.value in a.tags) == (sel.value in b.tags)
+        if sel.kind is Kind.GROUP:
+            members = a.groups.get(sel.value)
+            # Members are users, tags and autogroups; a nested group is compared by set.
+            return (members == b.groups.get(sel.value) and self.tags_equal
+                    and not any(m.startswith("group:") for m in members or ()))
+        if sel.kind is Kind.HOST:
+            return a.hosts.get(sel.value) == b.hosts.get(sel.value)
+        if sel.kind is Kind.IPSET:
+            return self.ipsets_equal
+        return True
+
+
+class Resolver:
+    """Resolve selectors of one policy against one inventory.
+
+    `peer`: a resolver of another policy over the same inventory (the other side of an
+    access diff). A selector whose definitions read the same in both (`Alike`) stands
+    for the same addresses, so the peer resolves it for both (in its caches, once),
+    and what the peer read of the inventory serves too: two revisions of a policy differ in a
+    few definitions, and resolving every selector over a large inventory twice is most
+    of compiling the second one."""
+
+    def __init__(self, policy: Mapping[str, Any], inventory: Inventory, *,
+                 peer: Resolver | None = None) -> None:
         self.policy = policy
         self.inventory = inventory
         groups = policy.get("groups")
@@ -94,26 +145,51 @@ class Resolver:
             {str(k).strip() for k in owners} if isinstance(owners, Mapping) else set()
         )
 
-        self.roles: dict[str, str] = {u.login.lower(): u.role for u in inventory.users}
-        self.shared_users = {u.login.lower() for u in inventory.users if u.shared}
-        self.by_user: dict[str, list[Device]] = defaultdict(list)
-        self.by_tag: dict[str, list[Device]] = defaultdict(list)
-        for d in inventory.devices:
-            if d.tags:
-                for t in d.tags:
-                    self.by_tag[t].append(d)
-            elif d.user:
-                self.by_user[d.user.lower()].append(d)
-        # `*` covers approved subnet routes, never exit routes (0.0.0.0/0, ::/0).
-        routes = [r for d in inventory.devices for r in d.approved_routes
-                  if AddrSet.parse(r) not in (V4_ALL, V6_ALL)]
-        self.approved_routes = AddrSet.parse_many(routes)
+        # What is read of the inventory alone (never changed once read).
+        self.roles: dict[str, str]
+        self.shared_users: set[str]
+        self.by_user: dict[str, list[Device]]
+        self.by_tag: dict[str, list[Device]]
+        self.approved_routes: AddrSet
+        self._peer = peer if peer is not None and peer.inventory is inventory else None
+        if self._peer is not None:  # the same inventory: read alike
+            self.roles = self._peer.roles
+            self.shared_users = self._peer.shared_users
+            self.by_user = self._peer.by_user
+            self.by_tag = self._peer.by_tag
+            self.approved_routes = self._peer.approved_routes
+        else:
+            self._read(inventory)
         self._src: dict[str, Target] = {}
         self._dst: dict[str, Target] = {}
         self._ipset: dict[str, AddrSet] = {}
         self._identity: dict[str, list[Device] | None] = {}
         self._checked_src: dict[str, Target] = {}
         self._checked_dst: dict[str, Target] = {}
+        self._reads_alike = Alike(self, self._peer) if self._peer is not None else None
+
+    def _read(self, inventory: Inventory) -> None:
+        self.roles = {u.login.lower(): u.role for u in inventory.users}
+        self.shared_users = {u.login.lower() for u in inventory.users if u.shared}
+        by_user: dict[str, list[Device]] = defaultdict(list)
+        by_tag: dict[str, list[Device]] = defaultdict(list)
+        for d in inventory.devices:
+            if d.tags:
+                for t in d.tags:
+                    by_tag[t].append(d)
+            elif d.user:
+                by_user[d.user.lower()].append(d)
+        self.by_user, self.by_tag = by_user, by_tag
+        # `*` covers approved subnet routes, never exit routes (0.0.0.0/0, ::/0).
+        routes = [r for d in inventory.devices for r in d.approved_routes
+                  if AddrSet.parse(r) not in (V4_ALL, V6_ALL)]
+        self.approved_routes = AddrSet.parse_many(routes)
+
+    def _shared(self, selector: str) -> Resolver | None:
+        """The peer, when `selector` (stripped) reads alike in both: it resolves it for
+        both (once, in its own caches), whichever side asks first."""
+        alike = self._reads_alike
+        return self._peer if alike is not None and alike(selector) else None
 
     # --- identities ---------------------------------------------------------------
 
@@ -125,7 +201,9 @@ class Resolver:
         s = selector.strip()
         if s in self._identity:
             return self._identity[s]
-        found = self._identity[s] = self._identity_devices(parse(s))
+        peer = self._shared(s) if self._peer is not None else None
+        found = self._identity[s] = peer.identity_devices(s) if peer is not None \
+            else self._identity_devices(parse(s))
         return found
 
     def _identity_devices(self, sel: Selector) -> list[Device] | None:
@@ -186,14 +264,18 @@ class Resolver:
         s = selector.strip()
         found = self._src.get(s)
         if found is None:
-            found = self._src[s] = self._resolve(s, dst=False)
+            peer = self._shared(s) if self._peer is not None else None
+            found = self._src[s] = peer.src(s) if peer is not None \
+                else self._resolve(s, dst=False)
         return found
 
     def dst(self, selector: str) -> Target:
         s = selector.strip()
         found = self._dst.get(s)
         if found is None:
-            found = self._dst[s] = self._resolve(s, dst=True)
+            peer = self._shared(s) if self._peer is not None else None
+            found = self._dst[s] = peer.dst(s) if peer is not None \
+                else self._resolve(s, dst=True)
         return found
 
     def _resolve(self, s: str, *, dst: bool) -> Target:

@@ -87,10 +87,6 @@ def live_is_base(live: LiveState) -> bool:
         fingerprint(live.policy) == live.header.fingerprint
 
 
-def desired_resources(desired: Desired) -> dict[str, Resource]:
-    return normalize.resources(desired.policy, names_of(desired))
-
-
 def locate(desired: Desired, resource: Resource) -> str | None:
     """file:line:col of a desired resource's definition."""
     if resource.index is not None:

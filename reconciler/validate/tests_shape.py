@@ -283,3 +283,15 @@ def _check_ssh_test_dst(ctx: Context, path: PathKey, where: str, text: str) -> N
 def check_test_shapes(ctx: Context) -> None:
     check_tests(ctx)
     check_ssh_tests(ctx)
+
+
+# All `check_test_shapes` reads of a policy: the tests, and the definitions their names
+# must be in (`undefined`; hosts' values too, for `_host_is_cidr`).
+READS = ("tests", "sshTests", "tagOwners", "groups", "hosts", "ipsets")
+
+
+def same_test_checks(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    """Whether `check_test_shapes` finds the same in both policies (each problem at the
+    same path): what it reads is equal in both. Equal is enough: values equal but of
+    other types (1, 1.0, True) take the same branches, as only strings are looked into."""
+    return all(a.get(key) == b.get(key) for key in READS)

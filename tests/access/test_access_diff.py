@@ -262,3 +262,34 @@ def test_addresses_that_are_no_device_cite_the_rule_of_each_statement() -> None:
     tcp = next(c for c in loose if c.proto == "tcp")
     assert [r.label for r in tcp.rules] == ["acls[0]"]
     assert all(c.rules for c in gained)
+
+
+def test_live_citer_reads_the_live_locations_only_for_an_edit_outside_git() -> None:
+    """Entries found in a known revision are cited there without parsing the live text;
+    one found nowhere is cited at its live line, the live locations read once."""
+    from reconciler.core.source import Location, SourceMap
+    from reconciler.diff.access.model import LIVE_POLICY, RuleRef
+    from reconciler.diff.access.naming import live_citer
+
+    grant = {"src": ["a@x.com"], "dst": ["*"], "ip": ["*"]}
+    edited = {"src": ["b@x.com"], "dst": ["*"], "ip": ["22"]}
+    live = {"grants": [grant, edited, edited]}
+    known_sources = SourceMap()
+    known_sources.set(("grants", 0), Location("policies/a.yaml", 3, 3))
+    live_sources = SourceMap()
+    for i in range(3):
+        live_sources.set(("grants", i), Location("<live>", 10 + i, 5))
+    asked: list[int] = []
+
+    def sources() -> SourceMap:
+        asked.append(1)
+        return live_sources
+
+    citer = live_citer(live, sources, [({"grants": [grant]}, known_sources,
+                                        {("grants", 0): "web"})])
+    first = citer(RuleRef(("grants", 0)))
+    assert (first.location, first.name) == (Location("policies/a.yaml", 3, 3), "web")
+    assert asked == []
+    assert citer(RuleRef(("grants", 1))).location == Location(LIVE_POLICY, 11, 5)
+    assert citer(RuleRef(("grants", 2))).location == Location(LIVE_POLICY, 12, 5)
+    assert asked == [1]

@@ -106,3 +106,59 @@ def test_synthetic_inventory_is_deterministic_and_complete() -> None:
     assert all(d.ipv4.startswith("100.64.") and d.ipv6.startswith("fd7a:115c:a1e0::")
                for d in inv.devices)
     assert synthetic_inventory(policy) == inv
+
+
+def _every_string(value: object) -> list[str]:
+    """The plain walk `synthetic_inventory` once made: every string, keys included."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for k, v in value.items() for s in (*_every_string(k), *_every_string(v))]
+    if isinstance(value, list):
+        return [s for v in value for s in _every_string(v)]
+    return []
+
+
+def test_synthetic_inventory_names_what_a_plain_walk_finds() -> None:
+    """Collected once per distinct text, the identities are those of every string: a
+    login and a tag in one text ("tag:x@y" is neither), nested lists, keys, and values
+    that are no strings."""
+    policy = {
+        "groups": {"group:a": ["ann@example.com", "ann@example.com", " bo@example.com "]},
+        "tagOwners": {"tag:web": ["ann@example.com"], "tag:x@example.com": []},
+        "grants": [{"src": ["tag:ci", "cy@example.com:22"], "dst": ["*"], "ip": [22, None],
+                    "app": {"example.com/cap": [{"k": ["dee@example.com", True, 1.5]}]}}],
+        "tests": [{"src": "tag:db:5432", "accept": ["eve@example.com:80", "*@example.com"]}],
+        "hosts": {"fred@example.com": "100.64.0.9"},  # not a section naming identities
+    }
+    from reconciler.engine.inventory_io import _login_of, _tag_of
+
+    texts = [s for section in ("groups", "tagOwners", "acls", "grants", "ssh", "tests",
+                               "sshTests", "autoApprovers", "nodeAttrs")
+             for s in _every_string(policy.get(section))]
+    logins = sorted({x for x in map(_login_of, texts) if x})
+    tags = sorted({x for x in map(_tag_of, texts) if x} | {"tag:web", "tag:x@example.com"})
+    inv = synthetic_inventory(policy)
+    assert [u.login for u in inv.users] == logins
+    assert "dee@example.com" in logins and "fred@example.com" not in logins
+    assert [d.tags[0] for d in inv.devices if d.tags] == tags
+
+
+def test_synthetic_for_two_revisions_is_the_inventory_over_both() -> None:
+    """Sections equal in both revisions are walked once (`sections_of`); the inventory
+    is the one over every section of both, and one only the second names is in it."""
+    from reconciler.engine.inventory_io import sections_of, synthetic_for
+
+    before = {"groups": {"group:a": ["ann@example.com"]},
+              "acls": [{"action": "accept", "src": ["group:a"], "dst": ["tag:web:80"]}],
+              "tests": [{"src": "ann@example.com", "accept": ["tag:web:80"]}]}
+    after = {**before, "acls": [{"action": "accept", "src": ["bo@example.com"],
+                                 "dst": ["tag:db:5432"]}]}
+    both = {k: [before.get(k), after.get(k)] for k in sections_of(before, after)}
+    assert synthetic_for(before, after) == synthetic_inventory(both)
+    sections = sections_of(before, after)
+    assert sections["groups"] == [before["groups"]] and len(sections["acls"]) == 2
+    names = {u.login for u in synthetic_for(before, after).users}
+    assert names == {"ann@example.com", "bo@example.com"}
+    assert {d.tags[0] for d in synthetic_for(before, after).devices if d.tags} == \
+        {"tag:web", "tag:db"}

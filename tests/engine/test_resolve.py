@@ -75,3 +75,58 @@ def test_hosts_and_ipsets(r: Resolver) -> None:
 def test_errors(r: Resolver, side: str, selector: str, message: str) -> None:
     with pytest.raises(SelectorError, match=message):
         getattr(r, side)(selector)
+
+
+SELECTORS = ["*", "tag:r", "group:x", "group:y", "group:nest", "web", "lan", "ipset:ok",
+             "alice@example.com", "autogroup:member", "autogroup:shared", "autogroup:owner",
+             "autogroup:self", "autogroup:internet", "100.64.0.0/30", "guest@else.net",
+             "tag:gone", "ipset:a", "example.com"]
+
+
+def _outcome(r: Resolver, selector: str, dst: bool) -> object:
+    try:
+        found = r.dst(selector) if dst else r.src(selector)
+    except SelectorError as e:
+        return str(e)
+    return (found.addrs, found.self_, found.internet)
+
+
+@pytest.mark.parametrize("peer_first", [True, False])
+def test_a_peer_resolves_what_reads_alike_and_only_that(peer_first: bool) -> None:
+    """A resolver sharing its peer's work resolves every selector as one alone would:
+    the selectors whose definitions read alike come from the peer (one object, resolved
+    once, whichever asks first); a changed group, tag, host or ipset is its own."""
+    other = {
+        "tagOwners": {"tag:r": [], "tag:gone": []},
+        "groups": {"group:x": ["alice@example.com"], "group:y": ["tag:r"],
+                   "group:nest": ["group:y"]},
+        "hosts": {"web": "100.64.0.3", "lan": "192.168.0.0/24"},
+        "ipsets": POLICY["ipsets"],
+    }
+    mine = {**other, "groups": {**other["groups"], "group:x": ["guest@else.net"]},
+            "hosts": POLICY["hosts"]}
+    peer = Resolver(other, INV)
+    r = Resolver(mine, INV, peer=peer)
+    alone = Resolver(mine, INV)
+    changed = {"group:x", "web", "ipset:ok", "ipset:a", "group:nest"}
+    for dst in (False, True):
+        for s in SELECTORS:
+            if peer_first:
+                _outcome(peer, s, dst)
+            assert _outcome(r, s, dst) == _outcome(alone, s, dst), (s, dst)
+            mine_found, theirs = _outcome(r, s, dst), _outcome(peer, s, dst)
+            if isinstance(mine_found, tuple) and s not in changed:
+                assert (r.dst(s) if dst else r.src(s)) is (peer.dst(s) if dst else peer.src(s))
+            elif isinstance(mine_found, tuple) and mine_found != theirs:
+                assert s in changed
+    assert r.identity_devices("group:x") != peer.identity_devices("group:x")
+
+
+def test_a_peer_over_another_inventory_is_not_asked() -> None:
+    other_inv = inventory_from_data({"devices": [{"name": "z", "ipv4": "100.64.9.9",
+                                                   "tags": ["tag:r"]}]})
+    peer = Resolver(POLICY, other_inv)
+    peer.src("tag:r")
+    r = Resolver(POLICY, INV, peer=peer)
+    assert r.src("tag:r").addrs == AddrSet.parse("100.64.0.3")
+    assert r.by_tag is not peer.by_tag

@@ -131,6 +131,41 @@ def test_part_by_part_diff_is_the_whole_diff(data: st.DataObject, doc: dict[str,
     assert lnames == recover_names(Normalized(other), [(Normalized(doc), names)])
 
 
+@settings(max_examples=examples(300), deadline=None)
+@given(st.data(), documents(), names_st, names_st)
+def test_diff_of_unread_documents_is_the_whole_diff(data: st.DataObject, doc: dict[str, Any],
+                                                    names: Any, other_names: Any) -> None:
+    """The diff first, on documents nothing has normalised yet (as `diff BASE HEAD`
+    runs it): sections written alike are skipped unread, the rest diffed as a whole."""
+    other = data.draw(edited(doc))
+    if data.draw(st.booleans()):
+        other_names = names
+    b = Normalized(other)
+    a = Normalized(doc, like=b) if data.draw(st.booleans()) else Normalized(doc)
+    plain_a = Resources(Normalized(doc), names).all()
+    plain_b = Resources(Normalized(other), other_names).all()
+    changes = diff_resources(Resources(a, names), Resources(b, other_names))
+    assert repr(changes) == repr(_diff(plain_a, plain_b, None))
+
+
+def test_sections_written_alike_are_not_normalised_for_a_diff() -> None:
+    """A section the same JSON in both documents is skipped without normalising it; one
+    only equal (1 == 1.0 == True) is normalised, and its change shown."""
+    tests = [{"src": "a@x.com", "accept": ["b@x.com:22"]} for _ in range(3)]
+    acls = [{"action": "accept", "src": ["a@x.com"], "dst": ["b@x.com:22"], "x": 1}]
+    before = {"tests": copy.deepcopy(tests), "acls": acls}
+    after = {"tests": copy.deepcopy(tests),
+             "acls": [{**acls[0], "x": 1.0}]}  # equal in Python, not in JSON
+    new = Normalized(after)
+    old = Normalized(before)
+    changes = diff_resources(Resources(old), Resources(new))
+    assert new.sections.done("tests") is None and old.sections.done("tests") is None
+    assert new.sections.done("acls") is not None
+    assert [c.section for c in changes] == ["acls", "acls"]  # 1 and 1.0 hash apart
+    assert repr(changes) == repr(_diff(Resources(Normalized(before)).all(),
+                                       Resources(Normalized(after)).all(), None))
+
+
 def test_fingerprint_text_is_the_canonical_json_of_the_essence() -> None:
     doc = {"acls": [], "grants": [{"src": ["b", "a"], "dst": ["*"], "ip": ["*"]}],
            "tests": [{"src": "x", "accept": ["y:1"]}, {"src": "a"}], "ssh": [],

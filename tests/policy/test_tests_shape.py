@@ -201,3 +201,56 @@ def test_invalid_ssh_test_destinations(dst: str, message: str) -> None:
 )
 def test_invalid_ssh_tests(entry: dict[str, object], message: str) -> None:
     assert messages(policy(sshTests=[entry])) == [message]
+
+
+class _Recording(dict):  # type: ignore[type-arg]
+    """A policy that notes every top-level key read from it."""
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*args)
+        self.read: set[str] = set()
+
+    def get(self, key: str, default: object = None) -> object:
+        self.read.add(key)
+        return super().get(key, default)
+
+    def __getitem__(self, key: str) -> object:
+        self.read.add(key)
+        return super().__getitem__(key)
+
+    def __contains__(self, key: object) -> bool:
+        self.read.add(str(key))
+        return super().__contains__(key)
+
+
+def test_test_shapes_read_only_what_alike_compares() -> None:
+    """`diff` skips the base's test checks when `same_test_checks` says the head's
+    would find the same: that holds only while the checks read nothing else."""
+    from reconciler.validate.context import Context
+    from reconciler.validate.tests_shape import READS, check_test_shapes
+
+    doc = _Recording(policy(
+        groups={"group:eng": ["a@x.com"]}, tagOwners={"tag:web": []},
+        hosts={"db": "10.0.0.0/24", "one": "10.0.0.1"}, ipsets={"ipset:lab": ["10.0.0.0/8"]},
+        postures={"posture:ok": ["node:os == 'linux'"]},
+        grants=[{"src": ["*"], "dst": ["*"], "ip": ["*"]}],
+        tests=[test("group:eng", ["tag:web:22", "db:80", "ipset:lab:1", "group:nope:1",
+                                  "tag:wbe:22", "10.0.0.0/8:22"], proto="tcp"),
+               test("host:one", deny=["one:22"])],
+        sshTests=[{"src": "a@x.com", "dst": ["tag:web", "tag:nope", "10.0.0.0/24"],
+                   "accept": ["root"], "deny": ["root"]}]))
+    ctx = Context(doc, source_map())
+    check_test_shapes(ctx)
+    assert ctx.problems  # the checks looked into the definitions, not only the tests
+    assert doc.read <= set(READS), doc.read - set(READS)
+
+
+def test_alike_tells_apart_what_the_checks_read() -> None:
+    from reconciler.validate.tests_shape import same_test_checks
+
+    doc = policy(groups={"group:eng": ["a@x.com"]}, tests=[test("group:eng", ["a@x.com:1"])],
+                 acls=[{"action": "accept", "src": ["*"], "dst": ["*:*"]}])
+    assert same_test_checks(doc, {**doc, "acls": []})  # rules are not read
+    assert not same_test_checks(doc, {**doc, "groups": {}})
+    assert not same_test_checks(doc, {**doc, "tests": []})
+    assert not same_test_checks(doc, {**doc, "hosts": {"h": "10.0.0.1"}})

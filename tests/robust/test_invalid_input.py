@@ -266,3 +266,49 @@ def test_policies_path_too_long_is_one_error(repo: Path) -> None:
     assert outcome.code == 1, outcome.output
     assert "Error: cannot read the policies directory aaaa" in outcome.err
     assert "(file name too long)" in outcome.err
+
+
+BAD_TEST = "tests:\n- {src: alice@example.com, accept: ['tag:nope:22']}\n"
+GOOD_TEST = "tests:\n- {src: alice@example.com, accept: ['tag:prod:22']}\n"
+
+
+def _two_revisions(repo: Path, git_repo, base: dict[str, str],  # type: ignore[no-untyped-def]
+                   head: dict[str, str]) -> Path:
+    commit_files(git_repo, {"reconciler.yaml": (repo / "reconciler.yaml").read_text(),
+                            "policies/base.yaml": (repo / "policies/base.yaml").read_text(),
+                            **base}, "base")
+    commit_files(git_repo, head, "head")
+    return Path(git_repo.working_tree_dir or ".")
+
+
+@pytest.mark.parametrize("head", [BAD_TEST, GOOD_TEST, BAD_TEST + "tagOwners: {tag:nope: []}\n"])
+def test_diff_reports_the_bases_invalid_tests(repo: Path, git_repo, head: str) -> None:  # type: ignore[no-untyped-def]
+    """The base's tests are checked whatever the head's say: the same invalid test in
+    both (the head's checks failed too), fixed in the head, or the same tests in both
+    with the head defining the tag they name. The base's errors (its line 3) come
+    first."""
+    root = _two_revisions(repo, git_repo, {"policies/zz.yaml": "# base\n" + BAD_TEST},
+                          {"policies/zz.yaml": head})
+    outcome = run_cli(root, *NOW, "diff", "HEAD~1", "HEAD")
+    assert outcome.code == 1, outcome.output
+    assert 'policies/zz.yaml:3:37: tests[0]: "tag:nope:22"' in outcome.err, outcome.err
+
+
+def test_diff_reports_the_bases_errors_before_a_bad_head(repo: Path, git_repo) -> None:  # type: ignore[no-untyped-def]
+    root = _two_revisions(repo, git_repo, {"policies/zz.yaml": BAD_TEST},
+                          {"policies/zz.yaml": GOOD_TEST})
+    outcome = run_cli(root, *NOW, "diff", "HEAD~1", "no-such-revision")
+    assert outcome.code == 1, outcome.output
+    assert 'tests[0]: "tag:nope:22"' in outcome.err and "no-such-revision" not in outcome.err
+    outcome = run_cli(root, *NOW, "diff", "HEAD", "no-such-revision")
+    assert outcome.code == 1 and 'unknown git revision "no-such-revision"' in outcome.err
+
+
+def test_diff_reports_the_heads_invalid_tests(repo: Path, git_repo) -> None:  # type: ignore[no-untyped-def]
+    root = _two_revisions(repo, git_repo, {"policies/zz.yaml": GOOD_TEST},
+                          {"policies/zz.yaml": BAD_TEST})
+    outcome = run_cli(root, *NOW, "diff", "HEAD~1", "HEAD")
+    assert outcome.code == 1, outcome.output
+    assert 'policies/zz.yaml:2:37: tests[0]: "tag:nope:22"' in outcome.err, outcome.err
+    outcome = run_cli(root, *NOW, "diff", "HEAD~1", "HEAD~1")
+    assert outcome.code == 0, outcome.output

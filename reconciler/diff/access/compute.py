@@ -1,11 +1,12 @@
 """Compute who gains and who loses network access between two policies.
 
 diff/access/ (imports the engine's `compile`, `addrset`, `resolve`, `inventory_io`,
-`gcpause`; `reconciler.validate.ports` and `.selectors`, `reconciler.core.source`,
+`gcpause`; `reconciler.validate.ports`, `reconciler.core.source`,
 `reconciler.core.inventory`, `reconciler.core.memo`, and the sibling `model` and `naming`
 modules). Both
 policies compile against the same inventory (sharing one resolver when their
-definitions are equal) to (src set, dst set, ports, protocols) rules; the change is the
+definitions are equal, else resolving each selector that reads alike once: a
+resolver's peer) to (src set, dst set, ports, protocols) rules; the change is the
 set difference of the two allow relations, computed exactly:
 
 * only rules of one side that the other side does not have verbatim can add anything
@@ -43,24 +44,20 @@ from reconciler.diff.access.naming import DeviceIndex, Namer
 from reconciler.engine.addrset import EMPTY, AddrSet, Interval, merge_intervals, union_all
 from reconciler.engine.compile import CompiledPolicy, Rule, compile_policy
 from reconciler.engine.gcpause import gc_paused
-from reconciler.engine.inventory_io import synthetic_inventory
-from reconciler.engine.resolve import Resolver, device_addrs, parse
+from reconciler.engine.inventory_io import sections_of, synthetic_inventory
+from reconciler.engine.resolve import Alike, Resolver, device_addrs
 from reconciler.validate.ports import DEFAULT_PROTOCOLS, PROTOCOL_NAMES, split_acl_dst
-from reconciler.validate.selectors import Kind
 
 DEFAULT = frozenset(DEFAULT_PROTOCOLS)
 PROTO_TEXT = {v: k for k, v in sorted(PROTOCOL_NAMES.items(), reverse=True)}
 PROTO_NUMBER = {k: v for v, k in PROTO_TEXT.items()}
 SELF = "autogroup:self"
-_SECTIONS = ("groups", "tagOwners", "acls", "grants", "ssh", "tests", "sshTests",
-             "autoApprovers", "nodeAttrs")
 DstKey = tuple[frozenset[int], str | None]
 
 
 def diff_inventory(before: Mapping[str, Any], after: Mapping[str, Any]) -> Inventory:
     """A synthetic inventory with a device for every user and tag either policy names."""
-    both = {s: [before.get(s), after.get(s)] for s in _SECTIONS}
-    return synthetic_inventory(both)
+    return synthetic_inventory(sections_of(before, after))
 
 
 # --- one side ---------------------------------------------------------------------------------
@@ -72,11 +69,16 @@ class Side:
 
     def __init__(self, policy: Mapping[str, Any], inventory: Inventory,
                  sources: SourceMap | None, devices: DeviceIndex | None = None,
-                 like: Side | None = None, compiled: CompiledPolicy | None = None) -> None:
+                 like: Side | None = None, compiled: CompiledPolicy | None = None,
+                 peer: Side | None = None) -> None:
         # `like`: a side whose policy has the same definitions; its resolver (and its
-        # canonical selector sets) serve this side too. `compiled`: `policy` compiled
-        # over `inventory` already.
+        # canonical selector sets) serve this side too. `peer`: the other side over the
+        # same inventory, whose definitions differ: its resolver's sets serve this
+        # side's for the selectors that read alike (`Resolver`'s peer). `compiled`:
+        # `policy` compiled over `inventory` already.
         resolver = like.resolver if like is not None else None
+        if resolver is None and peer is not None:
+            resolver = Resolver(policy, inventory, peer=peer.resolver)
         self.compiled: CompiledPolicy = compiled if compiled is not None else \
             compile_policy(policy, inventory, resolver=resolver)
         self.sources = sources
@@ -499,9 +501,7 @@ class Selectors:
         # Two inventories (devices re-tagged): identities may resolve differently even
         # with equal definitions, so every selector is resolved on both sides.
         self.retagged = a.compiled.inventory is not b.compiled.inventory
-        self.tags_equal = self.a.tags == self.b.tags
-        self.hosts_equal = self.a.hosts == self.b.hosts
-        self.ipsets_equal = self.hosts_equal and self.a.ipsets == self.b.ipsets
+        self.alike = Alike(self.a, self.b)
         same_sets = self.a is self.b
         self.changed_src = set() if same_sets else {
             s for s in a.src_selectors | b.src_selectors if not self._same(s, False)}
@@ -511,26 +511,8 @@ class Selectors:
         b.pair(a, self.changed_src, self.changed_dst)
 
     def _same(self, selector: str, dst: bool) -> bool:
-        return (not self.retagged and self._reads_equal(selector)) or \
+        return (not self.retagged and self.alike(selector)) or \
             self._resolves_equal(selector, dst)
-
-    def _reads_equal(self, selector: str) -> bool:
-        try:
-            sel = parse(selector.strip())
-        except SelectorError:
-            return False
-        if sel.kind is Kind.TAG:
-            return (sel.value in self.a.tags) == (sel.value in self.b.tags)
-        if sel.kind is Kind.GROUP:
-            members = self.a.groups.get(sel.value)
-            # Members are users, tags and autogroups; a nested group is compared by set.
-            return (members == self.b.groups.get(sel.value) and self.tags_equal
-                    and not any(m.startswith("group:") for m in members or ()))
-        if sel.kind is Kind.HOST:
-            return self.a.hosts.get(sel.value) == self.b.hosts.get(sel.value)
-        if sel.kind is Kind.IPSET:
-            return self.ipsets_equal
-        return True  # users, domains, autogroups, `*`, addresses: the inventory alone
 
     def _resolves_equal(self, selector: str, dst: bool) -> bool:
         try:
@@ -921,10 +903,12 @@ def _access_diff(before_policy: Mapping[str, Any], after_policy: Mapping[str, An
         same = _definitions(before_policy) == _definitions(after_policy)
         if after_compiled is not None and after_compiled.inventory is inv:
             after = Side(after_policy, inv, after_sources, devices, compiled=after_compiled)
-            before = Side(before_policy, inv, before_sources, devices, after if same else None)
+            before = Side(before_policy, inv, before_sources, devices, after if same else None,
+                          peer=after)
         else:
             before = Side(before_policy, inv, before_sources, devices)
-            after = Side(after_policy, inv, after_sources, devices, before if same else None)
+            after = Side(after_policy, inv, after_sources, devices, before if same else None,
+                         peer=before)
     if _apps(before.compiled) != _apps(after.compiled):
         notes.append("application capability grants (app) changed; they are not shown here")
     # SSH rules decide who may log in over Tailscale SSH, not who reaches which port: a

@@ -362,13 +362,16 @@ def entry_citer(sources: SourceMap | None, names: EntryNames) -> Citer:
     return citer
 
 
-def live_citer(live: Mapping[str, Any], live_sources: SourceMap | None,
+def live_citer(live: Mapping[str, Any], live_sources: Callable[[], SourceMap | None],
                known: Sequence[Known]) -> Citer:
     """Rules of the live policy: an entry the same as one of a `known` policy (the
     applied revision first, then the desired state) is cited at that one's name and
     file:line; one in none of them (an edit made outside git) at the live text's line,
-    as `live policy, grants[6] at line 40`."""
+    as `live policy, grants[6] at line 40`. `live_sources` gives the live text's
+    locations: asked once, and only for such an entry (reading them means parsing the
+    whole live text again, and most plans cite every rule from the fragments)."""
     by_content: list[dict[str, dict[str, int]]] = [{} for _ in known]
+    parsed: list[SourceMap | None] = []
 
     def find(k: int, section: str, text: str) -> int | None:
         table = by_content[k]
@@ -393,7 +396,9 @@ def live_citer(live: Mapping[str, Any], live_sources: SourceMap | None,
             if j is not None and sources is not None and sources.at((section, j)):
                 return replace(ref, location=sources.at((section, j)),
                                name=names.get((section, j)))
-        at = live_sources.at((section, i)) if live_sources is not None else None
+        if not parsed:
+            parsed.append(live_sources())
+        at = parsed[0].at((section, i)) if parsed[0] is not None else None
         return replace(ref, location=Location(LIVE_POLICY, at.line, at.col)) if at else ref
 
     return citer
