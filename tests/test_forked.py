@@ -229,3 +229,25 @@ def test_reconciler_test_runs_in_one_process(
     assert result.exit_code == 0, result.output
     assert "2501 passed" in result.output
     assert forks == []
+
+
+def test_the_collector_pause_restores_the_collector_and_keeps_a_callers_choice() -> None:
+    import gc
+
+    from reconciler.core.forked import collector_paused
+
+    assert gc.isenabled()
+    try:
+        with collector_paused():
+            assert not gc.isenabled()
+            raise ValueError("boom")
+    except ValueError:
+        pass
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with collector_paused():
+            pass
+        assert not gc.isenabled()  # a caller's own choice is kept
+    finally:
+        gc.enable()

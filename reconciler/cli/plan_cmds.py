@@ -33,6 +33,7 @@ from reconciler.commands.session import (
 )
 from reconciler.core import redact
 from reconciler.core.errors import NotApplyable, ReconcilerError, TestsFailed
+from reconciler.core.forked import collector_paused
 from reconciler.diff.changes import DriftReport, Plan
 from reconciler.load.desired import Desired
 from reconciler.plan import plancheck, planfile
@@ -267,7 +268,8 @@ def apply_command(app: AppContext, plan_file: Path | None, target: str | None,
         _resume(session, target, fmt)
         return
     if plan_file is not None:
-        plan = plancheck.read(plan_file, key=planfile.signing_key())
+        with collector_paused():  # the record's access diff is recomputed: see core.forked
+            plan = plancheck.read(plan_file, key=planfile.signing_key())
         if require_clean:
             refuse_dirty(plan.desired_dirty, plan.desired_commit)
     else:

@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from reconciler.cli import cli, use_color
+from reconciler.core.forked import collector_paused
 from reconciler.plan import plancheck, planfile
 from reconciler.render import github, json_, markdown, text
 
@@ -26,7 +27,8 @@ def show_command(plan_file: Path, fmt: str) -> None:
 
     Reads only the file: the rendering is of exactly what `apply PLAN` would do.
     """
-    plan = plancheck.read(plan_file, key=planfile.signing_key())
+    with collector_paused():  # the record's access diff is recomputed: see core.forked
+        plan = plancheck.read(plan_file, key=planfile.signing_key())
     if fmt == "json":
         out = json_.render_plan(plan, command="show")
     elif fmt == "markdown":

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from reconciler.commands.session import Session
 from reconciler.core.errors import ReconcilerError
+from reconciler.core.forked import collector_paused
 from reconciler.core.inventory import Inventory
 from reconciler.diff.access.model import AccessDiff
 from reconciler.diff.changes import ResourceChange
@@ -46,8 +47,9 @@ def access_between(old: Desired, new: Desired, inventory: Inventory | None = Non
     from reconciler.diff.access.naming import cite, entry_citer
     from reconciler.plan.planner import names_of
 
-    access = access_diff(old.policy, new.policy, inventory, before_sources=old.sources,
-                         after_sources=new.sources)
+    with collector_paused():  # allocation-heavy, nothing cyclic: see core.forked
+        access = access_diff(old.policy, new.policy, inventory, before_sources=old.sources,
+                             after_sources=new.sources)
     return cite(access, gained=entry_citer(new.sources, names_of(new)),
                 lost=entry_citer(old.sources, names_of(old)))
 

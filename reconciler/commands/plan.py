@@ -38,7 +38,7 @@ from reconciler.backends.base import Backend, ValidationResult
 from reconciler.commands.session import EPOCH, Session, _stamp, reviewed_sensitive_tags
 from reconciler.core import progress
 from reconciler.core.errors import ConfigError, GitError, PolicyError, ReconcilerError
-from reconciler.core.forked import Forked
+from reconciler.core.forked import Forked, collector_paused
 from reconciler.core.inventory import Device, Inventory
 from reconciler.core.source import SourceMap
 from reconciler.diff import normalize
@@ -461,9 +461,10 @@ def _with_access(plan: Plan, live_policy: dict[str, Any], desired: Desired,
     retag = [(d.device, d.device_id, d.after) for d in plan.device_changes]
     after, sources = (desired.policy, desired.sources) if plan.changes else (live_policy, None)
     try:
-        access = access_diff(live_policy, after, inventory, after_sources=sources,
-                             after_compiled=compiled if plan.changes else None, retag=retag,
-                             retag_sources=desired.sources)
+        with collector_paused():  # allocation-heavy, nothing cyclic: see core.forked
+            access = access_diff(live_policy, after, inventory, after_sources=sources,
+                                 after_compiled=compiled if plan.changes else None,
+                                 retag=retag, retag_sources=desired.sources)
     except ReconcilerError as e:
         message = Message("warning", f"access changes could not be computed: {e}", None)
         return replace(plan, messages=[*plan.messages, message])

@@ -1,5 +1,6 @@
-"""Speed knobs, in one place: the collector tuned for a command, and a CPU-bound step
-run in a forked child while the caller does other work.
+"""Speed knobs, in one place: the collector tuned for a command (and paused around its
+access diff), and a CPU-bound step run in a forked child while the caller does other
+work.
 
 core/ (the lowest layer) (standard library only). Applied at the command level only
 (the CLI's group for the collector, `commands/` for forking): the engine, loader and diff are
@@ -63,6 +64,21 @@ def command_gc() -> Iterator[None]:
         yield
     finally:
         gc.set_threshold(*before)
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """The cyclic collector off around one allocation-heavy step of a command (the
+    access diff: a few hundred thousand small objects that all stay alive until it
+    ends, nothing cyclic to free); reference counting frees as usual. A caller's own
+    choice (already off) is kept."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def collect_as_usual() -> None:

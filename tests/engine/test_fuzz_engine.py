@@ -52,25 +52,3 @@ def test_odd_policies_fail_cleanly(policy: dict[str, Any]) -> None:
             assert str(e)
 
 
-def test_gc_is_restored_after_engine_phases() -> None:
-    import gc
-
-    from reconciler.engine.gcpause import gc_paused
-
-    assert gc.isenabled()
-    run_tests({"tests": [{"src": "a@x.com", "accept": ["b@x.com:1"]}]})
-    assert gc.isenabled()
-    try:
-        with gc_paused():
-            assert not gc.isenabled()
-            raise ValueError("boom")
-    except ValueError:
-        pass
-    assert gc.isenabled()
-    gc.disable()
-    try:
-        with gc_paused():
-            pass
-        assert not gc.isenabled()  # a caller's own choice is kept
-    finally:
-        gc.enable()

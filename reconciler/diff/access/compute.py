@@ -1,7 +1,7 @@
 """Compute who gains and who loses network access between two policies.
 
-diff/access/ (imports the engine's `compile`, `addrset`, `resolve`, `inventory_io`,
-`gcpause`; `reconciler.validate.ports`, `reconciler.core.source`,
+diff/access/ (imports the engine's `compile`, `addrset`, `resolve`, `inventory_io`;
+`reconciler.validate.ports`, `reconciler.core.source`,
 `reconciler.core.inventory`, `reconciler.core.memo`, and the sibling `model` and `naming`
 modules). Both
 policies compile against the same inventory (sharing one resolver when their
@@ -43,7 +43,6 @@ from reconciler.diff.access.model import AccessChange, AccessDiff, RuleRef
 from reconciler.diff.access.naming import DeviceIndex, Namer
 from reconciler.engine.addrset import EMPTY, AddrSet, Interval, merge_intervals, union_all
 from reconciler.engine.compile import CompiledPolicy, Rule, compile_policy
-from reconciler.engine.gcpause import gc_paused
 from reconciler.engine.inventory_io import sections_of, synthetic_inventory
 from reconciler.engine.resolve import Alike, Resolver, device_addrs
 from reconciler.validate.ports import DEFAULT_PROTOCOLS, PROTOCOL_NAMES, split_acl_dst
@@ -819,11 +818,9 @@ def access_diff(before_policy: Mapping[str, Any], after_policy: Mapping[str, Any
     """
     # Synthesised once: the diagram's device tags read the same inventory the diff ran on.
     inv = inventory if inventory is not None else diff_inventory(before_policy, after_policy)
-    # Allocation-heavy and nothing cyclic to free: see `gcpause`.
-    with gc_paused():
-        diff = _access_diff(before_policy, after_policy, inv, before_sources,
-                            after_sources, after_compiled, retag,
-                            retag_sources if retag_sources is not None else after_sources)
+    diff = _access_diff(before_policy, after_policy, inv, before_sources,
+                        after_sources, after_compiled, retag,
+                        retag_sources if retag_sources is not None else after_sources)
     return replace(diff, groups=_groups(before_policy, after_policy),
                    device_tags=_device_tags(diff, inv))
 
