@@ -35,7 +35,7 @@ from pathlib import Path
 
 from benchmarks import runner
 from benchmarks.generate import Scale, generate
-from benchmarks.runner import HERE, timed_run, worktree
+from benchmarks.runner import HERE, cli_figures, worktree
 
 COMMANDS: dict[str, list[str]] = {
     "access": ["access"],
@@ -89,16 +89,7 @@ def _tailnet(factor: float, seed: int, folder: Path) -> Path:
 
 def _run(tree: Path, folder: Path, args: list[str], out: Path, timeout: float
          ) -> tuple[float, float, float] | str:
-    """One run in a fresh process: (wall s, CPU s, peak RSS MB), or why it failed."""
-    env = {**os.environ, "PYTHONPATH": str(tree)}
-    cmd = [sys.executable, "-m", "reconciler", "-C", str(folder), *args, "--inventory",
-           str(folder / "inventory.json")]
-    run = timed_run(cmd, env=env, cwd=tree, out=out, timeout=timeout)
-    if run.timed_out:
-        return f"killed after {timeout:.0f} s"
-    if run.code != 0:
-        return f"exit {run.code}: {run.stderr[-200:].decode(errors='replace')}"
-    return run.figures
+    return cli_figures(tree, folder, args, out=out, timeout=timeout, env=os.environ)
 
 
 def _measure(trees: dict[str, Path], folder: Path, args: list[str], runs: int,

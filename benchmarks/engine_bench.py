@@ -30,7 +30,7 @@ from pathlib import Path
 
 from benchmarks import runner
 from benchmarks.generate import SCALES, Scale, generate
-from benchmarks.runner import HERE, timed_run, worktree
+from benchmarks.runner import HERE, cli_figures, worktree
 
 JOBS_ENV = "RECONCILER_JOBS"
 # name -> (arguments, extra environment)
@@ -86,18 +86,11 @@ def _tailnet(scale: Scale, seed: int, folder: Path) -> Path:
 
 def _run(tree: Path, folder: Path, args: list[str], env_extra: dict[str, str], out: Path,
          timeout: float) -> tuple[float, float, float] | str:
-    """One run in a fresh process: (wall s, CPU s, peak RSS MB), or why it failed."""
-    env = {**os.environ, "PYTHONPATH": str(tree), **env_extra}
+    """One run in a fresh process; without `env_extra`, the default jobs."""
+    env = {**os.environ, **env_extra}
     if not env_extra:
         env.pop(JOBS_ENV, None)
-    cmd = [sys.executable, "-m", "reconciler", "-C", str(folder), *args, "--inventory",
-           str(folder / "inventory.json")]
-    run = timed_run(cmd, env=env, cwd=tree, out=out, timeout=timeout)
-    if run.timed_out:
-        return f"killed after {timeout:.0f} s"
-    if run.code != 0:
-        return f"exit {run.code}: {run.stderr[-120:].decode(errors='replace')}"
-    return run.figures
+    return cli_figures(tree, folder, args, out=out, timeout=timeout, env=env)
 
 
 def _measure(trees: dict[str, Path], folder: Path, command: str, runs: int,

@@ -15,6 +15,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -82,6 +83,22 @@ def timed_run(cmd: list[str], *, env: Mapping[str, str], cwd: Path, out: Path,
         err.seek(0)
         return Run(proc.returncode, wall, usage.ru_utime + usage.ru_stime,
                    usage.ru_maxrss / 1024, err.read())
+
+
+
+def cli_figures(tree: Path, folder: Path, args: list[str], *, out: Path, timeout: float,
+                env: Mapping[str, str]) -> tuple[float, float, float] | str:
+    """`reconciler -C folder ARGS --inventory folder/inventory.json` of `tree` in a fresh
+    process: (wall s, CPU s, peak RSS MB), or why it failed."""
+    cmd = [sys.executable, "-m", "reconciler", "-C", str(folder), *args, "--inventory",
+           str(folder / "inventory.json")]
+    run = timed_run(cmd, env={**env, "PYTHONPATH": str(tree)}, cwd=tree, out=out,
+                    timeout=timeout)
+    if run.timed_out:
+        return f"killed after {timeout:.0f} s"
+    if run.code != 0:
+        return f"exit {run.code}: {run.stderr[-200:].decode(errors='replace')}"
+    return run.figures
 
 
 @dataclass
