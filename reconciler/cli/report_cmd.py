@@ -23,7 +23,6 @@ from reconciler.render import matrix as grid
 from reconciler.render import report as page
 
 if TYPE_CHECKING:
-    from reconciler.lint.rules import Coverage
     from reconciler.render.access_diff import Statement
 
 
@@ -49,20 +48,6 @@ def expiries(desired: Desired) -> list[page.Expiry]:
     return found
 
 
-def untested_rules(coverage: Coverage | None, desired: Desired) -> list[str]:
-    """The rules no test exercises, named as the lint findings beside them name them
-    (`grants[2] "dev-web"`)."""
-    if coverage is None:
-        return []
-    out = []
-    for path in coverage.entries:
-        if path not in coverage.covered:
-            meta = desired.meta.get(path)
-            name = meta.name if meta is not None else None
-            out.append(f"{path[0]}[{path[1]}]" + (f' "{name}"' if name else ""))
-    return out
-
-
 @cli.command("report")
 @ref_option
 @inventory_option
@@ -83,6 +68,7 @@ def report_cmd(app: AppContext, ref: str | None, inventory_path: Path | None,
     """
     from reconciler.lint import LintSettings, lint_desired
     from reconciler.load import gitsource
+    from reconciler.plan.planner import names_of
 
     config = config_for(app)
     desired = load(app, ref=ref, quiet=True)
@@ -123,7 +109,7 @@ def report_cmd(app: AppContext, ref: str | None, inventory_path: Path | None,
                                str(f.location) if f.location else "")
                   for f in lint.findings],
         coverage=(len(coverage.covered), len(coverage.entries)) if coverage else None,
-        untested=untested_rules(coverage, desired),
+        untested=coverage.untested(names_of(desired)) if coverage else [],
         applies=applies, base=base, access_changes=changes, access_notes=notes)
     # Written as it is laid out: a large tailnet's page is hundreds of MB.
     if out is None:

@@ -59,13 +59,17 @@ class Coverage:
     def percent(self) -> float:
         return 100.0 * len(self.covered) / len(self.entries) if self.entries else 100.0
 
+    def untested(self, names: Mapping[Any, str] | None = None) -> list[str]:
+        """The entries no test exercises, as the findings name them (`grants[2] "web"`
+        with `names`, else `grants[2]`)."""
+        return [_label(e, names) for e in self.entries if e not in self.covered]
+
     def to_dict(self) -> dict[str, Any]:
         return {"covered": len(self.covered), "total": len(self.entries),
-                "percent": round(self.percent, 1),
-                "untested": [_label(e) for e in self.entries if e not in self.covered]}
+                "percent": round(self.percent, 1), "untested": self.untested()}
 
 
-def _label(entry: PathKey, names: dict[PathKey, str] | None = None) -> str:
+def _label(entry: PathKey, names: Mapping[Any, str] | None = None) -> str:
     name = (names or {}).get(entry)
     return f'{entry[0]}[{entry[1]}]' + (f' "{name}"' if name else "")
 
