@@ -148,9 +148,6 @@ def reviewed_sensitive_tags(config: Config, since: str | None, tags: Iterable[st
     if since is None:
         return now, None
     before = sensitive_tags_at(config.root, since)
-    if before == now or (before is not None and now is not None
-                         and set(before) == set(now)):
-        return now, None
     known = sorted(set(tags))
     old = set(before if before is not None else default_sensitive(known))
     new = set(now if now is not None else default_sensitive(known))
