@@ -152,19 +152,19 @@ def test_nesting_deeper_than_the_fragment_limit_is_a_clear_error(tmp_path: Path)
 
 
 def test_fmt_writes_through_symlinks(tmp_path: Path) -> None:
-    shared = tmp_path / "shared" / "hosts.hujson"
-    shared.parent.mkdir()
-    shared.write_bytes(b'{"hosts": {"db": "100.64.0.1",},}')
-    os.chmod(shared, 0o640)
+    target = tmp_path / "common" / "hosts.hujson"
+    target.parent.mkdir()
+    target.write_bytes(b'{"hosts": {"db": "100.64.0.1",},}')
+    os.chmod(target, 0o640)
     (tmp_path / "policies").mkdir()
     link = tmp_path / "policies" / "hosts.hujson"
-    link.symlink_to(Path("..") / "shared" / "hosts.hujson")
+    link.symlink_to(Path("..") / "common" / "hosts.hujson")
     code, out, err = fmt(tmp_path)
     assert code == 0, err
     assert out == "reformatted policies/hosts.hujson\n"
     assert link.is_symlink()
-    assert shared.read_bytes() == b'{"hosts": {"db": "100.64.0.1"}}\n'
-    assert shared.stat().st_mode & 0o777 == 0o640
+    assert target.read_bytes() == b'{"hosts": {"db": "100.64.0.1"}}\n'
+    assert target.stat().st_mode & 0o777 == 0o640
 
 
 # Raw material for generated files: pieces of HuJSON and YAML, line endings of every

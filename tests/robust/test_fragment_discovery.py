@@ -71,9 +71,9 @@ def test_a_pipe_named_like_a_fragment_is_refused_not_read(repo: Path) -> None:
 
 
 def test_linked_directories_are_read(repo: Path, tmp_path_factory) -> None:
-    elsewhere = tmp_path_factory.mktemp("shared")
+    elsewhere = tmp_path_factory.mktemp("common")
     (elsewhere / "team.yaml").write_text(TEAM, encoding="utf-8")
-    (repo / "policies" / "shared").symlink_to(elsewhere, target_is_directory=True)
+    (repo / "policies" / "common").symlink_to(elsewhere, target_is_directory=True)
     outcome = run_cli(repo, *NOW, "validate")
     assert outcome.code == 0, outcome.output
     assert outcome.out.startswith("Valid: 2 fragment(s); 2 grants"), outcome.out
