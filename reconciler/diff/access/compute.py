@@ -132,15 +132,18 @@ class Side:
 
     def has_signature(self, signature: tuple[Any, ...]) -> bool:
         """Whether some rule of this side has this `signature`."""
-        kind = (*signature[2:], len(signature[0]), len(signature[1]))
-        return signature in self._signatures(kind)
-
-    @memo
-    def _signatures(self, kind: tuple[Any, ...]) -> set[tuple[Any, ...]]:
-        """The signatures of the rules of one kind (`_kinds`): built only when some
-        rule's spelling has no match, and only for the rules it could equal (so only
-        their selectors are resolved)."""
-        return {self.signature(r) for r in self._kinds.get(kind, ())}
+        # Rule by rule among those of its kind, destinations first, each selector's set
+        # built only when the ones before it are equal: most rules differ at their first
+        # destination, and a rule's destinations (a few tags) are fewer distinct sets,
+        # and cheaper to build, than its sources (users, groups).
+        src, dst = signature[0], signature[1]
+        canon = self._canon
+        for rule in self._kinds.get((*signature[2:], len(src), len(dst)), ()):
+            if all(_same(canon(s, True), d) for s, d in zip(rule.dst_sel, dst, strict=True)) \
+                    and all(_same(canon(s, False), a)
+                            for s, a in zip(rule.src_sel, src, strict=True)):
+                return True
+        return False
 
     @cached_property
     def _kinds(self) -> dict[tuple[Any, ...], list[Rule]]:
@@ -390,6 +393,34 @@ class Side:
         hit = [(f, v) for f, v in mine if any(s.contains_int(f, v) for s in rules)]
         return AddrSet([(v, v) for f, v in hit if f == 4], [(v, v) for f, v in hit if f == 6])
 
+    @memo
+    def own_devices(self, point: tuple[int, int]) -> AddrSet:
+        """The device addresses autogroup:self rules let `point` reach: those of each
+        user whose devices hold it, paired as `_key` (a destination's owner) and
+        `self_blocked` (that owner's devices) pair them."""
+        owned = self._owned
+        found = [owned[u] for u in self._users_at.get(point, ()) if u in owned]
+        return union_all(found)
+
+    @cached_property
+    def _users_at(self) -> dict[tuple[int, int], list[str]]:
+        """Device address -> the users whose devices (`user_addrs`) hold it."""
+        out: dict[tuple[int, int], list[str]] = defaultdict(list)
+        for user in self.resolver.by_user:
+            for point in self.points_of(self.user_addrs(user)):
+                out[point].append(user)
+        return out
+
+    @cached_property
+    def _owned(self) -> dict[str, AddrSet]:
+        """User -> the addresses of the untagged devices it owns (`_key`'s owner)."""
+        points: dict[str, tuple[list[Interval], list[Interval]]] = {}
+        for (fam, value), device in self.owner.items():
+            if not device.tags and device.user:
+                lists = points.setdefault(device.user.lower(), ([], []))
+                lists[0 if fam == 4 else 1].append((value, value))
+        return {u: AddrSet(v4, v6) for u, (v4, v6) in points.items()}
+
     # --- what this side allows that the other does not -------------------------------------
 
     def new_pairs(self, old: Side, selectors: Selectors) -> list[_Frag]:
@@ -397,6 +428,12 @@ class Side:
         `changed_rules`."""
         frags: list[_Frag] = []
         changed: list[Rule] = []
+        # Rules whose new sources are a few device addresses (a member added to a group
+        # named by many rules): gathered per address, and each address's gains worked
+        # out once over all of them (`_cut_points`), not rule by rule over each rule's
+        # destination devices.
+        by_point: dict[tuple[int, int], list[Rule]] = defaultdict(list)
+        dsts: dict[int, AddrSet] = {}
         for rule, spelling in zip(self.compiled.rules, self.spelled, strict=True):
             if not rule.ports or _unchanged(rule, spelling, self, old, selectors):
                 continue
@@ -416,8 +453,26 @@ class Side:
                         _cut(rule, src_u, mine, old, frags, user)
             elif rule.dst:
                 src, dst = _beyond_twins(rule, spelling, src, rule.dst, old)
-                if src and dst:
+                if not src or not dst:
+                    continue
+                points = _few_points(src, old)
+                if points is None:
                     _cut(rule, src, dst, old, frags, None)
+                    continue
+                dsts[rule.index] = dst
+                for point in points:
+                    by_point[point].append(rule)
+        # Addresses alike for the cut (a device's IPv4 and IPv6, devices of one user) go
+        # together: the same rules gain them the same destinations.
+        alike: dict[tuple[Any, ...], list[tuple[int, int]]] = defaultdict(list)
+        for point, rules in sorted(by_point.items()):
+            selves = frozenset(r.index for r in old.self_rules if old.src(r).contains_int(*point))
+            own = old.own_devices(point) if selves else EMPTY
+            alike[(tuple(r.index for r in rules), old.holding(point), selves, own)].append(point)
+        by_index = {r.index: r for rules in by_point.values() for r in rules}
+        for (indexes, holding, selves, own), points in alike.items():
+            _cut_points(points, [by_index[i] for i in indexes], dsts, old, holding,
+                        [r for r in old.self_rules if r.index in selves], own, frags)
         self.changed_rules = changed
         return frags
 
@@ -461,6 +516,10 @@ class _Profile(NamedTuple):
     plain: frozenset[str]  # the src selectors of those without posture
     posture: list[int]  # those with posture (their index): their sources are filtered
     ids: frozenset[int]  # all of them
+
+
+def _same(a: AddrSet, b: AddrSet) -> bool:
+    return a is b or a == b  # one object per value over one inventory (`_canon`)
 
 
 def _covers(ports: tuple[Interval, ...], seg: Interval) -> bool:
@@ -559,19 +618,69 @@ def _beyond_twins(rule: Rule, spelling: tuple[Any, ...], src: AddrSet, dst: Addr
 _FEW_POINTS = 8
 
 
+def _few_points(src: AddrSet, old: Side) -> list[tuple[int, int]] | None:
+    """`src`'s device addresses when it is a few of them (and nothing else), else None."""
+    # Few addresses, not few intervals: a tag's devices numbered in a row are one interval
+    # of thousands of points, and each point costs a pass over every source selector.
+    if len(src.v4) + len(src.v6) > _FEW_POINTS or src.size() > _FEW_POINTS:
+        return None
+    points = old.points_of(src)
+    return points if len(points) == src.size() else None  # else some are no device
+
+
+def _cut_points(points: list[tuple[int, int]], rules: list[Rule], dsts: Mapping[int, AddrSet],
+                old: Side, holding: frozenset[int], selves: list[Rule], own: AddrSet,
+                frags: list[_Frag]) -> None:
+    """What the device addresses `points` gain through `rules` (each reaching
+    `dsts[rule.index]` from them) that `old` does not allow them, as fragments. In
+    `old`, the same rules hold each of them (`holding`, and the autogroup:self rules
+    `selves`, through which they reach `own`).
+
+    The same pairs `_cut` finds rule by rule, worked out once for the addresses: `old`'s
+    rules holding them (few, for a member new to a group) are all that can block them,
+    so per protocol the ports are cut where any of those rules starts or stops, and on
+    each segment the destinations gained are the new rules' less the old ones'."""
+    # Only `old`'s rules reaching some of the destinations can block any of them (an
+    # address is often held by many rules: `*`, autogroup:member).
+    reached = union_all(dsts[r.index] for r in rules)
+    held = [r for r in (old.rules[i] for i in sorted(holding)) if r.dst.overlaps(reached)]
+    if not own.overlaps(reached):
+        own = EMPTY
+    src = AddrSet([(v, v) for f, v in points if f == 4], [(v, v) for f, v in points if f == 6])
+    for proto in sorted({p for r in rules for p in r.protos}):
+        mine = [r for r in rules if proto in r.protos]
+        theirs = [r for r in held if proto in r.protos]
+        self_ports = [r.ports for r in selves if proto in r.protos] if own else []
+        edges: set[int] = set()
+        for ports in [*(r.ports for r in mine), *(r.ports for r in theirs), *self_ports]:
+            for a, b in ports:
+                edges.update((a, b + 1))
+        cuts = sorted(edges)
+        for a, b in pairwise(cuts):
+            seg = (a, b - 1)
+            reach = [dsts[r.index] for r in mine if _covers(r.ports, seg)]
+            if not reach:
+                continue
+            gained = union_all(reach)
+            for r in theirs:
+                if _covers(r.ports, seg) and r.dst.overlaps(gained):
+                    gained = gained - r.dst
+                    if not gained:
+                        break
+            if gained and any(_covers(ports, seg) for ports in self_ports):
+                gained = gained - own  # (`own` is empty unless it meets `reached`)
+            if gained:
+                frags.append(_Frag(proto, seg, gained, src, None))
+
+
 def _cut(rule: Rule, src: AddrSet, dst: AddrSet, old: Side, frags: list[_Frag],
          user: str | None) -> None:
     """`rule`'s pairs (src x dst on its ports) that `old` does not allow, as fragments:
     per destination group and port segment, `src` less whoever reaches them in `old`."""
-    # A few source devices (a member added to a group, say): which of `old`'s rules
+    # A few source devices (an autogroup:self rule's user, say): which of `old`'s rules
     # hold each of them is one set per device, so a piece's blockers are a set
     # intersection instead of a subtraction of every blocking source set.
-    # Few addresses, not few intervals: a tag's devices numbered in a row are one interval
-    # of thousands of points, and each point costs a pass over every source selector.
-    few = len(src.v4) + len(src.v6) <= _FEW_POINTS and src.size() <= _FEW_POINTS
-    points = old.points_of(src) if few else None
-    if points is not None and src.size() != len(points):
-        points = None  # some addresses are no device: the sets decide
+    points = _few_points(src, old)
     holders = [old.holding(p) for p in points] if points is not None else []
     for (ids, owner), addrs in old.dst_groups(dst).items():
         for proto in sorted(rule.protos):
