@@ -178,6 +178,11 @@ class Side:
         """The device addresses among a rule's (posture-filtered) sources."""
         return set(self.points_of(self._src(index)))
 
+    @memo
+    def dst_points(self, addrs: AddrSet) -> frozenset[tuple[int, int]]:
+        """The device addresses inside `addrs` (a rule's destinations, say), as a set."""
+        return frozenset(self.points_of(addrs))
+
     def signature(self, rule: Rule) -> tuple[Any, ...]:
         """Equal signatures allow the same pairs. Built from each selector's (cached) set
         rather than the rule's union, so comparing every rule of two policies stays cheap;
@@ -200,6 +205,15 @@ class Side:
                 found = self.devices.canon.setdefault(addrs, addrs)
             self._canon_sel[key] = found
         return found
+
+    @memo
+    def beyond_devices(self, addrs: AddrSet) -> AddrSet:
+        """The addresses of `addrs` that are no device's."""
+        return addrs - self.all_devices if not addrs.issubset(self.all_devices) else EMPTY
+
+    def canon_dst(self, sel: str) -> AddrSet:
+        """The destination selector's set (see `_canon`)."""
+        return self._canon(sel, True)
 
     def points_of(self, addrs: AddrSet) -> list[tuple[int, int]]:
         """The device addresses inside `addrs`, as (family, value) points."""
@@ -640,37 +654,73 @@ def _cut_points(points: list[tuple[int, int]], rules: list[Rule], dsts: Mapping[
     rules holding them (few, for a member new to a group) are all that can block them,
     so per protocol the ports are cut where any of those rules starts or stops, and on
     each segment the destinations gained are the new rules' less the old ones'."""
-    # Only `old`'s rules reaching some of the destinations can block any of them (an
-    # address is often held by many rules: `*`, autogroup:member).
-    reached = union_all(dsts[r.index] for r in rules)
-    held = [r for r in (old.rules[i] for i in sorted(holding)) if r.dst.overlaps(reached)]
-    if not own.overlaps(reached):
-        own = EMPTY
+    # Destinations as device points (sets of tuples: C-speed unions and differences),
+    # and what is no device (`rest`, rare) as address sets beside them.
+    mine = {r.index: old.dst_points(dsts[r.index]) for r in rules}
+    rest = union_all(old.beyond_devices(dsts[r.index]) for r in rules)
+    reached_points = frozenset().union(*mine.values())
+    # What `old` lets them reach, per (ports, protocols) of its rules: an address is
+    # often held by a thousand rules (`*`, autogroup:member) and a policy repeats a few
+    # port lists, so each list's destinations are one union, not a set per rule; and
+    # only what lies among `reached` can block anything.
+    by_profile: dict[tuple[tuple[Interval, ...], frozenset[int]], list[Rule]] = \
+        defaultdict(list)
+    for i in sorted(holding):
+        rule = old.rules[i]
+        by_profile[rule.ports, rule.protos].append(rule)
+    held: list[tuple[tuple[Interval, ...], frozenset[int], frozenset[tuple[int, int]],
+                     AddrSet]] = []
+    # Per destination selector (rules share them: a few tags), its set as both sides
+    # share it (`_canon`), not per rule: each rule's union would be built just for this.
+    among: dict[str, tuple[frozenset[tuple[int, int]], AddrSet]] = {}
+    for (ports, protos), members in by_profile.items():
+        parts, rests = [], []
+        for rule in members:
+            for sel in rule.dst_sel:
+                found = among.get(sel)
+                if found is None:
+                    addrs = old.canon_dst(sel)
+                    beyond = old.beyond_devices(addrs) if rest else EMPTY
+                    found = among[sel] = (reached_points & old.dst_points(addrs),
+                                          beyond & rest if beyond else EMPTY)
+                parts.append(found[0])
+                if found[1]:
+                    rests.append(found[1])
+        blocked = frozenset().union(*parts)
+        blocked_rest = union_all(rests)
+        if blocked or blocked_rest:
+            held.append((ports, protos, blocked, blocked_rest))
+    own_points = reached_points & old.dst_points(own)  # devices only: nothing in `rest`
     src = AddrSet([(v, v) for f, v in points if f == 4], [(v, v) for f, v in points if f == 6])
     for proto in sorted({p for r in rules for p in r.protos}):
-        mine = [r for r in rules if proto in r.protos]
-        theirs = [r for r in held if proto in r.protos]
-        self_ports = [r.ports for r in selves if proto in r.protos] if own else []
+        ours = [r for r in rules if proto in r.protos]
+        theirs = [h for h in held if proto in h[1]]
+        self_ports = [r.ports for r in selves if proto in r.protos] if own_points else []
         edges: set[int] = set()
-        for ports in [*(r.ports for r in mine), *(r.ports for r in theirs), *self_ports]:
+        for ports in [*(r.ports for r in ours), *(h[0] for h in theirs), *self_ports]:
             for a, b in ports:
                 edges.update((a, b + 1))
-        cuts = sorted(edges)
-        for a, b in pairwise(cuts):
+        for a, b in pairwise(sorted(edges)):
             seg = (a, b - 1)
-            reach = [dsts[r.index] for r in mine if _covers(r.ports, seg)]
+            reach = [r for r in ours if _covers(r.ports, seg)]
             if not reach:
                 continue
-            gained = union_all(reach)
-            for r in theirs:
-                if _covers(r.ports, seg) and r.dst.overlaps(gained):
-                    gained = gained - r.dst
-                    if not gained:
-                        break
-            if gained and any(_covers(ports, seg) for ports in self_ports):
-                gained = gained - own  # (`own` is empty unless it meets `reached`)
-            if gained:
-                frags.append(_Frag(proto, seg, gained, src, None))
+            gained = set().union(*(mine[r.index] for r in reach))
+            gained_rest = union_all(old.beyond_devices(dsts[r.index]) for r in reach) \
+                if rest else EMPTY
+            selfish = any(_covers(ports, seg) for ports in self_ports)
+            for ports, _, blocked, blocked_rest in theirs:
+                if _covers(ports, seg):
+                    gained -= blocked
+                    if gained_rest:
+                        gained_rest = gained_rest - blocked_rest
+            if selfish:
+                gained -= own_points
+            if gained or gained_rest:
+                dst = AddrSet([(v, v) for f, v in gained if f == 4],
+                              [(v, v) for f, v in gained if f == 6])
+                frags.append(_Frag(proto, seg, dst | gained_rest if gained_rest else dst,
+                                   src, None))
 
 
 def _cut(rule: Rule, src: AddrSet, dst: AddrSet, old: Side, frags: list[_Frag],
