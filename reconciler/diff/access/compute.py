@@ -501,6 +501,9 @@ class Side:
         # test instead of interval bisection, per changed rule.
         if src.issubset(self.all_devices):
             mine = self.points_of(src)
+            if len(mine) <= _FEW_POINTS:  # a few devices: ask each rule's (cached) set
+                return [r for r in self.changed_rules
+                        if any(self.src(r).contains_int(f, v) for f, v in mine)]
             return [r for r in self.changed_rules
                     if not self.src_points(r.index).isdisjoint(mine)]
         return [r for r in self.changed_rules if self.src(r).overlaps(src)]
