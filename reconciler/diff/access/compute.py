@@ -103,6 +103,7 @@ class Side:
         self.src_selectors: set[str] = set().union(*(r.src_sel for r in self.compiled.rules))
         self.dst_selectors: set[str] = set().union(*(r.dst_sel for r in self.compiled.rules))
         self.changed_rules: list[Rule] = []  # filled by `new_pairs`
+        self._pointwise = 0  # destination addresses `_key` asked each selector about
 
     def pair(self, peer: Side, changed_src: set[str], changed_dst: set[str]) -> None:
         """Compare with `peer`, whose selectors outside these sets resolve alike."""
@@ -253,10 +254,7 @@ class Side:
         """Device address -> the dst *selectors* (each resolved once by the resolver's
         cache) holding it; dst selector -> ids (in `self.rules`) of the rules naming it;
         (rule id, the part of its destinations that is no device), where not empty."""
-        by_sel: dict[str, list[int]] = defaultdict(list)
-        for i, rule in enumerate(self.rules):
-            for sel in rule.dst_sel:
-                by_sel[sel].append(i)
+        by_sel = self._by_dst_sel
         sels_at: dict[tuple[int, int], list[str]] = defaultdict(list)
         gaps: dict[int, AddrSet] = {}
         for sel, ids in by_sel.items():
@@ -273,10 +271,19 @@ class Side:
     def _key(self, point: tuple[int, int]) -> DstKey:
         """The rules (ids in `self.rules`) whose destinations hold this device address,
         and its owner when autogroup:self rules may reach it."""
-        sels_at, by_sel, _ = self._dst_index
         found: set[int] = set()
-        for sel in sels_at.get(point, ()):
-            found.update(by_sel[sel])
+        if "_dst_index" in self.__dict__ or self._pointwise >= _POINTWISE_KEYS:
+            sels_at, by_sel, _ = self._dst_index
+            for sel in sels_at.get(point, ()):
+                found.update(by_sel[sel])
+        else:
+            # The first few addresses (a member's device, when a group named as a rule's
+            # destination gains one) are asked of each destination selector, rather than
+            # spreading every selector's devices over an index of all device addresses.
+            self._pointwise += 1
+            for sel, ids in self._by_dst_sel.items():
+                if self._holds(sel, True, point):
+                    found.update(ids)
         user = None
         if self.self_rules:
             owner = self.owner.get(point)
@@ -344,11 +351,44 @@ class Side:
         by_sel, posture = self._by_src_sel
         found: set[int] = set()
         for sel, ids in by_sel.items():
-            if self._canon(sel, False).contains_int(fam, value):
+            if self._holds(sel, False, point):
                 found.update(ids)
         found.update(i for i in posture
                      if self._src(self.rules[i].index).contains_int(fam, value))
         return frozenset(found)
+
+    def _holds(self, sel: str, dst: bool, point: tuple[int, int]) -> bool:
+        """Whether the selector's set (on its side) holds the device address `point`.
+
+        An identity (user, group, tag, autogroup) holds it when one of its devices has
+        it: asked of its devices (a set of ids, built once) rather than of its address
+        set, which costs parsing and sorting every device's addresses. A set already
+        built (here or on the other side) is asked directly."""
+        key = (sel, dst)
+        found = self._canon_sel.get(key)
+        if found is None and self._peer_canon is not None and sel not in self._changed[dst]:
+            found = self._peer_canon.get(key)
+        if found is None:
+            members = self._members(sel)
+            if members is not None:
+                return not members.isdisjoint(self.devices.ids_at(point))
+            found = self._canon(sel, dst)
+        return found.contains_int(*point)
+
+    @memo
+    def _members(self, sel: str) -> frozenset[int] | None:
+        """The ids (`id`) of an identity selector's devices; None for any other."""
+        devices = self.resolver.identity_devices(sel)
+        return None if devices is None else frozenset(map(id, devices))
+
+    @cached_property
+    def _by_dst_sel(self) -> dict[str, list[int]]:
+        """dst selector -> the rules (ids in `self.rules`) naming it."""
+        by_sel: dict[str, list[int]] = defaultdict(list)
+        for i, rule in enumerate(self.rules):
+            for sel in rule.dst_sel:
+                by_sel[sel].append(i)
+        return by_sel
 
     @cached_property
     def _by_src_sel(self) -> tuple[dict[str, list[int]], list[int]]:
@@ -633,6 +673,9 @@ def _beyond_twins(rule: Rule, spelling: tuple[Any, ...], src: AddrSet, dst: Addr
 
 #: Sources of at most this many device addresses are cut point by point (`_cut`).
 _FEW_POINTS = 8
+#: `Side._key` asks each destination selector about this many addresses before it builds
+#: the index of every device address (`_dst_index`): a few cost less than the index.
+_POINTWISE_KEYS = 32
 
 
 def _few_points(src: AddrSet, old: Side) -> list[tuple[int, int]] | None:

@@ -99,6 +99,18 @@ class DeviceIndex:
         """Device address -> its device."""
         return {parse_ip(ip): d for d in self.inventory.devices for ip in d.addresses}
 
+    def ids_at(self, point: tuple[int, int]) -> frozenset[int]:
+        """The ids (`id`) of the devices that have the address `point`."""
+        return self._ids_at.get(point, frozenset())
+
+    @cached_property
+    def _ids_at(self) -> dict[tuple[int, int], frozenset[int]]:
+        found: dict[tuple[int, int], set[int]] = defaultdict(set)
+        for d in self.inventory.devices:
+            for ip in d.addresses:
+                found[parse_ip(ip)].add(id(d))
+        return {p: frozenset(ids) for p, ids in found.items()}
+
     @cached_property
     def user_at(self) -> dict[tuple[int, int], list[Candidate]]:
         """Device address -> the candidate of the user owning it: the user's untagged
