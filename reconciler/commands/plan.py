@@ -45,6 +45,7 @@ from reconciler.diff import normalize
 from reconciler.diff.access.model import LIVE_POLICY
 from reconciler.diff.changes import Message, Plan, TestFailure, TestResults
 from reconciler.engine import CompiledPolicy, compile_policy
+from reconciler.engine.compile import rebound
 from reconciler.load import hujson
 from reconciler.load.config import Target
 from reconciler.load.desired import Desired, load_desired
@@ -383,7 +384,7 @@ def make_plan(
         if plan.changes or plan.device_changes:
             plan = clock.run("access", lambda: _with_access(
                 plan, fetched.policy, desired, chosen.for_access,
-                compiled if chosen.for_access is inv else None))
+                compiled if chosen.for_access is inv else rebound(compiled, chosen.for_access)))
             if plan.access is not None and not plan.access.empty:
                 plan = clock.run("access", lambda: _cite_access(
                     session, plan, fetched, desired, base))

@@ -209,6 +209,28 @@ def compile_policy(policy: Mapping[str, Any], inventory: Inventory, *,
     return CompiledPolicy(rules, apps, allow_all, postures, resolver, policy)
 
 
+def rebound(compiled: CompiledPolicy, inventory: Inventory) -> CompiledPolicy | None:
+    """`compiled`'s policy compiled over `inventory` instead, from its rules rather than
+    its text: a network rule's ports, protocols, selectors and flags are the policy's
+    alone (a selector that does not compile fails over any inventory), only its
+    resolver (and the address sets it builds) belongs to an inventory. None when the
+    policy has app grants, whose sets are built as they compile: compile it then.
+    (plan's access diff runs over the tailnet plus a device per identity that owns
+    none, its tests over the tailnet itself.)"""
+    if compiled.app_rules:
+        return None
+    resolver = Resolver(compiled.policy, inventory)
+    rules = []
+    for rule in compiled.rules:
+        values = dict(rule.__dict__)
+        values.pop("src", None)  # sets cached over the other inventory (cached_property)
+        values.pop("dst", None)
+        values["resolver"] = resolver
+        rules.append(_rule(**values))
+    return CompiledPolicy(rules, [], compiled.allow_all, compiled.postures, resolver,
+                          compiled.policy)
+
+
 def _posture(entry: Mapping[str, Any], default: tuple[str, ...] | None,
              where: str) -> tuple[str, ...] | None:
     if entry.get("srcPosture"):
