@@ -68,6 +68,7 @@ def test_shortcuts_agree_with_the_plain_diff(before: dict[str, Any], after: dict
         mp.setattr(compute, "_FEW_POINTS", -1)  # every piece by subtracting source sets
         mp.setattr(compute, "_POINTWISE_KEYS", 0)  # destinations through the full index
         mp.setattr(compute.Side, "_members", lambda side, sel: None)  # address sets only
+        mp.setattr(compute, "_ASKED", -1)  # cited rules found by their device points
         exact = _outcome(before, after)
     assert fast == exact
 
