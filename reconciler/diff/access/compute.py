@@ -104,6 +104,7 @@ class Side:
         self.dst_selectors: set[str] = set().union(*(r.dst_sel for r in self.compiled.rules))
         self.changed_rules: list[Rule] = []  # filled by `new_pairs`
         self._pointwise = 0  # destination addresses `_key` asked each selector about
+        self._pointwise_ok = False  # whether `dst_groups` lets `_key` ask them
         self._asked: dict[int, int] = {}  # rule index -> times `_holds_some` asked its set
 
     def pair(self, peer: Side, changed_src: set[str], changed_dst: set[str]) -> None:
@@ -273,7 +274,8 @@ class Side:
         """The rules (ids in `self.rules`) whose destinations hold this device address,
         and its owner when autogroup:self rules may reach it."""
         found: set[int] = set()
-        if "_dst_index" in self.__dict__ or self._pointwise >= _POINTWISE_KEYS:
+        if "_dst_index" in self.__dict__ or not self._pointwise_ok or \
+                self._pointwise >= _POINTWISE_KEYS:
             sels_at, by_sel, _ = self._dst_index
             for sel in sels_at.get(point, ()):
                 found.update(by_sel[sel])
@@ -295,7 +297,11 @@ class Side:
     def dst_groups(self, dst: AddrSet) -> dict[DstKey, AddrSet]:
         """`dst` split into parts that this side's rules cover alike."""
         per_key: dict[DstKey, tuple[list[Interval], list[Interval]]] = {}
-        for fam, value in self.points_of(dst):
+        points = self.points_of(dst)
+        # A few destination addresses may be asked of each selector (see `_key`); more
+        # would cost more than the index of all of them.
+        self._pointwise_ok = len(points) <= _POINTWISE_KEYS
+        for fam, value in points:
             lists = per_key.setdefault(self._key((fam, value)), ([], []))
             lists[0 if fam == 4 else 1].append((value, value))
         out = {key: AddrSet(v4, v6) for key, (v4, v6) in per_key.items()}
@@ -690,12 +696,12 @@ _FEW_POINTS = 8
 #: `Side._holds_some` asks a rule's source set this many times before it gathers the set's
 #: device points (`src_points`) for C-speed set tests.
 _ASKED = 128
-#: `Side._key` asks each destination selector about this many addresses before it builds
-#: the index of every device address (`_dst_index`). The first address asked costs about
-#: a tenth of the index (the selectors' sets are built then), the next ones little: the
-#: devices of a member added to a group named as a destination (measured on the large
-#: tailnet: the plan's access diff 0.58 -> 0.56 s; the 10-rule diff, which builds the
-#: index anyway, pays 0.01 s).
+#: `Side._key` asks each destination selector about this many addresses (those of
+#: destinations of at most as many) before it builds the index of every device address
+#: (`_dst_index`). The first address asked costs about a tenth of the index (the
+#: selectors' sets are built then), the next ones little: the devices of a member added
+#: to a group named as a destination (the plan's access diff on the large tailnet,
+#: 0.58 -> 0.56 s). A larger destination builds the index at once.
 _POINTWISE_KEYS = 4
 
 
