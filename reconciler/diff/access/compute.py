@@ -29,10 +29,11 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
 from itertools import pairwise
+from operator import attrgetter
 from typing import Any, NamedTuple
 
 from reconciler.core.errors import SelectorError
@@ -98,7 +99,7 @@ class Side:
         # What each rule says, as written: equal spellings over equal selector sets
         # allow the same pairs, and most rules of two policies compare equal this way
         # without resolving a single selector (see `_unchanged`).
-        self.spelled = [_spelling(r) for r in self.compiled.rules]
+        self.spelled = list(map(_spelling, self.compiled.rules))
         self.spellings = set(self.spelled)
         self.src_selectors: set[str] = set().union(*(r.src_sel for r in self.compiled.rules))
         self.dst_selectors: set[str] = set().union(*(r.dst_sel for r in self.compiled.rules))
@@ -615,9 +616,10 @@ class _Frag:
     user: str | None  # set for pieces of an autogroup:self rule
 
 
-def _spelling(rule: Rule) -> tuple[Any, ...]:
-    """A rule's `Side.signature` with its selectors as written."""
-    return (rule.src_sel, rule.dst_sel, rule.ports, rule.protos, rule.self_dst, rule.posture)
+#: A rule's `Side.signature` with its selectors as written (an attrgetter: a tuple per
+#: rule of both policies, built at C speed).
+_spelling: Callable[[Rule], tuple[Any, ...]] = attrgetter(
+    "src_sel", "dst_sel", "ports", "protos", "self_dst", "posture")
 
 
 class Selectors:
@@ -930,15 +932,19 @@ def _changes(new: Side, old: Side, selectors: Selectors,
     changed = new.changed_rules
     if not frags:
         return []
-    src_namer = Namer(new.compiled, dst=False, devices=new.devices)
-    dst_namer = Namer(new.compiled, dst=True, devices=new.devices)
+    atoms = _atoms(frags, new)
+    # Names are chosen among those inside what is named (see `Namer`).
+    src_namer = Namer(new.compiled, dst=False, devices=new.devices,
+                      within=union_all(src for src, _, _, _ in atoms))
+    dst_namer = Namer(new.compiled, dst=True, devices=new.devices,
+                      within=union_all(dst for _, dst, _, _ in atoms if dst is not None))
     src_hints = sorted({t for r in changed for t in r.src_text})
     dst_hints = sorted({split_acl_dst(t)[0] if r.kind == "acl" else t
                         for r in changed for t in r.dst_text if t != SELF})
     # 1. name the sources: name -> [(dst or None for autogroup:self, proto, seg)]
     records: dict[str, list[tuple[AddrSet | None, int, Interval]]] = defaultdict(list)
     addrs_of: dict[str, AddrSet] = {}
-    for src, dst, proto, seg in _atoms(frags, new):
+    for src, dst, proto, seg in atoms:
         for name, addrs in src_namer.name(src, src_hints):
             # One name can stand for other addresses in other atoms (the addresses
             # that are no device, say): the name's statements are about all of them.

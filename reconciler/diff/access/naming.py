@@ -157,17 +157,25 @@ class DeviceIndex:
 
 
     @memo
-    def by_point(self, cands: tuple[Candidate, ...]
+    def by_point(self, cands: tuple[Candidate, ...], within: frozenset[tuple[int, int]] | None
                  ) -> dict[tuple[int, int], list[Candidate]]:
         """Device point -> the candidates holding it (`cands` in order, then the user),
         shared by namers that found the very same candidates (both policies when their
-        groups and tags resolve alike, often sources and destinations too)."""
+        groups and tags resolve alike, often sources and destinations too). `within`:
+        the only points named (None: all of them)."""
         found: dict[tuple[int, int], list[Candidate]] = {}
         for cand in cands:
             for p in cand.points or ():
                 found.setdefault(p, []).append(cand)
-        for p, users in self.user_at.items():
-            found.setdefault(p, []).extend(users)
+        user_at = self.user_at
+        if within is None:
+            for p, users in user_at.items():
+                found.setdefault(p, []).extend(users)
+        else:
+            for p in within:
+                here = user_at.get(p)
+                if here is not None:
+                    found.setdefault(p, []).extend(here)
         return found
 
     def rules_text(self, policy: Mapping[str, Any]) -> str:
@@ -182,9 +190,13 @@ class Namer:
     """Names address sets on one side of a rule (sources or destinations) of one policy."""
 
     def __init__(self, compiled: CompiledPolicy, *, dst: bool,
-                 devices: DeviceIndex | None = None) -> None:
+                 devices: DeviceIndex | None = None, within: AddrSet | None = None) -> None:
+        """`within`: every set this namer will be asked to name lies inside it, so a
+        name standing for addresses beyond it can never be chosen and is not kept (the
+        sources an access diff names are often a few devices of thousands)."""
         self.resolver: Resolver = compiled.resolver
         self.dst = dst
+        self.within = within
         if devices is None or devices.inventory is not compiled.inventory:
             devices = DeviceIndex(compiled.inventory)
         self.devices = devices
@@ -211,6 +223,8 @@ class Namer:
              rank: int | None = None) -> Candidate | None:
         if addrs is None or not addrs:
             return None
+        if self.within is not None and not addrs.issubset(self.within):
+            return None  # never inside a set to name: never chosen
         rank = _RANK[_kind(name)] if rank is None else rank
         cand = self.devices.candidate(name, addrs, rank, loose)
         if cand.points is None:
@@ -239,7 +253,8 @@ class Namer:
             self._add(name, self._resolve(name), rank=_RANK["host"])
         for name in sorted(r.ipsets):
             self._add(name, self._resolve(name))
-        self._by_point = self.devices.by_point(tuple(self._pending))
+        within = None if self.within is None else frozenset(self.points_in(self.within))
+        self._by_point = self.devices.by_point(tuple(self._pending), within)
         self._pending = None
 
     @memo
