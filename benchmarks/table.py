@@ -409,7 +409,8 @@ def _print_growth(results: dict[tuple[str, str], dict[str, Side]], only: list[st
         return
     span = f"{fitted[0].label}..{fitted[-1].label}"
     print(f"\ngrowth k (time ~ size^k, least squares over {span}, of the best wall and, "
-          f"steadier on a busy machine, of the least CPU; goal k <= {MAX_K}, on wall):")
+          f"steadier on a busy machine, of the least CPU, and of the output's bytes; "
+          f"goal k <= {MAX_K}, on wall):")
     for key in only:
         parts = []
         for name in sides:
@@ -420,7 +421,11 @@ def _print_growth(results: dict[tuple[str, str], dict[str, Side]], only: list[st
             if k is None or k_cpu is None:
                 parts.append(f"{name} -")
                 continue
-            cell = f"{name} {k:.2f} (CPU {k_cpu:.2f}; {len(runs)} sizes)"
+            # How the output grows, beside: a command that prints sources x destinations
+            # cannot take time linear in the tailnet's size.
+            k_out = growth([(f, side.size) for f, side in runs if f and side.size])
+            out = f"; output {k_out:.2f}" if k_out is not None else ""
+            cell = f"{name} {k:.2f} (CPU {k_cpu:.2f}{out}; {len(runs)} sizes)"
             if name == "new" and ROWS[key].growth:
                 cell += "  met" if k <= MAX_K else "  MISSED"
             parts.append(cell)
