@@ -13,7 +13,9 @@ set difference of the two allow relations, computed exactly:
   (found by spelling first, resolving only the selectors whose definitions changed:
   `Selectors`), so each of them is cut into pieces (destination groups that the other
   side's rules cover alike, and port segments) and the other side's sources for that
-  piece are subtracted from its own (its twin's first: `_beyond_twins`);
+  piece are subtracted from its own (its twin's first: `_beyond_twins`); sources that
+  are a few device addresses (a member added to a group named by many rules) are cut
+  per address instead, over all their rules at once (`_cut_points`);
 * autogroup:self rules are expanded per user (a user's own untagged devices), and a
   user whose every device changes the same way is reported as `autogroup:self`;
 * the remaining pairs are merged back (per protocol and port segment, destinations
@@ -725,10 +727,10 @@ def _cut_points(points: list[tuple[int, int]], rules: list[Rule], dsts: Mapping[
     `old`, the same rules hold each of them (`holding`, and the autogroup:self rules
     `selves`, through which they reach `own`).
 
-    The same pairs `_cut` finds rule by rule, worked out once for the addresses: `old`'s
-    rules holding them (few, for a member new to a group) are all that can block them,
-    so per protocol the ports are cut where any of those rules starts or stops, and on
-    each segment the destinations gained are the new rules' less the old ones'."""
+    The same pairs `_cut` finds rule by rule, worked out once for the addresses: only
+    `old`'s rules holding them can block them, so per protocol the ports are cut where
+    any of those rules (or of `rules`) starts or stops, and on each segment the
+    destinations gained are the new rules' less the old ones'."""
     # Destinations as device points (sets of tuples: C-speed unions and differences),
     # and what is no device (`rest`, rare) as address sets beside them.
     mine = {r.index: old.dst_points(dsts[r.index]) for r in rules}
