@@ -312,3 +312,31 @@ def test_diff_reports_the_heads_invalid_tests(repo: Path, git_repo) -> None:  # 
     assert 'policies/zz.yaml:2:37: tests[0]: "tag:nope:22"' in outcome.err, outcome.err
     outcome = run_cli(root, *NOW, "diff", "HEAD~1", "HEAD~1")
     assert outcome.code == 0, outcome.output
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_diff_reports_a_rule_that_does_not_compile_where_it_is_written(  # type: ignore[no-untyped-def]
+        repo: Path, git_repo, monkeypatch: pytest.MonkeyPatch, jobs: str) -> None:
+    """`diff` validates both revisions beside the access diff (in a forked child with two
+    CPUs, after it with one): the access diff fails first on a rule naming an undefined
+    group, and what the reader gets is the validation's error at its file:line:col, as
+    a plain `validate` would say it, not the compiler's."""
+    monkeypatch.setenv("RECONCILER_JOBS", jobs)
+    root = _two_revisions(
+        repo, git_repo, {"policies/zz.yaml": GOOD_TEST},
+        {"policies/zz.yaml": GOOD_TEST + "acls:\n- {action: accept, src: [group:nope], "
+                                          "dst: ['tag:prod:22']}\n"})
+    outcome = run_cli(root, *NOW, "diff", "HEAD~1", "HEAD")
+    assert outcome.code == 1, outcome.output
+    said = run_cli(root, *NOW, "validate")
+    assert said.code == 1
+    where = [line for line in said.err.splitlines() if "group:nope" in line]
+    assert where and where[0].startswith("policies/zz.yaml:4:"), said.err
+    assert where[0] in outcome.err, outcome.err
+    # And with both revisions valid, one CPU or two tell the same.
+    fixed = _two_revisions(repo, git_repo, {"policies/zz.yaml": GOOD_TEST},
+                           {"policies/zz.yaml": GOOD_TEST.replace("tag:prod:22", "tag:prod:443")})
+    first = run_cli(fixed, *NOW, "diff", "HEAD~1", "HEAD")
+    monkeypatch.setenv("RECONCILER_JOBS", "2" if jobs == "1" else "1")
+    assert run_cli(fixed, *NOW, "diff", "HEAD~1", "HEAD") == first
+    assert first.code == 0 and "tag:prod" in first.out, first.output
