@@ -135,6 +135,34 @@ def test_compiled_rules_equal_dataclass_rules() -> None:
         assert rebuilt == rule and hash(rebuilt) == hash(rule)
 
 
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_rebound_rules_are_the_rules_compiled_over_the_other_inventory(seed: int) -> None:
+    """plan's access diff runs over the tailnet plus a device per named identity that
+    owns none: the tests' compiled rules rebound to that inventory are what compiling
+    the policy over it gives, field by field and set by set."""
+    from reconciler.engine.compile import rebound
+    from reconciler.engine.inventory_io import with_named_identities
+
+    policy, data = generate(Scale("tiny", 40, 60, 30), seed)
+    policy["groups"][sorted(policy["groups"])[0]].append("newcomer@example.com")
+    tailnet = inventory_from_data(data)
+    wider = with_named_identities(tailnet, policy)
+    assert wider is not tailnet
+    compiled = compile_policy(policy, tailnet)
+    for rule in compiled.rules:  # sets cached over the tailnet: not carried over
+        assert rule.src is not None and rule.dst is not None
+    moved = rebound(compiled, wider)
+    fresh = compile_policy(policy, wider)
+    assert moved is not None and moved.inventory is wider
+    assert moved.rules == fresh.rules and (moved.allow_all, moved.app_rules) == (
+        fresh.allow_all, fresh.app_rules)
+    assert [(r.src, r.dst) for r in moved.rules] == [(r.src, r.dst) for r in fresh.rules]
+    assert any(r.src != s.src for r, s in zip(moved.rules, compiled.rules, strict=True))
+    with_app = {**policy, "grants": [*policy.get("grants", []), {
+        "src": ["*"], "dst": ["*"], "app": {"example.com/cap/x": [{}]}}]}
+    assert rebound(compile_policy(with_app, tailnet), wider) is None
+
+
 # --- IP literals -----------------------------------------------------------------------------
 
 
