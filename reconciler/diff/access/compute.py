@@ -106,9 +106,10 @@ class Side:
         self.src_selectors: set[str] = set().union(*(r.src_sel for r in self.compiled.rules))
         self.dst_selectors: set[str] = set().union(*(r.dst_sel for r in self.compiled.rules))
         self.changed_rules: list[Rule] = []  # filled by `new_pairs`
+        self._keys: dict[tuple[int, int], DstKey] = {}  # `_key`'s answers
         self._pointwise = 0  # destination addresses `_key` asked each selector about
-        self._pointwise_ok = False  # whether `dst_groups` lets `_key` ask them
         self._asked: dict[int, int] = {}  # rule index -> times `_holds_some` asked its set
+        self._gathered: dict[int, frozenset[tuple[int, int]]] = {}  # `_holds_some`'s
 
     def pair(self, peer: Side, changed_src: set[str], changed_dst: set[str]) -> None:
         """Compare with `peer`, whose selectors outside these sets resolve alike."""
@@ -180,13 +181,9 @@ class Side:
                             if not postures.satisfied(posture, d.posture))
 
     @memo
-    def src_points(self, index: int) -> set[tuple[int, int]]:
-        """The device addresses among a rule's (posture-filtered) sources."""
-        return set(self.points_of(self._src(index)))
-
-    @memo
-    def dst_points(self, addrs: AddrSet) -> frozenset[tuple[int, int]]:
-        """The device addresses inside `addrs` (a rule's destinations, say), as a set."""
+    def point_set(self, addrs: AddrSet) -> frozenset[tuple[int, int]]:
+        """The device addresses inside `addrs` (a rule's sources or destinations), as a
+        set: for C-speed set operations."""
         return frozenset(self.points_of(addrs))
 
     def signature(self, rule: Rule) -> tuple[Any, ...]:
@@ -200,16 +197,22 @@ class Side:
     def _canon(self, sel: str, dst: bool) -> AddrSet:
         """The selector's set as the one object both sides share for that value, so that
         comparing signatures of the two sides is by identity, not interval by interval."""
+        found = self._known(sel, dst)
+        if found is None:
+            addrs = (self.resolver.dst(sel) if dst else self.resolver.src(sel)).addrs
+            found = self.devices.canon.setdefault(addrs, addrs)
+        self._canon_sel[(sel, dst)] = found
+        return found
+
+    def _known(self, sel: str, dst: bool) -> AddrSet | None:
+        """The selector's set if built already, here or (when it reads alike) on the
+        other side; None if not."""
         key = (sel, dst)
         found = self._canon_sel.get(key)
         if found is None:
             peer = self._peer_canon
             if peer is not None and sel not in self._changed[dst]:
                 found = peer.get(key)  # the same set there: resolved once
-            if found is None:
-                addrs = (self.resolver.dst(sel) if dst else self.resolver.src(sel)).addrs
-                found = self.devices.canon.setdefault(addrs, addrs)
-            self._canon_sel[key] = found
         return found
 
     @memo
@@ -272,17 +275,19 @@ class Side:
                     gaps[i] = gaps[i] | rest if i in gaps else rest
         return sels_at, dict(by_sel), sorted(gaps.items())
 
-    @memo
-    def _key(self, point: tuple[int, int]) -> DstKey:
+    def _key(self, point: tuple[int, int], pointwise: bool) -> DstKey:
         """The rules (ids in `self.rules`) whose destinations hold this device address,
-        and its owner when autogroup:self rules may reach it."""
+        and its owner when autogroup:self rules may reach it. `pointwise`: the address
+        may be asked of each destination selector (see `dst_groups`)."""
+        found_key = self._keys.get(point)
+        if found_key is None:
+            found_key = self._keys[point] = self._new_key(point, pointwise)
+        return found_key
+
+    def _new_key(self, point: tuple[int, int], pointwise: bool) -> DstKey:
         found: set[int] = set()
-        if "_dst_index" in self.__dict__ or not self._pointwise_ok or \
-                self._pointwise >= _POINTWISE_KEYS:
-            sels_at, by_sel, _ = self._dst_index
-            for sel in sels_at.get(point, ()):
-                found.update(by_sel[sel])
-        else:
+        if pointwise and "_dst_index" not in self.__dict__ and \
+                self._pointwise < _POINTWISE_KEYS:
             # The first few addresses (a member's device, when a group named as a rule's
             # destination gains one) are asked of each destination selector, rather than
             # spreading every selector's devices over an index of all device addresses.
@@ -290,6 +295,10 @@ class Side:
             for sel, ids in self._by_dst_sel.items():
                 if self._holds(sel, True, point):
                     found.update(ids)
+        else:
+            sels_at, by_sel, _ = self._dst_index
+            for sel in sels_at.get(point, ()):
+                found.update(by_sel[sel])
         user = None
         if self.self_rules:
             owner = self.owner.get(point)
@@ -303,9 +312,9 @@ class Side:
         points = self.points_of(dst)
         # A few destination addresses may be asked of each selector (see `_key`); more
         # would cost more than the index of all of them.
-        self._pointwise_ok = len(points) <= _POINTWISE_KEYS
+        pointwise = len(points) <= _POINTWISE_KEYS
         for fam, value in points:
-            lists = per_key.setdefault(self._key((fam, value)), ([], []))
+            lists = per_key.setdefault(self._key((fam, value), pointwise), ([], []))
             lists[0 if fam == 4 else 1].append((value, value))
         out = {key: AddrSet(v4, v6) for key, (v4, v6) in per_key.items()}
         rest = dst - self.all_devices
@@ -374,10 +383,7 @@ class Side:
         it: asked of its devices (a set of ids, built once) rather than of its address
         set, which costs parsing and sorting every device's addresses. A set already
         built (here or on the other side) is asked directly."""
-        key = (sel, dst)
-        found = self._canon_sel.get(key)
-        if found is None and self._peer_canon is not None and sel not in self._changed[dst]:
-            found = self._peer_canon.get(key)
+        found = self._known(sel, dst)
         if found is None:
             members = self._members(sel)
             if members is not None:
@@ -462,28 +468,11 @@ class Side:
         """The device addresses autogroup:self rules let `point` reach: those of each
         user whose devices hold it, paired as `_key` (a destination's owner) and
         `self_blocked` (that owner's devices) pair them."""
-        owned = self._owned
-        found = [owned[u] for u in self._users_at.get(point, ()) if u in owned]
-        return union_all(found)
-
-    @cached_property
-    def _users_at(self) -> dict[tuple[int, int], list[str]]:
-        """Device address -> the users whose devices (`user_addrs`) hold it."""
-        out: dict[tuple[int, int], list[str]] = defaultdict(list)
-        for user in self.resolver.by_user:
-            for point in self.points_of(self.user_addrs(user)):
-                out[point].append(user)
-        return out
-
-    @cached_property
-    def _owned(self) -> dict[str, AddrSet]:
-        """User -> the addresses of the untagged devices it owns (`_key`'s owner)."""
-        points: dict[str, tuple[list[Interval], list[Interval]]] = {}
-        for (fam, value), device in self.owner.items():
-            if not device.tags and device.user:
-                lists = points.setdefault(device.user.lower(), ([], []))
-                lists[0 if fam == 4 else 1].append((value, value))
-        return {u: AddrSet(v4, v6) for u, (v4, v6) in points.items()}
+        # A user's devices (`user_addrs`) are their untagged ones, by lower-cased login.
+        users = self.devices.users
+        return union_all(users[u].addrs for u in {
+            d.user.lower() for d in self.devices.devices_at(point) if d.user and not d.tags}
+            if u in users)
 
     # --- what this side allows that the other does not -------------------------------------
 
@@ -560,12 +549,13 @@ class Side:
         interval walk) until it has been asked `_ASKED` times; then its device points
         are gathered once, for C-speed set tests (a plan names a few sources against
         many changed rules; a diff of deleted rules, thousands against a few rules)."""
-        found = self.__dict__.get("_memo_src_points")
-        if found is not None and rule.index in found:
-            return not found[rule.index].isdisjoint(points)
-        asked = self._asked[rule.index] = self._asked.get(rule.index, 0) + 1
-        if asked > _ASKED:
-            return not self.src_points(rule.index).isdisjoint(points)
+        gathered = self._gathered.get(rule.index)
+        if gathered is None:
+            asked = self._asked[rule.index] = self._asked.get(rule.index, 0) + 1
+            if asked > _ASKED:
+                gathered = self._gathered[rule.index] = self.point_set(self.src(rule))
+        if gathered is not None:
+            return not gathered.isdisjoint(points)
         addrs = self.src(rule)
         if len(points) <= _FEW_POINTS:
             return any(addrs.contains_int(f, v) for f, v in points)
@@ -698,7 +688,7 @@ def _beyond_twins(rule: Rule, spelling: tuple[Any, ...], src: AddrSet, dst: Addr
 #: Sources of at most this many device addresses are cut point by point (`_cut`).
 _FEW_POINTS = 8
 #: `Side._holds_some` asks a rule's source set this many times before it gathers the set's
-#: device points (`src_points`) for C-speed set tests.
+#: device points (`point_set`) for C-speed set tests.
 _ASKED = 128
 #: `Side._key` asks each destination selector about this many addresses (those of
 #: destinations of at most as many) before it builds the index of every device address
@@ -733,7 +723,7 @@ def _cut_points(points: list[tuple[int, int]], rules: list[Rule], dsts: Mapping[
     destinations gained are the new rules' less the old ones'."""
     # Destinations as device points (sets of tuples: C-speed unions and differences),
     # and what is no device (`rest`, rare) as address sets beside them.
-    mine = {r.index: old.dst_points(dsts[r.index]) for r in rules}
+    mine = {r.index: old.point_set(dsts[r.index]) for r in rules}
     rest = union_all(old.beyond_devices(dsts[r.index]) for r in rules)
     reached_points = frozenset().union(*mine.values())
     # What `old` lets them reach, per (ports, protocols) of its rules: an address is
@@ -758,7 +748,7 @@ def _cut_points(points: list[tuple[int, int]], rules: list[Rule], dsts: Mapping[
                 if found is None:
                     addrs = old.canon_dst(sel)
                     beyond = old.beyond_devices(addrs) if rest else EMPTY
-                    found = among[sel] = (reached_points & old.dst_points(addrs),
+                    found = among[sel] = (reached_points & old.point_set(addrs),
                                           beyond & rest if beyond else EMPTY)
                 parts.append(found[0])
                 if found[1]:
@@ -767,7 +757,7 @@ def _cut_points(points: list[tuple[int, int]], rules: list[Rule], dsts: Mapping[
         blocked_rest = union_all(rests)
         if blocked or blocked_rest:
             held.append((ports, protos, blocked, blocked_rest))
-    own_points = reached_points & old.dst_points(own)  # devices only: nothing in `rest`
+    own_points = reached_points & old.point_set(own)  # devices only: nothing in `rest`
     src = AddrSet([(v, v) for f, v in points if f == 4], [(v, v) for f, v in points if f == 6])
     for proto in sorted({p for r in rules for p in r.protos}):
         ours = [r for r in rules if proto in r.protos]

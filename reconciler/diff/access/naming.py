@@ -99,24 +99,29 @@ class DeviceIndex:
         """Device address -> its device."""
         return {parse_ip(ip): d for d in self.inventory.devices for ip in d.addresses}
 
-    def ids_at(self, point: tuple[int, int]) -> frozenset[int]:
-        """The ids (`id`) of the devices that have the address `point`."""
-        return self._ids_at.get(point, frozenset())
+    def devices_at(self, point: tuple[int, int]) -> tuple[Device, ...]:
+        """Every device that has the address `point` (`owner` keeps one of them)."""
+        return self._devices_at.get(point, ())
 
     @cached_property
-    def _ids_at(self) -> dict[tuple[int, int], frozenset[int]]:
-        found: dict[tuple[int, int], set[int]] = defaultdict(set)
+    def _devices_at(self) -> dict[tuple[int, int], tuple[Device, ...]]:
+        found: dict[tuple[int, int], list[Device]] = defaultdict(list)
         for d in self.inventory.devices:
             for ip in d.addresses:
-                found[parse_ip(ip)].add(id(d))
-        return {p: frozenset(ids) for p, ids in found.items()}
+                found[parse_ip(ip)].append(d)
+        return {p: tuple(devices) for p, devices in found.items()}
+
+    @memo
+    def ids_at(self, point: tuple[int, int]) -> frozenset[int]:
+        """The ids (`id`) of the devices that have the address `point`."""
+        return frozenset(map(id, self.devices_at(point)))
 
     @cached_property
-    def user_at(self) -> dict[tuple[int, int], list[Candidate]]:
-        """Device address -> the candidate of the user owning it: the user's untagged
-        devices, shared-in ones too, as the policy's user selector means (`Resolver`)."""
+    def users(self) -> dict[str, Candidate]:
+        """Lower-cased login -> the candidate of the user: the addresses whose `owner` is
+        an untagged device of theirs, shared-in ones too, as the policy's user selector
+        means (`Resolver`)."""
         # Straight from the already-parsed device addresses (thousands of them).
-        user_at: dict[tuple[int, int], list[Candidate]] = {}
         logins: dict[str, str] = {}
         user_points: dict[str, list[tuple[int, int]]] = defaultdict(list)
         for point, d in sorted(self.owner.items()):
@@ -124,12 +129,20 @@ class DeviceIndex:
                 key = d.user.lower()
                 logins.setdefault(key, d.user)
                 user_points[key].append(point)
+        out: dict[str, Candidate] = {}
         for key in sorted(logins):
             points = tuple(user_points[key])
             addrs = AddrSet([(v, v) for f, v in points if f == 4],
                             [(v, v) for f, v in points if f == 6])
-            cand = Candidate(logins[key], addrs, _RANK["user"], len(points), points)
-            for p in points:
+            out[key] = Candidate(logins[key], addrs, _RANK["user"], len(points), points)
+        return out
+
+    @cached_property
+    def user_at(self) -> dict[tuple[int, int], list[Candidate]]:
+        """Device address -> the candidate of the user owning it (see `users`)."""
+        user_at: dict[tuple[int, int], list[Candidate]] = {}
+        for cand in self.users.values():
+            for p in cand.points or ():
                 user_at.setdefault(p, []).append(cand)
         return user_at
 
